@@ -1,0 +1,128 @@
+"""The current view of one order, as frozen values.
+
+``decide`` never mutates a view; it returns a new one. Collections are tuples
+so a view can be compared and hashed by value; tags are a dict because shops
+address them by key, and decide always builds a new dict rather than editing
+one in place.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+from orderstate.domain.states import OrderState
+
+__all__ = [
+    "HistoryEntry",
+    "Item",
+    "ItemStatus",
+    "OrderFields",
+    "OrderView",
+    "ShipmentDirection",
+    "ShipmentLink",
+    "ShipmentStatus",
+]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ItemStatus(StrEnum):
+    """Fulfilment status of one order item, set by the shop."""
+
+    OPEN = "open"
+    IN_PRODUCTION = "in_production"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+class ShipmentDirection(StrEnum):
+    OUTBOUND = "outbound"
+    RETURN = "return"
+
+
+class ShipmentStatus(StrEnum):
+    """Coarse carrier status of a shipment (Seven Senders' statuses, normalised)."""
+
+    NEW = "new"
+    INFO_RECEIVED = "info_received"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+    CANCELLED = "cancelled"
+
+
+class Item(_Frozen):
+    item_id: str
+    sku: str
+    name: str | None = None
+    quantity: int
+    unit_price: Decimal | None = None
+    currency: str | None = None
+    status: ItemStatus = ItemStatus.OPEN
+
+
+class ShipmentLink(_Frozen):
+    shipment_id: str
+    direction: ShipmentDirection
+    status: ShipmentStatus
+    carrier: str | None = None
+    tracking_code: str | None = None
+    linked_at: datetime
+    status_at: datetime
+
+
+class HistoryEntry(_Frozen):
+    """One state the order reached, or a state that arrived late and was only recorded."""
+
+    state: OrderState
+    occurred_at: datetime
+    recorded_at: datetime
+    cause_event_id: str
+    late: bool = False
+    location: str | None = None
+
+
+class OrderFields(_Frozen):
+    """The shop-owned descriptive fields of an order (Seven Senders names)."""
+
+    order_url: str | None = None
+    order_date: datetime
+    language: str | None = None
+    promised_delivery_date: datetime | None = None
+
+
+class OrderView(_Frozen):
+    shop_id: str
+    order_id: str
+    fields: OrderFields
+    items: tuple[Item, ...] = ()
+    tags: dict[str, str] = {}
+    shipments: tuple[ShipmentLink, ...] = ()
+    boarding_complete: bool = False
+    state: OrderState = OrderState.NEW
+    # A paid state was seen at some point, even if it arrived late (rule 2).
+    payment_evidence: bool = False
+    version: int
+    history: tuple[HistoryEntry, ...] = ()
+    created_at: datetime
+    updated_at: datetime
+    # A deleted order keeps its row so versions (and outbound sequences) never restart.
+    deleted: bool = False
+
+    @property
+    def has_outbound_shipment(self) -> bool:
+        return any(s.direction is ShipmentDirection.OUTBOUND for s in self.shipments)
+
+    def item(self, item_id: str) -> Item | None:
+        return next((i for i in self.items if i.item_id == item_id), None)
+
+    def shipment(self, shipment_id: str) -> ShipmentLink | None:
+        return next((s for s in self.shipments if s.shipment_id == shipment_id), None)
