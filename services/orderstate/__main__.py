@@ -1,0 +1,3 @@
+from orderstate.cli import main
+
+main()

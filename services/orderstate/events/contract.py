@@ -1,0 +1,191 @@
+"""The published contract as files: JSON Schemas, examples and the AsyncAPI document.
+
+``export_contract()`` is pure: it returns ``{relative path: text}`` for
+``schemas/``; the CLI writes the files and a contract test compares them with
+what is committed, so the two can never differ silently.
+"""
+
+import copy
+import json
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from orderstate.events.envelope import CloudEvent
+from orderstate.events.examples import inbound_examples, outbound_examples
+from orderstate.events.outbound import (
+    BoardingCompletedOut,
+    EventRejectedOut,
+    LateEventRecordedOut,
+    OrderDeletedOut,
+    OrderUpdatedOut,
+    ShipmentLinkedOut,
+    StateChangedOut,
+)
+from orderstate.events.registry import INBOUND_TYPES
+from orderstate.events.topics import KEY_FORMAT, TOPICS, Direction
+
+__all__ = ["OUTBOUND_MODELS", "export_contract", "message_name"]
+
+OUTBOUND_MODELS: dict[str, type[BaseModel]] = {
+    "order.state_changed": StateChangedOut,
+    "order.boarding_completed": BoardingCompletedOut,
+    "order.shipment_linked": ShipmentLinkedOut,
+    "order.late_event_recorded": LateEventRecordedOut,
+    "order.updated": OrderUpdatedOut,
+    "order.deleted": OrderDeletedOut,
+    "event.rejected": EventRejectedOut,
+}
+
+_SCHEMA_BASE = "https://orderstate.dev/schemas/"
+
+
+def message_name(direction: Direction, type_name: str) -> str:
+    """``inbound.order.created`` style: the same type exists in both directions."""
+    return f"{direction}.{type_name}"
+
+
+def export_contract() -> dict[str, str]:
+    files: dict[str, str] = {}
+    for direction, models in (
+        (Direction.INBOUND, {t: i.model for t, i in INBOUND_TYPES.items()}),
+        (Direction.OUTBOUND, OUTBOUND_MODELS),
+    ):
+        for type_name, model in sorted(models.items()):
+            path = f"jsonschema/{direction}/{type_name}.json"
+            files[path] = _json(_event_schema(direction, type_name, model, path))
+    for direction, examples in (
+        (Direction.INBOUND, inbound_examples()),
+        (Direction.OUTBOUND, outbound_examples()),
+    ):
+        for type_name, event in sorted(examples.items()):
+            files[f"examples/{direction}/{type_name}.json"] = _json(
+                event.model_dump(mode="json", exclude_none=True)
+            )
+    files["asyncapi.yaml"] = yaml.safe_dump(
+        _asyncapi(), sort_keys=False, allow_unicode=True, width=100
+    )
+    return files
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+
+
+def _event_schema(
+    direction: Direction, type_name: str, model: type[BaseModel], path: str
+) -> dict[str, Any]:
+    """A structured-mode CloudEvent of one type: the envelope with this type's ``data``."""
+    envelope = CloudEvent.model_json_schema()
+    data_schema = model.model_json_schema()
+    defs = {**envelope.pop("$defs", {}), **data_schema.pop("$defs", {})}
+    properties = envelope["properties"]
+    properties["type"] = {"const": type_name, "title": "Type"}
+    properties["data"] = data_schema
+    required = list(envelope["required"])
+    if direction is Direction.INBOUND:
+        del properties["sequence"]
+    elif type_name != "event.rejected":
+        required.append("sequence")
+    schema: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": _SCHEMA_BASE + path,
+        "title": f"{type_name} ({direction})",
+        "description": (
+            f"CloudEvents 1.0 structured-mode event of type {type_name}. In binary mode the "
+            "attributes travel as ce_* Kafka headers and 'data' is the record value."
+        ),
+        "type": "object",
+        "additionalProperties": False,
+        "required": required,
+        "properties": properties,
+    }
+    if defs:
+        schema["$defs"] = defs
+    return schema
+
+
+def _asyncapi() -> dict[str, Any]:
+    channels: dict[str, Any] = {}
+    operations: dict[str, Any] = {}
+    messages: dict[str, Any] = {}
+    for topic in TOPICS.values():
+        channel_messages = {}
+        for type_name in topic.types:
+            name = message_name(topic.direction, type_name)
+            channel_messages[name] = {"$ref": f"#/components/messages/{name}"}
+            messages[name] = _message(topic.direction, type_name)
+        channels[topic.role.value] = {
+            "address": topic.default_name,
+            "description": topic.description,
+            "messages": channel_messages,
+            "bindings": {"kafka": {"topic": topic.default_name, "bindingVersion": "0.5.0"}},
+        }
+        operations[
+            f"{'receive' if topic.direction is Direction.INBOUND else 'send'}_{topic.role.value}"
+        ] = {
+            "action": "receive" if topic.direction is Direction.INBOUND else "send",
+            "channel": {"$ref": f"#/channels/{topic.role.value}"},
+            "messages": [
+                {"$ref": f"#/channels/{topic.role.value}/messages/{m}"} for m in channel_messages
+            ],
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "info": {
+            "title": "orderstate",
+            "version": "1.0.0",
+            "description": (
+                "Order lifecycle events in and out of orderstate. Every message is a CloudEvents "
+                "1.0 event; orderstate writes binary content mode (ce_* headers, data as the "
+                "value) and reads binary and structured mode. The key of every record is "
+                f"'{KEY_FORMAT}', so all events of one order share a partition."
+            ),
+        },
+        "defaultContentType": "application/json",
+        "channels": channels,
+        "operations": operations,
+        "components": {"messages": messages},
+    }
+
+
+def _message(direction: Direction, type_name: str) -> dict[str, Any]:
+    path = f"jsonschema/{direction}/{type_name}.json"
+    return {
+        "name": type_name,
+        "title": f"{type_name} ({direction})",
+        "contentType": "application/json",
+        "payload": {"$ref": f"./{path}#/properties/data"},
+        "headers": _ce_headers(direction, type_name),
+        "bindings": {
+            "kafka": {
+                "key": {
+                    "type": "string",
+                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._~-]*:[A-Za-z0-9][A-Za-z0-9._~-]*$",
+                    "description": KEY_FORMAT,
+                },
+                "bindingVersion": "0.5.0",
+            }
+        },
+    }
+
+
+def _ce_headers(direction: Direction, type_name: str) -> dict[str, Any]:
+    envelope = copy.deepcopy(CloudEvent.model_json_schema())
+    props = envelope["properties"]
+    headers = {
+        f"ce_{name}": {"type": "string", "description": f"CloudEvents attribute '{name}'"}
+        for name in ("specversion", "id", "source", "type", "time", "shopid", "orderid")
+    }
+    headers["ce_type"]["const"] = type_name
+    headers["ce_specversion"]["const"] = "1.0"
+    headers["ce_time"]["format"] = "date-time"
+    headers["ce_shopid"]["pattern"] = props["shopid"]["pattern"]
+    headers["ce_orderid"]["pattern"] = props["orderid"]["pattern"]
+    required = list(headers)
+    if direction is Direction.OUTBOUND and type_name != "event.rejected":
+        headers["ce_sequence"] = {"type": "string", "description": "Order version after the change"}
+        required.append("ce_sequence")
+    headers["content-type"] = {"type": "string", "const": "application/json"}
+    return {"type": "object", "required": required, "properties": headers}

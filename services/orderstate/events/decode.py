@@ -1,0 +1,78 @@
+"""From a Kafka record (or a REST body wrapped as an event) to a domain change.
+
+Every failure raises ``DecodeError`` (reason ``malformed``) with a message that
+names the field and the rule; nothing here crashes on input.
+"""
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ValidationError
+
+from orderstate.domain import Change
+from orderstate.events.envelope import CloudEvent, Headers, decode_kafka, describe_validation_error
+from orderstate.events.errors import DecodeError
+from orderstate.events.registry import INBOUND_TYPES, to_change
+from orderstate.events.topics import TOPICS, TopicRole
+
+__all__ = ["DEFAULT_LIMITS", "DecodeLimits", "Decoded", "decode_event", "decode_record"]
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeLimits:
+    max_payload_bytes: int = 1024 * 1024
+    max_depth: int = 32
+
+
+DEFAULT_LIMITS = DecodeLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    event: CloudEvent
+    payload: BaseModel
+    change: Change
+
+
+def decode_record(
+    *,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers,
+    topic_role: TopicRole,
+    limits: DecodeLimits = DEFAULT_LIMITS,
+) -> Decoded:
+    event = decode_kafka(
+        headers, value, max_bytes=limits.max_payload_bytes, max_depth=limits.max_depth
+    )
+    _check_key(key, event)
+    return decode_event(event, topic_role)
+
+
+def decode_event(event: CloudEvent, topic_role: TopicRole) -> Decoded:
+    inbound = INBOUND_TYPES.get(event.type)
+    if inbound is None:
+        known = ", ".join(sorted(INBOUND_TYPES))
+        raise DecodeError(f"unknown event type {event.type!r}; known types: {known}")
+    if event.type not in TOPICS[topic_role].types:
+        expected = TOPICS[inbound.topic].default_name
+        raise DecodeError(
+            f"event type {event.type!r} does not belong on this topic; publish it to {expected}"
+        )
+    try:
+        payload = inbound.model.model_validate(event.data)
+    except ValidationError as exc:
+        raise DecodeError(describe_validation_error(exc, prefix="data")) from None
+    return Decoded(event=event, payload=payload, change=to_change(event, payload))
+
+
+def _check_key(key: bytes | None, event: CloudEvent) -> None:
+    if key is None:
+        raise DecodeError(f"the record has no key; it must be {event.key!r} (shopid:orderid)")
+    try:
+        text = key.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecodeError("the record key is not UTF-8") from None
+    if text != event.key:
+        raise DecodeError(
+            f"the record key {text[:300]!r} does not match shopid:orderid {event.key!r}"
+        )

@@ -1,0 +1,231 @@
+"""Payload models of what orderstate publishes, and how domain facts become them.
+
+Every order event carries a snapshot of the order after the change (without
+its history), so a consumer needs no second read. ``sequence`` on the
+envelope is the order version; it increases by one per accepted change.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from orderstate.domain import (
+    BoardingCompleted,
+    Emitted,
+    ItemStatus,
+    LateEventRecorded,
+    OrderDeleted,
+    OrderState,
+    OrderUpdated,
+    OrderView,
+    ReasonCode,
+    ShipmentDirection,
+    ShipmentLinked,
+    ShipmentStatus,
+    StateChanged,
+)
+from orderstate.events.envelope import CloudEvent
+
+__all__ = [
+    "OUTBOUND_SOURCE",
+    "BoardingCompletedOut",
+    "EventRejectedOut",
+    "ItemSnapshot",
+    "LateEventRecordedOut",
+    "OrderDeletedOut",
+    "OrderSnapshot",
+    "OrderUpdatedOut",
+    "RejectedOriginal",
+    "ShipmentLinkedOut",
+    "ShipmentSnapshot",
+    "StateChangedOut",
+    "outbound_event",
+    "outbound_type",
+    "rejected_event",
+]
+
+OUTBOUND_SOURCE = "orderstate"
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ItemSnapshot(_Out):
+    item_id: str
+    sku: str
+    name: str | None
+    quantity: int
+    unit_price: str | None = Field(description="Decimal string.")
+    currency: str | None
+    status: ItemStatus
+
+
+class ShipmentSnapshot(_Out):
+    shipment_id: str
+    direction: ShipmentDirection
+    status: ShipmentStatus
+    carrier: str | None
+    tracking_code: str | None
+    linked_at: AwareDatetime
+    status_at: AwareDatetime
+
+
+class OrderSnapshot(_Out):
+    order_id: str
+    order_url: str | None
+    order_date: AwareDatetime
+    language: str | None
+    promised_delivery_date: AwareDatetime | None
+    order_tags: dict[str, str]
+    boarding_complete: bool
+    state: OrderState
+    payment_evidence: bool
+    version: int
+    items: list[ItemSnapshot]
+    shipments: list[ShipmentSnapshot]
+    created_at: AwareDatetime
+    updated_at: AwareDatetime
+    deleted: bool
+
+    @classmethod
+    def of(cls, view: OrderView) -> "OrderSnapshot":
+        return cls(
+            order_id=view.order_id,
+            order_url=view.fields.order_url,
+            order_date=view.fields.order_date,
+            language=view.fields.language,
+            promised_delivery_date=view.fields.promised_delivery_date,
+            order_tags=dict(view.tags),
+            boarding_complete=view.boarding_complete,
+            state=view.state,
+            payment_evidence=view.payment_evidence,
+            version=view.version,
+            items=[
+                ItemSnapshot(
+                    item_id=i.item_id,
+                    sku=i.sku,
+                    name=i.name,
+                    quantity=i.quantity,
+                    unit_price=None if i.unit_price is None else str(i.unit_price),
+                    currency=i.currency,
+                    status=i.status,
+                )
+                for i in view.items
+            ],
+            shipments=[ShipmentSnapshot(**s.model_dump()) for s in view.shipments],
+            created_at=view.created_at,
+            updated_at=view.updated_at,
+            deleted=view.deleted,
+        )
+
+
+class _OrderEventOut(_Out):
+    version: int
+    cause_event_id: str
+    occurred_at: AwareDatetime
+    order: OrderSnapshot
+
+
+class StateChangedOut(_OrderEventOut):
+    from_state: OrderState | None = Field(description="null when the order was just created.")
+    to_state: OrderState
+
+
+class BoardingCompletedOut(_OrderEventOut):
+    boarding_complete: bool = True
+
+
+class ShipmentLinkedOut(_OrderEventOut):
+    shipment_id: str
+    direction: ShipmentDirection
+
+
+class LateEventRecordedOut(_OrderEventOut):
+    state: OrderState = Field(description="The state that arrived late; kept in history only.")
+    current_state: OrderState
+
+
+class OrderUpdatedOut(_OrderEventOut):
+    change: str = Field(description="What changed: item_added, tags_set, order_updated, ...")
+
+
+class OrderDeletedOut(_OrderEventOut):
+    pass
+
+
+class RejectedOriginal(_Out):
+    """The rejected input as it arrived, so it can be fixed and sent again."""
+
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    key: str | None = None
+    headers: dict[str, str] = {}
+    value: str | None = Field(default=None, description="The record value, see value_encoding.")
+    value_encoding: str = Field(default="utf-8", description="'utf-8' or 'base64'.")
+    event_id: str | None = None
+    event_type: str | None = None
+
+
+class EventRejectedOut(_Out):
+    reason: ReasonCode
+    message: str
+    original: RejectedOriginal
+
+
+_OUT_TYPES: dict[type[Emitted], tuple[str, type[_OrderEventOut]]] = {
+    StateChanged: ("order.state_changed", StateChangedOut),
+    BoardingCompleted: ("order.boarding_completed", BoardingCompletedOut),
+    ShipmentLinked: ("order.shipment_linked", ShipmentLinkedOut),
+    LateEventRecorded: ("order.late_event_recorded", LateEventRecordedOut),
+    OrderUpdated: ("order.updated", OrderUpdatedOut),
+    OrderDeleted: ("order.deleted", OrderDeletedOut),
+}
+
+
+def outbound_type(fact: Emitted) -> str:
+    return _OUT_TYPES[type(fact)][0]
+
+
+def outbound_event(fact: Emitted, view: OrderView, *, event_id: str, now: datetime) -> CloudEvent:
+    """The CloudEvent for one emitted fact; the caller supplies the id and the clock."""
+    type_name, model = _OUT_TYPES[type(fact)]
+    data: dict[str, Any] = model.model_validate(
+        {**fact.model_dump(), "order": OrderSnapshot.of(view)}
+    ).model_dump(mode="json")
+    return CloudEvent(
+        specversion="1.0",
+        id=event_id,
+        source=OUTBOUND_SOURCE,
+        type=type_name,
+        time=now,
+        shopid=view.shop_id,
+        orderid=view.order_id,
+        sequence=fact.version,
+        data=data,
+    )
+
+
+def rejected_event(
+    *,
+    shop_id: str,
+    order_id: str,
+    reason: ReasonCode,
+    message: str,
+    original: RejectedOriginal,
+    event_id: str,
+    now: datetime,
+) -> CloudEvent:
+    data = EventRejectedOut(reason=reason, message=message, original=original)
+    return CloudEvent(
+        specversion="1.0",
+        id=event_id,
+        source=OUTBOUND_SOURCE,
+        type="event.rejected",
+        time=now,
+        shopid=shop_id,
+        orderid=order_id,
+        data=data.model_dump(mode="json"),
+    )

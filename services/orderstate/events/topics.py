@@ -1,0 +1,86 @@
+"""Every topic orderstate reads or writes: its role, default name, key and event types.
+
+Names are the defaults; deployments may rename them through settings, but the
+role, the key format and the allowed types belong to the contract.
+"""
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+__all__ = ["KEY_FORMAT", "TOPICS", "Direction", "Topic", "TopicRole"]
+
+KEY_FORMAT = "<shop_id>:<order_id>"
+
+
+class TopicRole(StrEnum):
+    ORDERS_IN = "orders_in"
+    SHIPMENTS_IN = "shipments_in"
+    ORDER_EVENTS_OUT = "order_events_out"
+    REJECTED_OUT = "rejected_out"
+
+
+class Direction(StrEnum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    role: TopicRole
+    default_name: str
+    direction: Direction
+    description: str
+    types: tuple[str, ...]
+
+
+TOPICS: dict[TopicRole, Topic] = {
+    t.role: t
+    for t in (
+        Topic(
+            TopicRole.ORDERS_IN,
+            "shop.orders.v1",
+            Direction.INBOUND,
+            "Order lifecycle events published by shop platforms (and, with source "
+            "orderstate/api, every accepted REST write).",
+            (
+                "order.created",
+                "order.updated",
+                "order.deleted",
+                "order.state_changed",
+                "order.item_added",
+                "order.item_updated",
+                "order.item_removed",
+                "order.tags_set",
+                "order.boarding_completed",
+            ),
+        ),
+        Topic(
+            TopicRole.SHIPMENTS_IN,
+            "shop.shipments.v1",
+            Direction.INBOUND,
+            "Shipment events published by warehouses and carriers' integrations.",
+            ("shipment.created", "shipment.status_changed", "shipment.cancelled"),
+        ),
+        Topic(
+            TopicRole.ORDER_EVENTS_OUT,
+            "orderstate.order-events.v1",
+            Direction.OUTBOUND,
+            "Every accepted change, in order per order (sequence = order version).",
+            (
+                "order.state_changed",
+                "order.boarding_completed",
+                "order.shipment_linked",
+                "order.late_event_recorded",
+                "order.updated",
+                "order.deleted",
+            ),
+        ),
+        Topic(
+            TopicRole.REJECTED_OUT,
+            "orderstate.rejected.v1",
+            Direction.OUTBOUND,
+            "Every rejected or malformed inbound event, with the reason code and the original.",
+            ("event.rejected",),
+        ),
+    )
+}

@@ -1,0 +1,13 @@
+"""The committed contract under schemas/ is exactly what the models export."""
+
+from pathlib import Path
+
+from orderstate.events.contract import export_contract
+from orderstate.schema_files import contract_diff
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def test_committed_schemas_match_the_models() -> None:
+    diff = contract_diff(export_contract(), SCHEMAS)
+    assert diff == "", f"schemas/ is stale; run `make schemas` and commit:\n{diff}"
