@@ -1,0 +1,48 @@
+"""Unique topics per test on the real broker."""
+
+import uuid
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    orders: str
+    shipments: str
+    order_events: str
+    rejected: str
+
+    @property
+    def all(self) -> list[str]:
+        return [self.orders, self.shipments, self.order_events, self.rejected]
+
+
+def unique_topics() -> TopicNames:
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    return TopicNames(
+        orders=f"{prefix}.shop.orders.v1",
+        shipments=f"{prefix}.shop.shipments.v1",
+        order_events=f"{prefix}.orderstate.order-events.v1",
+        rejected=f"{prefix}.orderstate.rejected.v1",
+    )
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int = 6) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names]
+        )
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, names: list[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(names)
+    finally:
+        await admin.close()
