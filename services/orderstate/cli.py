@@ -1,9 +1,17 @@
-"""The ``orderstate`` command: one entry point for every process and tool."""
+"""The ``orderstate`` command: one entry point for every process and tool.
 
+Settings are read here, once, and passed down; imports happen inside the
+commands so ``orderstate --help`` stays fast.
+"""
+
+import asyncio
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from orderstate.settings import Settings
 
 __all__ = ["app", "main"]
 
@@ -13,11 +21,40 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+topics_app = typer.Typer(help="Manage the Kafka topics orderstate reads and writes.")
+app.add_typer(topics_app, name="topics")
+
+OpsPort = Annotated[
+    int, typer.Option(help="Port of /healthz, /readyz and /metrics (0 turns it off).")
+]
+OpsHost = Annotated[str, typer.Option(help="Address the ops port binds to.")]
 
 
 @app.callback()
 def _root() -> None:
     """Event-driven order-state service: Kafka in, one state machine, PostgreSQL, Kafka out."""
+
+
+def _settings() -> "Settings":
+    from pydantic import ValidationError
+
+    from orderstate.logging import configure_logging
+    from orderstate.settings import Settings
+
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        typer.echo(f"orderstate: invalid configuration:\n{exc}", err=True)
+        raise typer.Exit(2) from None
+    configure_logging(
+        level=settings.log_level, fmt=settings.log_format, environment=settings.environment
+    )
+    return settings
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"orderstate: {message}", err=True)
+    return typer.Exit(code)
 
 
 @app.command("export-schemas")
@@ -36,12 +73,92 @@ def export_schemas(
         diff = contract_diff(files, out)
         if diff:
             typer.echo(diff, err=True)
-            typer.echo(f"{out} is out of date; run `make schemas` and commit.", err=True)
-            raise typer.Exit(1)
+            raise _fail(f"{out} is out of date; run `make schemas` and commit.")
         typer.echo(f"{out}: {len(files)} files up to date")
         return
     written = write_contract(files, out)
     typer.echo(f"wrote {len(written)} files under {out}")
+
+
+@app.command()
+def migrate() -> None:
+    """Apply pending database migrations (safe to run concurrently)."""
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+
+
+async def _migrate(settings: "Settings") -> None:
+    import asyncpg
+
+    from orderstate.projector import migrate as migrations
+
+    try:
+        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
+    try:
+        applied = await migrations.migrate(conn)
+    except migrations.MigrationError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        await conn.close()
+    for m in applied:
+        typer.echo(f"applied {m.version:04d}_{m.name}")
+    typer.echo(f"database at migration {migrations.head()} (head)")
+
+
+@topics_app.command("create")
+def topics_create(
+    partitions: Annotated[
+        int | None, typer.Option(help="Partitions per topic [default: ORDERSTATE_TOPIC_PARTITIONS]")
+    ] = None,
+    replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
+) -> None:
+    """Create the inbound, outbound and rejected topics if missing."""
+    from orderstate.topics_admin import TopicMismatchError, create_topics
+
+    settings = _settings()
+    try:
+        created = asyncio.run(
+            create_topics(
+                settings,
+                partitions=partitions or settings.topic_partitions,
+                replication=replication,
+            )
+        )
+    except TopicMismatchError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"created {len(created)} topics: {', '.join(created) or 'none needed'}")
+
+
+@app.command()
+def worker(ops_port: OpsPort = 9102, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+    """Project inbound Kafka events into PostgreSQL (one consumer-group member)."""
+    from orderstate.processes import run_processes
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_processes(settings, {"worker"}, ops_host, ops_port)))
+
+
+@app.command()
+def relay(ops_port: OpsPort = 9103, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+    """Publish committed outbox rows to Kafka."""
+    from orderstate.processes import run_processes
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_processes(settings, {"relay"}, ops_host, ops_port)))
+
+
+@app.command()
+def run(ops_port: OpsPort = 9102, ops_host: OpsHost = "127.0.0.1") -> None:
+    """Laptop mode: migrate, create topics, then worker and relay in one process."""
+    from orderstate.processes import run_processes
+    from orderstate.topics_admin import create_topics
+
+    settings = _settings()
+    asyncio.run(_migrate(settings))
+    asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
+    raise typer.Exit(asyncio.run(run_processes(settings, {"worker", "relay"}, ops_host, ops_port)))
 
 
 def main() -> None:

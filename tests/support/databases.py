@@ -5,7 +5,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-__all__ = ["clone_database", "create_template", "drop_database", "with_database"]
+from orderstate.projector.migrate import migrate
+
+__all__ = ["clone_database", "create_empty", "create_template", "drop_database", "with_database"]
 
 
 def with_database(url: str, name: str) -> str:
@@ -18,13 +20,23 @@ async def _admin(url: str) -> asyncpg.Connection:
 
 
 async def create_template(url: str) -> str:
+    """A database migrated to head, from which each test's database is cloned."""
     name = f"orderstate_template_{uuid.uuid4().hex[:8]}"
+    await create_empty(url, name)
+    conn = await asyncpg.connect(with_database(url, name))
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
+    return name
+
+
+async def create_empty(url: str, name: str) -> None:
     conn = await _admin(url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-    return name
 
 
 async def clone_database(url: str, template: str) -> str:

@@ -12,6 +12,7 @@ from pydantic import AfterValidator, Field, StringConstraints
 from orderstate.events.currencies import ISO_4217
 
 __all__ = [
+    "ID_PATTERN",
     "MAX_ITEMS",
     "MAX_TAGS",
     "Currency",
@@ -33,12 +34,12 @@ __all__ = [
 MAX_ITEMS = 1_000
 MAX_TAGS = 100
 
-_ID = r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"
 
-ShopId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=_ID)]
-OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_ID)]
-ItemId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_ID)]
-ShipmentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=_ID)]
+ShopId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
+OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+ItemId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+ShipmentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Location = Annotated[str, StringConstraints(min_length=1, max_length=512)]

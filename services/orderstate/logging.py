@@ -1,0 +1,35 @@
+"""structlog set-up: context variables first, console in development, JSON otherwise.
+
+Log lines carry shop_id, order_id and event_id through context variables bound
+at the consumer and request boundary. Nothing logs order content: orderstate
+stores no customer data, and logs never carry more than ids, counts and codes.
+"""
+
+import logging
+import sys
+
+import structlog
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(*, level: str, fmt: str, environment: str) -> None:
+    use_console = fmt == "console" or (
+        fmt == "auto" and environment == "dev" and sys.stderr.isatty()
+    )
+    renderer: structlog.typing.Processor = (
+        structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=True,
+    )

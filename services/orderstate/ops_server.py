@@ -1,0 +1,59 @@
+"""The small HTTP port of the worker and the relay: /healthz, /readyz and /metrics."""
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Iterator
+
+import uvicorn
+from prometheus_client import make_asgi_app
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+__all__ = ["ReadinessCheck", "serve_ops"]
+
+# Returns the names of the dependencies that are not ready; empty means ready.
+ReadinessCheck = Callable[[], Awaitable[list[str]]]
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server inside a process that handles SIGTERM itself: leave signals alone."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _app(readiness: ReadinessCheck) -> Starlette:
+    async def healthz(_: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> JSONResponse:
+        failing = await readiness()
+        if failing:
+            return JSONResponse({"status": "not ready", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Mount("/metrics", app=make_asgi_app()),
+        ]
+    )
+
+
+async def serve_ops(host: str, port: int, readiness: ReadinessCheck) -> asyncio.Task[None]:
+    """Start serving in the background; cancel the task to stop."""
+    config = uvicorn.Config(
+        _app(readiness), host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+    )
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(), name=f"ops-server:{port}")
+    while not server.started:
+        if task.done():
+            await task  # re-raises the bind error, e.g. the port is taken
+            raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
+        await asyncio.sleep(0.01)
+    return task

@@ -1,0 +1,57 @@
+"""What ``apply_batch`` takes: decoded events or malformed records, with where they came from."""
+
+import re
+from dataclasses import dataclass
+
+from orderstate.events.decode import Decoded
+from orderstate.events.errors import DecodeError
+from orderstate.events.fields import ID_PATTERN
+from orderstate.events.outbound import RejectedOriginal
+from orderstate.events.topics import TopicRole
+
+__all__ = ["Incoming", "Malformed", "Position"]
+
+_ID = re.compile(ID_PATTERN)
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A decoded event. REST writes set ``append_to_log`` so the change also reaches the
+    inbound topic, already recorded as processed (DESIGN.md: Kafka holds every change)."""
+
+    decoded: Decoded
+    topic_role: TopicRole
+    position: Position | None = None
+    append_to_log: bool = False
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.decoded.event.shopid, self.decoded.event.orderid)
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.decoded.event.source, self.decoded.event.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Malformed:
+    """A record that could not be decoded; it becomes an ``event.rejected`` and nothing else."""
+
+    error: DecodeError
+    original: RejectedOriginal
+    position: Position | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        # The key names the order when it has the documented form; otherwise "unknown".
+        shop, _, order = (self.original.key or "").partition(":")
+        if _ID.match(shop) and _ID.match(order) and len(shop) <= 64 and len(order) <= 128:
+            return (shop, order)
+        return ("unknown", "unknown")

@@ -1,0 +1,141 @@
+-- The read model of DESIGN.md: current order views and their parts, the
+-- bookkeeping that makes projection exactly-once in effect, and the outbox.
+-- Every row carries shop_id and every query filters on it.
+
+CREATE TABLE orders (
+    shop_id                text        NOT NULL,
+    order_id               text        NOT NULL,
+    order_url              text,
+    order_date             timestamptz NOT NULL,
+    language               text,
+    promised_delivery_date timestamptz,
+    tags                   jsonb       NOT NULL DEFAULT '{}',
+    boarding_complete      boolean     NOT NULL DEFAULT false,
+    state                  text        NOT NULL,
+    payment_evidence       boolean     NOT NULL DEFAULT false,
+    version                integer     NOT NULL CHECK (version >= 1),
+    deleted                boolean     NOT NULL DEFAULT false,
+    created_at             timestamptz NOT NULL,
+    updated_at             timestamptz NOT NULL,
+    -- The whole view (items, shipments, history) as decide() sees it: the write path loads
+    -- a batch of views in one query and parses them in one call each, instead of joining
+    -- four tables per batch. The columns above and the tables below serve reads and filters.
+    view                   jsonb       NOT NULL,
+    PRIMARY KEY (shop_id, order_id)
+);
+CREATE INDEX orders_shop_state ON orders (shop_id, state, order_id) WHERE NOT deleted;
+CREATE INDEX orders_shop_updated ON orders (shop_id, updated_at, order_id) WHERE NOT deleted;
+CREATE INDEX orders_shop_order_date ON orders (shop_id, order_date, order_id) WHERE NOT deleted;
+CREATE INDEX orders_tags ON orders USING gin (tags jsonb_path_ops) WHERE NOT deleted;
+
+CREATE TABLE order_items (
+    shop_id    text    NOT NULL,
+    order_id   text    NOT NULL,
+    item_id    text    NOT NULL,
+    position   integer NOT NULL,
+    sku        text    NOT NULL,
+    name       text,
+    quantity   integer NOT NULL CHECK (quantity >= 1),
+    unit_price numeric(16, 4),
+    currency   char(3),
+    status     text    NOT NULL,
+    PRIMARY KEY (shop_id, order_id, item_id),
+    FOREIGN KEY (shop_id, order_id) REFERENCES orders ON DELETE CASCADE
+);
+
+CREATE TABLE order_shipments (
+    shop_id       text        NOT NULL,
+    order_id      text        NOT NULL,
+    shipment_id   text        NOT NULL,
+    position      integer     NOT NULL,
+    direction     text        NOT NULL CHECK (direction IN ('outbound', 'return')),
+    status        text        NOT NULL,
+    carrier       text,
+    tracking_code text,
+    linked_at     timestamptz NOT NULL,
+    status_at     timestamptz NOT NULL,
+    PRIMARY KEY (shop_id, order_id, shipment_id),
+    FOREIGN KEY (shop_id, order_id) REFERENCES orders ON DELETE CASCADE
+);
+
+CREATE TABLE order_state_history (
+    shop_id        text        NOT NULL,
+    order_id       text        NOT NULL,
+    seq            integer     NOT NULL,
+    state          text        NOT NULL,
+    occurred_at    timestamptz NOT NULL,
+    recorded_at    timestamptz NOT NULL,
+    cause_event_id text        NOT NULL,
+    late           boolean     NOT NULL,
+    location       text,
+    PRIMARY KEY (shop_id, order_id, seq),
+    FOREIGN KEY (shop_id, order_id) REFERENCES orders ON DELETE CASCADE
+);
+
+-- (source, id) identifies a CloudEvent; a redelivered event finds its row and does nothing.
+CREATE TABLE processed_events (
+    source       text        NOT NULL,
+    event_id     text        NOT NULL,
+    shop_id      text        NOT NULL,
+    order_id     text        NOT NULL,
+    outcome      text        NOT NULL,
+    processed_at timestamptz NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX processed_events_age ON processed_events (processed_at);
+
+-- The next offset to read per partition, written in the transaction that applied the batch.
+CREATE TABLE consumer_offsets (
+    consumer_group text        NOT NULL,
+    topic          text        NOT NULL,
+    partition      integer     NOT NULL,
+    next_offset    bigint      NOT NULL,
+    updated_at     timestamptz NOT NULL,
+    PRIMARY KEY (consumer_group, topic, partition)
+);
+
+-- Events waiting for the relay. lane = hash of the key: one relay at a time publishes a
+-- lane, in id order, which keeps every order's events in commit order with many relays.
+CREATE TABLE outbox (
+    id         bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    topic_role text        NOT NULL,
+    lane       smallint    NOT NULL,
+    shop_id    text        NOT NULL,
+    order_id   text        NOT NULL,
+    event_id   text        NOT NULL,
+    event      jsonb       NOT NULL,
+    created_at timestamptz NOT NULL,
+    sent_at    timestamptz
+);
+CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL;
+CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+
+-- Shipment events that arrived before their order (rule 9).
+CREATE TABLE parked_events (
+    source     text        NOT NULL,
+    event_id   text        NOT NULL,
+    shop_id    text        NOT NULL,
+    order_id   text        NOT NULL,
+    topic_role text        NOT NULL,
+    event      jsonb       NOT NULL,
+    parked_at  timestamptz NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (source, event_id)
+);
+CREATE INDEX parked_events_order ON parked_events (shop_id, order_id);
+CREATE INDEX parked_events_expiry ON parked_events (expires_at);
+
+CREATE TABLE rejected_events (
+    id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shop_id     text        NOT NULL,
+    order_id    text        NOT NULL,
+    source      text,
+    event_id    text,
+    event_type  text,
+    reason      text        NOT NULL,
+    message     text        NOT NULL,
+    original    jsonb       NOT NULL,
+    rejected_at timestamptz NOT NULL
+);
+CREATE INDEX rejected_events_order ON rejected_events (shop_id, order_id);
+CREATE INDEX rejected_events_reason ON rejected_events (shop_id, reason, rejected_at);

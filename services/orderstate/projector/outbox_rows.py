@@ -1,0 +1,85 @@
+"""Outbox rows: what the relay will publish, built inside the transaction that decided it.
+
+Outbound event ids are derived from the cause (source, id and the fact's index),
+not drawn at random: re-deciding the same input, as a replay of the inbound
+topics does, produces the same ids, so consumers can deduplicate on them.
+"""
+
+import uuid
+import zlib
+from dataclasses import dataclass
+from datetime import datetime
+
+from orderstate.domain import Emitted, OrderView, ReasonCode
+from orderstate.events.envelope import CloudEvent
+from orderstate.events.outbound import RejectedOriginal, outbound_event, rejected_event
+from orderstate.events.topics import TopicRole
+
+__all__ = ["LANES", "OutboxRow", "derived_id", "fact_row", "lane_of", "log_row", "rejection_row"]
+
+# Publishing lanes: one relay at a time owns a lane. 64 lets up to 64 relays share the work.
+LANES = 64
+_NAMESPACE = uuid.UUID("6f2b8a3e-3c1d-4e43-9a55-0f7e0d5a9c11")
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    topic_role: TopicRole
+    lane: int
+    shop_id: str
+    order_id: str
+    event_id: str
+    event_json: str
+
+
+def lane_of(shop_id: str, order_id: str) -> int:
+    return zlib.crc32(f"{shop_id}:{order_id}".encode()) % LANES
+
+
+def derived_id(source: str, event_id: str, suffix: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, f"{source}\n{event_id}\n{suffix}"))
+
+
+def _row(role: TopicRole, event: CloudEvent) -> OutboxRow:
+    return OutboxRow(
+        topic_role=role,
+        lane=lane_of(event.shopid, event.orderid),
+        shop_id=event.shopid,
+        order_id=event.orderid,
+        event_id=event.id,
+        event_json=event.model_dump_json(exclude_none=True),
+    )
+
+
+def fact_row(
+    fact: Emitted, view: OrderView, *, cause: CloudEvent, index: int, now: datetime
+) -> OutboxRow:
+    event_id = derived_id(cause.source, cause.id, f"fact-{index}")
+    return _row(TopicRole.ORDER_EVENTS_OUT, outbound_event(fact, view, event_id=event_id, now=now))
+
+
+def rejection_row(
+    *,
+    shop_id: str,
+    order_id: str,
+    reason: ReasonCode,
+    message: str,
+    original: RejectedOriginal,
+    identity: tuple[str, str],
+    now: datetime,
+) -> OutboxRow:
+    event = rejected_event(
+        shop_id=shop_id,
+        order_id=order_id,
+        reason=reason,
+        message=message,
+        original=original,
+        event_id=derived_id(identity[0], identity[1], "rejected"),
+        now=now,
+    )
+    return _row(TopicRole.REJECTED_OUT, event)
+
+
+def log_row(event: CloudEvent, role: TopicRole) -> OutboxRow:
+    """The inbound event itself, for a change that did not come from Kafka (REST)."""
+    return _row(role, event)

@@ -1,0 +1,224 @@
+"""Everything one batch writes, collected in memory and flushed with one statement per table."""
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from orderstate.domain import HistoryEntry, OrderView
+from orderstate.projector.connection import Conn
+from orderstate.projector.inputs import Position
+from orderstate.projector.outbox_rows import OutboxRow
+from orderstate.projector.queries import query
+
+__all__ = ["BatchWrites", "ParkedRow", "ProcessedRow", "RejectedRow"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessedRow:
+    source: str
+    event_id: str
+    shop_id: str
+    order_id: str
+    outcome: str
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    shop_id: str
+    order_id: str
+    source: str | None
+    event_id: str | None
+    event_type: str | None
+    reason: str
+    message: str
+    original_json: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParkedRow:
+    source: str
+    event_id: str
+    shop_id: str
+    order_id: str
+    topic_role: str
+    event_json: str
+    expires_at: datetime
+
+
+def _columns(rows: list[Any], *names: str) -> list[list[Any]]:
+    return [[getattr(r, n) for r in rows] for n in names]
+
+
+@dataclass
+class BatchWrites:
+    # Views as loaded, to tell which parts of an order changed.
+    loaded: dict[tuple[str, str], OrderView] = field(default_factory=dict)
+    # Final views of the orders the batch changed.
+    changed: dict[tuple[str, str], OrderView] = field(default_factory=dict)
+    processed: list[ProcessedRow] = field(default_factory=list)
+    outbox: list[OutboxRow] = field(default_factory=list)
+    rejected: list[RejectedRow] = field(default_factory=list)
+    parked: list[ParkedRow] = field(default_factory=list)
+    unparked: list[tuple[str, str]] = field(default_factory=list)
+    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def advance(self, position: Position | None) -> None:
+        if position is not None:
+            self.offsets[(position.topic, position.partition)] = position.offset + 1
+
+    async def flush(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
+        await self._write_orders(conn)
+        if self.processed:
+            await conn.execute(
+                query("insert_processed"),
+                *_columns(self.processed, "source", "event_id", "shop_id", "order_id", "outcome"),
+                now,
+            )
+        if self.rejected:
+            await conn.execute(
+                query("insert_rejected"),
+                *_columns(
+                    self.rejected,
+                    "shop_id",
+                    "order_id",
+                    "source",
+                    "event_id",
+                    "event_type",
+                    "reason",
+                    "message",
+                    "original_json",
+                ),
+                now,
+            )
+        if self.unparked:
+            await conn.execute(
+                query("delete_parked"),
+                [s for s, _ in self.unparked],
+                [e for _, e in self.unparked],
+            )
+        if self.parked:
+            cols = _columns(
+                self.parked, "source", "event_id", "shop_id", "order_id", "topic_role", "event_json"
+            )
+            await conn.execute(
+                query("insert_parked"), *cols, now, [p.expires_at for p in self.parked]
+            )
+        if self.outbox:
+            await conn.execute(
+                query("insert_outbox"),
+                [str(r.topic_role) for r in self.outbox],
+                *_columns(self.outbox, "lane", "shop_id", "order_id", "event_id", "event_json"),
+                now,
+            )
+            await conn.execute(query("notify_outbox"))
+        if self.offsets and consumer_group is not None:
+            keys = list(self.offsets)
+            await conn.execute(
+                query("store_offsets"),
+                consumer_group,
+                [t for t, _ in keys],
+                [p for _, p in keys],
+                [self.offsets[k] for k in keys],
+                now,
+            )
+
+    async def _write_orders(self, conn: Conn) -> None:
+        if not self.changed:
+            return
+        views = list(self.changed.values())
+        await conn.execute(
+            query("upsert_orders"),
+            [v.shop_id for v in views],
+            [v.order_id for v in views],
+            [v.fields.order_url for v in views],
+            [v.fields.order_date for v in views],
+            [v.fields.language for v in views],
+            [v.fields.promised_delivery_date for v in views],
+            [_tags_json(v) for v in views],
+            [v.boarding_complete for v in views],
+            [str(v.state) for v in views],
+            [v.payment_evidence for v in views],
+            [v.version for v in views],
+            [v.deleted for v in views],
+            [v.created_at for v in views],
+            [v.updated_at for v in views],
+            [v.model_dump_json() for v in views],
+        )
+        await self._write_items(conn, views)
+        await self._write_shipments(conn, views)
+        await self._write_history(conn, views)
+
+    def _before(self, view: OrderView) -> OrderView | None:
+        return self.loaded.get((view.shop_id, view.order_id))
+
+    async def _write_items(self, conn: Conn, views: list[OrderView]) -> None:
+        stale = [v for v in views if (b := self._before(v)) is None or b.items != v.items]
+        if not stale:
+            return
+        await conn.execute(
+            query("delete_items"), [v.shop_id for v in stale], [v.order_id for v in stale]
+        )
+        rows = [(v, n, i) for v in stale for n, i in enumerate(v.items)]
+        if rows:
+            await conn.execute(
+                query("insert_items"),
+                [v.shop_id for v, _, _ in rows],
+                [v.order_id for v, _, _ in rows],
+                [i.item_id for _, _, i in rows],
+                [n for _, n, _ in rows],
+                [i.sku for _, _, i in rows],
+                [i.name for _, _, i in rows],
+                [i.quantity for _, _, i in rows],
+                [i.unit_price for _, _, i in rows],
+                [i.currency for _, _, i in rows],
+                [str(i.status) for _, _, i in rows],
+            )
+
+    async def _write_shipments(self, conn: Conn, views: list[OrderView]) -> None:
+        stale = [v for v in views if (b := self._before(v)) is None or b.shipments != v.shipments]
+        if not stale:
+            return
+        await conn.execute(
+            query("delete_shipments"), [v.shop_id for v in stale], [v.order_id for v in stale]
+        )
+        rows = [(v, n, s) for v in stale for n, s in enumerate(v.shipments)]
+        if rows:
+            await conn.execute(
+                query("insert_shipments"),
+                [v.shop_id for v, _, _ in rows],
+                [v.order_id for v, _, _ in rows],
+                [s.shipment_id for _, _, s in rows],
+                [n for _, n, _ in rows],
+                [str(s.direction) for _, _, s in rows],
+                [str(s.status) for _, _, s in rows],
+                [s.carrier for _, _, s in rows],
+                [s.tracking_code for _, _, s in rows],
+                [s.linked_at for _, _, s in rows],
+                [s.status_at for _, _, s in rows],
+            )
+
+    async def _write_history(self, conn: Conn, views: list[OrderView]) -> None:
+        rows: list[tuple[OrderView, int, HistoryEntry]] = []
+        for v in views:
+            before = self._before(v)
+            start = len(before.history) if before is not None else 0
+            rows.extend((v, seq, h) for seq, h in enumerate(v.history[start:], start=start + 1))
+        if not rows:
+            return
+        await conn.execute(
+            query("insert_history"),
+            [v.shop_id for v, _, _ in rows],
+            [v.order_id for v, _, _ in rows],
+            [seq for _, seq, _ in rows],
+            [str(h.state) for _, _, h in rows],
+            [h.occurred_at for _, _, h in rows],
+            [h.recorded_at for _, _, h in rows],
+            [h.cause_event_id for _, _, h in rows],
+            [h.late for _, _, h in rows],
+            [h.location for _, _, h in rows],
+        )
+
+
+def _tags_json(view: OrderView) -> str:
+    return json.dumps(view.tags, ensure_ascii=False)

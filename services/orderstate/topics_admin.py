@@ -1,0 +1,53 @@
+"""``orderstate topics create``: the four topics with the configured partition count."""
+
+import contextlib
+
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from orderstate.events.topics import TOPICS
+from orderstate.kafka_client import kafka_options
+from orderstate.settings import Settings
+
+__all__ = ["TopicMismatchError", "create_topics"]
+
+log = structlog.get_logger("orderstate.topics")
+
+
+class TopicMismatchError(RuntimeError):
+    pass
+
+
+async def create_topics(settings: Settings, *, partitions: int, replication: int = 1) -> list[str]:
+    """Create missing topics; check that existing ones have the same partition count."""
+    names = [settings.topic_name(role) for role in TOPICS]
+    admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
+    await admin.start()
+    created = []
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if missing:
+            # Another process may win the race; the partition check below still runs.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(n, num_partitions=partitions, replication_factor=replication)
+                        for n in missing
+                    ]
+                )
+            created = missing
+        described = await admin.describe_topics(names)
+    finally:
+        await admin.close()
+    counts = {d["topic"]: len(d["partitions"]) for d in described}
+    inbound = {settings.topic_orders, settings.topic_shipments}
+    # Keys are partitioned the same way in both inbound topics only if their counts match.
+    if len({counts[n] for n in inbound}) != 1:
+        raise TopicMismatchError(
+            f"inbound topics have different partition counts: { {n: counts[n] for n in inbound} }"
+        )
+    for name in names:
+        log.info("topic", name=name, partitions=counts[name], created=name in created)
+    return created

@@ -1,0 +1,260 @@
+"""The projector worker: Kafka batches in, ``apply_batch``, offsets out.
+
+Batches close by count or by time, whichever comes first. The database commit
+comes first and holds the truth (views and offsets together); the Kafka commit
+follows for lag tooling. Bad input never stops the worker: it becomes an
+``event.rejected``. When PostgreSQL goes away the batch is retried with backoff
+and is not lost; when no progress is made while there is lag, the watchdog
+ends the process non-zero so Kubernetes restarts it.
+"""
+
+import asyncio
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+
+from orderstate import metrics
+from orderstate.domain import PolicyBook
+from orderstate.events.decode import DecodeLimits
+from orderstate.events.topics import TopicRole
+from orderstate.kafka_client import kafka_options
+from orderstate.projector.apply import BatchResult, apply_batch
+from orderstate.projector.expiry import expire_parked
+from orderstate.projector.inputs import Incoming, Malformed
+from orderstate.settings import Settings
+from orderstate.worker.offsets import SeekToStoredOffsets
+from orderstate.worker.records import to_input
+
+__all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
+
+log = structlog.get_logger("orderstate.worker")
+
+WATCHDOG_EXIT_CODE = 3
+_DATABASE_DOWN = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+_EXPIRY_INTERVAL_S = 30.0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        policies: PolicyBook,
+        pool: asyncpg.Pool,
+        *,
+        stop: asyncio.Event,
+        watchdog_timeout_s: float,
+    ) -> None:
+        self.settings = settings
+        self.policies = policies
+        self.pool = pool
+        self.stop = stop
+        self.watchdog_timeout_s = watchdog_timeout_s
+        self.roles = {
+            settings.topic_orders: TopicRole.ORDERS_IN,
+            settings.topic_shipments: TopicRole.SHIPMENTS_IN,
+        }
+        self.limits = DecodeLimits(max_payload_bytes=settings.max_payload_bytes)
+        self.batch_lock = asyncio.Lock()
+        self.last_progress = time.monotonic()
+        self.lag = 0
+        self.exit_code = 0
+        self.consumer: Any = AIOKafkaConsumer(
+            **kafka_options(settings, role="worker"),
+            group_id=settings.consumer_group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_poll_records=settings.batch_max_events,
+        )
+
+    async def run(self) -> int:
+        listener = SeekToStoredOffsets(
+            self.consumer, self.pool, self.settings.consumer_group, self.batch_lock
+        )
+        self.consumer.subscribe(list(self.roles), listener=listener)
+        await self.consumer.start()
+        log.info("worker_started", topics=list(self.roles), group=self.settings.consumer_group)
+        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        next_expiry = time.monotonic()
+        try:
+            while not self.stop.is_set():
+                records = await self._collect()
+                if records:
+                    await self._process(records)
+                else:
+                    self.last_progress = time.monotonic() if self.lag == 0 else self.last_progress
+                if time.monotonic() >= next_expiry:
+                    await self._expire_parked()
+                    next_expiry = time.monotonic() + _EXPIRY_INTERVAL_S
+        finally:
+            watchdog.cancel()
+            # Leaves the group at once, so the partitions move without a session timeout.
+            await self.consumer.stop()
+            log.info("worker_stopped", exit_code=self.exit_code)
+        return self.exit_code
+
+    async def _collect(self) -> list[Any]:
+        """Up to batch_max_events records, or what arrived within batch_max_wait_ms."""
+        limit = self.settings.batch_max_events
+        window = self.settings.batch_max_wait_ms / 1000
+        records: list[Any] = []
+        deadline: float | None = None
+        while len(records) < limit and not self.stop.is_set():
+            remaining = 1.0 if deadline is None else deadline - time.monotonic()
+            if deadline is not None and remaining <= 0:
+                break
+            try:
+                got = await self.consumer.getmany(
+                    timeout_ms=int(remaining * 1000), max_records=limit - len(records)
+                )
+            except KafkaError as exc:
+                log.warning("kafka_fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            assigned = self.consumer.assignment()
+            for tp, batch in got.items():
+                # Records fetched before a rebalance may belong to partitions now owned by
+                # another member; that member reads them from the stored offsets.
+                if tp in assigned:
+                    records.extend(batch)
+            if records and deadline is None:
+                deadline = time.monotonic() + window
+            elif not records:
+                break
+        return records
+
+    async def _process(self, records: Sequence[Any]) -> None:
+        started = time.perf_counter()
+        inputs = [to_input(r, self.roles[r.topic], self.limits) for r in records]
+        async with self.batch_lock:
+            result = await self._apply(inputs)
+        elapsed = time.perf_counter() - started
+        await self._commit_to_kafka(records)
+        self.last_progress = time.monotonic()
+        _observe(result, len(inputs), elapsed)
+        log.info(
+            "batch",
+            count=len(inputs),
+            applied=result.counts["applied"],
+            late=result.counts["late"],
+            rejected=result.counts["rejected"],
+            malformed=result.counts["malformed"],
+            duplicates=result.counts["duplicate"],
+            parked=result.counts["parked"],
+            unparked=result.unparked,
+            duration_ms=round(elapsed * 1000, 1),
+        )
+        for item, outcome in zip(inputs, result.outcomes, strict=True):
+            if outcome.reason is not None:
+                _log_rejection(item, outcome.reason.value)
+
+    async def _apply(self, inputs: list[Incoming | Malformed]) -> BatchResult:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_DATABASE_DOWN),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+            before_sleep=lambda state: log.warning(
+                "database_unavailable_retrying",
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception()) if state.outcome else None,
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                async with self.pool.acquire() as conn:
+                    return await apply_batch(
+                        conn,
+                        inputs,
+                        policies=self.policies,
+                        now=datetime.now(UTC),
+                        consumer_group=self.settings.consumer_group,
+                    )
+        raise AssertionError("unreachable: tenacity retries until success or reraises")
+
+    async def _commit_to_kafka(self, records: Sequence[Any]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        try:
+            await self.consumer.commit(offsets)
+        except (CommitFailedError, KafkaError) as exc:
+            # PostgreSQL already holds these offsets; the next owner starts from there.
+            log.warning("kafka_commit_failed", error=str(exc))
+
+    async def _expire_parked(self) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                expired = await expire_parked(conn, policies=self.policies, now=datetime.now(UTC))
+        except _DATABASE_DOWN as exc:
+            log.warning("parked_expiry_skipped", error=repr(exc))
+            return
+        if expired:
+            metrics.PARKED_EXPIRED.inc(expired)
+            log.info("parked_expired", count=expired)
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, self.watchdog_timeout_s / 3))
+            self.lag = await self._measure_lag()
+            stalled = time.monotonic() - self.last_progress
+            if self.lag > 0 and stalled > self.watchdog_timeout_s:
+                log.error(
+                    "watchdog_no_progress",
+                    lag=self.lag,
+                    stalled_s=round(stalled, 1),
+                    timeout_s=self.watchdog_timeout_s,
+                )
+                self.exit_code = WATCHDOG_EXIT_CODE
+                self.stop.set()
+                return
+
+    async def _measure_lag(self) -> int:
+        total = 0
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                continue
+            try:
+                position = await self.consumer.position(tp)
+            except KafkaError:
+                continue
+            lag = max(highwater - position, 0)
+            metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total
+
+
+def _observe(result: BatchResult, count: int, elapsed: float) -> None:
+    metrics.BATCH_DURATION.observe(elapsed)
+    metrics.BATCH_SIZE.observe(count)
+    for outcome in result.outcomes:
+        reason = outcome.reason.value if outcome.reason is not None else ""
+        metrics.EVENTS.labels(outcome.kind.value, reason).inc()
+
+
+def _log_rejection(item: Incoming | Malformed, reason: str) -> None:
+    if isinstance(item, Incoming):
+        event = item.decoded.event
+        ids = {"shop_id": event.shopid, "order_id": event.orderid, "event_id": event.id}
+    else:
+        shop_id, order_id = item.key
+        ids = {"shop_id": shop_id, "order_id": order_id, "event_id": item.original.event_id or ""}
+    with structlog.contextvars.bound_contextvars(**ids):
+        log.info("event_rejected", reason=reason, position=_position(item))
+
+
+def _position(item: Incoming | Malformed) -> str | None:
+    p = item.position
+    return None if p is None else f"{p.topic}[{p.partition}]@{p.offset}"

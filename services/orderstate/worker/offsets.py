@@ -1,0 +1,54 @@
+"""Partitions start where PostgreSQL says the last applied batch ended.
+
+Kafka's committed offsets are a courtesy for lag tooling; the offsets written in
+the same transaction as the views are the truth, so a lost or wrong Kafka
+commit can cause a replay (harmless: events are deduplicated), never a gap.
+"""
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+
+from orderstate.projector.queries import query
+
+__all__ = ["SeekToStoredOffsets"]
+
+log = structlog.get_logger("orderstate.worker")
+
+
+class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
+    def __init__(
+        self, consumer: Any, pool: asyncpg.Pool, group: str, batch_lock: asyncio.Lock
+    ) -> None:
+        self._consumer = consumer
+        self._pool = pool
+        self._group = group
+        self._batch_lock = batch_lock
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        # Let the batch in flight commit before another member takes its partitions.
+        async with self._batch_lock:
+            log.info("partitions_revoked", partitions=_names(revoked))
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        topics = sorted({tp.topic for tp in assigned})
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(query("load_offsets"), self._group, topics)
+        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        for tp in assigned:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is not None:
+                self._consumer.seek(tp, offset)
+        log.info(
+            "partitions_assigned",
+            partitions=_names(assigned),
+            seeked={f"{t}[{p}]": o for (t, p), o in sorted(stored.items())},
+        )
+
+
+def _names(partitions: list[TopicPartition]) -> list[str]:
+    return sorted(f"{tp.topic}[{tp.partition}]" for tp in partitions)

@@ -1,0 +1,193 @@
+"""apply_batch against a real PostgreSQL: one behaviour per test."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from orderstate.domain import PolicyBook
+from orderstate.events.decode import decode_record
+from orderstate.events.errors import DecodeError
+from orderstate.events.outbound import RejectedOriginal
+from orderstate.events.topics import TopicRole
+from orderstate.projector.apply import OutcomeKind, apply_batch
+from orderstate.projector.expiry import expire_parked
+from orderstate.projector.inputs import Incoming, Malformed, Position
+from tests.support.events import created, event, incoming, shipment, state
+
+NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+POLICIES = PolicyBook()
+
+
+@pytest.fixture
+async def conn(database_url: str):  # type: ignore[no-untyped-def]
+    connection = await asyncpg.connect(database_url)
+    yield connection
+    await connection.close()
+
+
+async def _apply(conn: asyncpg.Connection, *items: Incoming | Malformed, group: str | None = None):  # type: ignore[no-untyped-def]
+    return await apply_batch(conn, list(items), policies=POLICIES, now=NOW, consumer_group=group)
+
+
+async def _table(conn: asyncpg.Connection, sql: str) -> list[tuple[object, ...]]:
+    return [tuple(r) for r in await conn.fetch(sql)]
+
+
+async def test_created_order_writes_view_items_history_and_outbox(conn: asyncpg.Connection) -> None:
+    result = await _apply(conn, incoming(created()), incoming(state("paid")))
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.APPLIED, OutcomeKind.APPLIED]
+    assert await _table(conn, "SELECT order_id, state, version, payment_evidence FROM orders") == [
+        ("ORD-1", "paid", 2, True)
+    ]
+    assert await _table(
+        conn, "SELECT item_id, sku, quantity, unit_price::text FROM order_items"
+    ) == [("l1", "SKU-1", 1, "9.9900")]
+    assert await _table(conn, "SELECT seq, state, late FROM order_state_history ORDER BY seq") == [
+        (1, "new", False),
+        (2, "paid", False),
+    ]
+    assert await _table(
+        conn, "SELECT topic_role, event->>'type', (event->>'sequence')::int FROM outbox ORDER BY id"
+    ) == [
+        ("order_events_out", "order.state_changed", 1),
+        ("order_events_out", "order.state_changed", 2),
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM processed_events") == 2
+
+
+async def test_redelivered_batch_changes_nothing(conn: asyncpg.Connection) -> None:
+    batch = [incoming(created()), incoming(state("paid")), incoming(shipment())]
+    await _apply(conn, *batch)
+    snapshot = await _table(conn, "SELECT view::text FROM orders")
+    outbox = await conn.fetchval("SELECT count(*) FROM outbox")
+
+    again = await _apply(conn, *batch)
+    assert [o.kind for o in again.outcomes] == [OutcomeKind.DUPLICATE] * 3
+    assert await _table(conn, "SELECT view::text FROM orders") == snapshot
+    assert await conn.fetchval("SELECT count(*) FROM outbox") == outbox
+
+
+async def test_same_event_twice_in_one_batch_applies_once(conn: asyncpg.Connection) -> None:
+    paid = incoming(state("paid"))
+    result = await _apply(conn, incoming(created()), paid, paid)
+    assert [o.kind for o in result.outcomes][1:] == [OutcomeKind.APPLIED, OutcomeKind.DUPLICATE]
+    assert await conn.fetchval("SELECT version FROM orders") == 2
+
+
+async def test_shipment_before_its_order_is_parked_then_applied(conn: asyncpg.Connection) -> None:
+    first = await _apply(conn, incoming(shipment("S1")))
+    assert [o.kind for o in first.outcomes] == [OutcomeKind.PARKED]
+    assert await conn.fetchval("SELECT count(*) FROM parked_events") == 1
+
+    second = await _apply(conn, incoming(created()))
+    assert second.unparked == 1
+    assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
+    assert await _table(conn, "SELECT state, version FROM orders") == [("shipped", 2)]
+    assert await _table(conn, "SELECT shipment_id, direction FROM order_shipments") == [
+        ("S1", "outbound")
+    ]
+
+
+async def test_shipment_parked_and_order_created_in_one_batch(conn: asyncpg.Connection) -> None:
+    result = await _apply(conn, incoming(shipment("S1")), incoming(created()))
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.PARKED, OutcomeKind.APPLIED]
+    assert result.unparked == 1
+    assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
+    assert await conn.fetchval("SELECT state FROM orders") == "shipped"
+
+
+async def test_expired_parked_shipment_is_rejected_unknown_order(conn: asyncpg.Connection) -> None:
+    await _apply(conn, incoming(shipment("S9", order="ORD-NEVER")))
+    assert await expire_parked(conn, policies=POLICIES, now=NOW + timedelta(hours=23)) == 0
+    assert await expire_parked(conn, policies=POLICIES, now=NOW + timedelta(days=1)) == 1
+    assert await _table(conn, "SELECT order_id, reason FROM rejected_events") == [
+        ("ORD-NEVER", "unknown_order")
+    ]
+    assert await conn.fetchval("SELECT event->'data'->>'reason' FROM outbox") == "unknown_order"
+
+
+async def test_rejected_transition_is_recorded_and_published(conn: asyncpg.Connection) -> None:
+    await _apply(conn, incoming(created()), incoming(shipment()))
+    result = await _apply(conn, incoming(state("cancelled", minutes=5)))
+    assert result.outcomes[0].reason is not None
+    assert result.outcomes[0].reason.value == "cancel_after_shipment"
+    assert await _table(conn, "SELECT reason, event_type FROM rejected_events") == [
+        ("cancel_after_shipment", "order.state_changed")
+    ]
+    published = await conn.fetchrow(
+        "SELECT topic_role, event FROM outbox WHERE topic_role = 'rejected_out'"
+    )
+    assert published is not None
+    assert '"reason": "cancel_after_shipment"' in published["event"]
+    assert await conn.fetchval("SELECT state FROM orders") == "shipped"
+
+
+async def test_malformed_record_becomes_a_malformed_rejection(conn: asyncpg.Connection) -> None:
+    position = Position("shop.orders.v1", 2, 41)
+    with pytest.raises(DecodeError) as caught:
+        decode_record(
+            key=b"shop-1:ORD-1", value=b"{not json", headers=[], topic_role=TopicRole.ORDERS_IN
+        )
+    bad = Malformed(
+        error=caught.value,
+        original=RejectedOriginal(
+            topic=position.topic, partition=2, offset=41, key="shop-1:ORD-1", value="{not json"
+        ),
+        position=position,
+    )
+    result = await _apply(
+        conn, bad, incoming(created(), Position("shop.orders.v1", 2, 42)), group="g1"
+    )
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.MALFORMED, OutcomeKind.APPLIED]
+    assert await _table(conn, "SELECT shop_id, order_id, reason FROM rejected_events") == [
+        ("shop-1", "ORD-1", "malformed")
+    ]
+    assert await _table(conn, "SELECT topic, partition, next_offset FROM consumer_offsets") == [
+        ("shop.orders.v1", 2, 43)
+    ]
+
+
+async def test_rest_write_is_appended_to_the_inbound_log(conn: asyncpg.Connection) -> None:
+    ev = created()
+    rest = Incoming(
+        decoded=incoming(ev).decoded, topic_role=TopicRole.ORDERS_IN, append_to_log=True
+    )
+    await _apply(conn, rest)
+    roles = await _table(conn, "SELECT topic_role, event_id FROM outbox ORDER BY id")
+    assert ("orders_in", ev.id) in roles
+    # The worker will meet this event on the inbound topic and must skip it.
+    replay = await _apply(conn, incoming(ev))
+    assert replay.outcomes[0].kind is OutcomeKind.DUPLICATE
+
+
+async def test_concurrent_batches_on_the_same_orders_do_not_deadlock(database_url: str) -> None:
+    setup = await asyncpg.connect(database_url)
+    orders = [f"ORD-{n}" for n in range(20)]
+    await apply_batch(
+        setup, [incoming(created(order=o)) for o in orders], policies=POLICIES, now=NOW
+    )
+    await setup.close()
+
+    async def writer(names: list[str], state_name: str) -> None:
+        conn = await asyncpg.connect(database_url)
+        try:
+            for _ in range(5):
+                batch = [
+                    incoming(event("order.tags_set", {"order_tags": {"w": state_name}}, order=o))
+                    for o in names
+                ]
+                await apply_batch(conn, batch, policies=POLICIES, now=NOW)
+        finally:
+            await conn.close()
+
+    async with asyncio.timeout(30):
+        await asyncio.gather(writer(orders, "a"), writer(list(reversed(orders)), "b"))
+    check = await asyncpg.connect(database_url)
+    try:
+        # 1 creation + 10 tag changes per order, whatever the interleaving.
+        assert await check.fetchval("SELECT min(version) FROM orders") == 11
+        assert await check.fetchval("SELECT max(version) FROM orders") == 11
+    finally:
+        await check.close()
