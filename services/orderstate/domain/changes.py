@@ -59,7 +59,9 @@ class CreateOrder(Change):
 
 
 class OrderPatch(BaseModel):
-    """Fields to change; a field left out keeps its value, an explicit null clears it."""
+    """Fields to change. A field left out keeps its value; an explicit null clears an optional
+    field (order_url, language, promised_delivery_date; tags: null clears them all).
+    order_date and boarding_complete cannot be cleared: null for them is refused."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

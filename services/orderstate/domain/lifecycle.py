@@ -42,12 +42,13 @@ def request_state(view: OrderView, change: RequestState, policy: Policy, now: da
             "is complete and every outbound shipment is delivered. The order is "
             f"'{current}'; {allowed_next_text(policy, current)}.",
         )
-    if requested == current or any(h.cause_event_id == change.event_id for h in view.history):
+    if requested == current:
         return duplicate(view)
     if is_late(current, requested):
         return _record_late(view, change, now)
-    if requested not in policy.allowed_after(current):
-        return _explain_refusal(view, requested, policy)
+    refusal = _refusal(view, requested, policy)
+    if refusal is not None:
+        return refusal
     if requested is S.REFUNDED and policy.refund_requires_payment and not view.payment_evidence:
         return reject(
             ReasonCode.REFUND_WITHOUT_PAYMENT,
@@ -65,10 +66,9 @@ def request_state(view: OrderView, change: RequestState, policy: Policy, now: da
 
 
 def _record_late(view: OrderView, change: RequestState, now: datetime) -> Decision:
-    if any(
-        h.late and h.state == change.state and h.occurred_at == change.occurred_at
-        for h in view.history
-    ):
+    # The same state at the same time is already recorded (re-sent, or redelivered after the
+    # order moved on): nothing new to keep.
+    if any(h.state == change.state and h.occurred_at == change.occurred_at for h in view.history):
         return duplicate(view)
     entry = HistoryEntry(
         state=change.state,
@@ -95,11 +95,12 @@ def _record_late(view: OrderView, change: RequestState, now: datetime) -> Decisi
     )
 
 
-def _explain_refusal(view: OrderView, requested: OrderState, policy: Policy) -> Rejected:
+def _refusal(view: OrderView, requested: OrderState, policy: Policy) -> Rejected | None:
+    """Rules 5-8 first, for every table; then the table itself."""
     current = view.state
     prefix = f"Order {view.order_id} is '{current}'; '{requested}' cannot follow it"
     allowed = allowed_next_text(policy, current)
-    if current in CLOSED_STATES:
+    if current in CLOSED_STATES and requested not in policy.allowed_after(current):
         return reject(ReasonCode.ORDER_CLOSED, f"{prefix}: the order is closed; {allowed}.")
     if requested is S.CANCELLED and view.has_outbound_shipment:
         return reject(
@@ -113,13 +114,15 @@ def _explain_refusal(view: OrderView, requested: OrderState, policy: Policy) -> 
             f"{prefix}: nothing was shipped yet, so nothing can be returned; link an outbound "
             f"shipment first, or cancel the order. {allowed.capitalize()}.",
         )
-    if requested is S.REFUNDED:
+    if requested is S.REFUNDED and current not in (S.RETURNED, S.CANCELLED):
         return reject(
             ReasonCode.REFUND_BEFORE_RETURN_OR_CANCEL,
             f"{prefix}: an order is refunded only after it was returned or cancelled. "
             f"{allowed.capitalize()}.",
         )
-    return reject(
-        ReasonCode.TRANSITION_NOT_ALLOWED,
-        f"{prefix} under policy '{policy.name}'; {allowed}.",
-    )
+    if requested not in policy.allowed_after(current):
+        return reject(
+            ReasonCode.TRANSITION_NOT_ALLOWED,
+            f"{prefix} under policy '{policy.name}'; {allowed}.",
+        )
+    return None

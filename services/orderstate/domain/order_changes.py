@@ -3,6 +3,8 @@
 from datetime import datetime
 from typing import Any
 
+from pydantic import ValidationError
+
 from orderstate.domain.changes import (
     AddItem,
     CreateOrder,
@@ -22,7 +24,7 @@ from orderstate.domain.emitted import (
     Rejected,
     StateChanged,
 )
-from orderstate.domain.model import HistoryEntry, OrderView
+from orderstate.domain.model import HistoryEntry, Item, OrderView
 from orderstate.domain.outcomes import accept, duplicate, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
@@ -117,7 +119,25 @@ def _create_differences(view: OrderView, change: CreateOrder) -> list[str]:
         differences.append("tags")
     if view.boarding_complete != change.boarding_complete:
         differences.append("boarding_complete")
+    if (change.state or S.NEW) != _initial_state(view):
+        differences.append("initial state")
     return differences
+
+
+def _initial_state(view: OrderView) -> OrderState:
+    """The state the current incarnation was created in, read back from its history.
+
+    Only a creation writes a ``new`` entry that is not late (a later ``new`` request is a
+    duplicate or late), and a created state other than ``new`` follows it with the same cause.
+    """
+    for index in range(len(view.history) - 1, -1, -1):
+        entry = view.history[index]
+        if entry.state is S.NEW and not entry.late:
+            following = view.history[index + 1 : index + 2]
+            if following and following[0].cause_event_id == entry.cause_event_id:
+                return following[0].state
+            return S.NEW
+    return S.NEW
 
 
 def _initial_state_refusal(order_id: str, state: OrderState, policy: Policy) -> Rejected | None:
@@ -164,8 +184,8 @@ def update_order(view: OrderView, change: UpdateOrder, now: datetime) -> Decisio
     fields = view.fields.model_copy(update=field_updates)
     if fields != view.fields:
         updates["fields"] = fields
-    if "tags" in given and patch.tags is not None and patch.tags != view.tags:
-        updates["tags"] = dict(patch.tags)
+    if "tags" in given and (patch.tags or {}) != view.tags:
+        updates["tags"] = dict(patch.tags or {})
     if (
         "boarding_complete" in given
         and patch.boarding_complete is not None
@@ -214,10 +234,12 @@ def _boarding_refusal(view: OrderView) -> Rejected | None:
             ReasonCode.ORDER_CLOSED,
             f"Order {view.order_id} is '{view.state}'; boarding_complete can no longer change.",
         )
-    if view.state is S.COMPLETED:
+    if view.state is S.COMPLETED or any(
+        h.state is S.COMPLETED and not h.late for h in view.history
+    ):
         return reject(
             ReasonCode.ORDER_COMPLETED,
-            f"Order {view.order_id} is completed; boarding_complete can no longer change.",
+            f"Order {view.order_id} was completed; boarding_complete can no longer change.",
         )
     return None
 
@@ -249,7 +271,17 @@ def update_item(view: OrderView, change: UpdateItem, now: datetime) -> Decision:
     existing = view.item(change.item_id)
     if existing is None:
         return _item_not_found(view, change.item_id)
-    updated = existing.model_copy(update=change.patch.model_dump(exclude_unset=True))
+    try:
+        updated = Item.model_validate(
+            {**existing.model_dump(), **change.patch.model_dump(exclude_unset=True)}
+        )
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
+        return reject(
+            ReasonCode.MALFORMED,
+            f"Order {view.order_id}: the update would leave item {change.item_id} invalid "
+            f"({fields}); sku, quantity and status cannot be removed.",
+        )
     if updated == existing:
         return duplicate(view)
     items = tuple(updated if i.item_id == change.item_id else i for i in view.items)

@@ -1,9 +1,11 @@
 """The transition policy as data.
 
 A policy is a table: for each current state, the states a shop may request
-next. The default table is DESIGN.md's rules 1 and 5-8; the rules that need
-more than a table (late arrivals, payment evidence, shipments, boarding) live
-in ``decide`` and hold for every table. A shop can be given its own table in
+next. The default table is DESIGN.md's rules 1 and 5-8. Those rules and the
+ones that need more than a table (late arrivals, payment evidence, shipments,
+boarding) live in ``decide`` and hold for every table: a table can forbid
+more, never allow what the rules forbid, and a table edge that the rules would
+never let through is refused when the table is loaded. A shop can be given its own table in
 configuration, for example one that forbids skipping states; a table is
 validated when it is loaded, so a broken one stops the service at start-up,
 not at the first event.
@@ -127,8 +129,8 @@ def load_policy(data: Mapping[str, object], *, name: str) -> Policy:
         raise PolicyError(f"policy {name!r}: 'transitions' is required")
     transitions = _parse_transitions(_mapping(data["transitions"], "transitions"), name)
     _check_no_dead_edges(transitions, name)
+    # No terminal check is needed: refunded must be reachable and can have no edge (rule 7).
     _check_reachable(transitions, name)
-    _check_terminal(transitions, name)
 
     refund_requires_payment = data.get("refund_requires_payment", True)
     if not isinstance(refund_requires_payment, bool):
@@ -171,26 +173,45 @@ def _parse_transitions(
         derived = parsed & DERIVED_STATES
         if derived:
             raise PolicyError(
-                f"policy {policy!r}: {sorted(derived)} after {source!r}: shipped and completed "
-                "are derived by the service and cannot be requested"
+                f"policy {policy!r}: {sorted(s.value for s in derived)} after {source!r}: shipped "
+                "and completed are derived by the service and cannot be requested"
             )
         table[_state(source, policy)] = parsed
     return table
 
 
+_SHIPPED_RANK = TRACK.index(S.SHIPPED)
+
+
+def _dead_edge_reason(source: OrderState, target: OrderState) -> str | None:
+    """Why decide() could never take this edge, whatever the table says; None if it could."""
+    target_rank, source_rank = track_rank(target), track_rank(source)
+    if target_rank is not None and source in CLOSED_STATES:
+        return "a track state after a closed state is recorded as late (rule 8)"
+    if target_rank is not None and source_rank is not None and target_rank <= source_rank:
+        return "it moves backward on the track, which is recorded as late (rule 2)"
+    if source is S.REFUNDED:
+        return "refunded is terminal (rule 7)"
+    shipped = source is S.RETURNED or (source_rank is not None and source_rank >= _SHIPPED_RANK)
+    if target is S.CANCELLED and shipped:
+        return "an order with an outbound shipment cannot be cancelled (rule 5)"
+    if target is S.RETURNED and not shipped:
+        return "only a shipped order can be returned (rule 6)"
+    if target is S.REFUNDED and source not in (S.RETURNED, S.CANCELLED):
+        return "only a returned or cancelled order can be refunded (rule 7)"
+    return None
+
+
 def _check_no_dead_edges(table: Mapping[OrderState, frozenset[OrderState]], policy: str) -> None:
-    # decide() treats a backward track move as late before it reads the table, so such an
-    # edge could never be taken; refusing it keeps the table an honest picture.
+    # decide() applies rules 2 and 5-8 before it reads the table, so such an edge could never
+    # be taken; refusing it at load keeps the table an honest picture of what happens.
     for source, targets in table.items():
-        for target in targets:
-            target_rank = track_rank(target)
-            if target_rank is None:
-                continue
-            source_rank = track_rank(source)
-            if source in CLOSED_STATES or (source_rank is not None and target_rank <= source_rank):
+        for target in sorted(targets, key=list(OrderState).index):
+            reason = _dead_edge_reason(source, target)
+            if reason is not None:
                 raise PolicyError(
-                    f"policy {policy!r}: {source} -> {target} moves backward on the track; "
-                    "it would always be recorded as late (rule 2), so it cannot be a transition"
+                    f"policy {policy!r}: {source.value} -> {target.value} cannot be a "
+                    f"transition: {reason}"
                 )
 
 
@@ -206,13 +227,3 @@ def _check_reachable(table: Mapping[OrderState, frozenset[OrderState]], policy: 
     unreachable = [s.value for s in OrderState if s not in seen]
     if unreachable:
         raise PolicyError(f"policy {policy!r}: states unreachable from 'new': {unreachable}")
-
-
-def _check_terminal(table: Mapping[OrderState, frozenset[OrderState]], policy: str) -> None:
-    terminal = [
-        s
-        for s in OrderState
-        if not (table.get(s, frozenset()) | _DERIVED_EDGES.get(s, frozenset()))
-    ]
-    if not terminal:
-        raise PolicyError(f"policy {policy!r}: no terminal state; some state must lead nowhere")

@@ -8,7 +8,8 @@ Input
     malformed                       the message could not be decoded or broke the schema: bad
                                     JSON, a missing attribute, a naive datetime, money as a float,
                                     an unknown type, a key that does not match shopid/orderid,
-                                    a payload over the size, depth, item or string limits.
+                                    a payload over the size, depth, item or string limits; also
+                                    a change that would leave a required field empty.
 Existence
     unknown_order                   the order does not exist (or was deleted); for shipment events
                                     only after they waited the parking TTL for the order to arrive.

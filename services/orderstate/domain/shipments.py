@@ -41,6 +41,9 @@ def link_shipment(view: OrderView, change: LinkShipment, now: datetime) -> Decis
             exclude={"status", "status_at", "linked_at"}
         )
         if same:
+            # A re-sent shipment.created with a newer status is that status update.
+            if existing.status != change.status:
+                return _set_status(view, change, change.shipment_id, change.status, now)
             return duplicate(view)
         return reject(
             ReasonCode.SHIPMENT_EXISTS,

@@ -110,8 +110,9 @@ class OrderUpdatedData(InboundData):
     def _something_to_change(self) -> "OrderUpdatedData":
         if not self.model_fields_set - {"expected_version"}:
             raise ValueError("order.updated needs at least one field to change")
-        if "order_date" in self.model_fields_set and self.order_date is None:
-            raise ValueError("order_date cannot be null")
+        for name in ("order_date", "boarding_complete"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
         return self
 
 
@@ -139,6 +140,16 @@ class ItemUpdatedData(InboundData):
     unit_price: Money | None = None
     currency: Currency | None = None
     status: ItemStatus | None = None
+
+    @model_validator(mode="after")
+    def _changes_something_valid(self) -> "ItemUpdatedData":
+        given = self.model_fields_set - {"item_id", "expected_version"}
+        if not given:
+            raise ValueError("order.item_updated needs at least one field to change")
+        for name in ("sku", "quantity", "status"):
+            if name in given and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
 
 
 class ItemRemovedData(InboundData):

@@ -24,6 +24,7 @@ from orderstate import metrics
 from orderstate.events.envelope import CloudEvent, encode_binary
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
+from orderstate.projector.connection import Conn
 from orderstate.settings import Settings
 
 __all__ = ["Relay"]
@@ -126,15 +127,17 @@ class Relay:
                 )
             await asyncio.gather(*pending)
             acked = datetime.now(UTC)
-            await conn.execute(
-                "UPDATE outbox SET sent_at = $2 WHERE id = ANY($1::bigint[])",
-                [r["id"] for r in rows],
-                acked,
-            )
+            await self._mark_sent(conn, [r["id"] for r in rows], acked)
         for row in rows:
             metrics.RELAY_PUBLISHED.labels(row["topic_role"]).inc()
             metrics.RELAY_PUBLISH_LATENCY.observe((acked - row["created_at"]).total_seconds())
         return len(rows)
+
+    async def _mark_sent(self, conn: Conn, ids: list[int], acked: datetime) -> None:
+        # Only after every row was acknowledged: a crash before this re-sends, never loses.
+        await conn.execute(
+            "UPDATE outbox SET sent_at = $2 WHERE id = ANY($1::bigint[])", ids, acked
+        )
 
     async def _ensure_listening(self) -> None:
         if self._listener is not None and not self._listener.is_closed():

@@ -1,0 +1,371 @@
+"""The order's own data: items, tags and ``order.updated`` patches. None of them moves the
+state; each accepted one emits ``OrderUpdated`` so outbound sequences stay gap-free."""
+
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from pydantic import ValidationError
+
+from orderstate.domain import (
+    Change,
+    Effect,
+    Item,
+    ItemPatch,
+    ItemStatus,
+    OrderFields,
+    OrderPatch,
+    OrderState,
+    OrderUpdated,
+    ReasonCode,
+    Rejected,
+)
+from tests.unit.domain.factories import (
+    T0,
+    Story,
+    add_item,
+    at,
+    create_order,
+    item,
+    remove_item,
+    request_state,
+    set_tags,
+    story_in,
+    update_item,
+    update_order,
+)
+
+S = OrderState
+
+MUG = Item(
+    item_id="i-1",
+    sku="MUG-1",
+    name="Mug",
+    quantity=1,
+    unit_price=Decimal("12.50"),
+    currency="EUR",
+)
+PLATE = Item(item_id="i-2", sku="PLATE-1", quantity=4)
+
+
+def _order_with_items(*items: Item) -> Story:
+    story = Story()
+    story.accept(create_order(items=items))
+    return story
+
+
+def test_item_added() -> None:
+    """An added item is appended and published as OrderUpdated(item_added)."""
+    story = _order_with_items(PLATE)
+
+    decision = story.accept(add_item(MUG, event_id="ev-add", occurred_at=at(20)))
+
+    assert decision.new_view.items == (PLATE, MUG)
+    assert decision.new_view.version == 2
+    assert decision.emitted == (
+        OrderUpdated(version=2, cause_event_id="ev-add", occurred_at=at(20), change="item_added"),
+    )
+
+
+def test_item_added_again_is_a_duplicate() -> None:
+    """Rule 3 for items: the same item again is a no-op."""
+    story = _order_with_items(MUG)
+
+    decision = story.accept(add_item(MUG))
+
+    assert decision.effect is Effect.DUPLICATE
+    assert decision.emitted == ()
+
+
+def test_item_added_with_existing_id_and_other_content_is_item_exists() -> None:
+    """An item id names one item; adding it again with other content is a conflict."""
+    story = _order_with_items(MUG)
+
+    rejected = story.reject(add_item(MUG.model_copy(update={"quantity": 2})))
+
+    assert rejected.reason is ReasonCode.ITEM_EXISTS
+    assert rejected.message == (
+        "Order o-1 already has item i-1 with other content; update it instead."
+    )
+
+
+def test_item_update_changes_only_the_given_fields() -> None:
+    """An item patch leaves out what it does not name."""
+    story = _order_with_items(MUG, PLATE)
+
+    decision = story.accept(
+        update_item(
+            "i-1",
+            ItemPatch(quantity=3, status=ItemStatus.SHIPPED),
+            event_id="ev-upd",
+            occurred_at=at(30),
+        )
+    )
+
+    assert decision.new_view.items == (
+        Item(
+            item_id="i-1",
+            sku="MUG-1",
+            name="Mug",
+            quantity=3,
+            unit_price=Decimal("12.50"),
+            currency="EUR",
+            status=ItemStatus.SHIPPED,
+        ),
+        PLATE,
+    )
+    assert decision.emitted == (
+        OrderUpdated(version=2, cause_event_id="ev-upd", occurred_at=at(30), change="item_updated"),
+    )
+
+
+def test_item_update_explicit_null_clears_an_optional_field() -> None:
+    """An item patch with name=null removes the name."""
+    story = _order_with_items(MUG)
+
+    decision = story.accept(update_item("i-1", ItemPatch(name=None)))
+
+    assert decision.new_view.items[0].name is None
+    assert decision.new_view.items[0].sku == "MUG-1"
+
+
+def test_item_update_to_the_same_values_is_a_duplicate() -> None:
+    """Rule 3 for items: a patch that changes nothing is a no-op."""
+    story = _order_with_items(MUG)
+
+    assert story.accept(update_item("i-1", ItemPatch(quantity=1))).effect is Effect.DUPLICATE
+
+
+@pytest.mark.parametrize("patch", [ItemPatch(quantity=None), ItemPatch(sku=None)])
+def test_item_update_cannot_clear_a_required_field(patch: ItemPatch) -> None:
+    """An item patch cannot remove sku or quantity; the item would be invalid."""
+    story = _order_with_items(MUG)
+
+    decision = story.decide(update_item("i-1", patch))
+
+    assert isinstance(decision, Rejected)
+    assert story.order.items == (MUG,)
+
+
+def test_item_update_of_unknown_item_is_item_not_found() -> None:
+    """An update names an existing item; the message lists the items the order has."""
+    story = _order_with_items(MUG, PLATE)
+
+    rejected = story.reject(update_item("i-9", ItemPatch(quantity=2)))
+
+    assert rejected.reason is ReasonCode.ITEM_NOT_FOUND
+    assert rejected.message == "Order o-1 has no item i-9 (items: i-1, i-2)."
+
+
+def test_item_removed() -> None:
+    """A removed item leaves the order; OrderUpdated(item_removed) keeps the sequence."""
+    story = _order_with_items(MUG, PLATE)
+
+    decision = story.accept(remove_item("i-1", event_id="ev-rm", occurred_at=at(40)))
+
+    assert decision.new_view.items == (PLATE,)
+    assert decision.emitted == (
+        OrderUpdated(version=2, cause_event_id="ev-rm", occurred_at=at(40), change="item_removed"),
+    )
+
+
+def test_item_remove_of_unknown_item_is_item_not_found() -> None:
+    """A removal names an existing item; removing twice is refused the second time."""
+    story = _order_with_items(MUG)
+    story.accept(remove_item("i-1"))
+
+    rejected = story.reject(remove_item("i-1"))
+
+    assert rejected.reason is ReasonCode.ITEM_NOT_FOUND
+    assert rejected.message == "Order o-1 has no item i-1 (items: none)."
+
+
+@pytest.mark.parametrize("closed", [S.CANCELLED, S.REFUNDED])
+@pytest.mark.parametrize(
+    "change",
+    [add_item(PLATE), update_item("i-1", ItemPatch(quantity=2)), remove_item("i-1")],
+    ids=["added", "updated", "removed"],
+)
+def test_items_of_cancelled_or_refunded_order_cannot_change(
+    closed: OrderState, change: Change
+) -> None:
+    """order_closed: the items of a cancelled or refunded order are final."""
+    story = Story()
+    story.accept(create_order(items=(MUG,)))
+    story.accept(request_state(S.PAID))
+    story.accept(request_state(S.CANCELLED))
+    if closed is S.REFUNDED:
+        story.accept(request_state(S.REFUNDED))
+    view = story.order
+
+    rejected = story.reject(change)
+
+    assert rejected.reason is ReasonCode.ORDER_CLOSED
+    assert rejected.message == f"Order o-1 is '{closed.value}'; its items can no longer change."
+    assert story.order == view
+
+
+def test_tags_set_replaces_every_tag() -> None:
+    """order.tags_set without merge replaces the whole tag map."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1", "b": "2"}))
+
+    decision = story.accept(set_tags({"c": "3"}, event_id="ev-tags", occurred_at=at(5)))
+
+    assert decision.new_view.tags == {"c": "3"}
+    assert decision.emitted == (
+        OrderUpdated(version=2, cause_event_id="ev-tags", occurred_at=at(5), change="tags_set"),
+    )
+
+
+def test_tags_set_with_merge_adds_and_overwrites_given_keys() -> None:
+    """order.tags_set with merge keeps the other keys."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1", "b": "2"}))
+
+    decision = story.accept(set_tags({"b": "9", "c": "3"}, merge=True))
+
+    assert decision.new_view.tags == {"a": "1", "b": "9", "c": "3"}
+
+
+def test_tags_set_empty_without_merge_clears_them() -> None:
+    """Replacing with an empty map removes every tag."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1"}))
+
+    assert story.accept(set_tags({})).new_view.tags == {}
+
+
+@pytest.mark.parametrize(
+    ("tags", "merge"),
+    [({"a": "1", "b": "2"}, False), ({"b": "2"}, True), ({}, True)],
+    ids=["same_replace", "subset_merge", "empty_merge"],
+)
+def test_tags_set_that_changes_nothing_is_a_duplicate(tags: dict[str, str], merge: bool) -> None:
+    """Rule 3 for tags: no change, no version, nothing emitted."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1", "b": "2"}))
+    view = story.order
+
+    decision = story.accept(set_tags(tags, merge=merge))
+
+    assert decision.effect is Effect.DUPLICATE
+    assert decision.emitted == ()
+    assert decision.new_view == view
+
+
+def test_tags_may_change_on_a_cancelled_order() -> None:
+    """Tags are the shop's labels, not lifecycle; no rule closes them."""
+    story = story_in(S.CANCELLED)
+
+    assert story.accept(set_tags({"reason": "fraud"})).new_view.tags == {"reason": "fraud"}
+
+
+def test_order_update_changes_only_the_given_fields() -> None:
+    """order.updated patch: a field left out keeps its value."""
+    story = Story()
+    story.accept(create_order())
+
+    decision = story.accept(
+        update_order(OrderPatch(language="fr"), event_id="ev-upd", occurred_at=at(7))
+    )
+
+    assert decision.new_view.fields == OrderFields(
+        order_url="https://shop.example/orders/o-1", order_date=T0, language="fr"
+    )
+    assert decision.emitted == (
+        OrderUpdated(version=2, cause_event_id="ev-upd", occurred_at=at(7), change="order_updated"),
+    )
+    assert decision.new_view.state is S.NEW
+
+
+def test_order_update_explicit_null_clears_a_field() -> None:
+    """order.updated patch: an explicit null clears an optional field."""
+    story = Story()
+    story.accept(create_order())
+
+    decision = story.accept(update_order(OrderPatch(order_url=None)))
+
+    assert decision.new_view.fields == OrderFields(order_date=T0, language="de")
+
+
+def test_order_update_sets_promised_delivery_date_and_order_date() -> None:
+    """order.updated patch: dates are replaced as given."""
+    story = Story()
+    story.accept(create_order())
+    promised = T0 + timedelta(days=3)
+
+    decision = story.accept(
+        update_order(OrderPatch(order_date=at(-60), promised_delivery_date=promised))
+    )
+
+    assert decision.new_view.fields.order_date == at(-60)
+    assert decision.new_view.fields.promised_delivery_date == promised
+
+
+def test_order_update_cannot_remove_order_date() -> None:
+    """order.updated patch: order_date is required, so null is refused as malformed."""
+    story = Story()
+    story.accept(create_order())
+
+    rejected = story.reject(update_order(OrderPatch(order_date=None)))
+
+    assert rejected.reason is ReasonCode.MALFORMED
+    assert rejected.message == "Order o-1: order_date cannot be removed; it is required."
+
+
+@pytest.mark.parametrize(
+    "patch",
+    [OrderPatch(), OrderPatch(language="de"), OrderPatch(tags={"a": "1"})],
+    ids=["empty", "same_language", "same_tags"],
+)
+def test_order_update_that_changes_nothing_is_a_duplicate(patch: OrderPatch) -> None:
+    """Rule 3 for order.updated: no change, no version, nothing emitted."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1"}))
+    view = story.order
+
+    decision = story.accept(update_order(patch))
+
+    assert decision.effect is Effect.DUPLICATE
+    assert decision.new_view == view
+
+
+def test_order_update_tags_replace_all_tags() -> None:
+    """order.updated patch: tags given replace the map, as tags_set without merge."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1", "b": "2"}))
+
+    assert story.accept(update_order(OrderPatch(tags={"c": "3"}))).new_view.tags == {"c": "3"}
+
+
+def test_order_update_explicit_null_tags_clears_them() -> None:
+    """order.updated patch: explicit null clears, for tags too."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1"}))
+
+    decision = story.accept(update_order(OrderPatch(tags=None)))
+
+    assert decision.new_view.tags == {}
+
+
+def test_order_update_cannot_carry_a_state() -> None:
+    """DESIGN.md: order.updated carries order fields, not state; the patch has no such field."""
+    with pytest.raises(ValidationError, match="state"):
+        OrderPatch(state="paid")  # type: ignore[call-arg]
+
+
+def test_order_fields_may_change_on_a_closed_order() -> None:
+    """Descriptive fields are not lifecycle: a cancelled order's language may still change."""
+    story = story_in(S.CANCELLED)
+
+    assert story.accept(update_order(OrderPatch(language="en"))).new_view.fields.language == "en"
+
+
+def test_items_given_at_creation_are_kept() -> None:
+    """order.created carries the items; they are the order's items from version 1."""
+    story = Story()
+
+    decision = story.accept(create_order(items=(MUG, item("i-2"))))
+
+    assert decision.new_view.items == (MUG, Item(item_id="i-2", sku="SKU-i-2", quantity=1))
