@@ -39,6 +39,7 @@ class Running:
     pool: asyncpg.Pool
     stop: asyncio.Event
     tasks: list[asyncio.Task[int]]
+    workers: list[Worker]
 
 
 @contextlib.asynccontextmanager
@@ -49,16 +50,19 @@ async def running(
     relays: int = 1,
     relay_class: type[Relay] = Relay,
 ) -> AsyncIterator[Running]:
-    pool = await asyncpg.create_pool(settings.database_url.get_secret_value(), max_size=8)
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=8
+    )
     stop = asyncio.Event()
-    parts: list[Any] = [
+    worker_parts = [
         Worker(settings, PolicyBook(), pool, stop=stop, watchdog_timeout_s=60)
         for _ in range(workers)
     ]
+    parts: list[Any] = [*worker_parts]
     parts += [relay_class(settings, pool, stop=stop) for _ in range(relays)]
     tasks = [asyncio.create_task(p.run()) for p in parts]
     try:
-        yield Running(settings, pool, stop, tasks)
+        yield Running(settings, pool, stop, tasks, worker_parts)
     finally:
         stop.set()
         results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -70,6 +70,7 @@ class Worker:
         self.batch_lock = asyncio.Lock()
         self.last_progress = time.monotonic()
         self.lag = 0
+        self.events_processed = 0
         self.exit_code = 0
         self.consumer: Any = AIOKafkaConsumer(
             **kafka_options(settings, role="worker"),
@@ -144,6 +145,7 @@ class Worker:
         elapsed = time.perf_counter() - started
         await self._commit_to_kafka(records)
         self.last_progress = time.monotonic()
+        self.events_processed += len(inputs)
         _observe(result, len(inputs), elapsed)
         log.info(
             "batch",

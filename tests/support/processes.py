@@ -1,0 +1,53 @@
+"""orderstate commands as real processes, for crash and shutdown tests."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from orderstate.settings import Settings
+
+
+def env_for(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATE_")}
+    env.update(
+        {
+            "ORDERSTATE_DATABASE_URL": settings.database_url.get_secret_value(),
+            "ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
+            "ORDERSTATE_TOPIC_ORDERS": settings.topic_orders,
+            "ORDERSTATE_TOPIC_SHIPMENTS": settings.topic_shipments,
+            "ORDERSTATE_TOPIC_ORDER_EVENTS": settings.topic_order_events,
+            "ORDERSTATE_TOPIC_REJECTED": settings.topic_rejected,
+            "ORDERSTATE_CONSUMER_GROUP": settings.consumer_group,
+            "ORDERSTATE_BATCH_MAX_WAIT_MS": str(settings.batch_max_wait_ms),
+            "ORDERSTATE_LOG_FORMAT": "json",
+            **extra,
+        }
+    )
+    return env
+
+
+def start(command: str, settings: Settings, log: Path, **extra: str) -> subprocess.Popen[bytes]:
+    # The child keeps its own copy of the descriptor; ours closes at once.
+    with log.open("ab") as handle:
+        return subprocess.Popen(
+            [sys.executable, "-m", "orderstate", command, "--ops-port", "0"],
+            env=env_for(settings, **extra),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def terminate(process: subprocess.Popen[bytes], *, within_s: float) -> tuple[int, float]:
+    """SIGTERM; return the exit code and how long the process took to exit."""
+    started = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    try:
+        code = process.wait(timeout=within_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise AssertionError(f"process did not exit within {within_s} s of SIGTERM") from None
+    return code, time.monotonic() - started
