@@ -161,5 +161,36 @@ def run(ops_port: OpsPort = 9102, ops_host: OpsHost = "127.0.0.1") -> None:
     raise typer.Exit(asyncio.run(run_processes(settings, {"worker", "relay"}, ops_host, ops_port)))
 
 
+@app.command()
+def simulate(
+    shops: Annotated[int, typer.Option(min=1, help="Shops to spread the orders over.")] = 5,
+    orders: Annotated[
+        int, typer.Option(min=1, help="Orders, each through a whole lifecycle.")
+    ] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed; a seed gives the same traffic.")] = 1,
+    wait: Annotated[
+        bool, typer.Option(help="Wait until worker and relay processed everything.")
+    ] = True,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 600,
+) -> None:
+    """Publish realistic traffic (races, duplicates, late and invalid events) and summarise."""
+    from rich.console import Console
+
+    from orderstate.simulation.generator import SimConfig
+    from orderstate.simulation.run import SimulationTimeoutError, print_summary
+    from orderstate.simulation.run import simulate as run_simulation
+
+    settings = _settings()
+    console = Console(stderr=False)
+    config = SimConfig(shops=shops, orders=orders, seed=seed)
+    try:
+        summary = asyncio.run(
+            run_simulation(settings, config, wait=wait, timeout_s=timeout, console=console)
+        )
+    except SimulationTimeoutError as exc:
+        raise _fail(str(exc)) from None
+    print_summary(summary, console)
+
+
 def main() -> None:
     app()

@@ -12,6 +12,7 @@ from confluent_kafka import Producer
 
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
+from orderstate.worker.loop import Worker
 from tests.support.events import created, event, record, shipment, state, structured_record
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import (
@@ -46,6 +47,8 @@ async def test_events_become_rows_and_state_changed_events(
 ) -> None:
     async with running(settings):
         await produce(kafka_bootstrap, topics.orders, [record(created()), record(state("paid"))])
+        # Two topics have no order between them; wait so the shipment comes after the payment.
+        await wait_for(lambda: _state_is(settings, "ORD-1", "paid"))
         await produce(kafka_bootstrap, topics.shipments, [record(shipment("S1"))])
         await wait_for(lambda: _state_is(settings, "ORD-1", "shipped"))
         out = await consume_until(
@@ -176,21 +179,23 @@ async def test_two_workers_split_partitions_without_duplicate_effects(
     orders = [f"ORD-{n}" for n in range(60)]
     await produce(kafka_bootstrap, topics.orders, [record(created(order=o)) for o in orders])
 
-    async def trickle() -> None:
-        for chunk in range(0, 60, 6):
+    async def trickle(names: list[str]) -> None:
+        for chunk in range(0, len(names), 6):
             await produce(
                 kafka_bootstrap,
                 topics.orders,
-                [record(state("paid", order=o)) for o in orders[chunk : chunk + 6]],
+                [record(state("paid", order=o)) for o in names[chunk : chunk + 6]],
             )
-            await asyncio.sleep(0.3)
+            await asyncio.sleep(0.2)
 
     async with running(settings) as first:
         await wait_for(lambda: _count(settings, "orders", 60))
         # A second member joins while events keep coming: a rebalance under load.
-        producing = asyncio.create_task(trickle())
+        producing = asyncio.create_task(trickle(orders[:30]))
         async with running(settings, relays=0) as second:
             await producing
+            await wait_for(lambda: _has_assignment(second.workers[0]))
+            await trickle(orders[30:])
             await wait_for(lambda: _paid_count(settings, 60))
             assert second.workers[0].consumer.assignment()
             assert not (
@@ -205,6 +210,10 @@ async def test_two_workers_split_partitions_without_duplicate_effects(
     assert await _fetchval(settings, "SELECT count(*) FROM order_state_history") == 120
     assert await _fetchval(settings, "SELECT count(*) FROM outbox") == 120
     assert len({p.id for p in out}) == 120
+
+
+async def _has_assignment(worker: Worker) -> bool:
+    return bool(worker.consumer.assignment())
 
 
 async def _paid_count(settings: Settings, expected: int) -> bool:

@@ -19,6 +19,7 @@ __all__ = [
     "STRUCTURED_CONTENT_TYPE",
     "CloudEvent",
     "Headers",
+    "binary_from_data",
     "decode_kafka",
     "describe_validation_error",
     "encode_binary",
@@ -161,11 +162,18 @@ def _validate(attributes: Mapping[str, Any]) -> CloudEvent:
 
 
 def encode_binary(event: CloudEvent) -> tuple[list[tuple[str, bytes]], bytes]:
-    attributes = event.model_dump(mode="json", exclude={"data"}, exclude_none=True)
-    content_type = attributes.pop("datacontenttype")
-    headers = [(_CE_PREFIX + name, str(text).encode()) for name, text in attributes.items()]
-    headers.append(("content-type", content_type.encode()))
-    return headers, _dumps(event.data)
+    return binary_from_data(event.model_dump(mode="json", exclude_none=True))
+
+
+def binary_from_data(event: Mapping[str, Any]) -> tuple[list[tuple[str, bytes]], bytes]:
+    """Binary content mode from a structured event that is already JSON data."""
+    headers = [
+        (_CE_PREFIX + name, str(value).encode())
+        for name, value in event.items()
+        if name not in ("data", "datacontenttype") and value is not None
+    ]
+    headers.append(("content-type", event.get("datacontenttype", "application/json").encode()))
+    return headers, _dumps(event["data"])
 
 
 def encode_structured(event: CloudEvent) -> tuple[list[tuple[str, bytes]], bytes]:

@@ -8,7 +8,7 @@ envelope is the order version; it increases by one per accepted change.
 from datetime import datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
 from orderstate.domain import (
     BoardingCompleted,
@@ -41,8 +41,11 @@ __all__ = [
     "ShipmentSnapshot",
     "StateChangedOut",
     "outbound_event",
+    "outbound_event_data",
     "outbound_type",
     "rejected_event",
+    "snapshot_data",
+    "time_data",
 ]
 
 OUTBOUND_SOURCE = "orderstate"
@@ -88,37 +91,6 @@ class OrderSnapshot(_Out):
     created_at: AwareDatetime
     updated_at: AwareDatetime
     deleted: bool
-
-    @classmethod
-    def of(cls, view: OrderView) -> "OrderSnapshot":
-        return cls(
-            order_id=view.order_id,
-            order_url=view.fields.order_url,
-            order_date=view.fields.order_date,
-            language=view.fields.language,
-            promised_delivery_date=view.fields.promised_delivery_date,
-            order_tags=dict(view.tags),
-            boarding_complete=view.boarding_complete,
-            state=view.state,
-            payment_evidence=view.payment_evidence,
-            version=view.version,
-            items=[
-                ItemSnapshot(
-                    item_id=i.item_id,
-                    sku=i.sku,
-                    name=i.name,
-                    quantity=i.quantity,
-                    unit_price=None if i.unit_price is None else str(i.unit_price),
-                    currency=i.currency,
-                    status=i.status,
-                )
-                for i in view.items
-            ],
-            shipments=[ShipmentSnapshot(**s.model_dump()) for s in view.shipments],
-            created_at=view.created_at,
-            updated_at=view.updated_at,
-            deleted=view.deleted,
-        )
 
 
 class _OrderEventOut(_Out):
@@ -189,23 +161,67 @@ def outbound_type(fact: Emitted) -> str:
     return _OUT_TYPES[type(fact)][0]
 
 
+def snapshot_data(view: OrderView) -> dict[str, Any]:
+    """``OrderSnapshot`` of a view as JSON-ready data, built straight from one serialisation:
+    the write path makes one per accepted change, so it skips re-validating the view."""
+    raw = view.model_dump(mode="json", exclude={"history"})
+    fields = raw["fields"]
+    return {
+        "order_id": raw["order_id"],
+        "order_url": fields["order_url"],
+        "order_date": fields["order_date"],
+        "language": fields["language"],
+        "promised_delivery_date": fields["promised_delivery_date"],
+        "order_tags": raw["tags"],
+        "boarding_complete": raw["boarding_complete"],
+        "state": raw["state"],
+        "payment_evidence": raw["payment_evidence"],
+        "version": raw["version"],
+        "items": raw["items"],
+        "shipments": raw["shipments"],
+        "created_at": raw["created_at"],
+        "updated_at": raw["updated_at"],
+        "deleted": raw["deleted"],
+    }
+
+
+_TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+
+
+def time_data(moment: datetime) -> str:
+    """A timestamp exactly as the CloudEvent model would serialise it."""
+    text: str = _TIME.dump_python(moment, mode="json")
+    return text
+
+
+def outbound_event_data(
+    fact: Emitted, snapshot: dict[str, Any], *, event_id: str, time: str, view: OrderView
+) -> dict[str, Any]:
+    """The structured-mode CloudEvent of one emitted fact as JSON-ready data."""
+    return {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": OUTBOUND_SOURCE,
+        "type": _OUT_TYPES[type(fact)][0],
+        "time": time,
+        "datacontenttype": "application/json",
+        "shopid": view.shop_id,
+        "orderid": view.order_id,
+        "sequence": fact.version,
+        "data": {**fact.model_dump(mode="json"), "order": snapshot},
+    }
+
+
 def outbound_event(fact: Emitted, view: OrderView, *, event_id: str, now: datetime) -> CloudEvent:
-    """The CloudEvent for one emitted fact; the caller supplies the id and the clock."""
-    type_name, model = _OUT_TYPES[type(fact)]
-    data: dict[str, Any] = model.model_validate(
-        {**fact.model_dump(), "order": OrderSnapshot.of(view)}
-    ).model_dump(mode="json")
-    return CloudEvent(
-        specversion="1.0",
-        id=event_id,
-        source=OUTBOUND_SOURCE,
-        type=type_name,
-        time=now,
-        shopid=view.shop_id,
-        orderid=view.order_id,
-        sequence=fact.version,
-        data=data,
+    """The validated CloudEvent for one emitted fact; the caller supplies the id and the clock.
+
+    The write path uses ``outbound_event_data`` directly; this validating form is what the
+    published examples are made with, so the contract tests check the same builder."""
+    data = outbound_event_data(
+        fact, snapshot_data(view), event_id=event_id, time=time_data(now), view=view
     )
+    _OUT_TYPES[type(fact)][1].model_validate(data["data"])
+    return CloudEvent.model_validate(data)
 
 
 def rejected_event(

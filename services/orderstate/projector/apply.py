@@ -8,10 +8,11 @@ statement per table. A deadlock or serialization failure retries the batch.
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import partial
 from hashlib import sha256
 
 import asyncpg
@@ -40,7 +41,7 @@ from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Malformed
-from orderstate.projector.outbox_rows import fact_row, log_row, rejection_row
+from orderstate.projector.outbox_rows import fact_rows, log_row, rejection_row
 from orderstate.projector.queries import query
 from orderstate.projector.writes import BatchWrites, ParkedRow, ProcessedRow, RejectedRow
 
@@ -158,7 +159,7 @@ class _Batch:
 
     def _one(self, item: Incoming) -> Outcome:
         event, change = item.decoded.event, item.decoded.change
-        outcome = self._decide(event, change, item.topic_role, original=_original(item))
+        outcome = self._decide(event, change, item.topic_role, original=lambda: _original(item))
         if outcome.kind is OutcomeKind.REJECTED and item.append_to_log:
             # A REST caller gets the rejection in its response; nothing of it is kept.
             return outcome
@@ -170,14 +171,19 @@ class _Batch:
         return outcome
 
     def _decide(
-        self, event: CloudEvent, change: Change, role: TopicRole, *, original: RejectedOriginal
+        self,
+        event: CloudEvent,
+        change: Change,
+        role: TopicRole,
+        *,
+        original: Callable[[], RejectedOriginal],
     ) -> Outcome:
         key = (event.shopid, event.orderid)
         before = self.views.get(key)
         policy = self.policies.for_shop(event.shopid)
         decision: Decision = decide(before, change, policy, self.now)
         if isinstance(decision, Rejected):
-            self._reject(event, decision.reason, decision.message, original)
+            self._reject(event, decision.reason, decision.message, original())
             return Outcome(OutcomeKind.REJECTED, before, decision.reason, decision.message)
         if isinstance(decision, Parked):
             self._park(event, role, decision)
@@ -190,8 +196,7 @@ class _Batch:
         view = decision.new_view
         key = (view.shop_id, view.order_id)
         self.views[key] = self.writes.changed[key] = view
-        for index, fact in enumerate(decision.emitted):
-            self.writes.outbox.append(fact_row(fact, view, cause=event, index=index, now=self.now))
+        self.writes.outbox.extend(fact_rows(decision, cause=event, now=self.now))
         kind = OutcomeKind.LATE if decision.effect is Effect.LATE else OutcomeKind.APPLIED
         if created and key in self.parked:
             self._unpark(key)
@@ -221,7 +226,9 @@ class _Batch:
                 self.writes.unparked.append((entry.source, entry.event_id))
             event = CloudEvent.model_validate_json(entry.event_json)
             change = decode_event(event, entry.topic_role).change
-            self._decide(event, change, entry.topic_role, original=_parked_original(event, entry))
+            self._decide(
+                event, change, entry.topic_role, original=partial(_parked_original, event, entry)
+            )
             self.unparked += 1
 
     def _reject(

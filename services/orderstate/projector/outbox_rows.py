@@ -5,17 +5,24 @@ not drawn at random: re-deciding the same input, as a replay of the inbound
 topics does, produces the same ids, so consumers can deduplicate on them.
 """
 
+import json
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
 
-from orderstate.domain import Emitted, OrderView, ReasonCode
+from orderstate.domain import Accepted, ReasonCode
 from orderstate.events.envelope import CloudEvent
-from orderstate.events.outbound import RejectedOriginal, outbound_event, rejected_event
+from orderstate.events.outbound import (
+    RejectedOriginal,
+    outbound_event_data,
+    rejected_event,
+    snapshot_data,
+    time_data,
+)
 from orderstate.events.topics import TopicRole
 
-__all__ = ["LANES", "OutboxRow", "derived_id", "fact_row", "lane_of", "log_row", "rejection_row"]
+__all__ = ["LANES", "OutboxRow", "derived_id", "fact_rows", "lane_of", "log_row", "rejection_row"]
 
 # Publishing lanes: one relay at a time owns a lane. 64 lets up to 64 relays share the work.
 LANES = 64
@@ -51,11 +58,27 @@ def _row(role: TopicRole, event: CloudEvent) -> OutboxRow:
     )
 
 
-def fact_row(
-    fact: Emitted, view: OrderView, *, cause: CloudEvent, index: int, now: datetime
-) -> OutboxRow:
-    event_id = derived_id(cause.source, cause.id, f"fact-{index}")
-    return _row(TopicRole.ORDER_EVENTS_OUT, outbound_event(fact, view, event_id=event_id, now=now))
+def fact_rows(decision: Accepted, *, cause: CloudEvent, now: datetime) -> list[OutboxRow]:
+    """One row per emitted fact; built as plain data, one snapshot shared by all facts."""
+    view = decision.new_view
+    snapshot = snapshot_data(view)
+    time = time_data(now)
+    lane = lane_of(view.shop_id, view.order_id)
+    rows = []
+    for index, fact in enumerate(decision.emitted):
+        event_id = derived_id(cause.source, cause.id, f"fact-{index}")
+        data = outbound_event_data(fact, snapshot, event_id=event_id, time=time, view=view)
+        rows.append(
+            OutboxRow(
+                topic_role=TopicRole.ORDER_EVENTS_OUT,
+                lane=lane,
+                shop_id=view.shop_id,
+                order_id=view.order_id,
+                event_id=event_id,
+                event_json=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+            )
+        )
+    return rows
 
 
 def rejection_row(

@@ -18,10 +18,11 @@ CREATE TABLE orders (
     deleted                boolean     NOT NULL DEFAULT false,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
-    -- The whole view (items, shipments, history) as decide() sees it: the write path loads
-    -- a batch of views in one query and parses them in one call each, instead of joining
-    -- four tables per batch. The columns above and the tables below serve reads and filters.
-    view                   jsonb       NOT NULL,
+    -- The whole view (items, shipments, history) as decide() sees it, as JSON text: the write
+    -- path loads a batch of views in one query and parses them in one call each, instead of
+    -- joining four tables per batch. The columns above and the tables below serve reads and
+    -- filters; nothing queries inside this one.
+    view                   text        NOT NULL,
     PRIMARY KEY (shop_id, order_id)
 );
 CREATE INDEX orders_shop_state ON orders (shop_id, state, order_id) WHERE NOT deleted;
@@ -104,7 +105,8 @@ CREATE TABLE outbox (
     shop_id    text        NOT NULL,
     order_id   text        NOT NULL,
     event_id   text        NOT NULL,
-    event      jsonb       NOT NULL,
+    -- Text, not jsonb: written once, sent as is by the relay; parsing it would cost every batch.
+    event      text        NOT NULL,
     created_at timestamptz NOT NULL,
     sent_at    timestamptz
 );

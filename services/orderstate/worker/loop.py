@@ -11,6 +11,7 @@ ends the process non-zero so Kubernetes restarts it.
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,6 +46,13 @@ _DATABASE_DOWN = (
     asyncpg.TooManyConnectionsError,
 )
 _EXPIRY_INTERVAL_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    records: list[Any]
+    inputs: list[Incoming | Malformed]
+    decode_s: float
 
 
 class Worker:
@@ -89,23 +97,48 @@ class Worker:
         await self.consumer.start()
         log.info("worker_started", topics=list(self.roles), group=self.settings.consumer_group)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        # One batch is fetched and decoded while the previous one waits on PostgreSQL: the
+        # database works on the other core instead of the worker idling for it.
+        ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
+        fetcher = asyncio.create_task(self._fetch(ready), name="fetch")
         next_expiry = time.monotonic()
         try:
             while not self.stop.is_set():
-                records = await self._collect()
-                if records:
-                    await self._process(records)
-                else:
-                    self.last_progress = time.monotonic() if self.lag == 0 else self.last_progress
+                batch = await self._next(ready, fetcher)
+                if batch is not None:
+                    await self._process(batch)
+                elif self.lag == 0:
+                    self.last_progress = time.monotonic()
                 if time.monotonic() >= next_expiry:
                     await self._expire_parked()
                     next_expiry = time.monotonic() + _EXPIRY_INTERVAL_S
         finally:
+            fetcher.cancel()
             watchdog.cancel()
             # Leaves the group at once, so the partitions move without a session timeout.
             await self.consumer.stop()
             log.info("worker_stopped", exit_code=self.exit_code)
         return self.exit_code
+
+    async def _fetch(self, ready: "asyncio.Queue[_Batch]") -> None:
+        while not self.stop.is_set():
+            records = await self._collect()
+            if records:
+                started = time.perf_counter()
+                inputs = [to_input(r, self.roles[r.topic], self.limits) for r in records]
+                await ready.put(_Batch(records, inputs, time.perf_counter() - started))
+
+    async def _next(
+        self, ready: "asyncio.Queue[_Batch]", fetcher: asyncio.Task[None]
+    ) -> "_Batch | None":
+        """The next decoded batch, or None after a second without one."""
+        if fetcher.done():
+            fetcher.result()  # a crashed fetch loop must end the worker, not hang it
+        try:
+            async with asyncio.timeout(1.0):
+                return await ready.get()
+        except TimeoutError:
+            return None
 
     async def _collect(self) -> list[Any]:
         """Up to batch_max_events records, or what arrived within batch_max_wait_ms."""
@@ -137,13 +170,13 @@ class Worker:
                 break
         return records
 
-    async def _process(self, records: Sequence[Any]) -> None:
+    async def _process(self, batch: "_Batch") -> None:
+        inputs = batch.inputs
         started = time.perf_counter()
-        inputs = [to_input(r, self.roles[r.topic], self.limits) for r in records]
         async with self.batch_lock:
             result = await self._apply(inputs)
         elapsed = time.perf_counter() - started
-        await self._commit_to_kafka(records)
+        await self._commit_to_kafka(batch.records)
         self.last_progress = time.monotonic()
         self.events_processed += len(inputs)
         _observe(result, len(inputs), elapsed)
@@ -158,6 +191,7 @@ class Worker:
             parked=result.counts["parked"],
             unparked=result.unparked,
             duration_ms=round(elapsed * 1000, 1),
+            decode_ms=round(batch.decode_s * 1000, 1),
         )
         for item, outcome in zip(inputs, result.outcomes, strict=True):
             if outcome.reason is not None:

@@ -17,7 +17,7 @@ JOIN unnest($1::text[], $2::text[]) AS k(source, event_id)
 
 -- name: load_views
 -- The current views of the orders a batch touches, deleted ones included.
-SELECT o.view::text
+SELECT o.view
 FROM orders o
 JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
   ON o.shop_id = k.shop_id AND o.order_id = k.order_id;
@@ -37,7 +37,7 @@ INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
                          payment_evidence, version, deleted, created_at, updated_at, view)
 SELECT u.shop_id, u.order_id, u.order_url, u.order_date, u.language, u.promised_delivery_date,
        u.tags::jsonb, u.boarding_complete, u.state, u.payment_evidence, u.version, u.deleted,
-       u.created_at, u.updated_at, u.view::jsonb
+       u.created_at, u.updated_at, u.view
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
             $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::int[],
             $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[])
@@ -95,7 +95,7 @@ SELECT s, e, sh, o, oc, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::t
 
 -- name: insert_outbox
 INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
-SELECT r, l, sh, o, e, ev::jsonb, $7
+SELECT r, l, sh, o, e, ev, $7
 FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
      WITH ORDINALITY AS u(r, l, sh, o, e, ev, n)
 ORDER BY n;

@@ -1,0 +1,225 @@
+"""``orderstate simulate``: publish simulated traffic, follow it through, print a summary."""
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from orderstate.kafka_client import kafka_options
+from orderstate.settings import Settings
+from orderstate.simulation.generator import SimConfig, SimRecord, generate
+
+__all__ = ["SimulationTimeoutError", "Summary", "print_summary", "simulate"]
+
+_INFLIGHT = 2000
+
+
+class SimulationTimeoutError(RuntimeError):
+    pass
+
+
+@dataclass
+class Summary:
+    published: Counter[str]
+    seconds_to_publish: float
+    seconds_to_process: float | None
+    states: dict[str, int]
+    rejections: dict[str, int]
+
+    @property
+    def events_per_second(self) -> float | None:
+        if not self.seconds_to_process:
+            return None
+        return sum(self.published.values()) / self.seconds_to_process
+
+
+async def _end_offsets(settings: Settings, topics: list[str]) -> dict[TopicPartition, int]:
+    admin = AIOKafkaAdminClient(**kafka_options(settings, role="simulate-admin"))
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+    finally:
+        await admin.close()
+    partitions = [
+        TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]
+    ]
+    consumer = AIOKafkaConsumer(**kafka_options(settings, role="simulate"))
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return ends
+
+
+async def simulate(
+    settings: Settings, config: SimConfig, *, wait: bool, timeout_s: float, console: Console
+) -> Summary:
+    records = list(generate(config))
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=2
+    )
+    try:
+        run = _Simulation(settings, pool, console)
+        before = await run.stored_offsets()
+        started = time.monotonic()
+        await run.publish(records)
+        published_s = time.monotonic() - started
+        processed_s = None
+        if wait:
+            await run.follow(before, timeout_s)
+            processed_s = time.monotonic() - started
+        states, rejections = await run.tallies(config)
+    finally:
+        await pool.close()
+    return Summary(
+        published=Counter(r.kind.value for r in records),
+        seconds_to_publish=published_s,
+        seconds_to_process=processed_s,
+        states=states,
+        rejections=rejections,
+    )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<11}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+class _Simulation:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, console: Console) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.console = console
+        self.topics = [settings.topic_orders, settings.topic_shipments]
+
+    async def publish(self, records: list[SimRecord]) -> None:
+        producer = AIOKafkaProducer(
+            **kafka_options(self.settings, role="simulate"),
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=20,
+        )
+        await producer.start()
+        try:
+            with _progress(self.console) as progress:
+                task = progress.add_task("publishing", total=len(records))
+                inflight: list[asyncio.Future[object]] = []
+                for record in records:
+                    inflight.append(
+                        await producer.send(
+                            self.settings.topic_name(record.role),
+                            value=record.value,
+                            key=record.key,
+                            headers=record.headers,
+                        )
+                    )
+                    if len(inflight) >= _INFLIGHT:
+                        await asyncio.gather(*inflight)
+                        progress.advance(task, len(inflight))
+                        inflight.clear()
+                await asyncio.gather(*inflight)
+                progress.advance(task, len(inflight))
+        finally:
+            await producer.stop()
+
+    async def follow(self, before: dict[TopicPartition, int], timeout_s: float) -> None:
+        """Wait until the worker stored offsets at the ends and the relay drained the outbox."""
+        ends = await _end_offsets(self.settings, self.topics)
+        target = sum(ends.values())
+        base = sum(min(before.get(tp, 0), end) for tp, end in ends.items())
+        with _progress(self.console) as progress:
+            task = progress.add_task("processing", total=target - base)
+            deadline = time.monotonic() + timeout_s
+            while True:
+                stored = await self.stored_offsets()
+                async with self.pool.acquire() as conn:
+                    unsent = await conn.fetchval(
+                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
+                    )
+                done = sum(min(stored.get(tp, 0), end) for tp, end in ends.items())
+                progress.update(task, completed=max(done - base, 0))
+                if done >= target and unsent == 0:
+                    return
+                if time.monotonic() > deadline:
+                    raise SimulationTimeoutError(
+                        f"after {timeout_s:g} s the worker has applied {done - base} of "
+                        f"{target - base} records and {unsent} outbox rows are unpublished; is "
+                        "`orderstate run` (or worker and relay) running against the same topics "
+                        "and database?"
+                    )
+                await asyncio.sleep(0.25)
+
+    async def stored_offsets(self) -> dict[TopicPartition, int]:
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM consumer_offsets "
+                "WHERE consumer_group = $1",
+                self.settings.consumer_group,
+            )
+        return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+    async def tallies(self, config: SimConfig) -> tuple[dict[str, int], dict[str, int]]:
+        prefix = f"SIM-{config.seed}-%"
+        async with self.pool.acquire() as conn:
+            states = await conn.fetch(
+                "SELECT state, count(*) AS n FROM orders WHERE order_id LIKE $1 AND NOT deleted "
+                "GROUP BY state ORDER BY n DESC",
+                prefix,
+            )
+            rejections = await conn.fetch(
+                "SELECT reason, count(*) AS n FROM rejected_events WHERE order_id LIKE $1 "
+                "GROUP BY reason ORDER BY n DESC",
+                prefix,
+            )
+        return (
+            {r["state"]: r["n"] for r in states},
+            {r["reason"]: r["n"] for r in rejections},
+        )
+
+
+def print_summary(summary: Summary, console: Console) -> None:
+    published = Table(title="Published records")
+    published.add_column("kind")
+    published.add_column("records", justify="right")
+    for kind, count in summary.published.most_common():
+        published.add_row(kind, str(count))
+    published.add_row("total", str(sum(summary.published.values())), style="bold")
+    console.print(published)
+
+    states = Table(title="Orders per state")
+    states.add_column("state")
+    states.add_column("orders", justify="right")
+    for state, count in summary.states.items():
+        states.add_row(state, str(count))
+    console.print(states)
+
+    rejections = Table(title="Rejections per reason")
+    rejections.add_column("reason")
+    rejections.add_column("events", justify="right")
+    for reason, count in summary.rejections.items():
+        rejections.add_row(reason, str(count))
+    console.print(rejections)
+
+    rate = summary.events_per_second
+    console.print(
+        f"published in {summary.seconds_to_publish:.1f} s"
+        + (
+            f"; published, projected and relayed in {summary.seconds_to_process:.1f} s "
+            f"= {rate:,.0f} events/s end to end"
+            if rate is not None and summary.seconds_to_process is not None
+            else "; not waited for processing (--no-wait)"
+        )
+    )
