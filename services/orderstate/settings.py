@@ -16,6 +16,8 @@ from orderstate.events.topics import TopicRole
 __all__ = ["Settings"]
 
 _DEV_DATABASE_URL = "postgresql://orderstate:orderstate@127.0.0.1:15432/orderstate"
+_DEV_PEPPER = "dev-only-api-key-pepper"
+_DEV_TOKEN_SECRET = "dev-only-token-secret"
 
 
 class Settings(BaseSettings):
@@ -39,6 +41,22 @@ class Settings(BaseSettings):
         "127.0.0.1:19092", description="Comma-separated Kafka bootstrap servers."
     )
     kafka_client_id: str = Field("orderstate", description="Kafka client.id prefix.")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="How clients talk to Kafka (SASL_SSL for MSK, Confluent, Strimzi)."
+    )
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = Field(
+        None, description="SASL mechanism; required with a SASL_* protocol."
+    )
+    kafka_sasl_username: str | None = Field(None, description="SASL user name.")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password.")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="CA bundle to verify the brokers (system CAs when unset)."
+    )
+    kafka_ssl_certfile: Path | None = Field(None, description="Client certificate (mutual TLS).")
+    kafka_ssl_keyfile: Path | None = Field(None, description="Client private key (mutual TLS).")
+    kafka_ssl_key_password: SecretStr | None = Field(
+        None, description="Password of the client private key, if encrypted."
+    )
     consumer_group: str = Field(
         "orderstate-projector", description="Consumer group of the projector workers."
     )
@@ -82,6 +100,25 @@ class Settings(BaseSettings):
         description="The worker exits non-zero after this long without progress while lagging.",
     )
 
+    api_host: str = Field(
+        "127.0.0.1", description="Address the REST API binds to (0.0.0.0 in a container)."
+    )
+    api_port: int = Field(8000, ge=1, le=65535, description="Port of the REST API.")
+    api_key_pepper: SecretStr = Field(
+        SecretStr(_DEV_PEPPER),
+        description="Server-side secret mixed into API-key hashes; refused at its default in "
+        "production.",
+    )
+    token_secret: SecretStr = Field(
+        SecretStr(_DEV_TOKEN_SECRET),
+        description="Key that signs bearer tokens of POST /v2/token; refused at its default in "
+        "production.",
+    )
+    token_ttl_s: int = Field(3600, ge=60, le=86_400, description="Bearer token lifetime.")
+    api_max_body_bytes: int = Field(
+        1024 * 1024, ge=1024, description="Request bodies above this are answered with 413."
+    )
+
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="'auto': console on a terminal in dev, JSON otherwise."
     )
@@ -99,12 +136,27 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_dev_defaults_in_production(self) -> "Settings":
-        if (
-            self.environment == "production"
-            and self.database_url.get_secret_value() == _DEV_DATABASE_URL
+        if self.environment != "production":
+            return self
+        defaults = {
+            "ORDERSTATE_DATABASE_URL": (self.database_url, _DEV_DATABASE_URL),
+            "ORDERSTATE_API_KEY_PEPPER": (self.api_key_pepper, _DEV_PEPPER),
+            "ORDERSTATE_TOKEN_SECRET": (self.token_secret, _DEV_TOKEN_SECRET),
+        }
+        unset = [name for name, (value, dev) in defaults.items() if value.get_secret_value() == dev]
+        if unset:
+            raise ValueError(
+                f"{', '.join(unset)} must be set in production; the defaults are for development"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _sasl_is_complete(self) -> "Settings":
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password
         ):
             raise ValueError(
-                "ORDERSTATE_DATABASE_URL must be set in production; the default is the local "
-                "development server"
+                f"ORDERSTATE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "ORDERSTATE_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD"
             )
         return self
