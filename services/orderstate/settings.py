@@ -17,7 +17,7 @@ __all__ = ["Settings"]
 
 _DEV_DATABASE_URL = "postgresql://orderstate:orderstate@127.0.0.1:15432/orderstate"
 _DEV_PEPPER = "dev-only-api-key-pepper"
-_DEV_TOKEN_SECRET = "dev-only-token-secret"
+_DEV_TOKEN_SECRET = "dev-only-token-secret"  # noqa: S105 -- a placeholder production refuses
 
 
 class Settings(BaseSettings):
