@@ -11,6 +11,10 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
+    import asyncpg
+
     from orderstate.settings import Settings
 
 __all__ = ["app", "main"]
@@ -64,11 +68,11 @@ def export_schemas(
         bool, typer.Option("--check", help="Write nothing; fail with a diff if out of date.")
     ] = False,
 ) -> None:
-    """Write JSON Schemas, examples and asyncapi.yaml for every event type."""
-    from orderstate.events.contract import export_contract
+    """Write JSON Schemas and examples of every event type, asyncapi.yaml and openapi.json."""
+    from orderstate.published import published_files
     from orderstate.schema_files import contract_diff, write_contract
 
-    files = export_contract()
+    files = published_files()
     if check:
         diff = contract_diff(files, out)
         if diff:
@@ -150,15 +154,127 @@ def relay(ops_port: OpsPort = 9103, ops_host: OpsHost = "0.0.0.0") -> None:  # n
 
 
 @app.command()
+def api() -> None:
+    """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT (with /healthz, /readyz,
+    /metrics on the same port)."""
+    from orderstate.processes import run_processes
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_processes(settings, {"api"}, "", 0)))
+
+
+@app.command()
 def run(ops_port: OpsPort = 9102, ops_host: OpsHost = "127.0.0.1") -> None:
-    """Laptop mode: migrate, create topics, then worker and relay in one process."""
+    """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
     from orderstate.processes import run_processes
     from orderstate.topics_admin import create_topics
 
     settings = _settings()
     asyncio.run(_migrate(settings))
     asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
-    raise typer.Exit(asyncio.run(run_processes(settings, {"worker", "relay"}, ops_host, ops_port)))
+    parts = {"worker", "relay", "api"}
+    raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
+
+
+apikey_app = typer.Typer(help="Create, list and revoke the REST API keys of a shop.")
+app.add_typer(apikey_app, name="apikey")
+ShopOption = Annotated[str, typer.Option("--shop", help="The shop id the key belongs to.")]
+
+
+@apikey_app.command("create")
+def apikey_create(
+    shop: ShopOption,
+    label: Annotated[str | None, typer.Option(help="A note, e.g. who uses the key.")] = None,
+) -> None:
+    """Create a key; it is shown once and stored only as a keyed hash."""
+    from orderstate.api.keys import create_key
+
+    settings = _settings()
+    _check_shop_id(shop)
+
+    async def go() -> str:
+        conn = await _connect(settings)
+        try:
+            key = await create_key(
+                conn,
+                shop_id=shop,
+                label=label,
+                pepper=settings.api_key_pepper.get_secret_value(),
+                now=_now(),
+            )
+        finally:
+            await conn.close()
+        return key.plain
+
+    plain = asyncio.run(go())
+    typer.echo(plain)
+    typer.echo(f"API key for shop {shop} (shown once; store it now).", err=True)
+
+
+@apikey_app.command("list")
+def apikey_list(shop: ShopOption) -> None:
+    """The shop's keys: id, created, revoked, label (never the key itself)."""
+    from orderstate.api.keys import list_keys
+
+    settings = _settings()
+
+    async def go() -> None:
+        conn = await _connect(settings)
+        try:
+            for key in await list_keys(conn, shop_id=shop):
+                revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
+                typer.echo(
+                    f"{key.key_id}\t{key.created_at.isoformat()}\t{revoked}\t{key.label or ''}"
+                )
+        finally:
+            await conn.close()
+
+    asyncio.run(go())
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(
+    shop: ShopOption, key_id: Annotated[str, typer.Argument(help="From `apikey list`.")]
+) -> None:
+    """Revoke a key; its bearer tokens stop working at once."""
+    from orderstate.api.keys import revoke_key
+
+    settings = _settings()
+
+    async def go() -> bool:
+        conn = await _connect(settings)
+        try:
+            return await revoke_key(conn, shop_id=shop, key_id=key_id, now=_now())
+        finally:
+            await conn.close()
+
+    if not asyncio.run(go()):
+        raise _fail(f"no active key {key_id} for shop {shop}")
+    typer.echo(f"revoked {key_id}")
+
+
+def _check_shop_id(shop: str) -> None:
+    import re
+
+    from orderstate.events.fields import ID_PATTERN
+
+    if not re.match(ID_PATTERN, shop) or len(shop) > 64:
+        raise _fail(f"--shop {shop!r}: use 1-64 letters, digits, '.', '_', '~' or '-'")
+
+
+def _now() -> "datetime":
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)
+
+
+async def _connect(settings: "Settings") -> "asyncpg.Connection":
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(settings.database_url.get_secret_value())
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
 
 
 @app.command()

@@ -3,7 +3,9 @@
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 
+import asyncpg
 import uvicorn
 from prometheus_client import make_asgi_app
 from starlette.applications import Starlette
@@ -11,7 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-__all__ = ["ReadinessCheck", "serve_ops"]
+from orderstate.domain import PolicyBook
+from orderstate.settings import Settings
+
+__all__ = ["ReadinessCheck", "serve_api", "serve_ops"]
 
 # Returns the names of the dependencies that are not ready; empty means ready.
 ReadinessCheck = Callable[[], Awaitable[list[str]]]
@@ -57,3 +62,28 @@ async def serve_ops(host: str, port: int, readiness: ReadinessCheck) -> asyncio.
             raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
         await asyncio.sleep(0.01)
     return task
+
+
+async def serve_api(
+    settings: Settings, pool: asyncpg.Pool, policies: PolicyBook, stop: asyncio.Event
+) -> int:
+    """Serve the REST API until ``stop`` is set; in-flight requests finish first."""
+    from orderstate.api.app import create_api
+    from orderstate.api.context import ApiContext
+
+    app = create_api(ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)))
+    config = uvicorn.Config(
+        app,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        proxy_headers=True,
+    )
+    server = _EmbeddedServer(config)
+    task = asyncio.create_task(server.serve(), name="api")
+    await stop.wait()
+    server.should_exit = True
+    await task
+    return 0

@@ -5,7 +5,7 @@ import asyncio
 import structlog
 
 from orderstate.domain import PolicyError
-from orderstate.ops_server import serve_ops
+from orderstate.ops_server import serve_api, serve_ops
 from orderstate.policy_config import read_policy_book
 from orderstate.runtime import StartupError, open_pool, readiness_check, stop_on_signals
 from orderstate.settings import Settings
@@ -44,6 +44,8 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
             )
         if "relay" in parts:
             runners.append(Relay(settings, pool, stop=stop).run())
+        if "api" in parts:
+            runners.append(serve_api(settings, pool, policies, stop))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.

@@ -39,12 +39,11 @@ def contract_diff(files: dict[str, str], out: Path) -> str:
 
 
 def _managed_files(out: Path) -> set[str]:
-    # Only the folders the export owns; openapi.json is written by the API export beside them.
+    # Only what the export owns, so unrelated files in the folder are left alone.
     managed = set()
     for folder in ("jsonschema", "examples"):
         root = out / folder
         if root.exists():
             managed |= {p.relative_to(out).as_posix() for p in root.rglob("*.json")}
-    if (out / "asyncapi.yaml").exists():
-        managed.add("asyncapi.yaml")
+    managed |= {name for name in ("asyncapi.yaml", "openapi.json") if (out / name).exists()}
     return managed

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
-from orderstate.events.contract import export_contract
+from orderstate.published import published_files
 from orderstate.schema_files import contract_diff
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 
 
 def test_committed_schemas_match_the_models() -> None:
-    diff = contract_diff(export_contract(), SCHEMAS)
+    diff = contract_diff(published_files(), SCHEMAS)
     assert diff == "", f"schemas/ is stale; run `make schemas` and commit:\n{diff}"

@@ -48,3 +48,15 @@ def test_rejected_topic_is_outbound_and_carries_only_rejections() -> None:
     rejected = TOPICS[TopicRole.REJECTED_OUT]
     assert rejected.direction is Direction.OUTBOUND
     assert rejected.types == ("event.rejected",)
+
+
+def test_openapi_lists_every_reason_code_as_an_enum() -> None:
+    """REST problems and rejected Kafka events share one vocabulary."""
+    import json
+
+    from orderstate.api.problems import ApiCode
+
+    document = json.loads((SCHEMAS / "openapi.json").read_text())
+    codes = document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
+    assert set(codes) == {c.value for c in ReasonCode} | {c.value for c in ApiCode}
+    assert set(document["components"]["securitySchemes"]) == {"HTTPBearer", "APIKeyHeader"}

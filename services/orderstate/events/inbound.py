@@ -29,6 +29,7 @@ __all__ = [
     "BoardingCompletedData",
     "InboundData",
     "ItemAddedData",
+    "ItemChanges",
     "ItemData",
     "ItemRemovedData",
     "ItemUpdatedData",
@@ -132,8 +133,9 @@ class ItemAddedData(InboundData, ItemData):
     pass
 
 
-class ItemUpdatedData(InboundData):
-    item_id: ItemId
+class ItemChanges(InboundData):
+    """The item fields an update may change; the REST body of PATCH .../items/{item_id}."""
+
     sku: ShortText | None = None
     name: ShortText | None = None
     quantity: Quantity | None = None
@@ -142,7 +144,7 @@ class ItemUpdatedData(InboundData):
     status: ItemStatus | None = None
 
     @model_validator(mode="after")
-    def _changes_something_valid(self) -> "ItemUpdatedData":
+    def _changes_something_valid(self) -> "ItemChanges":
         given = self.model_fields_set - {"item_id", "expected_version"}
         if not given:
             raise ValueError("order.item_updated needs at least one field to change")
@@ -150,6 +152,10 @@ class ItemUpdatedData(InboundData):
             if name in given and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null")
         return self
+
+
+class ItemUpdatedData(ItemChanges):
+    item_id: ItemId
 
 
 class ItemRemovedData(InboundData):

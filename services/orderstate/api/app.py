@@ -1,0 +1,64 @@
+"""``create_api``: the FastAPI application, built from an ``ApiContext`` (no globals)."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from prometheus_client import make_asgi_app
+
+from orderstate.api.body_limit import BodyLimit
+from orderstate.api.context import ApiContext
+from orderstate.api.problems import install_problem_handlers
+from orderstate.api.routes import items, orders, shipments, states, tags, token
+from orderstate.runtime import readiness_check
+
+__all__ = ["API_DESCRIPTION", "create_api"]
+
+API_DESCRIPTION = """
+Order states of e-commerce orders, shaped on the Seven Senders Orders API v2
+(`/v2/token`, `/v2/orders`, `/v2/order-states`, Seven Senders field names).
+
+Every write goes through the same state machine as the Kafka events and is also
+appended to the inbound Kafka topic. Rejections are RFC 9457
+`application/problem+json` with our reason `code`: 409 for a rejected change,
+412 (`version_conflict`) for a stale `If-Match`, 404 for an order this shop does
+not have, 422 for malformed input. Lists return a bare array with
+`X-Total-Count` and an RFC 8288 `Link` header. Lifecycle rules are stricter than
+Seven Senders documents; see the project's DESIGN rules.
+"""
+
+
+def create_api(context: ApiContext) -> FastAPI:
+    app = FastAPI(
+        title="orderstate",
+        version="1.0.0",
+        description=API_DESCRIPTION,
+        openapi_url="/v2/openapi.json",
+        docs_url="/v2/docs",
+        redoc_url=None,
+    )
+    app.state.context = context
+    install_problem_handlers(app)
+    for module in (token, orders, items, states, tags, shipments):
+        app.include_router(module.router)
+
+    readiness = readiness_check(context.settings, context.pool)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        failing = await readiness()
+        if failing:
+            return JSONResponse({"status": "not ready", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    app.mount("/metrics", make_asgi_app())
+    app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
+    return app
+
+
+def openapi_document(app: FastAPI) -> dict[str, Any]:
+    return app.openapi()

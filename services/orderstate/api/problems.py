@@ -1,0 +1,157 @@
+"""RFC 9457 problem responses, with our reason code in ``code``.
+
+A rejected change answers with the same code and message the rejected Kafka
+event carries. The API adds a few codes of its own for what only HTTP has
+(credentials, resources, idempotency keys, body size).
+"""
+
+from enum import StrEnum
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field, JsonValue
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from orderstate.domain import ReasonCode
+
+__all__ = [
+    "ALL_CODES",
+    "PROBLEM_TYPE_BASE",
+    "ApiCode",
+    "Problem",
+    "ProblemError",
+    "install_problem_handlers",
+    "status_of",
+]
+
+PROBLEM_TYPE_BASE = "https://orderstate.dev/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ApiCode(StrEnum):
+    UNAUTHORIZED = "unauthorized"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+
+
+ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
+_CODES_SCHEMA: list[JsonValue] = [*ALL_CODES]
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(description="URI naming the problem type; ends with the code.")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(
+        description="Stable machine-readable reason: a domain reason code (the same as on "
+        "orderstate.rejected.v1) or an API code.",
+        json_schema_extra={"enum": _CODES_SCHEMA},
+    )
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="For malformed requests: one entry per invalid field."
+    )
+
+
+_STATUS: dict[str, int] = {
+    ReasonCode.MALFORMED: 422,
+    ReasonCode.UNKNOWN_ORDER: 404,
+    ReasonCode.VERSION_CONFLICT: 412,
+    ApiCode.UNAUTHORIZED: 401,
+    ApiCode.NOT_FOUND: 404,
+    ApiCode.METHOD_NOT_ALLOWED: 405,
+    ApiCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ApiCode.PAYLOAD_TOO_LARGE: 413,
+    ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
+}
+
+
+def status_of(code: str) -> int:
+    """Every other reason code is a rejected change: 409."""
+    return _STATUS.get(code, 409)
+
+
+class ProblemError(Exception):
+    def __init__(
+        self,
+        code: str,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.headers = headers or {}
+        self.errors = errors
+
+
+def problem_response(
+    request: Request,
+    code: str,
+    detail: str,
+    *,
+    headers: dict[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    status = status_of(code)
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + code,
+        "title": code.replace("_", " ").capitalize(),
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "instance": request.url.path,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def install_problem_handlers(app: Any) -> None:
+    async def on_problem(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ProblemError)  # noqa: S101 -- registered for this type only
+        return problem_response(
+            request, exc.code, exc.detail, headers=exc.headers, errors=exc.errors
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)  # noqa: S101 -- registered for this type
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return problem_response(request, ReasonCode.MALFORMED, detail, errors=errors)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)  # noqa: S101 -- registered for this type
+        code = {
+            404: ApiCode.NOT_FOUND,
+            405: ApiCode.METHOD_NOT_ALLOWED,
+            413: ApiCode.PAYLOAD_TOO_LARGE,
+            415: ApiCode.UNSUPPORTED_MEDIA_TYPE,
+            401: ApiCode.UNAUTHORIZED,
+        }.get(exc.status_code)
+        if code is None:
+            body = {
+                "type": "about:blank",
+                "title": str(exc.detail),
+                "status": exc.status_code,
+                "detail": str(exc.detail),
+            }
+            return JSONResponse(body, exc.status_code, media_type=PROBLEM_MEDIA_TYPE)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(request, code, str(exc.detail), headers=headers)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)

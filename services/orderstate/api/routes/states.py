@@ -1,0 +1,81 @@
+"""/v2/order-states (Seven Senders) and /v2/orders/{order_id}/states."""
+
+from fastapi import APIRouter, Request, Response
+
+from orderstate.api import reads
+from orderstate.api.deps import Context, IdempotencyKey, ShopId, etag, run_write
+from orderstate.api.representation import StateOut, order_out
+from orderstate.api.requests import OrderStateCreate, OrderStateResult
+from orderstate.api.routes._responses import PROBLEMS, json_response
+from orderstate.api.routes.orders import not_found
+from orderstate.api.writes import current_view, submit
+from orderstate.projector.apply import OutcomeKind
+from orderstate.projector.connection import Conn
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["order states"], responses=PROBLEMS)
+
+_MESSAGES = {
+    OutcomeKind.APPLIED: "The order moved to the requested state.",
+    OutcomeKind.LATE: (
+        "The state arrived after a later one: it was recorded in states_history as late and "
+        "counts as evidence (a late 'paid' proves payment), but the current state stayed."
+    ),
+    OutcomeKind.DUPLICATE: "The order already was in this state; nothing changed.",
+}
+
+
+@router.post("/v2/order-states", status_code=201, response_model=OrderStateResult)
+async def post_order_state(
+    body: OrderStateCreate,
+    request: Request,
+    ctx: Context,
+    shop_id: ShopId,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Record that the order reached a state at the shop (`datetime`). 201 with `Location` of
+    the order, also for a late state, which the body reports as `recorded_as: late`."""
+
+    async def action(conn: Conn) -> Response:
+        data: dict[str, object] = {
+            "state": body.state.value,
+            "occurred_at": body.datetime.isoformat(),
+        }
+        if body.location is not None:
+            data["location"] = body.location
+        if body.expected_version is not None:
+            data["expected_version"] = body.expected_version
+        outcome = await submit(
+            conn,
+            shop_id=shop_id,
+            order_id=body.reference,
+            type_name="order.state_changed",
+            data=data,
+            policies=ctx.policies,
+            now=ctx.clock(),
+        )
+        view = current_view(outcome)
+        result = OrderStateResult(
+            order_id=view.order_id,
+            requested_state=body.state,
+            state=view.state,
+            recorded_as=outcome.kind.value,
+            version=view.version,
+            message=_MESSAGES.get(outcome.kind, ""),
+        )
+        return json_response(
+            result, 201, {"Location": f"/v2/orders/{view.order_id}", "ETag": etag(view.version)}
+        )
+
+    return await run_write(request, ctx, shop_id, idempotency_key, action)
+
+
+@router.get("/v2/orders/{order_id}/states", response_model=list[StateOut])
+async def list_states(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
+    """The order's `states_history`, in the order orderstate recorded it."""
+    async with ctx.pool.acquire() as conn:
+        view = await reads.get_order(conn, shop_id, order_id)
+    if view is None:
+        raise not_found(order_id)
+    return json_response(order_out(view).states_history, headers={"ETag": etag(view.version)})

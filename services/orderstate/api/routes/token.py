@@ -1,0 +1,42 @@
+"""POST /v2/token: an API key for a bearer token valid 60 minutes (Seven Senders' flow)."""
+
+from datetime import timedelta
+
+from fastapi import APIRouter, Response
+
+from orderstate.api import keys
+from orderstate.api.deps import Context
+from orderstate.api.problems import ApiCode, Problem, ProblemError
+from orderstate.api.requests import TokenRequest, TokenResponse
+from orderstate.api.routes._responses import json_response
+from orderstate.api.tokens import issue_token
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["authentication"])
+
+
+@router.post(
+    "/v2/token",
+    response_model=TokenResponse,
+    responses={401: {"model": Problem}, 422: {"model": Problem}},
+)
+async def create_token(body: TokenRequest, ctx: Context) -> Response:
+    async with ctx.pool.acquire() as conn:
+        found = await keys.find_active_key(
+            conn, body.access_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
+        )
+    if found is None:
+        raise ProblemError(ApiCode.UNAUTHORIZED, "access_key is not an active API key")
+    ttl = timedelta(seconds=ctx.settings.token_ttl_s)
+    token, expires = issue_token(
+        shop_id=found.shop_id,
+        key_id=found.key_id,
+        secret=ctx.settings.token_secret.get_secret_value(),
+        now=ctx.clock(),
+        ttl=ttl,
+    )
+    return json_response(
+        TokenResponse(token=token, expires_at=expires, expires_in=int(ttl.total_seconds())),
+        headers={"Cache-Control": "no-store"},
+    )
