@@ -17,7 +17,7 @@ __all__ = ["Settings"]
 
 _DEV_DATABASE_URL = "postgresql://orderstate:orderstate@127.0.0.1:15432/orderstate"
 _DEV_PEPPER = "dev-only-api-key-pepper"
-_DEV_TOKEN_SECRET = "dev-only-token-secret"  # noqa: S105 -- a placeholder production refuses
+_DEV_TOKEN_SECRET = "dev-only-token-secret-not-for-production"  # noqa: S105 -- a placeholder production refuses
 
 
 class Settings(BaseSettings):
@@ -148,6 +148,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{', '.join(unset)} must be set in production; the defaults are for development"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _token_secret_is_long_enough(self) -> "Settings":
+        # RFC 7518 3.2: an HS256 key shorter than the hash output weakens the signature.
+        if len(self.token_secret.get_secret_value().encode()) < 32:
+            raise ValueError("ORDERSTATE_TOKEN_SECRET must be at least 32 bytes")
         return self
 
     @model_validator(mode="after")

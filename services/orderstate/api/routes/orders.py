@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import StringConstraints
 
 from orderstate.api import reads
 from orderstate.api.deps import Context, ExpectedVersion, IdempotencyKey, ShopId, run_write
@@ -19,6 +20,8 @@ from orderstate.projector.apply import OutcomeKind
 from orderstate.projector.connection import Conn
 
 __all__ = ["router"]
+
+TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:]{1,64}:.{0,256}$")]
 
 router = APIRouter(prefix="/v2/orders", tags=["orders"], responses=PROBLEMS)
 
@@ -66,18 +69,15 @@ async def list_orders(
     updated_at_to: Annotated[datetime | None, Query(alias="filters[updated_at_to]")] = None,
     boarding_complete: Annotated[bool | None, Query(alias="filters[boarding_complete]")] = None,
     tag: Annotated[
-        list[str] | None,
-        Query(
-            alias="filters[tag]",
-            description="key:value, repeatable: every given tag must match.",
-            pattern=r"^[^:]{1,64}:.{0,256}$",
-        ),
+        list[TagFilter] | None,
+        Query(alias="filters[tag]", description="key:value, repeatable: every tag must match."),
     ] = None,
     language: Annotated[str | None, Query(alias="filters[language]", max_length=5)] = None,
     order_by: Annotated[
         str,
         Query(
-            description="order_date, updated_at or state; a leading '-' sorts descending.",
+            description="order_date, updated_at or state (by name); a leading '-' sorts "
+            "descending; order_id breaks ties.",
             pattern=r"^-?(order_date|updated_at|state)$",
         ),
     ] = "order_date",

@@ -1,0 +1,131 @@
+"""Listing: every filter, ordering and pagination against a seeded dataset, literal ids."""
+
+from typing import Any
+
+import pytest
+
+from tests.support.api import Api, order_body
+
+# (order_id, order_date day, language, tags, then states after new, boarding)
+_SEED: list[tuple[str, int, str, dict[str, str], list[str], bool]] = [
+    ("O-01", 1, "de", {"channel": "web"}, [], False),
+    ("O-02", 2, "en", {"channel": "app"}, ["paid"], False),
+    ("O-03", 3, "de", {"channel": "web", "vip": "yes"}, ["paid", "in_preparation"], True),
+    ("O-04", 4, "fr", {"channel": "web"}, ["cancelled"], False),
+    ("O-05", 5, "de", {"channel": "app", "vip": "yes"}, ["paid"], True),
+    ("O-06", 6, "en", {}, ["in_production"], False),
+    ("O-07", 7, "de", {"channel": "web"}, ["paid", "cancelled"], False),
+]
+
+
+@pytest.fixture
+async def seeded(api: Api) -> dict[str, str]:
+    headers = await api.as_shop("shop-f")
+    for order_id, day, language, tags, states, boarding in _SEED:
+        body = order_body(
+            order_id,
+            order_date=f"2026-10-{day:02d}T08:00:00Z",
+            language=language,
+            order_tags=tags,
+            boarding_complete=boarding,
+        )
+        assert (await api.client.post("/v2/orders", json=body, headers=headers)).status_code == 201
+        for n, state in enumerate(states):
+            change = {
+                "order_id": order_id,
+                "state": state,
+                "datetime": f"2026-10-{day:02d}T1{n}:00:00Z",
+            }
+            answer = await api.client.post("/v2/order-states", json=change, headers=headers)
+            assert answer.status_code == 201, answer.text
+    # Another shop's orders must never show up.
+    other = await api.as_shop("shop-g")
+    await api.client.post("/v2/orders", json=order_body("G-1"), headers=other)
+    return headers
+
+
+async def _ids(api: Api, headers: dict[str, str], **params: Any) -> list[str]:
+    answer = await api.client.get("/v2/orders", params=params, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [o["order_id"] for o in answer.json()]
+
+
+async def test_filter_by_state(api: Api, seeded: dict[str, str]) -> None:
+    assert await _ids(api, seeded, **{"filters[state]": "paid"}) == ["O-02", "O-05"]
+    assert await _ids(api, seeded, **{"filters[state]": ["cancelled", "new"]}) == [
+        "O-01",
+        "O-04",
+        "O-07",
+    ]
+
+
+async def test_filter_by_order_date_range_is_inclusive(api: Api, seeded: dict[str, str]) -> None:
+    params = {
+        "filters[order_date_from]": "2026-10-02T08:00:00Z",
+        "filters[order_date_to]": "2026-10-04T08:00:00Z",
+    }
+    assert await _ids(api, seeded, **params) == ["O-02", "O-03", "O-04"]
+
+
+async def test_filter_by_updated_at_range(api: Api, seeded: dict[str, str]) -> None:
+    everything = (await api.client.get("/v2/orders", headers=seeded)).json()
+    updated = {o["order_id"]: o["updated_at"] for o in everything}
+    params = {
+        "filters[updated_at_from]": updated["O-03"],
+        "filters[updated_at_to]": updated["O-05"],
+    }
+    assert await _ids(api, seeded, **params) == ["O-03", "O-04", "O-05"]
+
+
+async def test_filter_by_boarding_complete(api: Api, seeded: dict[str, str]) -> None:
+    assert await _ids(api, seeded, **{"filters[boarding_complete]": "true"}) == ["O-03", "O-05"]
+
+
+async def test_filter_by_tags_all_must_match(api: Api, seeded: dict[str, str]) -> None:
+    assert await _ids(api, seeded, **{"filters[tag]": "vip:yes"}) == ["O-03", "O-05"]
+    both = {"filters[tag]": ["vip:yes", "channel:web"]}
+    assert await _ids(api, seeded, **both) == ["O-03"]
+
+
+async def test_filter_by_language(api: Api, seeded: dict[str, str]) -> None:
+    assert await _ids(api, seeded, **{"filters[language]": "en"}) == ["O-02", "O-06"]
+
+
+async def test_order_by_each_field_and_direction(api: Api, seeded: dict[str, str]) -> None:
+    assert await _ids(api, seeded, order_by="-order_date", limit=3) == ["O-07", "O-06", "O-05"]
+    # state sorts by name; order_id breaks ties.
+    assert await _ids(api, seeded, order_by="state") == [
+        "O-04",
+        "O-07",
+        "O-03",
+        "O-06",
+        "O-01",
+        "O-02",
+        "O-05",
+    ]
+    assert await _ids(api, seeded, order_by="-updated_at", limit=2) == ["O-07", "O-06"]
+
+
+async def test_pagination_with_total_and_links(api: Api, seeded: dict[str, str]) -> None:
+    answer = await api.client.get("/v2/orders", params={"limit": 3, "offset": 3}, headers=seeded)
+    assert [o["order_id"] for o in answer.json()] == ["O-04", "O-05", "O-06"]
+    assert answer.headers["x-total-count"] == "7"
+    links = dict(
+        (part.split('rel="')[1].rstrip('"'), part.split(">")[0].lstrip("<"))
+        for part in answer.headers["link"].split(", ")
+    )
+    assert set(links) == {"first", "prev", "next", "last"}
+    assert "offset=0" in links["first"] and "offset=0" in links["prev"]
+    assert "offset=6" in links["next"] and "offset=6" in links["last"]
+    last = await api.client.get(links["last"], headers=seeded)
+    assert [o["order_id"] for o in last.json()] == ["O-07"]
+    assert 'rel="next"' not in last.headers["link"]
+
+
+async def test_limits_are_enforced(api: Api, seeded: dict[str, str]) -> None:
+    default = await api.client.get("/v2/orders", headers=seeded)
+    too_many = await api.client.get("/v2/orders", params={"limit": 501}, headers=seeded)
+    bad_sort = await api.client.get("/v2/orders", params={"order_by": "sku"}, headers=seeded)
+    assert len(default.json()) == 7
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "malformed")
+    assert (bad_sort.status_code, bad_sort.json()["code"]) == (422, "malformed")

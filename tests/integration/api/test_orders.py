@@ -1,0 +1,196 @@
+"""Orders, items, states, tags and shipments over REST, one behaviour per test."""
+
+from tests.support.api import Api, order_body
+
+
+async def test_create_answers_201_with_location_and_etag(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    answer = await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    assert answer.status_code == 201
+    assert answer.headers["location"] == "/v2/orders/A-1"
+    assert answer.headers["etag"] == '"1"'
+    body = answer.json()
+    assert (body["order_id"], body["state"], body["version"]) == ("A-1", "new", 1)
+    assert body["items"][0]["unit_price"] == "19.99"
+    assert [h["state"] for h in body["states_history"]] == ["new"]
+
+
+async def test_create_again_same_content_returns_it_other_content_is_409(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    same = await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    other = await api.client.post(
+        "/v2/orders", json=order_body("A-1", language="fr"), headers=headers
+    )
+    assert same.status_code == 200
+    assert same.json()["version"] == 1
+    assert other.status_code == 409
+    assert other.json()["code"] == "order_exists"
+    assert other.json()["detail"] == (
+        "Order A-1 already exists with different order fields; update it instead of creating "
+        "it again."
+    )
+
+
+async def test_get_returns_history_items_shipments_and_etag(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    state = {"order_id": "A-1", "state": "paid", "datetime": "2026-11-20T11:00:00+01:00"}
+    await api.client.post("/v2/order-states", json=state, headers=headers)
+    answer = await api.client.get("/v2/orders/A-1", headers=headers)
+    assert answer.status_code == 200
+    assert answer.headers["etag"] == '"2"'
+    body = answer.json()
+    assert [(h["state"], h["datetime"], h["late"]) for h in body["states_history"]] == [
+        ("new", "2026-11-20T10:00:00Z", False),
+        # Times keep the offset the shop sent.
+        ("paid", "2026-11-20T11:00:00+01:00", False),
+    ]
+    assert body["shipments"] == []
+
+
+async def test_stale_if_match_is_412_version_conflict(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    ok = await api.client.patch(
+        "/v2/orders/A-1", json={"language": "en"}, headers={**headers, "If-Match": '"1"'}
+    )
+    stale = await api.client.patch(
+        "/v2/orders/A-1", json={"language": "fr"}, headers={**headers, "If-Match": '"1"'}
+    )
+    nonsense = await api.client.patch(
+        "/v2/orders/A-1", json={"language": "fr"}, headers={**headers, "If-Match": "abc"}
+    )
+    assert ok.status_code == 200
+    assert ok.headers["etag"] == '"2"'
+    assert (stale.status_code, stale.json()["code"]) == (412, "version_conflict")
+    assert stale.json()["detail"] == (
+        "Order A-1 is at version 2, the change expected version 1; read the order again and retry."
+    )
+    assert (nonsense.status_code, nonsense.json()["code"]) == (412, "version_conflict")
+    assert (await api.client.get("/v2/orders/A-1", headers=headers)).json()["language"] == "en"
+
+
+async def test_put_with_boarding_complete_like_seven_senders(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    answer = await api.client.put(
+        "/v2/orders/A-1", json={"boarding_complete": True}, headers=headers
+    )
+    assert answer.status_code == 200
+    assert answer.json()["boarding_complete"] is True
+    assert answer.json()["language"] == "de"
+
+
+async def test_delete_is_204_then_404(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    deleted = await api.client.delete("/v2/orders/A-1", headers=headers)
+    gone = await api.client.get("/v2/orders/A-1", headers=headers)
+    again = await api.client.delete("/v2/orders/A-1", headers=headers)
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    assert (gone.status_code, gone.json()["code"]) == (404, "not_found")
+    assert (again.status_code, again.json()["code"]) == (404, "unknown_order")
+
+
+async def test_late_state_answers_201_and_says_it_was_recorded_late(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    prep = {"order_id": "A-1", "state": "in_preparation", "datetime": "2026-11-21T10:00:00Z"}
+    paid = {"shop_order_id": "A-1", "state": "paid", "datetime": "2026-11-20T12:00:00Z"}
+    await api.client.post("/v2/order-states", json=prep, headers=headers)
+    answer = await api.client.post("/v2/order-states", json=paid, headers=headers)
+    assert answer.status_code == 201
+    assert answer.headers["location"] == "/v2/orders/A-1"
+    body = answer.json()
+    assert (body["recorded_as"], body["state"], body["requested_state"]) == (
+        "late",
+        "in_preparation",
+        "paid",
+    )
+    history = (await api.client.get("/v2/orders/A-1/states", headers=headers)).json()
+    assert [(h["state"], h["late"]) for h in history] == [
+        ("new", False),
+        ("in_preparation", False),
+        ("paid", True),
+    ]
+
+
+async def test_rejected_transition_is_409_with_the_reason_code(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    refund = {"order_id": "A-1", "state": "refunded", "datetime": "2026-11-21T10:00:00Z"}
+    answer = await api.client.post("/v2/order-states", json=refund, headers=headers)
+    assert answer.status_code == 409
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "refund_before_return_or_cancel"
+    assert answer.json()["type"] == "https://orderstate.dev/problems/refund_before_return_or_cancel"
+
+
+async def test_items_can_be_listed_added_updated_and_removed(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    item = {"item_id": "l2", "sku": "MUG", "quantity": 1, "unit_price": "7.50", "currency": "EUR"}
+    added = await api.client.post("/v2/orders/A-1/items", json=item, headers=headers)
+    twice = await api.client.post(
+        "/v2/orders/A-1/items", json={**item, "quantity": 3}, headers=headers
+    )
+    updated = await api.client.patch(
+        "/v2/orders/A-1/items/l2", json={"status": "returned"}, headers=headers
+    )
+    missing = await api.client.patch(
+        "/v2/orders/A-1/items/l9", json={"quantity": 2}, headers=headers
+    )
+    removed = await api.client.delete("/v2/orders/A-1/items/l1", headers=headers)
+    listed = await api.client.get("/v2/orders/A-1/items", headers=headers)
+    assert added.status_code == 201
+    assert added.headers["location"] == "/v2/orders/A-1/items/l2"
+    assert (twice.status_code, twice.json()["code"]) == (409, "item_exists")
+    assert (updated.status_code, updated.json()["status"]) == (200, "returned")
+    assert (missing.status_code, missing.json()["code"]) == (409, "item_not_found")
+    assert removed.status_code == 204
+    assert [(i["item_id"], i["status"]) for i in listed.json()] == [("l2", "returned")]
+
+
+async def test_tags_replace_and_merge(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    merged = await api.client.patch(
+        "/v2/orders/A-1/tags", json={"order_tags": {"vip": "yes"}}, headers=headers
+    )
+    replaced = await api.client.put(
+        "/v2/orders/A-1/tags", json={"order_tags": {"only": "this"}}, headers=headers
+    )
+    assert merged.json() == {"channel": "web", "vip": "yes"}
+    assert replaced.json() == {"only": "this"}
+    assert (await api.client.get("/v2/orders/A-1/tags", headers=headers)).json() == {"only": "this"}
+
+
+async def test_shipments_are_readable_under_the_order(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    answer = await api.client.get("/v2/orders/A-1/shipments", headers=headers)
+    assert (answer.status_code, answer.json()) == (200, [])
+    post = await api.client.post("/v2/orders/A-1/shipments", json={}, headers=headers)
+    assert (post.status_code, post.json()["code"]) == (405, "method_not_allowed")
+
+
+async def test_invalid_input_is_422_naming_the_field(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    body = order_body("A-1")
+    body["items"][0]["unit_price"] = 19.99
+    answer = await api.client.post("/v2/orders", json=body, headers=headers)
+    assert answer.status_code == 422
+    assert answer.json()["code"] == "malformed"
+    assert answer.json()["errors"] == [
+        {"field": "body.items.0.unit_price", "message": "Input should be a valid string"}
+    ]
+
+
+async def test_oversized_body_is_413(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    huge = order_body("A-1", order_url="https://shop.example.com/" + "x" * (1024 * 1024))
+    answer = await api.client.post("/v2/orders", json=huge, headers=headers)
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "payload_too_large"

@@ -1,0 +1,79 @@
+"""The REST API in the test's event loop, on a real database, with a clock the test moves."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+
+from orderstate.api.app import create_api
+from orderstate.api.context import ApiContext
+from orderstate.api.keys import create_key
+from orderstate.domain import PolicyBook
+from orderstate.settings import Settings
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 11, 27, 9, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        # Every call moves a millisecond, so recorded times are strictly ordered.
+        self.now += timedelta(milliseconds=1)
+        return self.now
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    context: ApiContext
+    clock: Clock
+
+    async def key(self, shop: str) -> str:
+        async with self.context.pool.acquire() as conn:
+            created = await create_key(
+                conn,
+                shop_id=shop,
+                label="test",
+                pepper=self.context.settings.api_key_pepper.get_secret_value(),
+                now=self.clock(),
+            )
+        return created.plain
+
+    async def as_shop(self, shop: str) -> dict[str, str]:
+        return {"API-KEY": await self.key(shop)}
+
+
+def order_body(order_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "order_id": order_id,
+        "order_url": "https://shop.example.com",
+        "order_date": "2026-11-20T10:00:00Z",
+        "language": "de",
+        "order_tags": {"channel": "web"},
+        "items": [
+            {
+                "item_id": "l1",
+                "sku": "TS-1",
+                "quantity": 2,
+                "unit_price": "19.99",
+                "currency": "EUR",
+            }
+        ],
+    }
+    body.update(overrides)
+    return body
+
+
+async def api_for(settings: Settings) -> AsyncIterator[Api]:
+    pool = await asyncpg.create_pool(
+        settings.database_url.get_secret_value(), min_size=1, max_size=8
+    )
+    clock = Clock()
+    context = ApiContext(settings=settings, pool=pool, policies=PolicyBook(), clock=clock)
+    transport = httpx.ASGITransport(app=create_api(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://orderstate.test") as client:
+        yield Api(client, context, clock)
+    await pool.close()
