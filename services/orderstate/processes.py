@@ -25,7 +25,7 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
         policies = read_policy_book(settings.policy_file)
         pool = await open_pool(settings)
     except (PolicyError, StartupError) as exc:
-        log.error("startup_failed", error=str(exc))  # noqa: TRY400 -- the message says it all
+        log.error("startup_failed", error=str(exc))
         return 2
     ops = None
     try:

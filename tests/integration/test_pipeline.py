@@ -293,3 +293,30 @@ async def test_two_relays_keep_every_orders_sequence_in_order(
     for key, seq in sequences.items():
         assert seq == sorted(seq), f"{key} out of order: {seq}"
         assert seq[-1] == 8
+
+
+async def test_an_event_postgresql_refuses_is_rejected_not_a_crash_loop(
+    settings: Settings, kafka_bootstrap: str, topics: TopicNames, database_url: str
+) -> None:
+    """Defence in depth: should PostgreSQL refuse an event's data, the worker isolates that
+    event by halving the batch, rejects it as malformed, and applies the rest."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        # A stand-in for any value the database cannot take: a constraint the test adds.
+        await conn.execute(
+            "ALTER TABLE orders ADD CONSTRAINT test_no_poison CHECK (NOT tags ? 'poison')"
+        )
+    finally:
+        await conn.close()
+    batch = [record(created(order=f"ORD-{n}")) for n in range(7)]
+    batch.insert(3, record(created(order="ORD-POISON", order_tags={"poison": "1"})))
+    await produce(kafka_bootstrap, topics.orders, batch)
+    async with running(settings):
+        await wait_for(lambda: _count(settings, "orders", 7))
+        rejected = await consume_until(kafka_bootstrap, topics.rejected, lambda s: len(s) >= 1)
+    assert rejected[0].key == "shop-1:ORD-POISON"
+    assert rejected[0].data["reason"] == "malformed"
+    assert (
+        rejected[0].data["message"].startswith("the event could not be stored: CheckViolationError")
+    )
+    assert await _fetchval(settings, "SELECT count(*) FROM processed_events") == 7

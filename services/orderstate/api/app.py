@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from prometheus_client import make_asgi_app
 
@@ -57,8 +58,33 @@ def create_api(context: ApiContext) -> FastAPI:
 
     app.mount("/metrics", make_asgi_app())
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problems_as_problem_json(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
 
 
-def openapi_document(app: FastAPI) -> dict[str, Any]:
-    return app.openapi()
+def _problems_as_problem_json(document: dict[str, Any]) -> dict[str, Any]:
+    """Error responses are application/problem+json with the Problem schema, FastAPI's own
+    422 validation model included, because that is what the handlers send."""
+    problem = {"schema": {"$ref": "#/components/schemas/Problem"}}
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if status[0] in "45":
+                    response["content"] = {"application/problem+json": problem}
+    schemas = document.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return document

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Response, Security
+from fastapi import Depends, Header, Path, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from orderstate.api import idempotency, keys
@@ -14,12 +14,15 @@ from orderstate.api.context import ApiContext
 from orderstate.api.problems import ApiCode, ProblemError, problem_response
 from orderstate.api.tokens import TokenError, read_token
 from orderstate.domain import ReasonCode
+from orderstate.events.fields import ID_PATTERN
 from orderstate.projector.connection import Conn
 
 __all__ = [
     "Context",
     "ExpectedVersion",
     "IdempotencyKey",
+    "ItemIdPath",
+    "OrderIdPath",
     "Principal",
     "ShopId",
     "etag",
@@ -51,10 +54,14 @@ _API_KEY = APIKeyHeader(
 
 
 async def _principal(
+    request: Request,
     ctx: Context,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
     api_key: Annotated[str | None, Security(_API_KEY)],
 ) -> Principal:
+    if bearer is None and "authorization" in request.headers:
+        # Bad credentials are refused even when another header would have been good.
+        raise _unauthorized("Authorization must be 'Bearer <token>'")
     async with ctx.pool.acquire() as conn:
         if bearer is not None:
             try:
@@ -125,6 +132,14 @@ IdempotencyKey = Annotated[
         description="Makes the write safe to retry: the same key with the same body returns "
         "the first response; with another body, 422.",
     ),
+]
+
+
+OrderIdPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="The shop's order id.")
+]
+ItemIdPath = Annotated[
+    str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="The item id.")
 ]
 
 

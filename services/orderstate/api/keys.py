@@ -8,6 +8,7 @@ bytes, which is why a keyed hash suffices where a password would need a slow one
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 _PREFIX = "osk"
+_KEY_ID = re.compile(r"[0-9a-f]{12}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +51,7 @@ def hash_key(plain: str, pepper: str) -> str:
 
 def _key_id_of(plain: str) -> str | None:
     parts = plain.split("_", 2)
-    if len(parts) != 3 or parts[0] != _PREFIX or len(parts[1]) != 12:
+    if len(parts) != 3 or parts[0] != _PREFIX or not _KEY_ID.fullmatch(parts[1]):
         return None
     return parts[1]
 

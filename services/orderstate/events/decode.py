@@ -5,6 +5,7 @@ names the field and the rule; nothing here crashes on input.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -49,6 +50,10 @@ def decode_record(
 
 
 def decode_event(event: CloudEvent, topic_role: TopicRole) -> Decoded:
+    where = _nul_in(event.model_dump(exclude_none=True))
+    if where is not None:
+        # PostgreSQL text cannot hold NUL; refusing it here keeps it out of every table.
+        raise DecodeError(f"{where} contains a NUL character (\\u0000), which is not allowed")
     inbound = INBOUND_TYPES.get(event.type)
     if inbound is None:
         known = ", ".join(sorted(INBOUND_TYPES))
@@ -76,3 +81,23 @@ def _check_key(key: bytes | None, event: CloudEvent) -> None:
         raise DecodeError(
             f"the record key {text[:300]!r} does not match shopid:orderid {event.key!r}"
         )
+
+
+def _nul_in(value: Any, path: str = "") -> str | None:
+    """The path of the first string (or key) that holds a NUL character, if any."""
+    if isinstance(value, str):
+        return (path or "(value)") if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return here
+            found = _nul_in(item, here)
+            if found is not None:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_in(item, f"{path}.{index}")
+            if found is not None:
+                return found
+    return None

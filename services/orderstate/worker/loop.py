@@ -31,7 +31,7 @@ from orderstate.projector.expiry import expire_parked
 from orderstate.projector.inputs import Incoming, Malformed
 from orderstate.settings import Settings
 from orderstate.worker.offsets import SeekToStoredOffsets
-from orderstate.worker.records import to_input
+from orderstate.worker.records import refused, to_input
 
 __all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
 
@@ -46,6 +46,8 @@ _DATABASE_DOWN = (
     asyncpg.TooManyConnectionsError,
 )
 _EXPIRY_INTERVAL_S = 30.0
+# Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
+_REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,29 @@ class Worker:
                 _log_rejection(item, outcome.reason.value)
 
     async def _apply(self, inputs: list[Incoming | Malformed]) -> BatchResult:
+        """Apply a batch; if PostgreSQL refuses its data, find the event it refuses by halving
+        the batch, and reject that event instead of stopping the worker on it."""
+        try:
+            return await self._apply_retrying(inputs)
+        except asyncpg.PostgresError as exc:
+            if isinstance(exc, _DATABASE_DOWN) or not isinstance(exc, _REFUSED_DATA):
+                raise
+            if len(inputs) == 1:
+                log.error(
+                    "event_refused_by_database", error=repr(exc), position=_position(inputs[0])
+                )
+                return await self._apply_retrying([refused(inputs[0], exc)])
+            middle = len(inputs) // 2
+            first = await self._apply(inputs[:middle])
+            second = await self._apply(inputs[middle:])
+            merged = BatchResult(
+                outcomes=first.outcomes + second.outcomes,
+                unparked=first.unparked + second.unparked,
+            )
+            merged.counts.update(first.counts + second.counts)
+            return merged
+
+    async def _apply_retrying(self, inputs: list[Incoming | Malformed]) -> BatchResult:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(_DATABASE_DOWN),
             wait=wait_random_exponential(multiplier=0.2, max=5),

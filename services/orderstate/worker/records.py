@@ -9,7 +9,7 @@ from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.inputs import Incoming, Malformed, Position
 
-__all__ = ["to_input"]
+__all__ = ["refused", "to_input"]
 
 _MAX_KEPT_VALUE = 64 * 1024
 
@@ -31,9 +31,13 @@ def _text_or_base64(raw: bytes | None) -> tuple[str | None, str]:
     if raw is None:
         return None, "utf-8"
     try:
-        return raw.decode("utf-8"), "utf-8"
+        text = raw.decode("utf-8")
     except UnicodeDecodeError:
         return base64.b64encode(raw).decode(), "base64"
+    # NUL is valid UTF-8 but PostgreSQL text cannot store it: keep such values as base64.
+    if "\x00" in text:
+        return base64.b64encode(raw).decode(), "base64"
+    return text, "utf-8"
 
 
 def _original(record: Any, headers: list[tuple[str, bytes]]) -> RejectedOriginal:
@@ -41,7 +45,12 @@ def _original(record: Any, headers: list[tuple[str, bytes]]) -> RejectedOriginal
     truncated = value is not None and len(value) > _MAX_KEPT_VALUE
     text, encoding = _text_or_base64(value[:_MAX_KEPT_VALUE] if truncated else value)
     key, _ = _text_or_base64(record.key)
-    header_map = {name: raw.decode("utf-8", "replace")[:1024] for name, raw in headers[:50]}
+    header_map = {
+        name.replace("\x00", "\ufffd"): raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[
+            :1024
+        ]
+        for name, raw in headers[:50]
+    }
     if truncated:
         header_map["x-orderstate-truncated"] = f"value cut to {_MAX_KEPT_VALUE} of {len(value)}"
     return RejectedOriginal(
@@ -55,3 +64,30 @@ def _original(record: Any, headers: list[tuple[str, bytes]]) -> RejectedOriginal
         event_id=header_map.get("ce_id"),
         event_type=header_map.get("ce_type"),
     )
+
+
+def refused(item: Incoming | Malformed, error: Exception) -> Malformed:
+    """An event PostgreSQL would not store, as a malformed rejection that can be stored."""
+    if isinstance(item, Malformed):
+        original = item.original.model_copy(
+            update={
+                "value": base64.b64encode((item.original.value or "").encode()).decode(),
+                "value_encoding": "base64",
+                "headers": {},
+            }
+        )
+        position = item.position
+    else:
+        event = item.decoded.event
+        raw = event.model_dump_json(exclude_none=True).encode()
+        original = RejectedOriginal(
+            topic=item.position.topic if item.position else None,
+            partition=item.position.partition if item.position else None,
+            offset=item.position.offset if item.position else None,
+            key=event.key,
+            value=base64.b64encode(raw).decode(),
+            value_encoding="base64",
+        )
+        position = item.position
+    message = f"the event could not be stored: {type(error).__name__}: {error}"
+    return Malformed(error=DecodeError(message[:1000]), original=original, position=position)

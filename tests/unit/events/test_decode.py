@@ -278,3 +278,15 @@ class TestMalformedInput:
         assert malformed(binary_record(specversion="0.3")).startswith(
             "specversion: Input should be '1.0'"
         )
+
+
+class TestNulCharacters:
+    def test_nul_in_data_is_malformed(self) -> None:
+        message = malformed(binary_record(created_data(order_tags={"note": "a\u0000b"})))
+        assert message == (
+            "data.order_tags.note contains a NUL character (\\u0000), which is not allowed"
+        )
+
+    def test_nul_in_an_attribute_is_malformed(self) -> None:
+        message = malformed(binary_record(source="https://shop\u0000.example.com"))
+        assert message.startswith("source contains a NUL character")

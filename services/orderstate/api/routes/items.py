@@ -5,7 +5,16 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from orderstate.api import reads
-from orderstate.api.deps import Context, ExpectedVersion, IdempotencyKey, ShopId, etag, run_write
+from orderstate.api.deps import (
+    Context,
+    ExpectedVersion,
+    IdempotencyKey,
+    ItemIdPath,
+    OrderIdPath,
+    ShopId,
+    etag,
+    run_write,
+)
 from orderstate.api.problems import ApiCode, ProblemError
 from orderstate.api.representation import ItemOut, order_out
 from orderstate.api.routes._responses import PROBLEMS, json_response
@@ -28,7 +37,7 @@ def _item(view: OrderView, item_id: str) -> ItemOut:
 
 
 @router.get("", response_model=list[ItemOut])
-async def list_items(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
+async def list_items(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     async with ctx.pool.acquire() as conn:
         view = await reads.get_order(conn, shop_id, order_id)
     if view is None:
@@ -37,7 +46,9 @@ async def list_items(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
 
 
 @router.get("/{item_id}", response_model=ItemOut)
-async def get_item(order_id: str, item_id: str, ctx: Context, shop_id: ShopId) -> Response:
+async def get_item(
+    order_id: OrderIdPath, item_id: ItemIdPath, ctx: Context, shop_id: ShopId
+) -> Response:
     async with ctx.pool.acquire() as conn:
         view = await reads.get_order(conn, shop_id, order_id)
     if view is None:
@@ -49,7 +60,7 @@ async def _write(
     request: Request,
     ctx: Context,
     shop_id: str,
-    order_id: str,
+    order_id: OrderIdPath,
     type_name: str,
     data: dict[str, Any],
     idempotency_key: str | None,
@@ -77,7 +88,7 @@ def _with_version(data: dict[str, Any], expected_version: int | None) -> dict[st
 
 @router.post("", status_code=201, response_model=ItemOut)
 async def add_item(
-    order_id: str,
+    order_id: OrderIdPath,
     body: ItemAddedData,
     request: Request,
     ctx: Context,
@@ -108,8 +119,8 @@ async def add_item(
 
 
 async def _update(
-    order_id: str,
-    item_id: str,
+    order_id: OrderIdPath,
+    item_id: ItemIdPath,
     body: ItemChanges,
     request: Request,
     ctx: Context,
@@ -134,8 +145,8 @@ async def _update(
 
 @router.patch("/{item_id}", response_model=ItemOut)
 async def patch_item(
-    order_id: str,
-    item_id: str,
+    order_id: OrderIdPath,
+    item_id: ItemIdPath,
     body: ItemChanges,
     request: Request,
     ctx: Context,
@@ -151,8 +162,8 @@ async def patch_item(
 
 @router.put("/{item_id}", response_model=ItemOut)
 async def put_item(
-    order_id: str,
-    item_id: str,
+    order_id: OrderIdPath,
+    item_id: ItemIdPath,
     body: ItemChanges,
     request: Request,
     ctx: Context,
@@ -168,8 +179,8 @@ async def put_item(
 
 @router.delete("/{item_id}", status_code=204, response_class=Response)
 async def remove_item(
-    order_id: str,
-    item_id: str,
+    order_id: OrderIdPath,
+    item_id: ItemIdPath,
     request: Request,
     ctx: Context,
     shop_id: ShopId,

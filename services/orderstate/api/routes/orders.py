@@ -8,7 +8,14 @@ from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from orderstate.api import reads
-from orderstate.api.deps import Context, ExpectedVersion, IdempotencyKey, ShopId, run_write
+from orderstate.api.deps import (
+    Context,
+    ExpectedVersion,
+    IdempotencyKey,
+    OrderIdPath,
+    ShopId,
+    run_write,
+)
 from orderstate.api.problems import ApiCode, ProblemError
 from orderstate.api.representation import OrderOut, order_out
 from orderstate.api.requests import OrderCreate
@@ -21,7 +28,7 @@ from orderstate.projector.connection import Conn
 
 __all__ = ["router"]
 
-TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:]{1,64}:.{0,256}$")]
+TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:\x00]{1,64}:[^\x00]{0,256}$")]
 
 router = APIRouter(prefix="/v2/orders", tags=["orders"], responses=PROBLEMS)
 
@@ -72,7 +79,9 @@ async def list_orders(
         list[TagFilter] | None,
         Query(alias="filters[tag]", description="key:value, repeatable: every tag must match."),
     ] = None,
-    language: Annotated[str | None, Query(alias="filters[language]", max_length=5)] = None,
+    language: Annotated[
+        str | None, Query(alias="filters[language]", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
+    ] = None,
     order_by: Annotated[
         str,
         Query(
@@ -129,7 +138,7 @@ def _link_header(request: Request, total: int, limit: int, offset: int) -> str:
 
 
 @router.get("/{order_id}", response_model=OrderOut)
-async def get_order(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
+async def get_order(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     """One order with items, tags, `states_history`, shipments and version; `ETag` is the
     version. Another shop's order is 404, like a missing one."""
     async with ctx.pool.acquire() as conn:
@@ -147,7 +156,7 @@ async def _update(
     request: Request,
     ctx: Context,
     shop_id: str,
-    order_id: str,
+    order_id: OrderIdPath,
     body: OrderUpdatedData,
     expected_version: int | None,
     idempotency_key: str | None,
@@ -172,7 +181,7 @@ async def _update(
 
 @router.patch("/{order_id}", response_model=OrderOut)
 async def patch_order(
-    order_id: str,
+    order_id: OrderIdPath,
     body: OrderUpdatedData,
     request: Request,
     ctx: Context,
@@ -187,7 +196,7 @@ async def patch_order(
 
 @router.put("/{order_id}", response_model=OrderOut)
 async def put_order(
-    order_id: str,
+    order_id: OrderIdPath,
     body: OrderUpdatedData,
     request: Request,
     ctx: Context,
@@ -202,7 +211,7 @@ async def put_order(
 
 @router.delete("/{order_id}", status_code=204, response_class=Response)
 async def delete_order(
-    order_id: str,
+    order_id: OrderIdPath,
     request: Request,
     ctx: Context,
     shop_id: ShopId,

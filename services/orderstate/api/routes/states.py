@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Request, Response
 
 from orderstate.api import reads
-from orderstate.api.deps import Context, IdempotencyKey, ShopId, etag, run_write
+from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag, run_write
 from orderstate.api.representation import StateOut, order_out
 from orderstate.api.requests import OrderStateCreate, OrderStateResult
 from orderstate.api.routes._responses import PROBLEMS, json_response
@@ -72,7 +72,7 @@ async def post_order_state(
 
 
 @router.get("/v2/orders/{order_id}/states", response_model=list[StateOut])
-async def list_states(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
+async def list_states(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     """The order's `states_history`, in the order orderstate recorded it."""
     async with ctx.pool.acquire() as conn:
         view = await reads.get_order(conn, shop_id, order_id)

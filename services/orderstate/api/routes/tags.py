@@ -4,7 +4,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from orderstate.api import reads
-from orderstate.api.deps import Context, ExpectedVersion, IdempotencyKey, ShopId, etag, run_write
+from orderstate.api.deps import (
+    Context,
+    ExpectedVersion,
+    IdempotencyKey,
+    OrderIdPath,
+    ShopId,
+    etag,
+    run_write,
+)
 from orderstate.api.requests import TagsBody
 from orderstate.api.routes._responses import PROBLEMS
 from orderstate.api.routes.orders import not_found
@@ -17,7 +25,7 @@ router = APIRouter(prefix="/v2/orders/{order_id}/tags", tags=["tags"], responses
 
 
 @router.get("", response_model=dict[str, str])
-async def get_tags(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
+async def get_tags(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     async with ctx.pool.acquire() as conn:
         view = await reads.get_order(conn, shop_id, order_id)
     if view is None:
@@ -26,7 +34,7 @@ async def get_tags(order_id: str, ctx: Context, shop_id: ShopId) -> Response:
 
 
 async def _set(
-    order_id: str,
+    order_id: OrderIdPath,
     body: TagsBody,
     merge: bool,
     request: Request,
@@ -56,7 +64,7 @@ async def _set(
 
 @router.put("", response_model=dict[str, str])
 async def replace_tags(
-    order_id: str,
+    order_id: OrderIdPath,
     body: TagsBody,
     request: Request,
     ctx: Context,
@@ -72,7 +80,7 @@ async def replace_tags(
 
 @router.patch("", response_model=dict[str, str])
 async def merge_tags(
-    order_id: str,
+    order_id: OrderIdPath,
     body: TagsBody,
     request: Request,
     ctx: Context,

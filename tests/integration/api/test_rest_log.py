@@ -1,0 +1,85 @@
+"""Kafka holds every change: REST writes reach the inbound topic, are skipped live by the
+worker, and a replay of the inbound topics into an empty database rebuilds the same order."""
+
+import json
+from typing import Any
+
+import asyncpg
+import pytest
+
+from orderstate.settings import Settings
+from tests.support import databases
+from tests.support.api import api_for, order_body
+from tests.support.infra import Endpoints
+from tests.support.kafka import TopicNames
+from tests.support.pipeline import consume_until, running, settings_for, wait_for
+
+
+@pytest.fixture
+async def empty_database(endpoints: Endpoints, template_database: str):  # type: ignore[no-untyped-def]
+    name = await databases.clone_database(endpoints.database_url, template_database)
+    yield databases.with_database(endpoints.database_url, name)
+    await databases.drop_database(endpoints.database_url, name)
+
+
+async def _view(url: str) -> dict[str, Any]:
+    conn = await asyncpg.connect(url)
+    try:
+        text = await conn.fetchval("SELECT view FROM orders WHERE order_id = 'R-1'")
+    finally:
+        await conn.close()
+    view = json.loads(text)
+    for key in ("created_at", "updated_at"):
+        view.pop(key)
+    for entry in view["history"]:
+        entry.pop("recorded_at")
+    return view
+
+
+async def _processed(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM processed_events"))
+    finally:
+        await conn.close()
+
+
+async def test_rest_writes_are_logged_skipped_live_and_replayable(
+    kafka_bootstrap: str, database_url: str, empty_database: str, topics: TopicNames
+) -> None:
+    live: Settings = settings_for(kafka_bootstrap, database_url, topics)
+    async with running(live) as pipeline:
+        async for api in api_for(live):
+            headers = await api.as_shop("shop-r")
+            await api.client.post("/v2/orders", json=order_body("R-1"), headers=headers)
+            paid = {"order_id": "R-1", "state": "paid", "datetime": "2026-11-21T10:00:00Z"}
+            await api.client.post("/v2/order-states", json=paid, headers=headers)
+            refund = {"order_id": "R-1", "state": "refunded", "datetime": "2026-11-21T11:00:00Z"}
+            rejected = await api.client.post("/v2/order-states", json=refund, headers=headers)
+            assert rejected.status_code == 409
+        logged = await consume_until(kafka_bootstrap, topics.orders, lambda s: len(s) >= 2)
+        await wait_for(lambda: _worker_saw(pipeline.workers[0], 2))
+    assert [(p.type, p.headers["ce_source"], p.key) for p in logged] == [
+        ("order.created", "orderstate/api", "shop-r:R-1"),
+        ("order.state_changed", "orderstate/api", "shop-r:R-1"),
+    ]
+    # A rejected REST write is answered, not logged.
+    assert len(logged) == 2
+    # The worker met both on the topic and applied neither a second time.
+    assert await _processed(database_url) == 2
+    original = await _view(database_url)
+    assert original["version"] == 2
+
+    replay = settings_for(kafka_bootstrap, empty_database, topics, consumer_group="replay")
+    async with running(replay, relays=0):
+        await wait_for(lambda: _has_processed(empty_database, 2))
+    rebuilt = await _view(empty_database)
+    assert rebuilt == original
+
+
+async def _worker_saw(worker: Any, count: int) -> bool:
+    return bool(worker.events_processed >= count)
+
+
+async def _has_processed(url: str, count: int) -> bool:
+    return await _processed(url) >= count
