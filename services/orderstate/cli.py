@@ -84,6 +84,25 @@ def export_schemas(
     typer.echo(f"wrote {len(written)} files under {out}")
 
 
+@app.command("config-reference")
+def config_reference(
+    write: Annotated[
+        Path | None, typer.Option(help="Replace the table between the markers in this file.")
+    ] = None,
+) -> None:
+    """Print the configuration table of the README (every ORDERSTATE_* variable)."""
+    from orderstate.settings_doc import configuration_table, replace_table
+
+    if write is None:
+        typer.echo(configuration_table())
+        return
+    try:
+        write.write_text(replace_table(write.read_text(encoding="utf-8")), encoding="utf-8")
+    except ValueError as exc:
+        raise _fail(f"{write}: {exc}") from None
+    typer.echo(f"updated the configuration table in {write}")
+
+
 @app.command()
 def migrate() -> None:
     """Apply pending database migrations (safe to run concurrently)."""

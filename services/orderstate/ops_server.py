@@ -7,16 +7,16 @@ from datetime import UTC, datetime
 
 import asyncpg
 import uvicorn
-from prometheus_client import make_asgi_app
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from orderstate.domain import PolicyBook
 from orderstate.settings import Settings
 
-__all__ = ["ReadinessCheck", "serve_api", "serve_ops"]
+__all__ = ["ReadinessCheck", "metrics_endpoint", "serve_api", "serve_ops"]
 
 # Returns the names of the dependencies that are not ready; empty means ready.
 ReadinessCheck = Callable[[], Awaitable[list[str]]]
@@ -28,6 +28,11 @@ class _EmbeddedServer(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+async def metrics_endpoint(_: Request) -> Response:
+    """Prometheus text format at /metrics itself (a mounted app would redirect to /metrics/)."""
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 def _app(readiness: ReadinessCheck) -> Starlette:
@@ -44,7 +49,7 @@ def _app(readiness: ReadinessCheck) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Mount("/metrics", app=make_asgi_app()),
+            Route("/metrics", metrics_endpoint),
         ]
     )
 

@@ -5,12 +5,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from prometheus_client import make_asgi_app
 
 from orderstate.api.body_limit import BodyLimit
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import items, orders, shipments, states, tags, token
+from orderstate.ops_server import metrics_endpoint
 from orderstate.runtime import readiness_check
 
 __all__ = ["API_DESCRIPTION", "create_api"]
@@ -56,7 +56,7 @@ def create_api(context: ApiContext) -> FastAPI:
             return JSONResponse({"status": "not ready", "failing": failing}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    app.mount("/metrics", make_asgi_app())
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
 
     def openapi() -> dict[str, Any]:

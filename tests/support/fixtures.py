@@ -1,20 +1,12 @@
-"""Real Kafka and PostgreSQL for every test here: unique topics and a fresh database each."""
+"""Fixtures for tests that need the real Kafka broker and PostgreSQL server: unique topics and
+a fresh database per test. Loaded by tests/conftest.py; instantiated only where requested."""
 
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support import databases, kafka
 from tests.support.infra import Endpoints, InfrastructureUnavailable, provide
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Hooks see the whole session, so mark only the items that live beside this file.
-    here = Path(__file__).parent
-    for item in items:
-        if here in item.path.parents:
-            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")
