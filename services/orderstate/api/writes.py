@@ -13,7 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from orderstate.api.problems import ProblemError
-from orderstate.domain import OrderView, PolicyBook, ReasonCode
+from orderstate.domain import PolicyBook, ReasonCode
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import CloudEvent, describe_validation_error
 from orderstate.events.errors import DecodeError
@@ -63,9 +63,3 @@ async def submit(
         assert outcome.reason is not None and outcome.message is not None  # noqa: S101
         raise ProblemError(outcome.reason, outcome.message)
     return outcome
-
-
-def current_view(outcome: Outcome) -> OrderView:
-    if outcome.view is None:
-        raise AssertionError("an accepted change always has a view")
-    return outcome.view

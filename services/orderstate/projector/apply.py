@@ -41,9 +41,9 @@ from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Malformed
-from orderstate.projector.outbox_rows import fact_rows, log_row, rejection_row
+from orderstate.projector.outbox_rows import fact_rows, log_row
 from orderstate.projector.queries import query
-from orderstate.projector.writes import BatchWrites, ParkedRow, ProcessedRow, RejectedRow
+from orderstate.projector.writes import BatchWrites, ParkedRow, ProcessedRow
 
 __all__ = ["BatchResult", "Outcome", "OutcomeKind", "apply_batch"]
 
@@ -234,28 +234,15 @@ class _Batch:
     def _reject(
         self, event: CloudEvent, reason: ReasonCode, message: str, original: RejectedOriginal
     ) -> None:
-        self.writes.rejected.append(
-            RejectedRow(
-                shop_id=event.shopid,
-                order_id=event.orderid,
-                source=event.source,
-                event_id=event.id,
-                event_type=event.type,
-                reason=reason.value,
-                message=message,
-                original_json=original.model_dump_json(),
-            )
-        )
-        self.writes.outbox.append(
-            rejection_row(
-                shop_id=event.shopid,
-                order_id=event.orderid,
-                reason=reason,
-                message=message,
-                original=original,
-                identity=(event.source, event.id),
-                now=self.now,
-            )
+        self.writes.reject(
+            shop_id=event.shopid,
+            order_id=event.orderid,
+            reason=reason,
+            message=message,
+            original=original,
+            identity=(event.source, event.id),
+            source=event.source,
+            now=self.now,
         )
 
     def _malformed(self, item: Malformed) -> Outcome:
@@ -269,28 +256,15 @@ class _Batch:
                 "malformed:" + sha256((item.original.value or "").encode()).hexdigest(),
             )
         )
-        self.writes.rejected.append(
-            RejectedRow(
-                shop_id=shop_id,
-                order_id=order_id,
-                source=None,
-                event_id=item.original.event_id,
-                event_type=item.original.event_type,
-                reason=ReasonCode.MALFORMED.value,
-                message=item.error.message,
-                original_json=item.original.model_dump_json(),
-            )
-        )
-        self.writes.outbox.append(
-            rejection_row(
-                shop_id=shop_id,
-                order_id=order_id,
-                reason=ReasonCode.MALFORMED,
-                message=item.error.message,
-                original=item.original,
-                identity=identity,
-                now=self.now,
-            )
+        self.writes.reject(
+            shop_id=shop_id,
+            order_id=order_id,
+            reason=ReasonCode.MALFORMED,
+            message=item.error.message,
+            original=item.original,
+            identity=identity,
+            source=None,
+            now=self.now,
         )
         return Outcome(OutcomeKind.MALFORMED, None, ReasonCode.MALFORMED, item.error.message)
 

@@ -8,9 +8,8 @@ from orderstate.events.envelope import CloudEvent
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
-from orderstate.projector.outbox_rows import rejection_row
 from orderstate.projector.queries import query
-from orderstate.projector.writes import BatchWrites, RejectedRow
+from orderstate.projector.writes import BatchWrites
 
 __all__ = ["expire_parked"]
 
@@ -43,28 +42,15 @@ async def expire_parked(
             original = RejectedOriginal(
                 key=event.key, value=row["event"], event_id=event.id, event_type=event.type
             )
-            writes.rejected.append(
-                RejectedRow(
-                    shop_id=event.shopid,
-                    order_id=event.orderid,
-                    source=event.source,
-                    event_id=event.id,
-                    event_type=event.type,
-                    reason=verdict.reason.value,
-                    message=verdict.message,
-                    original_json=original.model_dump_json(),
-                )
-            )
-            writes.outbox.append(
-                rejection_row(
-                    shop_id=event.shopid,
-                    order_id=event.orderid,
-                    reason=verdict.reason,
-                    message=verdict.message,
-                    original=original,
-                    identity=(event.source, event.id),
-                    now=now,
-                )
+            writes.reject(
+                shop_id=event.shopid,
+                order_id=event.orderid,
+                reason=verdict.reason,
+                message=verdict.message,
+                original=original,
+                identity=(event.source, event.id),
+                source=event.source,
+                now=now,
             )
         await writes.flush(conn, now=now, consumer_group=None)
         return len(deleted)

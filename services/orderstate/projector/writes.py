@@ -5,10 +5,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderstate.domain import HistoryEntry, OrderView
+from orderstate.domain import HistoryEntry, OrderView, ReasonCode
+from orderstate.events.outbound import RejectedOriginal
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Position
-from orderstate.projector.outbox_rows import OutboxRow
+from orderstate.projector.outbox_rows import OutboxRow, rejection_row
 from orderstate.projector.queries import query
 
 __all__ = ["BatchWrites", "ParkedRow", "ProcessedRow", "RejectedRow"]
@@ -62,6 +63,43 @@ class BatchWrites:
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[tuple[str, str]] = field(default_factory=list)
     offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def reject(
+        self,
+        *,
+        shop_id: str,
+        order_id: str,
+        reason: ReasonCode,
+        message: str,
+        original: RejectedOriginal,
+        identity: tuple[str, str],
+        source: str | None,
+        now: datetime,
+    ) -> None:
+        """Keep a rejection and publish it as ``event.rejected``."""
+        self.rejected.append(
+            RejectedRow(
+                shop_id=shop_id,
+                order_id=order_id,
+                source=source,
+                event_id=original.event_id,
+                event_type=original.event_type,
+                reason=reason.value,
+                message=message,
+                original_json=original.model_dump_json(),
+            )
+        )
+        self.outbox.append(
+            rejection_row(
+                shop_id=shop_id,
+                order_id=order_id,
+                reason=reason,
+                message=message,
+                original=original,
+                identity=identity,
+                now=now,
+            )
+        )
 
     def advance(self, position: Position | None) -> None:
         if position is not None:

@@ -1,10 +1,9 @@
 """/v2/orders/{order_id}/items: an order's items, each with its own status."""
 
-from typing import Any
+from collections.abc import Callable
 
 from fastapi import APIRouter, Request, Response
 
-from orderstate.api import reads
 from orderstate.api.deps import (
     Context,
     ExpectedVersion,
@@ -13,16 +12,19 @@ from orderstate.api.deps import (
     OrderIdPath,
     ShopId,
     etag,
-    run_write,
 )
 from orderstate.api.problems import ApiCode, ProblemError
 from orderstate.api.representation import ItemOut, order_out
-from orderstate.api.routes._responses import PROBLEMS, json_response
-from orderstate.api.routes.orders import not_found
-from orderstate.api.writes import current_view, submit
+from orderstate.api.routes._common import (
+    PROBLEMS,
+    apply_change,
+    json_response,
+    order_or_404,
+    version_of,
+)
 from orderstate.domain import OrderView
 from orderstate.events.inbound import ItemAddedData, ItemChanges
-from orderstate.projector.connection import Conn
+from orderstate.projector.apply import Outcome
 
 __all__ = ["router"]
 
@@ -36,12 +38,20 @@ def _item(view: OrderView, item_id: str) -> ItemOut:
     raise ProblemError(ApiCode.NOT_FOUND, f"order {view.order_id!r} has no item {item_id!r}")
 
 
+def _item_response(item_id: str, status: int = 200) -> Callable[[Outcome], Response]:
+    def respond(outcome: Outcome) -> Response:
+        view = version_of(outcome)
+        headers = {"ETag": etag(view.version)}
+        if status == 201:
+            headers["Location"] = f"/v2/orders/{view.order_id}/items/{item_id}"
+        return json_response(_item(view, item_id), status, headers)
+
+    return respond
+
+
 @router.get("", response_model=list[ItemOut])
 async def list_items(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
-    async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
-        raise not_found(order_id)
+    view = await order_or_404(ctx, shop_id, order_id)
     return json_response(order_out(view).items, headers={"ETag": etag(view.version)})
 
 
@@ -49,41 +59,8 @@ async def list_items(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Re
 async def get_item(
     order_id: OrderIdPath, item_id: ItemIdPath, ctx: Context, shop_id: ShopId
 ) -> Response:
-    async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
-        raise not_found(order_id)
+    view = await order_or_404(ctx, shop_id, order_id)
     return json_response(_item(view, item_id), headers={"ETag": etag(view.version)})
-
-
-async def _write(
-    request: Request,
-    ctx: Context,
-    shop_id: str,
-    order_id: OrderIdPath,
-    type_name: str,
-    data: dict[str, Any],
-    idempotency_key: str | None,
-    respond: Any,
-) -> Response:
-    async def action(conn: Conn) -> Response:
-        outcome = await submit(
-            conn,
-            shop_id=shop_id,
-            order_id=order_id,
-            type_name=type_name,
-            data=data,
-            policies=ctx.policies,
-            now=ctx.clock(),
-        )
-        response: Response = respond(current_view(outcome))
-        return response
-
-    return await run_write(request, ctx, shop_id, idempotency_key, action)
-
-
-def _with_version(data: dict[str, Any], expected_version: int | None) -> dict[str, Any]:
-    return data if expected_version is None else {**data, "expected_version": expected_version}
 
 
 @router.post("", status_code=201, response_model=ItemOut)
@@ -98,48 +75,39 @@ async def add_item(
 ) -> Response:
     """Add an item (201 with `Location`); an existing item id with other content is 409
     `item_exists`."""
-    data = _with_version(body.model_dump(mode="json", exclude_unset=True), expected_version)
-    return await _write(
+    return await apply_change(
         request,
         ctx,
         shop_id,
-        order_id,
-        "order.item_added",
-        data,
         idempotency_key,
-        lambda view: json_response(
-            _item(view, body.item_id),
-            201,
-            {
-                "Location": f"/v2/orders/{order_id}/items/{body.item_id}",
-                "ETag": etag(view.version),
-            },
-        ),
+        order_id=order_id,
+        type_name="order.item_added",
+        data=body.model_dump(mode="json", exclude_unset=True),
+        expected_version=expected_version,
+        respond=_item_response(body.item_id, 201),
     )
 
 
 async def _update(
-    order_id: OrderIdPath,
-    item_id: ItemIdPath,
-    body: ItemChanges,
     request: Request,
     ctx: Context,
     shop_id: str,
-    expected_version: int | None,
     idempotency_key: str | None,
+    order_id: str,
+    item_id: str,
+    body: ItemChanges,
+    expected_version: int | None,
 ) -> Response:
-    data = _with_version(
-        {**body.model_dump(mode="json", exclude_unset=True), "item_id": item_id}, expected_version
-    )
-    return await _write(
+    return await apply_change(
         request,
         ctx,
         shop_id,
-        order_id,
-        "order.item_updated",
-        data,
         idempotency_key,
-        lambda view: json_response(_item(view, item_id), headers={"ETag": etag(view.version)}),
+        order_id=order_id,
+        type_name="order.item_updated",
+        data={**body.model_dump(mode="json", exclude_unset=True), "item_id": item_id},
+        expected_version=expected_version,
+        respond=_item_response(item_id),
     )
 
 
@@ -156,7 +124,7 @@ async def patch_item(
 ) -> Response:
     """Change the fields given, e.g. `{"status": "returned"}`."""
     return await _update(
-        order_id, item_id, body, request, ctx, shop_id, expected_version, idempotency_key
+        request, ctx, shop_id, idempotency_key, order_id, item_id, body, expected_version
     )
 
 
@@ -173,7 +141,7 @@ async def put_item(
 ) -> Response:
     """Seven Senders' `putOrderItemItem`: like PATCH, the fields given change."""
     return await _update(
-        order_id, item_id, body, request, ctx, shop_id, expected_version, idempotency_key
+        request, ctx, shop_id, idempotency_key, order_id, item_id, body, expected_version
     )
 
 
@@ -187,14 +155,14 @@ async def remove_item(
     expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    data = _with_version({"item_id": item_id}, expected_version)
-    return await _write(
+    return await apply_change(
         request,
         ctx,
         shop_id,
-        order_id,
-        "order.item_removed",
-        data,
         idempotency_key,
-        lambda _view: Response(status_code=204),
+        order_id=order_id,
+        type_name="order.item_removed",
+        data={"item_id": item_id},
+        expected_version=expected_version,
+        respond=lambda _outcome: Response(status_code=204),
     )

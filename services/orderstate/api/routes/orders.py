@@ -1,7 +1,7 @@
 """/v2/orders: create, list, read, update, delete."""
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -14,17 +14,19 @@ from orderstate.api.deps import (
     IdempotencyKey,
     OrderIdPath,
     ShopId,
-    run_write,
 )
-from orderstate.api.problems import ApiCode, ProblemError
 from orderstate.api.representation import OrderOut, order_out
 from orderstate.api.requests import OrderCreate
-from orderstate.api.routes._responses import PROBLEMS, order_response
-from orderstate.api.writes import current_view, submit
+from orderstate.api.routes._common import (
+    PROBLEMS,
+    apply_change,
+    order_or_404,
+    order_response,
+    version_of,
+)
 from orderstate.domain import OrderState
 from orderstate.events.inbound import OrderUpdatedData
-from orderstate.projector.apply import OutcomeKind
-from orderstate.projector.connection import Conn
+from orderstate.projector.apply import Outcome, OutcomeKind
 
 __all__ = ["router"]
 
@@ -45,21 +47,20 @@ async def create_order(
     with the same content returns the existing order (200); other content is 409
     `order_exists`."""
 
-    async def action(conn: Conn) -> Response:
-        data = body.model_dump(mode="json", exclude={"order_id"}, exclude_unset=True)
-        outcome = await submit(
-            conn,
-            shop_id=shop_id,
-            order_id=body.order_id,
-            type_name="order.created",
-            data=data,
-            policies=ctx.policies,
-            now=ctx.clock(),
-        )
+    def respond(outcome: Outcome) -> Response:
         status = 200 if outcome.kind is OutcomeKind.DUPLICATE else 201
-        return order_response(current_view(outcome), status, location=True)
+        return order_response(version_of(outcome), status, location=True)
 
-    return await run_write(request, ctx, shop_id, idempotency_key, action)
+    return await apply_change(
+        request,
+        ctx,
+        shop_id,
+        idempotency_key,
+        order_id=body.order_id,
+        type_name="order.created",
+        data=body.model_dump(mode="json", exclude={"order_id"}, exclude_unset=True),
+        respond=respond,
+    )
 
 
 @router.get("", response_model=list[OrderOut])
@@ -141,42 +142,29 @@ def _link_header(request: Request, total: int, limit: int, offset: int) -> str:
 async def get_order(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     """One order with items, tags, `states_history`, shipments and version; `ETag` is the
     version. Another shop's order is 404, like a missing one."""
-    async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
-        raise not_found(order_id)
-    return order_response(view)
-
-
-def not_found(order_id: str) -> ProblemError:
-    return ProblemError(ApiCode.NOT_FOUND, f"no order {order_id!r} in this shop")
+    return order_response(await order_or_404(ctx, shop_id, order_id))
 
 
 async def _update(
     request: Request,
     ctx: Context,
     shop_id: str,
-    order_id: OrderIdPath,
+    idempotency_key: str | None,
+    order_id: str,
     body: OrderUpdatedData,
     expected_version: int | None,
-    idempotency_key: str | None,
 ) -> Response:
-    async def action(conn: Conn) -> Response:
-        data: dict[str, Any] = body.model_dump(mode="json", exclude_unset=True)
-        if expected_version is not None:
-            data["expected_version"] = expected_version
-        outcome = await submit(
-            conn,
-            shop_id=shop_id,
-            order_id=order_id,
-            type_name="order.updated",
-            data=data,
-            policies=ctx.policies,
-            now=ctx.clock(),
-        )
-        return order_response(current_view(outcome))
-
-    return await run_write(request, ctx, shop_id, idempotency_key, action)
+    return await apply_change(
+        request,
+        ctx,
+        shop_id,
+        idempotency_key,
+        order_id=order_id,
+        type_name="order.updated",
+        data=body.model_dump(mode="json", exclude_unset=True),
+        expected_version=expected_version,
+        respond=lambda outcome: order_response(version_of(outcome)),
+    )
 
 
 @router.patch("/{order_id}", response_model=OrderOut)
@@ -191,7 +179,7 @@ async def patch_order(
 ) -> Response:
     """Change the fields given (null clears an optional field). `If-Match` makes it
     conditional on the version read."""
-    return await _update(request, ctx, shop_id, order_id, body, expected_version, idempotency_key)
+    return await _update(request, ctx, shop_id, idempotency_key, order_id, body, expected_version)
 
 
 @router.put("/{order_id}", response_model=OrderOut)
@@ -206,7 +194,7 @@ async def put_order(
 ) -> Response:
     """Seven Senders-compatible update (`PUT /orders/{id}` with `{"boarding_complete": true}`):
     like PATCH, only the fields given change. `If-Match` is honoured, not required."""
-    return await _update(request, ctx, shop_id, order_id, body, expected_version, idempotency_key)
+    return await _update(request, ctx, shop_id, idempotency_key, order_id, body, expected_version)
 
 
 @router.delete("/{order_id}", status_code=204, response_class=Response)
@@ -219,18 +207,14 @@ async def delete_order(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Delete the order. Its version continues if the same id is created again."""
-
-    async def action(conn: Conn) -> Response:
-        data = {} if expected_version is None else {"expected_version": expected_version}
-        await submit(
-            conn,
-            shop_id=shop_id,
-            order_id=order_id,
-            type_name="order.deleted",
-            data=data,
-            policies=ctx.policies,
-            now=ctx.clock(),
-        )
-        return Response(status_code=204)
-
-    return await run_write(request, ctx, shop_id, idempotency_key, action)
+    return await apply_change(
+        request,
+        ctx,
+        shop_id,
+        idempotency_key,
+        order_id=order_id,
+        type_name="order.deleted",
+        data={},
+        expected_version=expected_version,
+        respond=lambda _outcome: Response(status_code=204),
+    )

@@ -2,11 +2,9 @@
 
 from fastapi import APIRouter, Response
 
-from orderstate.api import reads
 from orderstate.api.deps import Context, OrderIdPath, ShopId, etag
 from orderstate.api.representation import ShipmentOut, order_out
-from orderstate.api.routes._responses import PROBLEMS, json_response
-from orderstate.api.routes.orders import not_found
+from orderstate.api.routes._common import PROBLEMS, json_response, order_or_404
 
 __all__ = ["router"]
 
@@ -16,8 +14,5 @@ router = APIRouter(tags=["shipments"], responses=PROBLEMS)
 @router.get("/v2/orders/{order_id}/shipments", response_model=list[ShipmentOut])
 async def list_shipments(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     """Outbound and return shipments linked to the order, with their delivery status."""
-    async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
-        raise not_found(order_id)
+    view = await order_or_404(ctx, shop_id, order_id)
     return json_response(order_out(view).shipments, headers={"ETag": etag(view.version)})

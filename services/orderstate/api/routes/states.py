@@ -2,15 +2,17 @@
 
 from fastapi import APIRouter, Request, Response
 
-from orderstate.api import reads
-from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag, run_write
+from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag
 from orderstate.api.representation import StateOut, order_out
 from orderstate.api.requests import OrderStateCreate, OrderStateResult
-from orderstate.api.routes._responses import PROBLEMS, json_response
-from orderstate.api.routes.orders import not_found
-from orderstate.api.writes import current_view, submit
-from orderstate.projector.apply import OutcomeKind
-from orderstate.projector.connection import Conn
+from orderstate.api.routes._common import (
+    PROBLEMS,
+    apply_change,
+    json_response,
+    order_or_404,
+    version_of,
+)
+from orderstate.projector.apply import Outcome, OutcomeKind
 
 __all__ = ["router"]
 
@@ -36,26 +38,15 @@ async def post_order_state(
 ) -> Response:
     """Record that the order reached a state at the shop (`datetime`). 201 with `Location` of
     the order, also for a late state, which the body reports as `recorded_as: late`."""
+    data: dict[str, object] = {
+        "state": body.state.value,
+        "occurred_at": body.datetime.isoformat(),
+    }
+    if body.location is not None:
+        data["location"] = body.location
 
-    async def action(conn: Conn) -> Response:
-        data: dict[str, object] = {
-            "state": body.state.value,
-            "occurred_at": body.datetime.isoformat(),
-        }
-        if body.location is not None:
-            data["location"] = body.location
-        if body.expected_version is not None:
-            data["expected_version"] = body.expected_version
-        outcome = await submit(
-            conn,
-            shop_id=shop_id,
-            order_id=body.reference,
-            type_name="order.state_changed",
-            data=data,
-            policies=ctx.policies,
-            now=ctx.clock(),
-        )
-        view = current_view(outcome)
+    def respond(outcome: Outcome) -> Response:
+        view = version_of(outcome)
         result = OrderStateResult(
             order_id=view.order_id,
             requested_state=body.state,
@@ -64,18 +55,24 @@ async def post_order_state(
             version=view.version,
             message=_MESSAGES.get(outcome.kind, ""),
         )
-        return json_response(
-            result, 201, {"Location": f"/v2/orders/{view.order_id}", "ETag": etag(view.version)}
-        )
+        headers = {"Location": f"/v2/orders/{view.order_id}", "ETag": etag(view.version)}
+        return json_response(result, 201, headers)
 
-    return await run_write(request, ctx, shop_id, idempotency_key, action)
+    return await apply_change(
+        request,
+        ctx,
+        shop_id,
+        idempotency_key,
+        order_id=body.reference,
+        type_name="order.state_changed",
+        data=data,
+        expected_version=body.expected_version,
+        respond=respond,
+    )
 
 
 @router.get("/v2/orders/{order_id}/states", response_model=list[StateOut])
 async def list_states(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
     """The order's `states_history`, in the order orderstate recorded it."""
-    async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
-        raise not_found(order_id)
+    view = await order_or_404(ctx, shop_id, order_id)
     return json_response(order_out(view).states_history, headers={"ETag": etag(view.version)})

@@ -8,7 +8,7 @@ from orderstate.api import keys
 from orderstate.api.deps import Context
 from orderstate.api.problems import ApiCode, Problem, ProblemError
 from orderstate.api.requests import TokenRequest, TokenResponse
-from orderstate.api.routes._responses import json_response
+from orderstate.api.routes._common import json_response
 from orderstate.api.tokens import issue_token
 
 __all__ = ["router"]

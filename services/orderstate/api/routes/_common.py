@@ -1,0 +1,106 @@
+"""What the resource modules share: reading an order or answering 404, applying one change
+through the write path, and building responses."""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from orderstate.api import reads
+from orderstate.api.context import ApiContext
+from orderstate.api.deps import etag, run_write
+from orderstate.api.problems import ApiCode, Problem, ProblemError
+from orderstate.api.representation import order_out
+from orderstate.api.writes import submit
+from orderstate.domain import OrderView
+from orderstate.projector.apply import Outcome
+from orderstate.projector.connection import Conn
+
+__all__ = [
+    "PROBLEMS",
+    "apply_change",
+    "json_response",
+    "not_found",
+    "order_or_404",
+    "order_response",
+    "version_of",
+]
+
+# Documented on every route: the problem bodies a client must expect.
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "Missing, invalid or expired credentials."},
+    404: {"model": Problem, "description": "No such order for this shop."},
+    409: {"model": Problem, "description": "The change was rejected; `code` says why."},
+    412: {"model": Problem, "description": "If-Match named a stale version (version_conflict)."},
+    413: {"model": Problem, "description": "The body is over the size limit."},
+    422: {"model": Problem, "description": "Malformed input, or a reused Idempotency-Key."},
+}
+
+
+def json_response(
+    model: BaseModel | list[Any], status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
+    content: Any
+    if isinstance(model, BaseModel):
+        content = model.model_dump(mode="json")
+    else:
+        content = [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
+    return JSONResponse(content, status_code=status, headers=headers)
+
+
+def order_response(view: OrderView, status: int = 200, *, location: bool = False) -> Response:
+    headers = {"ETag": etag(view.version)}
+    if location:
+        headers["Location"] = f"/v2/orders/{view.order_id}"
+    return json_response(order_out(view), status, headers)
+
+
+def not_found(order_id: str) -> ProblemError:
+    return ProblemError(ApiCode.NOT_FOUND, f"no order {order_id!r} in this shop")
+
+
+async def order_or_404(ctx: ApiContext, shop_id: str, order_id: str) -> OrderView:
+    async with ctx.pool.acquire() as conn:
+        view = await reads.get_order(conn, shop_id, order_id)
+    if view is None:
+        raise not_found(order_id)
+    return view
+
+
+def version_of(outcome: Outcome) -> OrderView:
+    if outcome.view is None:
+        raise AssertionError("an accepted change always has a view")
+    return outcome.view
+
+
+async def apply_change(
+    request: Request,
+    ctx: ApiContext,
+    shop_id: str,
+    idempotency_key: str | None,
+    *,
+    order_id: str,
+    type_name: str,
+    data: dict[str, Any],
+    expected_version: int | None = None,
+    respond: Callable[[Outcome], Response],
+) -> Response:
+    """One change of one order through the write path, answered by ``respond``."""
+    if expected_version is not None:
+        data = {**data, "expected_version": expected_version}
+
+    async def action(conn: Conn) -> Response:
+        outcome = await submit(
+            conn,
+            shop_id=shop_id,
+            order_id=order_id,
+            type_name=type_name,
+            data=data,
+            policies=ctx.policies,
+            now=ctx.clock(),
+        )
+        return respond(outcome)
+
+    return await run_write(request, ctx, shop_id, idempotency_key, action)
