@@ -12,7 +12,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install prereqs kafka-jars services-up services-down services-status lint fmt \
+.PHONY: help install prereqs kafka-jars services-up services-down services-status lint lint-deploy fmt \
         schemas test test-unit test-contract test-integration run bench bench-api clean
 
 help: ## list the targets
@@ -42,11 +42,15 @@ services-down: ## stop the native services this checkout started
 services-status: ## show whether the native services run, and where
 	deploy/local/services.sh status
 
-lint: install ## ruff, format check, mypy strict, import contracts
+lint: install ## ruff, format check, mypy strict, import contracts, and lint-deploy
 	$(BIN)/ruff check services tests bench
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	deploy/lint/lint-deploy.sh
+
+lint-deploy: install ## Dockerfile, compose file, Helm chart: hadolint, helm template, schemas, checkov
+	deploy/lint/lint-deploy.sh
 
 fmt: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix services tests bench
@@ -69,6 +73,9 @@ test: install ## everything: unit, contract, integration, e2e
 
 run: services-up ## laptop: services, migrate, topics, orderstate, a simulation; Ctrl-C stops orderstate
 	deploy/local/run.sh
+
+bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent (~8 min); writes bench/results.md
+	$(BIN)/python bench/run.py
 
 clean: services-down ## stop services, remove the venv and local data
 	rm -rf $(VENV) .local

@@ -1,0 +1,339 @@
+"""Checks of the rendered Helm manifests and compose.yaml that only orderstate can make.
+
+Schema validators know Kubernetes and Compose, not orderstate. This knows the settings model:
+
+- every ORDERSTATE_* name is a real setting (pydantic-settings ignores unknown ones silently,
+  so a misspelt variable would be a setting that never applies);
+- the settings each process gets, with placeholders for the values in Secrets, pass the
+  settings model's own validation, the policy file it mounts loads, and its ports and
+  probes fit together;
+- the worker never runs more replicas than there are partitions, fixed or scaled by KEDA;
+- the migration hook mounts nothing the release creates (it runs before they exist);
+- KEDA and ServiceMonitor objects point at objects that exist in the same render;
+- in compose.yaml, start-order conditions point at services that can satisfy them.
+
+Usage: python deploy/lint/check_manifests.py --compose deploy/compose.yaml RENDERED.yaml...
+Runs with the project's virtual environment (it imports orderstate.settings).
+"""
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from orderstate.domain import PolicyError
+from orderstate.policy_config import read_policy_book
+from orderstate.settings import Settings
+
+SETTINGS = {f"ORDERSTATE_{name.upper()}": name for name in Settings.model_fields}
+# Secret values are not in the render; these stand in for them (not the dev defaults, which
+# production refuses).
+PLACEHOLDERS = {
+    "ORDERSTATE_DATABASE_URL": "postgresql://orderstate:placeholder@db.invalid:5432/orderstate",
+}
+KEDA_KAFKA_AUTH_PARAMS = {
+    "username", "password", "sasl", "tls", "ca", "cert", "key", "keyPassword", "unsafeSsl",
+}  # fmt: skip
+
+
+class Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: str, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+
+def _docs(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [d for d in yaml.safe_load_all(handle) if isinstance(d, dict)]
+
+
+def _name(obj: dict[str, Any]) -> str:
+    return f"{obj.get('kind')}/{obj.get('metadata', {}).get('name')}"
+
+
+def _pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    if obj.get("kind") in {"Deployment", "Job", "StatefulSet", "DaemonSet"}:
+        spec: dict[str, Any] = obj["spec"]["template"]["spec"]
+        return spec
+    return None
+
+
+def _settings_env(
+    container: dict[str, Any], config_maps: dict[str, dict[str, str]], where: str, p: Problems
+) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        ref = source.get("configMapRef", {}).get("name")
+        if ref is not None:
+            if ref not in config_maps:
+                p.add(where, f"envFrom names ConfigMap {ref!r}, which the chart does not render")
+            env.update(config_maps.get(ref, {}))
+    for item in container.get("env", []):
+        name = item["name"]
+        if "value" in item:
+            env[name] = str(item["value"])
+        elif "valueFrom" in item:
+            env[name] = PLACEHOLDERS.get(name, f"placeholder-for-{name.lower()}")
+    return env
+
+
+def check_settings(env: dict[str, str], where: str, p: Problems) -> Settings | None:
+    unknown = sorted(n for n in env if n.startswith("ORDERSTATE_") and n not in SETTINGS)
+    for name in unknown:
+        p.add(where, f"{name} is not an orderstate setting (misspelt? see settings.py)")
+    values = {SETTINGS[n]: v for n, v in env.items() if n in SETTINGS}
+    try:
+        # model_validate reads no environment: only what the manifest sets counts.
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        p.add(where, f"orderstate would refuse these settings:\n{exc}")
+        return None
+
+
+def _check_policy(
+    *,
+    settings: Settings,
+    spec: dict[str, Any],
+    container: dict[str, Any],
+    config_maps: dict[str, dict[str, str]],
+    where: str,
+    p: Problems,
+) -> None:
+    if settings.policy_file is None:
+        return
+    volumes = {v["name"]: v for v in spec.get("volumes", [])}
+    for mount in container.get("volumeMounts", []):
+        directory = mount["mountPath"].rstrip("/")
+        if settings.policy_file.parent != Path(directory):
+            continue
+        source = volumes.get(mount["name"], {}).get("configMap", {}).get("name")
+        content = config_maps.get(source or "", {}).get(settings.policy_file.name)
+        if content is None:
+            break
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / settings.policy_file.name
+            path.write_text(content, encoding="utf-8")
+            try:
+                read_policy_book(path)
+            except PolicyError as exc:
+                p.add(where, f"the policy file does not load: {exc}")
+        return
+    p.add(where, f"ORDERSTATE_POLICY_FILE={settings.policy_file} is not mounted from a ConfigMap")
+
+
+def _check_ports(container: dict[str, Any], env: dict[str, str]) -> list[str]:
+    problems = []
+    ports = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if probe not in container:
+            problems.append(f"has no {probe}")
+            continue
+        port = container[probe].get("httpGet", {}).get("port")
+        if port not in ports and port not in ports.values():
+            problems.append(f"{probe} uses port {port!r}, which the container does not declare")
+    path = {
+        probe: container.get(probe, {}).get("httpGet", {}).get("path")
+        for probe in ("livenessProbe", "readinessProbe")
+    }
+    if path != {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}:
+        problems.append(f"probes must be /healthz (liveness) and /readyz (readiness), not {path}")
+    args = container.get("args", [])
+    if "--ops-port" in args:
+        ops = int(args[args.index("--ops-port") + 1])
+        if ops not in ports.values():
+            problems.append(f"--ops-port {ops} is not a declared container port {ports}")
+    elif args[:1] == ["api"] and int(env.get("ORDERSTATE_API_PORT", "8000")) not in ports.values():
+        problems.append(f"ORDERSTATE_API_PORT is not a declared container port {ports}")
+    return problems
+
+
+def check_render(path: Path, p: Problems) -> None:
+    objects = _docs(path)
+    label = path.name
+    config_maps = {
+        o["metadata"]["name"]: {k: str(v) for k, v in (o.get("data") or {}).items()}
+        for o in objects
+        if o.get("kind") == "ConfigMap"
+    }
+    by_kind: dict[str, dict[str, dict[str, Any]]] = {}
+    for o in objects:
+        by_kind.setdefault(o["kind"], {})[o["metadata"]["name"]] = o
+    partitions: int | None = None
+
+    for obj in objects:
+        spec = _pod_spec(obj)
+        if spec is None:
+            continue
+        where = f"{label} {_name(obj)}"
+        hook = obj.get("metadata", {}).get("annotations", {}).get("helm.sh/hook", "")
+        for container in spec.get("containers", []):
+            env = _settings_env(container, config_maps, where, p)
+            settings = check_settings(env, where, p)
+            if settings is None:
+                continue
+            partitions = settings.topic_partitions
+            if hook:
+                _check_hook(
+                    obj=obj, spec=spec, container=container, by_kind=by_kind, where=where, p=p
+                )
+            else:
+                _check_policy(
+                    settings=settings,
+                    spec=spec,
+                    container=container,
+                    config_maps=config_maps,
+                    where=where,
+                    p=p,
+                )
+            if obj["kind"] == "Deployment":
+                for problem in _check_ports(container, env):
+                    p.add(where, problem)
+
+    if partitions is not None:
+        _check_worker_bound(by_kind, partitions, label, p)
+    _check_references(by_kind, label, p)
+
+
+def _check_hook(
+    *,
+    obj: dict[str, Any],
+    spec: dict[str, Any],
+    container: dict[str, Any],
+    by_kind: dict[str, dict[str, dict[str, Any]]],
+    where: str,
+    p: Problems,
+) -> None:
+    hooks = set(obj["metadata"]["annotations"]["helm.sh/hook"].split(","))
+    if not {"pre-install", "pre-upgrade"} <= hooks:
+        p.add(where, f"the migration must be a pre-install and pre-upgrade hook, not {hooks}")
+    if container.get("args") != ["migrate"]:
+        p.add(where, f"the hook must run `orderstate migrate`, not {container.get('args')}")
+    # A pre-install hook runs before the release's own objects exist.
+    made_here = {
+        (kind, name)
+        for kind, named in by_kind.items()
+        for name, o in named.items()
+        if "helm.sh/hook" not in o.get("metadata", {}).get("annotations", {})
+    }
+    refs = [("ConfigMap", s["configMapRef"]["name"]) for s in container.get("envFrom", [])]
+    refs += [
+        ("ConfigMap", v["configMap"]["name"]) for v in spec.get("volumes", []) if "configMap" in v
+    ]
+    refs += [
+        ("Secret", v["secret"]["secretName"]) for v in spec.get("volumes", []) if "secret" in v
+    ]
+    refs += [("ServiceAccount", spec.get("serviceAccountName", "default"))]
+    for ref in refs:
+        if ref in made_here:
+            p.add(
+                where,
+                f"the pre-install hook uses {ref[0]}/{ref[1]}, which the release creates after it",
+            )
+
+
+def _check_worker_bound(
+    by_kind: dict[str, dict[str, dict[str, Any]]], partitions: int, label: str, p: Problems
+) -> None:
+    for name, deployment in by_kind.get("Deployment", {}).items():
+        component = deployment["metadata"]["labels"].get("app.kubernetes.io/component")
+        replicas = deployment["spec"].get("replicas")
+        if component == "worker" and replicas is not None and replicas > partitions:
+            p.add(f"{label} Deployment/{name}", f"{replicas} workers > {partitions} partitions")
+    for name, scaled in by_kind.get("ScaledObject", {}).items():
+        maximum = scaled["spec"].get("maxReplicaCount", 100)
+        if maximum > partitions:
+            p.add(
+                f"{label} ScaledObject/{name}",
+                f"maxReplicaCount {maximum} > {partitions} partitions",
+            )
+
+
+def _check_references(
+    by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems
+) -> None:
+    deployments = by_kind.get("Deployment", {})
+    for name, scaled in by_kind.get("ScaledObject", {}).items():
+        where = f"{label} ScaledObject/{name}"
+        target = scaled["spec"]["scaleTargetRef"]["name"]
+        if target not in deployments:
+            p.add(where, f"scaleTargetRef {target!r} is not a Deployment of this release")
+        for trigger in scaled["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            for key in ("bootstrapServers", "consumerGroup", "topic", "lagThreshold"):
+                if not isinstance(meta.get(key), str) or not meta[key]:
+                    p.add(where, f"kafka trigger metadata.{key} must be a non-empty string")
+            auth = trigger.get("authenticationRef", {}).get("name")
+            if auth is not None and auth not in by_kind.get("TriggerAuthentication", {}):
+                p.add(where, f"authenticationRef {auth!r} is not rendered")
+    for name, auth in by_kind.get("TriggerAuthentication", {}).items():
+        for ref in auth["spec"].get("secretTargetRef", []):
+            if ref["parameter"] not in KEDA_KAFKA_AUTH_PARAMS:
+                p.add(
+                    f"{label} TriggerAuthentication/{name}",
+                    f"unknown parameter {ref['parameter']!r}",
+                )
+    services = by_kind.get("Service", {})
+    for name, monitor in by_kind.get("ServiceMonitor", {}).items():
+        wanted = monitor["spec"]["selector"]["matchLabels"].items()
+        selected = [s for s in services.values() if wanted <= s["metadata"]["labels"].items()]
+        ports = {port.get("name") for s in selected for port in s["spec"]["ports"]}
+        for endpoint in monitor["spec"]["endpoints"]:
+            if endpoint["port"] not in ports:
+                p.add(
+                    f"{label} ServiceMonitor/{name}",
+                    f"no selected Service has port {endpoint['port']!r}",
+                )
+
+
+def check_compose(path: Path, p: Problems) -> None:
+    services: dict[str, dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))[
+        "services"
+    ]
+    for name, service in services.items():
+        where = f"{path.name} service {name}"
+        env = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+        if service.get("image", "").startswith("orderstate"):
+            check_settings(env, where, p)
+        for target, condition in (service.get("depends_on") or {}).items():
+            if target not in services:
+                p.add(where, f"depends_on {target!r}, which is not a service")
+                continue
+            wanted = condition.get("condition") if isinstance(condition, dict) else None
+            other = services[target]
+            if wanted == "service_healthy" and "healthcheck" not in other:
+                image_has_one = other.get("image", "").startswith("orderstate")
+                if not image_has_one:
+                    p.add(where, f"waits for {target} to be healthy, which has no healthcheck")
+            if wanted == "service_completed_successfully" and other.get("restart") not in {
+                "no",
+                None,
+            }:
+                p.add(
+                    where,
+                    f"waits for {target} to complete, but {target} restarts ({other['restart']})",
+                )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compose", type=Path, help="compose.yaml to check as well")
+    parser.add_argument("rendered", type=Path, nargs="+", help="`helm template` output files")
+    args = parser.parse_args()
+    problems = Problems()
+    for path in args.rendered:
+        check_render(path, problems)
+    if args.compose is not None:
+        check_compose(args.compose, problems)
+    for item in problems.items:
+        print(f"check_manifests: {item}", file=sys.stderr)  # noqa: T201 -- a command-line tool
+    return 1 if problems.items else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
