@@ -3,6 +3,8 @@
 Log lines carry shop_id, order_id and event_id through context variables bound
 at the consumer and request boundary. Nothing logs order content: orderstate
 stores no customer data, and logs never carry more than ids, counts and codes.
+Libraries that log through the standard library (aiokafka, asyncpg, uvicorn)
+are rendered by the same processors, so a JSON log stays JSON throughout.
 """
 
 import logging
@@ -20,11 +22,14 @@ def configure_logging(*, level: str, fmt: str, environment: str) -> None:
     renderer: structlog.typing.Processor = (
         structlog.dev.ConsoleRenderer() if use_console else structlog.processors.JSONRenderer()
     )
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
@@ -33,3 +38,18 @@ def configure_logging(*, level: str, fmt: str, environment: str) -> None:
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    # Libraries are quieter than orderstate: their INFO lines are noise in production.
+    root.setLevel(max(logging.getLevelNamesMapping()[level], logging.WARNING))

@@ -54,6 +54,9 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
         for task in tasks:
             try:
                 codes.append(await task)
+            except StartupError as exc:
+                log.error("startup_failed", error=str(exc))
+                codes.append(2)
             except Exception:
                 log.exception("process_part_failed")
                 codes.append(1)

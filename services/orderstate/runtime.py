@@ -2,17 +2,25 @@
 
 import asyncio
 import signal
+from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from orderstate.kafka_client import kafka_options
 from orderstate.projector import migrate
 from orderstate.settings import Settings
 
-__all__ = ["StartupError", "open_pool", "readiness_check", "stop_on_signals"]
+__all__ = [
+    "StartupError",
+    "open_pool",
+    "readiness_check",
+    "start_kafka_client",
+    "stop_on_signals",
+]
 
 log = structlog.get_logger("orderstate")
 
@@ -47,6 +55,21 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
     raise AssertionError("unreachable")
 
 
+async def start_kafka_client(client: Any, settings: Settings, what: str) -> None:
+    """Start an aiokafka client, or stop it and say which settings to check."""
+    try:
+        await client.start()
+    except KafkaError as exc:
+        await client.stop()
+        raise StartupError(
+            f"the {what} cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+            f"({settings.kafka_security_protocol}"
+            f"{', ' + settings.kafka_sasl_mechanism if settings.kafka_sasl_mechanism else ''}): "
+            f"{exc!r}; check ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS, "
+            "ORDERSTATE_KAFKA_SECURITY_PROTOCOL and the ORDERSTATE_KAFKA_SASL_* / _SSL_* settings"
+        ) from exc
+
+
 def stop_on_signals(stop: asyncio.Event) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -70,7 +93,9 @@ class ReadinessProbe:
             async with asyncio.timeout(2):
                 async with self.pool.acquire() as conn:
                     versions = await migrate.applied_versions(conn)
-            if max(versions, default=0) != migrate.head():
+            # Behind the code's head is not ready; ahead is, because during an upgrade the
+            # pre-upgrade migration runs before the old pods are replaced.
+            if max(versions, default=0) < migrate.head():
                 failing.append("migrations")
         except (TimeoutError, *_UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
             failing.append("postgresql")

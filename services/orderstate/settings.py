@@ -158,6 +158,21 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _tls_files_need_tls(self) -> "Settings":
+        files = {
+            "ORDERSTATE_KAFKA_SSL_CAFILE": self.kafka_ssl_cafile,
+            "ORDERSTATE_KAFKA_SSL_CERTFILE": self.kafka_ssl_certfile,
+            "ORDERSTATE_KAFKA_SSL_KEYFILE": self.kafka_ssl_keyfile,
+        }
+        given = [name for name, value in files.items() if value is not None]
+        if given and self.kafka_security_protocol not in ("SSL", "SASL_SSL"):
+            raise ValueError(
+                f"{', '.join(given)} set, but ORDERSTATE_KAFKA_SECURITY_PROTOCOL="
+                f"{self.kafka_security_protocol} does not use TLS; use SSL or SASL_SSL"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _sasl_is_complete(self) -> "Settings":
         if self.kafka_security_protocol.startswith("SASL_") and not (
             self.kafka_sasl_mechanism and self.kafka_sasl_username and self.kafka_sasl_password

@@ -31,7 +31,7 @@ from tests.support.pipeline import running, settings_for, wait_for
 from tests.support.processes import env_for
 
 # Any value but the user's real password; a constant so the failure message is predictable.
-WRONG_PASSWORD = "not-the-password"  # noqa: S105 -- deliberately wrong test credential
+WRONG_PASSWORD = "not-the-password"
 
 
 def _script(*args: str) -> str:

@@ -26,6 +26,7 @@ from orderstate.events.envelope import binary_from_data
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.connection import Conn
+from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
 
 __all__ = ["Relay"]
@@ -53,7 +54,7 @@ class Relay:
         self._listener: asyncpg.Connection | None = None
 
     async def run(self) -> int:
-        await self.producer.start()
+        await start_kafka_client(self.producer, self.settings, "relay")
         log.info("relay_started")
         next_cleanup = time.monotonic()
         failures = 0

@@ -29,6 +29,7 @@ from orderstate.kafka_client import kafka_options
 from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.expiry import expire_parked
 from orderstate.projector.inputs import Incoming, Malformed
+from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import refused, to_input
@@ -96,7 +97,7 @@ class Worker:
             self.consumer, self.pool, self.settings.consumer_group, self.batch_lock
         )
         self.consumer.subscribe(list(self.roles), listener=listener)
-        await self.consumer.start()
+        await start_kafka_client(self.consumer, self.settings, "worker")
         log.info("worker_started", topics=list(self.roles), group=self.settings.consumer_group)
         watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
         # One batch is fetched and decoded while the previous one waits on PostgreSQL: the

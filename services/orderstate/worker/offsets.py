@@ -6,6 +6,7 @@ commit can cause a replay (harmless: events are deduplicated), never a gap.
 """
 
 import asyncio
+import contextlib
 from typing import Any
 
 import asyncpg
@@ -13,6 +14,7 @@ import structlog
 from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
+from orderstate import metrics
 from orderstate.projector.queries import query
 
 __all__ = ["SeekToStoredOffsets"]
@@ -33,6 +35,10 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         # Let the batch in flight commit before another member takes its partitions.
         async with self._batch_lock:
             log.info("partitions_revoked", partitions=_names(revoked))
+        for tp in revoked:
+            # Another member reports these now; a stale value here would double-count lag.
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         topics = sorted({tp.topic for tp in assigned})
