@@ -81,6 +81,11 @@ class Worker:
         self.batch_lock = asyncio.Lock()
         self.last_progress = time.monotonic()
         self.lag = 0
+        # Records fetched (or decoded, or being applied) but not yet committed: work the
+        # consumer's position no longer shows as lag.
+        self.in_flight = 0
+        # The next offset to apply per partition, as committed by this worker.
+        self.applied: dict[TopicPartition, int] = {}
         self.events_processed = 0
         self.exit_code = 0
         self.consumer: Any = AIOKafkaConsumer(
@@ -94,12 +99,14 @@ class Worker:
 
     async def run(self) -> int:
         listener = SeekToStoredOffsets(
-            self.consumer, self.pool, self.settings.consumer_group, self.batch_lock
+            self.consumer, self.pool, self.settings.consumer_group, self.batch_lock, self.applied
         )
         self.consumer.subscribe(list(self.roles), listener=listener)
         await start_kafka_client(self.consumer, self.settings, "worker")
         log.info("worker_started", topics=list(self.roles), group=self.settings.consumer_group)
-        watchdog = asyncio.create_task(self._watchdog(), name="watchdog")
+        main = asyncio.current_task()
+        assert main is not None  # noqa: S101 -- run() always runs inside a task
+        watchdog = asyncio.create_task(self._watchdog(main), name="watchdog")
         # One batch is fetched and decoded while the previous one waits on PostgreSQL: the
         # database works on the other core instead of the worker idling for it.
         ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
@@ -115,6 +122,10 @@ class Worker:
                 if time.monotonic() >= next_expiry:
                     await self._expire_parked()
                     next_expiry = time.monotonic() + _EXPIRY_INTERVAL_S
+        except asyncio.CancelledError:
+            if self.exit_code != WATCHDOG_EXIT_CODE:
+                raise
+            # The watchdog interrupted a batch that made no progress; it was not committed.
         finally:
             fetcher.cancel()
             watchdog.cancel()
@@ -128,6 +139,7 @@ class Worker:
             records = await self._collect()
             if records:
                 started = time.perf_counter()
+                self.in_flight += len(records)
                 inputs = [to_input(r, self.roles[r.topic], self.limits) for r in records]
                 await ready.put(_Batch(records, inputs, time.perf_counter() - started))
 
@@ -181,6 +193,7 @@ class Worker:
         elapsed = time.perf_counter() - started
         await self._commit_to_kafka(batch.records)
         self.last_progress = time.monotonic()
+        self.in_flight -= len(batch.records)
         self.events_processed += len(inputs)
         _observe(result, len(inputs), elapsed)
         log.info(
@@ -249,6 +262,7 @@ class Worker:
         offsets: dict[TopicPartition, int] = {}
         for r in records:
             offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        self.applied.update(offsets)
         try:
             await self.consumer.commit(offsets)
         except (CommitFailedError, KafkaError) as exc:
@@ -266,33 +280,40 @@ class Worker:
             metrics.PARKED_EXPIRED.inc(expired)
             log.info("parked_expired", count=expired)
 
-    async def _watchdog(self) -> None:
+    async def _watchdog(self, main: "asyncio.Task[Any]") -> None:
+        """End the worker when it makes no progress while there is lag: a batch stuck on a lock
+        or a database that never comes back would otherwise hang it silently."""
         while True:
             await asyncio.sleep(min(5.0, self.watchdog_timeout_s / 3))
             self.lag = await self._measure_lag()
             stalled = time.monotonic() - self.last_progress
-            if self.lag > 0 and stalled > self.watchdog_timeout_s:
+            if self.lag + self.in_flight > 0 and stalled > self.watchdog_timeout_s:
                 log.error(
                     "watchdog_no_progress",
                     lag=self.lag,
+                    in_flight=self.in_flight,
                     stalled_s=round(stalled, 1),
                     timeout_s=self.watchdog_timeout_s,
                 )
                 self.exit_code = WATCHDOG_EXIT_CODE
                 self.stop.set()
+                main.cancel()
                 return
 
     async def _measure_lag(self) -> int:
+        """Records between what this worker committed and each partition's high watermark."""
         total = 0
         for tp in self.consumer.assignment():
             highwater = self.consumer.highwater(tp)
             if highwater is None:
                 continue
-            try:
-                position = await self.consumer.position(tp)
-            except KafkaError:
-                continue
-            lag = max(highwater - position, 0)
+            done = self.applied.get(tp)
+            if done is None:
+                try:
+                    done = await self.consumer.position(tp)
+                except KafkaError:
+                    continue
+            lag = max(highwater - done, 0)
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
             total += lag
         return total

@@ -24,9 +24,16 @@ log = structlog.get_logger("orderstate.worker")
 
 class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # untyped base
     def __init__(
-        self, consumer: Any, pool: asyncpg.Pool, group: str, batch_lock: asyncio.Lock
+        self,
+        consumer: Any,
+        pool: asyncpg.Pool,
+        group: str,
+        batch_lock: asyncio.Lock,
+        applied: dict[TopicPartition, int],
     ) -> None:
         self._consumer = consumer
+        # Shared with the worker: where each assigned partition's applied offsets stand.
+        self._applied = applied
         self._pool = pool
         self._group = group
         self._batch_lock = batch_lock
@@ -36,6 +43,7 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         async with self._batch_lock:
             log.info("partitions_revoked", partitions=_names(revoked))
         for tp in revoked:
+            self._applied.pop(tp, None)
             # Another member reports these now; a stale value here would double-count lag.
             with contextlib.suppress(KeyError):
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
@@ -49,6 +57,9 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
             offset = stored.get((tp.topic, tp.partition))
             if offset is not None:
                 self._consumer.seek(tp, offset)
+                self._applied[tp] = offset
+            else:
+                self._applied.pop(tp, None)
         log.info(
             "partitions_assigned",
             partitions=_names(assigned),
