@@ -1,0 +1,226 @@
+"""Per-call cost of the worker's and relay's hot paths, next to cheaper alternatives.
+
+Evidence for the suggestions in bench/results.md: each row times what orderstate does now
+and, where there is one, the alternative the report proposes, on the same simulated events.
+The alternatives live only here; nothing in services/ is changed. Run alone with
+``.venv/bin/python bench/hotpaths.py``; ``bench/run.py`` runs it too.
+"""
+
+import gc
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pydantic_core
+
+from orderstate import metrics
+from orderstate.domain import Accepted, OrderView, PolicyBook, decide
+from orderstate.events import decode as decode_module
+from orderstate.events.decode import decode_record
+from orderstate.events.envelope import binary_from_data, decode_kafka
+from orderstate.events.outbound import outbound_event_data, snapshot_data, time_data
+from orderstate.projector.outbox_rows import fact_rows
+from orderstate.simulation.generator import Kind, SimConfig, SimRecord, generate
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    now_us: float
+    alternative: str = ""
+    alternative_us: float | None = None
+    note: str = ""
+
+
+def _per_call(fn: Callable[[Any], object], items: Sequence[Any], repeat: int = 3) -> float:
+    """Best of ``repeat`` passes over ``items``, in microseconds per item, with the garbage
+    collector off as timeit does (its pauses are measured in the processes instead)."""
+    best = float("inf")
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(repeat):
+            started = time.perf_counter()
+            for item in items:
+                fn(item)
+            best = min(best, time.perf_counter() - started)
+    finally:
+        gc.enable()
+    return best / len(items) * 1e6
+
+
+def _no_nul(record: SimRecord) -> bool:
+    """NUL reaches a decoded event only as a 0x00 byte in a header or as the JSON escape
+    \\u0000 in the value (json.loads refuses raw control characters in strings)."""
+    names = "".join(name for name, _ in record.headers)
+    raws = b"".join(raw for _, raw in record.headers)
+    return b"\\u0000" not in record.value and b"\x00" not in raws and "\x00" not in names
+
+
+def measure(orders: int = 1000) -> list[Row]:
+    records = [r for r in generate(SimConfig(orders=orders, seed=5)) if r.kind != Kind.MALFORMED]
+    decoded = [
+        decode_record(key=r.key, value=r.value, headers=r.headers, topic_role=r.role)
+        for r in records
+    ]
+    events = [d.event for d in decoded]
+    rows = [
+        Row(
+            "decode_record (whole, per record)",
+            _per_call(
+                lambda r: decode_record(
+                    key=r.key, value=r.value, headers=r.headers, topic_role=r.role
+                ),
+                records,
+            ),
+        ),
+        Row(
+            "  NUL check: _nul_in(event.model_dump())",
+            _per_call(lambda e: decode_module._nul_in(e.model_dump(exclude_none=True)), events),
+            "scan the raw value and headers first",
+            _per_call(_no_nul, records),
+            "walk only when the bytes hold a NUL",
+        ),
+        Row(
+            "  envelope: decode_kafka (headers, json, CloudEvent)",
+            _per_call(
+                lambda r: decode_kafka(r.headers, r.value, max_bytes=1 << 20, max_depth=32),
+                records,
+            ),
+        ),
+    ]
+
+    policy = PolicyBook().for_shop("any")
+    now = datetime.now(UTC)
+    views: dict[tuple[str, str], OrderView] = {}
+    accepted: list[tuple[Accepted, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for d in decoded:
+        if (d.event.source, d.event.id) not in seen:
+            seen.add((d.event.source, d.event.id))
+            unique.append(d)
+    gc.collect()
+    gc.disable()
+    started = time.perf_counter()
+    for d in unique:
+        key = (d.event.shopid, d.event.orderid)
+        decision = decide(views.get(key), d.change, policy, now)
+        if isinstance(decision, Accepted):
+            views[key] = decision.new_view
+            accepted.append((decision, d.event))
+    rows.append(Row("decide (per event)", (time.perf_counter() - started) / len(unique) * 1e6))
+    gc.enable()
+
+    rows.append(
+        Row(
+            "fact_rows (per accepted event)",
+            _per_call(lambda a: fact_rows(a[0], cause=a[1], now=now), accepted),
+        )
+    )
+    rows.append(
+        Row("  snapshot_data(view)", _per_call(lambda a: snapshot_data(a[0].new_view), accepted))
+    )
+    datas = [
+        outbound_event_data(
+            fact, snapshot_data(a.new_view), event_id="x", time=time_data(now), view=a.new_view
+        )
+        for a, _ in accepted
+        for fact in a.emitted
+    ]
+    as_json = [json.dumps(d, separators=(",", ":"), ensure_ascii=False) for d in datas]
+    same = all(pydantic_core.to_json(d).decode() == j for d, j in zip(datas, as_json, strict=True))
+    rows.append(
+        Row(
+            "  json.dumps(outbound event), per fact",
+            _per_call(lambda d: json.dumps(d, separators=(",", ":"), ensure_ascii=False), datas),
+            "pydantic_core.to_json(...)",
+            _per_call(pydantic_core.to_json, datas),
+            "byte-identical output" if same else "output differs in formatting",
+        )
+    )
+    final = list(views.values())
+    texts = [v.model_dump_json() for v in final]
+    rows.append(
+        Row(
+            "view.model_dump_json() (orders.view, per order and batch)",
+            _per_call(lambda v: v.model_dump_json(), final),
+        )
+    )
+    rows.append(
+        Row(
+            "OrderView.model_validate_json (load_views, per order and batch)",
+            _per_call(OrderView.model_validate_json, texts),
+        )
+    )
+
+    outcomes = [("applied", ""), ("duplicate", ""), ("rejected", "state_not_settable")] * 200
+
+    def per_event(batch: list[tuple[str, str]]) -> None:
+        for kind, reason in batch:
+            metrics.EVENTS.labels(kind, reason).inc()
+
+    def per_batch(batch: list[tuple[str, str]]) -> None:
+        for (kind, reason), n in Counter(batch).items():
+            metrics.EVENTS.labels(kind, reason).inc(n)
+
+    rows.append(
+        Row(
+            "metrics.EVENTS.labels().inc() per event (worker _observe)",
+            _per_call(per_event, [outcomes] * 50) / len(outcomes),
+            "count per batch, inc once per label set",
+            _per_call(per_batch, [outcomes] * 50) / len(outcomes),
+        )
+    )
+    rows.append(
+        Row(
+            "relay: json.loads(outbox event) + binary_from_data, per row",
+            _per_call(lambda s: binary_from_data(json.loads(s)), as_json),
+            "store headers and value ready to send",
+            0.0,
+            "the relay would send bytes as stored",
+        )
+    )
+    return rows
+
+
+_PROBE: list[SimRecord] = []
+
+
+def speed_probe() -> float:
+    """µs per decode_record over 300 fixed records, best of 5, collector off: a fixed CPU
+    workload to tell a slower machine from a slower orderstate (shared VMs drift)."""
+    if not _PROBE:
+        _PROBE.extend(
+            r
+            for r in generate(SimConfig(orders=40, seed=99, start=_EPOCH))
+            if r.kind != Kind.MALFORMED
+        )
+        del _PROBE[300:]
+    return _per_call(
+        lambda r: decode_record(key=r.key, value=r.value, headers=r.headers, topic_role=r.role),
+        _PROBE,
+        repeat=5,
+    )
+
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| path | µs per call now | alternative | µs per call | note |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
+        lines.append(f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {r.note} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(table(measure()))

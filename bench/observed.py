@@ -1,0 +1,80 @@
+"""``orderstate <command>`` with observers the product does not have: a cProfile of the whole
+process and a record of every garbage-collector pause, both written when it exits.
+
+    python bench/observed.py --profile worker.prof --gc worker.gc.json worker --ops-port 0
+
+``--gc-tune 50000,20,100`` additionally freezes the objects alive after start-up
+(``gc.freeze()``) and sets these collector thresholds: the GC experiment of bench/run.py.
+Nothing else differs from ``.venv/bin/orderstate``, which calls the same ``main()``.
+"""
+
+import argparse
+import atexit
+import cProfile
+import gc
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+_pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+_started = [0.0]
+
+
+def _on_gc(phase: str, info: dict[str, Any]) -> None:
+    if phase == "start":
+        _started[0] = time.perf_counter()
+    else:
+        _pauses[info["generation"]].append(time.perf_counter() - _started[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--profile", type=Path)
+    parser.add_argument("--gc", type=Path)
+    parser.add_argument("--gc-tune")
+    args, rest = parser.parse_known_args()
+
+    from orderstate.cli import main as orderstate_main
+
+    if args.gc_tune:
+        # Import what the command imports lazily, so it is frozen too.
+        import orderstate.processes
+        import orderstate.relay.outbox_relay
+        import orderstate.worker.loop  # noqa: F401
+
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*(int(n) for n in args.gc_tune.split(",")))
+    if args.gc:
+        gc.callbacks.append(_on_gc)
+        began = time.perf_counter()
+        atexit.register(_write_gc, args.gc, began)
+    sys.argv = ["orderstate", *rest]
+    if args.profile is None:
+        orderstate_main()
+        return
+    profile = cProfile.Profile()
+    try:
+        profile.runcall(orderstate_main)
+    finally:
+        profile.dump_stats(str(args.profile))
+
+
+def _write_gc(path: Path, began: float) -> None:
+    path.write_text(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - began,
+                "generations": {
+                    str(gen): {"collections": len(p), "total_s": sum(p), "max_s": max(p, default=0)}
+                    for gen, p in _pauses.items()
+                },
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

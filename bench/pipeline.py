@@ -1,0 +1,734 @@
+"""(d) orderstate itself: the real ``orderstate worker`` and ``orderstate relay`` processes,
+their sustained rate on a pre-loaded backlog, their latency at a paced rate, and where the
+worker's time goes."""
+
+import asyncio
+import json
+import math
+import os
+import pstats
+import statistics
+import time
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+import infra
+from orderstate.domain import PolicyBook
+from orderstate.events.decode import DecodeLimits
+from orderstate.events.topics import TopicRole
+from orderstate.projector.apply import apply_batch
+from orderstate.projector.queries import QUERIES
+from orderstate.simulation.generator import SimRecord
+from orderstate.worker.records import to_input
+
+# --- the worker and relay as processes -------------------------------------------------------
+
+OBSERVED = Path(__file__).with_name("observed.py")
+
+
+@dataclass
+class Throughput:
+    records: int
+    started_to_offsets_s: float
+    started_to_drained_s: float
+    first_commit_s: float | None
+    cpu: dict[str, float]
+    worker_hwm_kb: int | None
+    relay_hwm_kb: int | None
+    outbox_rows: int
+    relay_transactions: int
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.started_to_drained_s
+
+    @property
+    def rate_after_first_commit(self) -> float | None:
+        if self.first_commit_s is None:
+            return None
+        return self.records / (self.started_to_drained_s - self.first_commit_s)
+
+
+@dataclass
+class Orderstate:
+    """A worker and a relay process on bench-owned topics, database and consumer group."""
+
+    ends: infra.Endpoints
+    url: str
+    topics: infra.Topics
+    group: str
+    logs: Path
+    profile: bool = False
+    # None: no GC observation; "": observe pauses only; "a,b,c": also freeze and set thresholds.
+    gc_tune: str | None = None
+    # Worker processes in the consumer group (the relay is always one).
+    workers: int = 1
+    worker: Popen[bytes] | None = None
+    more_workers: list[Popen[bytes]] = field(default_factory=list)
+    relay: Popen[bytes] | None = None
+    started_at: float = 0.0
+    settings: dict[str, str] = field(default_factory=dict)
+
+    def _start(self, command: str, log: str | None = None) -> Popen[bytes]:
+        env = infra.orderstate_env(self.url, self.ends.kafka, self.topics, self.group)
+        env.update(self.settings)
+        observers: list[str] = []
+        if self.profile:
+            observers += ["--profile", str(self.logs / f"{command}.prof")]
+        if self.profile or self.gc_tune is not None:
+            observers += ["--gc", str(self.logs / f"{command}.gc.json")]
+        if self.gc_tune:
+            observers += ["--gc-tune", self.gc_tune]
+        # Plain `python -m orderstate`, unless observed (bench/observed.py calls the same main).
+        entry = [str(OBSERVED), *observers] if observers else ["-m", "orderstate"]
+        return infra.start(
+            [str(infra.PYTHON), *entry, command, "--ops-port", "0"],
+            env,
+            self.logs / f"{log or command}.log",
+        )
+
+    def gc_stats(self, command: str) -> dict[str, Any] | None:
+        path = self.logs / f"{command}.gc.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def start(self) -> None:
+        self.started_at = time.monotonic()
+        self.worker = self._start("worker")
+        self.more_workers = [
+            self._start("worker", f"worker{n}") for n in range(2, self.workers + 1)
+        ]
+        self.relay = self._start("relay")
+
+    async def restart_worker(
+        self, settings: dict[str, str], inbound: infra.Topics | None = None
+    ) -> None:
+        """Stop the worker and start it again with these ORDERSTATE_* settings (and, if given,
+        the inbound topics of ``inbound``; the outbound topics stay, the relay keeps running);
+        return when it owns its partitions."""
+        if self.worker is not None:
+            infra.stop(self.worker)
+        self.settings = settings
+        if inbound is not None:
+            self.topics = replace(self.topics, orders=inbound.orders, shipments=inbound.shipments)
+        self.worker = self._start("worker")
+        await infra.wait_group_stable(self.ends.kafka, self.group)
+
+    def _processes(self) -> list[tuple[str, Popen[bytes] | None]]:
+        more = [(f"worker{n}", p) for n, p in enumerate(self.more_workers, start=2)]
+        return [("worker", self.worker), *more, ("relay", self.relay)]
+
+    def stop(self) -> dict[str, int]:
+        codes = {}
+        for name, proc in self._processes():
+            if proc is not None:
+                # cProfile writes its file on the way out: give it time.
+                codes[name] = infra.stop(proc, within_s=60)
+        return codes
+
+    def alive(self) -> None:
+        for name, proc in self._processes():
+            if proc is not None and proc.poll() is not None:
+                tail = (self.logs / f"{name}.log").read_text().splitlines()[-20:]
+                raise RuntimeError(
+                    f"orderstate {name} exited with {proc.returncode}:\n" + "\n".join(tail)
+                )
+
+    async def wait_caught_up(
+        self, conn: asyncpg.Connection, ends: dict[TopicPartition, int], *, timeout_s: float
+    ) -> tuple[float, float, float | None]:
+        """Seconds from start until the stored offsets reach ``ends``, until the outbox is
+        also drained, and until the first batch was committed."""
+        target = sum(ends.values())
+        deadline = time.monotonic() + timeout_s
+        first: float | None = None
+        at_offsets: float | None = None
+        while True:
+            self.alive()
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM consumer_offsets "
+                "WHERE consumer_group = $1",
+                self.group,
+            )
+            stored = {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+            now = time.monotonic() - self.started_at
+            if first is None and stored:
+                first = now
+            done = sum(min(stored.get(tp, 0), end) for tp, end in ends.items())
+            if at_offsets is None and done >= target:
+                at_offsets = now
+            if at_offsets is not None:
+                unsent = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+                if unsent == 0:
+                    return at_offsets, time.monotonic() - self.started_at, first
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"orderstate applied {done} of {target} records in {timeout_s:g} s"
+                )
+            await asyncio.sleep(0.05)
+
+
+WORKER, RELAY = "orderstate worker", "orderstate relay"
+
+
+def _meter(ends: infra.Endpoints, run: "Orderstate | None") -> infra.CpuMeter:
+    pids = {
+        "postgres (all backends)": (ends.postmaster_pid, True),
+        "kafka broker": (ends.kafka_pid, False),
+        "bench (this process)": (os.getpid(), False),
+    }
+    if run is not None and run.worker is not None and run.relay is not None:
+        pids[WORKER] = (run.worker.pid, False)
+        pids[RELAY] = (run.relay.pid, False)
+    return infra.CpuMeter(pids)
+
+
+async def throughput(
+    ends: infra.Endpoints, run: Orderstate, offsets: dict[TopicPartition, int], timeout_s: float
+) -> Throughput:
+    conn = await asyncpg.connect(run.url)
+    try:
+        cpu = _meter(ends, None)
+        cpu.start()
+        run.start()
+        assert run.worker is not None and run.relay is not None  # noqa: S101
+        cpu.add(WORKER, run.worker.pid)
+        for n, more in enumerate(run.more_workers, start=2):
+            cpu.add(f"{WORKER} {n}", more.pid)
+        cpu.add(RELAY, run.relay.pid)
+        at_offsets, drained, first = await run.wait_caught_up(conn, offsets, timeout_s=timeout_s)
+        cpu.stop()
+        outbox_rows = await conn.fetchval("SELECT count(*) FROM outbox")
+        # One relay transaction marks its rows with one acknowledgement time, per lane.
+        relay_transactions = await conn.fetchval(
+            "SELECT count(*) FROM (SELECT DISTINCT lane, sent_at FROM outbox "
+            "WHERE sent_at IS NOT NULL) AS t"
+        )
+    finally:
+        await conn.close()
+    return Throughput(
+        records=sum(offsets.values()),
+        started_to_offsets_s=at_offsets,
+        started_to_drained_s=drained,
+        first_commit_s=first,
+        cpu=cpu.result,
+        worker_hwm_kb=infra.status_kb(run.worker.pid, "VmHWM"),
+        relay_hwm_kb=infra.status_kb(run.relay.pid, "VmHWM"),
+        outbox_rows=outbox_rows,
+        relay_transactions=relay_transactions,
+    )
+
+
+def batch_log(
+    log: Path, *, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
+    """Sum the worker's per-batch log lines (optionally those logged in [since, until)):
+    outcomes, batch sizes, time in apply_batch and in decode."""
+    counts: Counter[str] = Counter()
+    sizes: list[int] = []
+    durations: list[float] = []
+    decode_ms = 0.0
+    for line in log.read_text().splitlines():
+        if not line.startswith("{"):
+            continue
+        entry = json.loads(line)
+        if entry.get("event") != "batch":
+            continue
+        at = datetime.fromisoformat(entry["timestamp"])
+        if (since is not None and at < since) or (until is not None and at >= until):
+            continue
+        sizes.append(entry["count"])
+        durations.append(entry["duration_ms"])
+        decode_ms += entry["decode_ms"]
+        for key in ("applied", "late", "rejected", "malformed", "duplicates", "parked", "unparked"):
+            counts[key] += entry[key]
+    return {
+        "batches": len(sizes),
+        "events": sum(sizes),
+        "mean_size": statistics.fmean(sizes) if sizes else 0.0,
+        "apply_s": sum(durations) / 1000,
+        "apply_ms_p50": percentile(durations, 50),
+        "apply_ms_p99": percentile(durations, 99),
+        "decode_s": decode_ms / 1000,
+        "outcomes": dict(counts),
+    }
+
+
+# --- latency at a paced rate -----------------------------------------------------------------
+
+
+_MALFORMED_PREFIX = "sim-bad-"
+_CAUSE = b'"cause_event_id":"'
+
+
+@dataclass
+class Latency:
+    rate: float
+    seconds: float
+    sent: int
+    achieved_rate: float
+    committed_ms: list[float]
+    decided_ms: list[float]
+    published_ms: list[float]
+    poll_gap_ms: float
+    missing: int
+    began: datetime
+    ended: datetime
+    cpu: dict[str, float]
+    settings: dict[str, str]
+    # (seconds since the first send, send -> committed ms), in send order.
+    series: list[tuple[float, float]] = field(default_factory=list)
+    # Outbox rows of the run: batch start (created_at) to Kafka's acknowledgement (sent_at).
+    relay_ms: list[float] = field(default_factory=list)
+    relay_transactions: int = 0
+
+    def windows(self, seconds: float = 5.0) -> list[tuple[float, float, float]]:
+        """(window start s, p50 ms, p99 ms) of the committed latency per window of sends."""
+        buckets: dict[int, list[float]] = defaultdict(list)
+        for at, ms in self.series:
+            buckets[int(at // seconds)].append(ms)
+        return [
+            (n * seconds, percentile(v, 50), percentile(v, 99)) for n, v in sorted(buckets.items())
+        ]
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+class _Observer:
+    """Sees, from outside, when each event's effect is committed and published."""
+
+    def __init__(self, url: str, kafka: str, topic: str) -> None:
+        self.url, self.kafka, self.topic = url, kafka, topic
+        self.committed: dict[str, tuple[float, float]] = {}
+        self.published: dict[str, float] = {}
+        self.gaps: list[float] = []
+        self.stopping = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self.conn = await asyncpg.connect(self.url)
+        ends = await infra.end_offsets(self.kafka, [self.topic])
+        self.consumer = AIOKafkaConsumer(bootstrap_servers=self.kafka, enable_auto_commit=False)
+        await self.consumer.start()
+        self.consumer.assign(list(ends))
+        for tp, offset in ends.items():
+            self.consumer.seek(tp, offset)
+        self.tasks = [asyncio.create_task(self._commits()), asyncio.create_task(self._published())]
+
+    async def stop(self) -> None:
+        self.stopping.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.consumer.stop()
+        await self.conn.close()
+
+    async def _commits(self) -> None:
+        """Rows of processed_events become visible when the worker commits; one worker's
+        batches commit in order of their processed_at, so polling from the last one seen
+        finds every new row."""
+        since = datetime.now(UTC) - timedelta(seconds=1)
+        previous = time.monotonic()
+        while not self.stopping.is_set():
+            began = time.monotonic()
+            self.gaps.append(began - previous)
+            previous = began
+            rows = await self.conn.fetch(
+                "SELECT event_id, processed_at FROM processed_events WHERE processed_at >= $1",
+                since,
+            )
+            seen = time.time()
+            for r in rows:
+                if r["event_id"] not in self.committed:
+                    self.committed[r["event_id"]] = (seen, r["processed_at"].timestamp())
+            if rows:
+                since = max(r["processed_at"] for r in rows)
+            await asyncio.sleep(0.005)
+
+    async def _published(self) -> None:
+        while not self.stopping.is_set():
+            got = await self.consumer.getmany(timeout_ms=100)
+            seen = time.time()
+            for batch in got.values():
+                for r in batch:
+                    # Cheaper than parsing the whole event: this process shares the CPUs.
+                    start = r.value.find(_CAUSE)
+                    if start >= 0:
+                        start += len(_CAUSE)
+                        cause = r.value[start : r.value.index(b'"', start)].decode()
+                        self.published.setdefault(cause, seen)
+
+
+async def _paced(
+    kafka: str, topics: infra.Topics, plan: list[SimRecord], rate: float
+) -> tuple[dict[str, float], float]:
+    """Publish ``plan`` at ``rate`` per second; return each id's first send time (wall clock,
+    when handed to the producer) and the seconds it took."""
+    topic_for = {
+        TopicRole.ORDERS_IN.value: topics.orders,
+        TopicRole.SHIPMENTS_IN.value: topics.shipments,
+    }
+    sent: dict[str, float] = {}
+    # linger 5 ms, as a shop's producer would batch: fewer requests for this shared machine's
+    # broker; up to 5 ms of it is inside every latency measured.
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=5
+    )
+    await producer.start()
+    try:
+        started = time.monotonic()
+        futures = []
+        for index, record in enumerate(plan):
+            delay = started + index / rate - time.monotonic()
+            if delay > 0.002:
+                await asyncio.sleep(delay)
+            event_id = dict(record.headers).get("ce_id", b"").decode()
+            handed = time.time()
+            futures.append(
+                await producer.send(
+                    topic_for[record.role.value],
+                    value=record.value,
+                    key=record.key,
+                    headers=record.headers,
+                )
+            )
+            sent.setdefault(event_id, handed)
+        await asyncio.gather(*futures)
+        return sent, time.monotonic() - started
+    finally:
+        await producer.stop()
+
+
+async def latency(
+    ends: infra.Endpoints,
+    run: Orderstate,
+    records: list[SimRecord],
+    *,
+    rate: float,
+    seconds: float,
+) -> Latency:
+    """Publish ``records`` at ``rate`` per second for ``seconds`` into the running pipeline.
+
+    Each record's send time is the wall clock when it was handed to the producer. Its commit
+    time is when a poll (every 5 ms) of processed_events first sees its row: rows are visible
+    only after the worker's commit, so this is an upper bound, late by at most one poll gap.
+    processed_at (the batch's ``now``, taken before the transaction) gives a lower bound.
+    Redeliveries of an earlier id and malformed records write no processed_events row and are
+    not counted. "Published" is when the first outbound event caused by it reaches a consumer
+    of the order-events topic."""
+    plan = records[: int(rate * seconds)]
+    observer = _Observer(run.url, ends.kafka, run.topics.order_events)
+    await observer.start()
+    cpu = _meter(ends, run)
+    began = datetime.now(UTC)
+    cpu.start()
+    try:
+        sent, send_s = await _paced(ends.kafka, run.topics, plan, rate)
+        # Give the last batches time to commit and be published.
+        countable = [i for i in sent if not i.startswith(_MALFORMED_PREFIX)]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            run.alive()
+            done = all(i in observer.committed for i in countable)
+            if done and not await _still_moving(run.url):
+                break
+            await asyncio.sleep(0.2)
+        cpu.stop()
+        ended = datetime.now(UTC)
+        await asyncio.sleep(1.0)  # the relay's last acknowledgements reach our consumer
+        relay_ms, relay_transactions = await _relay_during(run.url, began, ended)
+    finally:
+        await observer.stop()
+    committed, published = observer.committed, observer.published
+    first = min(sent.values())
+    return Latency(
+        rate=rate,
+        seconds=seconds,
+        sent=len(plan),
+        achieved_rate=len(plan) / send_s,
+        committed_ms=[(committed[i][0] - t) * 1000 for i, t in sent.items() if i in committed],
+        decided_ms=[(committed[i][1] - t) * 1000 for i, t in sent.items() if i in committed],
+        published_ms=[(published[i] - t) * 1000 for i, t in sent.items() if i in published],
+        poll_gap_ms=percentile(observer.gaps[1:], 99) * 1000,
+        missing=len([i for i in countable if i not in committed]),
+        began=began,
+        ended=ended,
+        cpu=cpu.result,
+        settings=dict(run.settings),
+        series=[
+            (t - first, (committed[i][0] - t) * 1000) for i, t in sent.items() if i in committed
+        ],
+        relay_ms=relay_ms,
+        relay_transactions=relay_transactions,
+    )
+
+
+async def _relay_during(url: str, began: datetime, ended: datetime) -> tuple[list[float], int]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch(
+            "SELECT extract(epoch FROM sent_at - created_at) * 1000 AS ms, lane, sent_at "
+            "FROM outbox WHERE created_at >= $1 AND created_at < $2 AND sent_at IS NOT NULL",
+            began,
+            ended,
+        )
+    finally:
+        await conn.close()
+    return [float(r["ms"]) for r in rows], len({(r["lane"], r["sent_at"]) for r in rows})
+
+
+async def _still_moving(url: str) -> bool:
+    conn = await asyncpg.connect(url)
+    try:
+        unsent: int = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
+    finally:
+        await conn.close()
+    return unsent > 0
+
+
+# --- where the time goes ---------------------------------------------------------------------
+
+_CATEGORIES = (
+    ("select.epoll", "idle in epoll (waiting for PostgreSQL / Kafka)"),
+    ("pydantic", "pydantic (validate / serialise)"),
+    ("/json/", "json (stdlib)"),
+    ("_json", "json (stdlib)"),
+    ("asyncpg", "asyncpg (protocol, encode/decode)"),
+    ("aiokafka", "aiokafka (fetch, record parsing, commit)"),
+    ("kafka", "aiokafka (fetch, record parsing, commit)"),
+    ("orderstate/domain", "orderstate.domain (decide)"),
+    ("orderstate/events", "orderstate.events (decode, outbound data)"),
+    ("orderstate/projector", "orderstate.projector (apply_batch, writes)"),
+    ("orderstate/worker", "orderstate.worker (loop, records)"),
+    ("structlog", "structlog"),
+    ("prometheus", "prometheus_client"),
+    ("tenacity", "tenacity"),
+    ("asyncio", "asyncio machinery"),
+    ("uuid", "uuid / hashlib / zlib"),
+    ("hashlib", "uuid / hashlib / zlib"),
+    ("zlib", "uuid / hashlib / zlib"),
+    ("copy", "copy / dataclasses / enum"),
+    ("dataclasses", "copy / dataclasses / enum"),
+    ("enum", "copy / dataclasses / enum"),
+    ("_socket", "socket send / recv (system calls)"),
+    ("socket.py", "socket send / recv (system calls)"),
+    ("marshal", "imports (start-up)"),
+    ("importlib", "imports (start-up)"),
+    ("<frozen", "imports, abc checks and other frozen stdlib"),
+    ("abc", "imports, abc checks and other frozen stdlib"),
+    ("logging", "logging"),
+    ("~:<method", "builtins (list, dict, str methods)"),
+    ("~:<built-in", "builtins (list, dict, str methods)"),
+)
+
+
+def _category(key: tuple[str, int, str]) -> str:
+    filename, _, name = key
+    text = f"{filename}:{name}"
+    for needle, category in _CATEGORIES:
+        if needle in text:
+            return category
+    return "other"
+
+
+def summarise_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
+    stats = pstats.Stats(str(path))
+    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
+    total = stats.total_tt  # type: ignore[attr-defined]
+    by_category: dict[str, float] = defaultdict(float)
+    for key, (_cc, _nc, tt, _ct, _callers) in raw.items():
+        by_category[_category(key)] += tt
+    functions = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    interesting = (
+        "to_input",
+        "decode_record",
+        "decode_kafka",
+        "decode_event",
+        "_prepare",
+        "_one",
+        "decide",
+        "fact_rows",
+        "snapshot_data",
+        "outbound_event_data",
+        "rejection_row",
+        "flush",
+        "_write_orders",
+        "model_validate_json",
+        "model_dump_json",
+        "model_dump",
+        "_commit_to_kafka",
+        "_collect",
+        "getmany",
+        "_log_rejection",
+        "_observe",
+        "_process",
+        "run",
+    )
+    cumulative = [
+        (key, ct, nc)
+        for key, (_cc, nc, _tt, ct, _callers) in raw.items()
+        if key[2] in interesting
+        and ("orderstate" in key[0] or "pydantic" in key[2] or key[0] == "~")
+    ]
+    cumulative.sort(key=lambda item: item[1], reverse=True)
+    calls = Counter[str]()
+    for (filename, _line, name), (_cc, nc, _tt, _ct, _callers) in raw.items():
+        if "orderstate" in filename or name in ("binary_from_data",):
+            calls[name] += nc
+    return {
+        "calls": dict(calls),
+        "total_s": total,
+        "by_category": sorted(by_category.items(), key=lambda kv: kv[1], reverse=True),
+        "top": [(_label(key), tt, nc) for key, (_cc, nc, tt, _ct, _c) in functions],
+        "cumulative": [(_label(key), ct, nc) for key, ct, nc in cumulative[:20]],
+    }
+
+
+def _label(key: tuple[str, int, str]) -> str:
+    filename, line, name = key
+    if filename == "~":
+        return name
+    for marker in ("site-packages/", "services/", "python3.11/"):
+        if marker in filename:
+            filename = filename.split(marker, 1)[1]
+            break
+    return f"{filename}:{line}({name})"
+
+
+# --- apply_batch alone, statement by statement -----------------------------------------------
+
+
+class _FakeRecord:
+    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+
+    def __init__(self, topic: str, offset: int, record: SimRecord) -> None:
+        self.topic = topic
+        self.partition = 0
+        self.offset = offset
+        self.key = record.key
+        self.value = record.value
+        self.headers = record.headers
+
+
+_NAMES = {sql: name for name, sql in QUERIES.items()}
+
+
+class _TimedTransaction:
+    def __init__(self, owner: "_TimedConn") -> None:
+        self.owner = owner
+        self.inner = owner.conn.transaction()
+
+    async def __aenter__(self) -> "_TimedTransaction":
+        started = time.perf_counter()
+        await self.inner.__aenter__()
+        self.owner.add("BEGIN", started)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        started = time.perf_counter()
+        await self.inner.__aexit__(*exc)
+        self.owner.add("COMMIT" if exc[0] is None else "ROLLBACK", started)
+
+
+class _TimedConn:
+    """Forwards to an asyncpg connection and times every statement by its query name."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+        self.seconds: Counter[str] = Counter()
+        self.calls: Counter[str] = Counter()
+
+    def add(self, name: str, started: float) -> None:
+        self.seconds[name] += time.perf_counter() - started
+        self.calls[name] += 1
+
+    def transaction(self) -> _TimedTransaction:
+        return _TimedTransaction(self)
+
+    async def _timed(self, method: str, sql: str, *args: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await getattr(self.conn, method)(sql, *args)
+        finally:
+            self.add(_NAMES.get(sql, sql.split(maxsplit=1)[0]), started)
+
+    async def execute(self, sql: str, *args: Any) -> Any:
+        return await self._timed("execute", sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> Any:
+        return await self._timed("fetch", sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._timed("fetchval", sql, *args)
+
+
+@dataclass
+class StatementProfile:
+    events: int
+    batches: int
+    seconds: float
+    decode_s: float
+    apply_s: float
+    statements: list[tuple[str, float, int]]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
+
+
+async def statement_profile(
+    url: str, records: list[SimRecord], *, batch: int = 500, max_s: float = 25.0
+) -> StatementProfile:
+    """Decode and apply the records in order, ``batch`` at a time, in this process and
+    without Kafka, timing every SQL statement of apply_batch (wall time of the round trip)."""
+    limits = DecodeLimits()
+    offsets: Counter[str] = Counter()
+    conn = await asyncpg.connect(url)
+    timed = _TimedConn(conn)
+    policies = PolicyBook()
+    decode_s = apply_s = 0.0
+    events = batches = 0
+    started = time.perf_counter()
+    try:
+        for start in range(0, len(records), batch):
+            if time.perf_counter() - started > max_s:
+                break
+            chunk = records[start : start + batch]
+            t0 = time.perf_counter()
+            inputs = []
+            for r in chunk:
+                role = r.role.value
+                inputs.append(to_input(_FakeRecord(role, offsets[role], r), r.role, limits))
+                offsets[role] += 1
+            t1 = time.perf_counter()
+            await apply_batch(
+                timed,  # type: ignore[arg-type]
+                inputs,
+                policies=policies,
+                now=datetime.now(UTC),
+                consumer_group="bench-statements",
+            )
+            t2 = time.perf_counter()
+            decode_s += t1 - t0
+            apply_s += t2 - t1
+            events += len(chunk)
+            batches += 1
+    finally:
+        await conn.close()
+    statements = sorted(
+        ((name, s, timed.calls[name]) for name, s in timed.seconds.items()),
+        key=lambda item: item[1],
+        reverse=True,
+    )
+    return StatementProfile(
+        events, batches, time.perf_counter() - started, decode_s, apply_s, statements
+    )

@@ -1,0 +1,574 @@
+"""bench/results.md from one run's figures: the summary table first, then how each was made."""
+
+import math
+import shlex
+from pathlib import Path
+from typing import Any
+
+import baselines
+import hotpaths
+import infra
+import pipeline
+
+RESULTS = Path(__file__).with_name("results.md")
+TARGET_RATE, STRETCH_RATE, TARGET_RATIO, TARGET_P99_MS = 5_000, 10_000, 10, 50
+
+
+def _n(value: float | None, digits: int = 0) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def _mib(kb: int | None) -> str:
+    return "n/a" if kb is None else f"{kb / 1024:,.0f} MiB"
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**not met**"
+
+
+def _pct(values: list[float], q: float) -> str:
+    return _n(pipeline.percentile(values, q))
+
+
+def _shares(counts: dict[str, int]) -> str:
+    total = sum(counts.values()) or 1
+    ordered = sorted(counts.items(), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in ordered)
+
+
+def summary(r: dict[str, Any]) -> str:
+    args = r["args"]
+    tp: pipeline.Throughput = r["throughput"]
+    lat, _ = r["latency"][0]
+    faust: baselines.FaustResult | None = r.get("faust")
+    up: baselines.UpsertResult = r["upsert"]
+    p50, p99 = (pipeline.percentile(lat.committed_ms, q) for q in (50, 99))
+    ratio = tp.rate / faust.rate if faust else math.nan
+    rows = [
+        (
+            "(a)",
+            "raw aiokafka consume of the input topics",
+            f"{_n(r['consume'].rate)} records/s",
+            "ceiling",
+        ),
+        (
+            "(a')",
+            "same + `decode_record` per record (the worker's fetch task)",
+            f"{_n(r['decode'].rate)} records/s",
+            "ceiling",
+        ),
+        (
+            "(b)",
+            f"batched upsert of order views, {up.batch_size} rows per statement and commit",
+            f"insert {_n(up.insert_rate)} rows/s, update {_n(up.update_rate)} rows/s",
+            "ceiling",
+        ),
+    ]
+    if faust:
+        box = "all input" if faust.finished_input else f"{args.faust_seconds:g} s time box"
+        rows.append(
+            (
+                "(c)",
+                f"per-event faust agent, one transaction per event ({box}, "
+                f"{faust.events:,} events)",
+                f"{_n(faust.rate)} events/s",
+                "baseline",
+            )
+        )
+    else:
+        rows.append(
+            (
+                "(c)",
+                "per-event faust agent",
+                f"did not run: {r.get('faust_error', 'skipped')}",
+                "baseline",
+            )
+        )
+    rows += [
+        (
+            "(d)",
+            f"**orderstate** worker + relay: {tp.records:,} pre-loaded records to committed views, "
+            "outbox drained, timed from process start",
+            f"**{_n(tp.rate)} events/s**",
+            f"≥ {TARGET_RATE:,} (stretch {STRETCH_RATE:,}): {_verdict(tp.rate >= TARGET_RATE)}",
+        ),
+        (
+            "(d)",
+            "same, timed from the first committed batch",
+            f"{_n(tp.rate_after_first_commit)} events/s",
+            "",
+        ),
+        (
+            "(d)/(c)",
+            "orderstate ÷ per-event faust agent",
+            f"{_n(ratio, 1)} times",
+            f"≥ {TARGET_RATIO} times: {_verdict(ratio >= TARGET_RATIO)}",
+        ),
+        (
+            "(d)",
+            f"latency send → committed view at {_n(lat.achieved_rate)} events/s (defaults), "
+            "p50 / p99",
+            f"{_n(p50)} / **{_n(p99)} ms**",
+            f"p99 ≤ {TARGET_P99_MS} ms: {_verdict(p99 <= TARGET_P99_MS)}",
+        ),
+    ]
+    for extra, _ in r["latency"][1:]:
+        extra_p99 = pipeline.percentile(extra.committed_ms, 99)
+        rows.append(
+            (
+                "(d)",
+                "same with "
+                + ", ".join(
+                    f"{k.removeprefix('ORDERSTATE_').lower()}={v}"
+                    for k, v in extra.settings.items()
+                ),
+                f"{_pct(extra.committed_ms, 50)} / **{_pct(extra.committed_ms, 99)} ms**",
+                f"p99 ≤ {TARGET_P99_MS} ms: {_verdict(extra_p99 <= TARGET_P99_MS)}",
+            )
+        )
+    if "scale2" in r:
+        rows.append(
+            (
+                "(d)",
+                "same backlog with two worker processes (and one relay)",
+                f"{_n(r['scale2'].rate)} events/s",
+                "",
+            )
+        )
+    rows += [
+        (
+            "(d)",
+            "latency send → outbound event read back from Kafka (defaults), p50 / p99",
+            f"{_pct(lat.published_ms, 50)} / {_pct(lat.published_ms, 99)} ms",
+            "",
+        ),
+        (
+            "(d)",
+            "worker peak RSS (VmHWM): backlog / 1,000 events/s run",
+            f"{_mib(tp.worker_hwm_kb)} / {_mib(r['worker_hwm_kb'])} "
+            f"(relay {_mib(r['relay_hwm_kb'])})",
+            "",
+        ),
+    ]
+    lines = ["| | measure | result | target |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def _cpu_table(cpu: dict[str, float]) -> list[str]:
+    lines = ["| process | cores |", "|---|---|"]
+    host = cpu.get(infra.HOST)
+    for name, cores in sorted(cpu.items(), key=lambda kv: -kv[1]):
+        if name != infra.HOST:
+            lines.append(f"| {name} | {cores:.2f} |")
+    lines.append(f"| **{infra.HOST}** | **{_n(host, 2)}** |")
+    return lines
+
+
+def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by section
+    args = r["args"]
+    tp: pipeline.Throughput = r["throughput"]
+    faust: baselines.FaustResult | None = r.get("faust")
+    up: baselines.UpsertResult = r["upsert"]
+    cores = r["machine"]["cores (nproc)"]
+    lines: list[str] = []
+    add = lines.append
+
+    add("# orderstate benchmark results")
+    add("")
+    add(
+        f"Run {r['started']:%Y-%m-%d %H:%M} UTC, {r['wall_s'] / 60:.1f} minutes, "
+        f"N = {r['n']:,} input records ({args.orders:,} simulated orders). Written by "
+        "`make bench` (bench/run.py); bench/README.md says what each figure means and how it "
+        "is measured."
+    )
+    add("")
+    add(summary(r))
+    add("")
+
+    _machine_section(r, add)
+    add("## Commands")
+    add("")
+    add("```")
+    add("make bench    # make install services-up, then:")
+    add(" ".join([".venv/bin/python bench/run.py", *(shlex.quote(a) for a in r["argv"])]))
+    add("# (d) starts, with ORDERSTATE_* naming a bench-owned database, topics and group:")
+    add(".venv/bin/python -m orderstate worker --ops-port 0    # = .venv/bin/orderstate worker")
+    add(".venv/bin/python -m orderstate relay --ops-port 0")
+    add("# (d) profile, GC experiment: the same main() under bench/observed.py, e.g.")
+    add(".venv/bin/python bench/observed.py --profile worker.prof --gc worker.gc.json \\")
+    add("    worker --ops-port 0")
+    add("# (c): .venv/bin/python bench/faust_agent.py worker --loglevel warn")
+    add("```")
+    add("")
+    add(
+        "orderstate runs with its default settings (batch_max_events 500, batch_max_wait_ms 50, "
+        "database_pool_size 10, relay_batch_size 500) except where a row says otherwise; "
+        "6 partitions per topic; logs as JSON at INFO."
+    )
+    add("")
+
+    add("## Input")
+    add("")
+    add(
+        f"`generate(SimConfig(orders={args.orders}, seed=1))` from "
+        "orderstate.simulation.generator, published to the two inbound topics before anything "
+        f"reads them ({r['publish_s']:.1f} s). Generated kinds: {_shares(r['mix'])}."
+    )
+    add("")
+    outcomes = {k: v for k, v in r["backlog_batches"]["outcomes"].items() if k != "unparked"}
+    add(
+        f"What the orderstate worker made of the backlog: {_shares(outcomes)}; "
+        f"{r['backlog_batches']['outcomes'].get('unparked', 0):,} parked events applied when "
+        "their order arrived. Rejections by reason (backlog and latency runs): "
+        + ", ".join(
+            f"{k} {v:,}"
+            for k, v in sorted(r["outcomes_db"]["rejected_events"].items(), key=lambda kv: -kv[1])
+        )
+        + "."
+    )
+    paced = {k: v for k, v in r["latency"][0][1]["outcomes"].items() if k != "unparked"}
+    add(
+        f"The same generator paced at {args.latency_rate:g}/s (first latency run): "
+        f"{_shares(paced)}. On the backlog the worker reads both topics as fast as it can, "
+        "and the shipments topic runs ahead of the orders topic, so far more shipment events "
+        "arrive before their order (parked) and more order states arrive after a shipment "
+        "(late) than were generated; paced, the mix matches what was generated."
+    )
+    add("")
+
+    add("## (d) orderstate on the pre-loaded backlog")
+    add("")
+    b = r["backlog_batches"]
+    add(
+        f"- Worker and relay started at t = 0; first batch committed at "
+        f"{_n(tp.first_commit_s, 1)} s; stored offsets at the end offsets at "
+        f"{tp.started_to_offsets_s:.1f} s; outbox drained at {tp.started_to_drained_s:.1f} s "
+        f"({tp.outbox_rows:,} outbox rows published)."
+    )
+    add(
+        f"- {b['batches']:,} batches, mean {b['mean_size']:.0f} events; apply_batch per batch p50 "
+        f"{_n(b['apply_ms_p50'])} ms, p99 {_n(b['apply_ms_p99'])} ms; {b['apply_s']:.1f} s in "
+        f"apply_batch and {b['decode_s']:.1f} s decoding (in the fetch task, overlapping)."
+    )
+    add(
+        f"- The relay published them in {tp.relay_transactions:,} lane transactions "
+        f"({tp.outbox_rows / max(tp.relay_transactions, 1):.0f} rows each; one transaction "
+        "per lane with unsent rows, the lanes of a drain one after another, each waiting for "
+        "Kafka's acknowledgements before the next)."
+    )
+    add(
+        f"- Peak RSS (VmHWM): worker {_mib(tp.worker_hwm_kb)} after the backlog; the worker "
+        f"restarted for the latency runs peaked at {_mib(r['worker_hwm_kb'])}; relay "
+        f"{_mib(r['relay_hwm_kb'])}."
+    )
+    per_event = {
+        name: cores_used * tp.started_to_drained_s / tp.records * 1e6
+        for name, cores_used in tp.cpu.items()
+    }
+    add(
+        f"- CPU while it ran, in cores of {cores} (user + system, from /proc), and CPU time per "
+        "input record:"
+    )
+    add("")
+    add("| process | cores | µs CPU per record |")
+    add("|---|---|---|")
+    for name, cores_used in sorted(tp.cpu.items(), key=lambda kv: -kv[1]):
+        if name != infra.HOST:
+            add(f"| {name} | {cores_used:.2f} | {per_event[name]:,.0f} |")
+    add(f"| **{infra.HOST}** | **{tp.cpu[infra.HOST]:.2f}** | {per_event[infra.HOST]:,.0f} |")
+    add("")
+    worker_us = per_event.get(pipeline.WORKER, math.nan)
+    ours = sum(
+        per_event.get(k, 0.0)
+        for k in (pipeline.WORKER, pipeline.RELAY, "postgres (all backends)", "kafka broker")
+    )
+    add(
+        f"What these costs allow: the worker is one Python thread, so at {worker_us:,.0f} µs "
+        f"of CPU per record it cannot pass {1e6 / worker_us:,.0f} records/s even with a core "
+        f"to itself and no waiting; worker, relay, PostgreSQL and Kafka together use "
+        f"{ours:,.0f} µs per record, so {cores} cores fully busy and perfectly shared give at "
+        f"most {int(cores) * 1e6 / ours:,.0f} records/s."
+    )
+    add("")
+
+    add("## (d) latency")
+    add("")
+    add(
+        "Records from the same generator (new seeds, same mix: "
+        + _shares(r["latency_mix"])
+        + ") published at a paced rate to fresh inbound topics; after the backlog the worker "
+        "was restarted on them (same database, group, relay and outbound topic) and the clock "
+        "started once it owned its partitions. The send time is taken when a record is handed "
+        "to the producer (acks=all, linger 5 ms, so up to 5 ms of producer batching is "
+        "included). "
+        "The commit is observed by a poller reading processed_events every 5 ms: rows are "
+        "visible only after the worker's commit, so 'committed' is an upper bound, late by at "
+        "most one poll gap; processed_at is the batch's `now`, taken before the batch's "
+        "transaction starts, so 'batch start' is a lower bound of the commit. Redeliveries of "
+        "an id already sent and malformed records write no processed_events row and are not "
+        "counted."
+    )
+    add("")
+    add("| run | events | sent/s | to | p50 | p90 | p99 | max |")
+    add("|---|---|---|---|---|---|---|---|")
+    for lat, batches in r["latency"]:
+        label = (
+            ", ".join(
+                f"{k.removeprefix('ORDERSTATE_').lower()}={v}" for k, v in lat.settings.items()
+            )
+            or "defaults"
+        )
+        for to, values in (
+            ("batch start (lower bound)", lat.decided_ms),
+            ("**committed view (upper bound)**", lat.committed_ms),
+            ("outbound event read back", lat.published_ms),
+        ):
+            add(
+                f"| {label} | {len(values):,} | {lat.achieved_rate:,.0f} | {to} | "
+                + " | ".join(_pct(values, q) for q in (50, 90, 99, 100))
+                + " ms |"
+            )
+        add(
+            f"| {label} | {len(lat.relay_ms):,} | | relay: outbox row's batch start to "
+            f"Kafka's ack ({lat.relay_transactions:,} lane transactions, "
+            f"{len(lat.relay_ms) / max(lat.relay_transactions, 1):.1f} rows each) | "
+            + " | ".join(_pct(lat.relay_ms, q) for q in (50, 90, 99, 100))
+            + " ms |"
+        )
+        add(
+            f"| {label} | | | worker batches: {batches['batches']:,}, mean "
+            f"{batches['mean_size']:.0f} events, apply p50 {_n(batches['apply_ms_p50'])} ms, "
+            f"p99 {_n(batches['apply_ms_p99'])} ms; poll gap p99 {lat.poll_gap_ms:.1f} ms; "
+            f"{lat.missing} events never seen | | | | |"
+        )
+    add("")
+    lat0 = r["latency"][0][0]
+    add(
+        "Committed-view p50 / p99 (ms) per 5 s of sends, default settings: "
+        + ", ".join(f"{at:.0f}s {p50:.0f}/{p99:.0f}" for at, p50, p99 in lat0.windows(5.0))
+        + ". Steady means no window far from the others; isolated spikes are pauses "
+        "(collector, checkpoints, the other processes on the two cores)."
+    )
+    add("")
+    add(f"CPU during the first latency run ({_n(lat0.achieved_rate)} events/s), in cores:")
+    add("")
+    lines.extend(_cpu_table(lat0.cpu))
+    add("")
+
+    if "profile" in r:
+        _profile_section(r, add)
+
+    if "gc" in r:
+        _gc_section(r, add)
+    if "scale2" in r:
+        two: pipeline.Throughput = r["scale2"]
+        add("## (d) two workers")
+        add("")
+        add(
+            f"The backlog again on a fresh database and group with two worker processes (the "
+            f"consumer group splits the 12 partitions) and one relay: {_n(two.rate)} events/s, "
+            f"against {_n(tp.rate)} with one. CPU in cores:"
+        )
+        add("")
+        lines.extend(_cpu_table(two.cpu))
+        add("")
+    if "hotpaths" in r:
+        add("## (d) hot paths, and cheaper alternatives")
+        add("")
+        add(
+            "Per-call CPU of the steps the profile points at, timed in-process on 1,000 "
+            "simulated orders with the garbage collector off (bench/hotpaths.py), next to the "
+            "alternative proposed for each; the alternatives exist only in the bench."
+        )
+        add("")
+        add(hotpaths.table(r["hotpaths"]))
+        add("")
+
+    add("## (b) batched upsert")
+    add("")
+    add(
+        f"{up.rows:,} real order rows (copied from the (d) database, view JSON included) upserted "
+        "with orderstate's own `upsert_orders` statement (INSERT ... SELECT FROM unnest(...) ON "
+        f"CONFLICT DO UPDATE) into an empty migrated database, {up.batch_size} rows per "
+        f"statement, each statement its own transaction: the insert pass took "
+        f"{up.insert_seconds:.2f} s, then update passes (version + 1) ran for "
+        f"{up.update_seconds:.1f} s ({up.update_rows:,} rows)."
+    )
+    add("")
+
+    add("## (c) per-event faust agent")
+    add("")
+    if faust:
+        add(
+            f"bench/faust_agent.py (faust-streaming {r['machine']['faust-streaming']}, one agent, "
+            "concurrency 1, one asyncpg transaction per event) on its own migrated database and "
+            "consumer group, reading the same pre-loaded topics from the beginning. It began "
+            f"reading {faust.startup_s:.1f} s after launch; from its first event it completed "
+            f"{faust.events:,} events in {faust.seconds:.1f} s. Outcomes: "
+            + _shares(faust.outcomes)
+            + f". Peak RSS {_mib(faust.hwm_kb)}. CPU in cores: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in faust.cpu.items())
+            + "; per event that is "
+            + ", ".join(
+                f"{v / faust.rate * 1e6:,.0f} µs in {k}"
+                for k, v in faust.cpu.items()
+                if k in ("faust agent", "postgres (all backends)")
+            )
+            + " (orderstate: see the backlog table)"
+            + ". Per event it writes the orders row, outbox, processed_events and, when they "
+            "apply, rejected_events and parked_events rows; orderstate also writes order_items, "
+            "order_shipments, order_state_history and consumer_offsets, so the baseline does "
+            "less work per event. On a backlog faust interleaves the two topics differently "
+            "from the orderstate worker, so more shipment events arrive before their order "
+            "(parked, then late states): its outcome mix differs."
+        )
+    else:
+        add(f"Did not run: {r.get('faust_error', 'skipped by --skip faust')}")
+    add("")
+
+    add("## Notes")
+    add("")
+    add(
+        f"- One {cores}-core machine runs everything: Kafka, PostgreSQL (fsync and "
+        "synchronous_commit on: every commit waits for a WAL flush), the processes under test "
+        "and this bench process (which paces, polls and reads back during the latency runs)."
+    )
+    add(
+        "- (a) ran three times ("
+        + ", ".join(_n(c.rate) for c in r["consume_runs"])
+        + " records/s); the table shows the fastest, with the page cache warm."
+    )
+    add(
+        "- 'other processes' in the CPU tables is CPU used on the host by anything not measured "
+        "(other sessions, kernel threads); a large figure there means the run was disturbed. "
+        f"Per-second CPU of every process: `{r['logs'].relative_to(infra.REPO)}/cpu-timeline.txt`."
+    )
+    if r["cleanup_problems"]:
+        add("- Clean-up problems: " + "; ".join(r["cleanup_problems"]))
+    add(f"- Logs and profiles of this run: `{r['logs'].relative_to(infra.REPO)}/` (not committed).")
+    add("")
+    return "\n".join(lines)
+
+
+def _profile_section(r: dict[str, Any], add: Any) -> None:
+    args = r["args"]
+    for title, prof in (("worker", r["profile"]), ("relay", r["relay_profile"])):
+        add(f"## (d) where the {title}'s time goes (cProfile)")
+        add("")
+        if title == "worker":
+            pb = r["profile_batches"]
+            add(
+                "cProfile around `orderstate worker` and `orderstate relay` (bench/observed.py) "
+                f"for "
+                f"{args.profile_seconds:g} s from process start, on a fresh database and group "
+                f"reading the same backlog: {pb['events']:,} events in {pb['batches']} batches "
+                "under the profiler (cProfile slows Python code, so read shares, not rates). "
+                f"Profiled wall time {prof['total_s']:.1f} s per process; time the process "
+                "waited for PostgreSQL or Kafka shows as the event loop's epoll wait. For "
+                "coroutines cProfile counts every resumption as a call."
+            )
+            add("")
+        add("| own time by area | seconds | share |")
+        add("|---|---|---|")
+        for name, seconds in prof["by_category"]:
+            if seconds / prof["total_s"] >= 0.005:
+                add(f"| {name} | {seconds:.1f} | {seconds / prof['total_s']:.0%} |")
+        add("")
+        add("| top functions by own time | own s | calls |")
+        add("|---|---|---|")
+        for label, seconds, calls in prof["top"][: 20 if title == "worker" else 12]:
+            add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
+        add("")
+        if title == "worker":
+            add("| steps of a batch, cumulative (CPU in the step, awaits excluded) | s | calls |")
+            add("|---|---|---|")
+            for label, seconds, calls in prof["cumulative"]:
+                add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
+            add("")
+    st: pipeline.StatementProfile = r["statements"]
+    sql_s = sum(s for _, s, _ in st.statements)
+    add("## (d) apply_batch alone, statement by statement")
+    add("")
+    add(
+        "The backlog's records decoded and applied in the bench process, 500 per batch, "
+        "without Kafka and without the worker's fetch/apply overlap (time-boxed to 25 s): "
+        f"{st.events:,} events in {st.batches} batches, {st.seconds:.1f} s = "
+        f"**{st.rate:,.0f} events/s**. decode_record {st.decode_s:.1f} s; apply_batch "
+        f"{st.apply_s:.1f} s, of which waiting on SQL round trips {sql_s:.1f} s and Python "
+        f"{st.apply_s - sql_s:.1f} s."
+    )
+    add("")
+    add("| statement | seconds | calls | ms per call |")
+    add("|---|---|---|---|")
+    for name, seconds, calls in st.statements:
+        add(f"| {name} | {seconds:.2f} | {calls:,} | {seconds / calls * 1000:.1f} |")
+    add("")
+
+
+def _gc_line(stats: dict[str, Any] | None) -> str:
+    if not stats:
+        return "n/a"
+    gens = stats["generations"]
+    total = sum(g["total_s"] for g in gens.values())
+    parts = ", ".join(
+        f"gen{n} {g['collections']:,} pauses, max {g['max_s'] * 1000:.0f} ms"
+        for n, g in gens.items()
+    )
+    return f"{total:.2f} s paused in {stats['seconds']:.0f} s ({parts})"
+
+
+def _gc_section(r: dict[str, Any], add: Any) -> None:
+    add("## (d) garbage collection in the worker")
+    add("")
+    add(
+        "The worker allocates many short-lived objects per event (pydantic models, dicts, "
+        "lists); CPython's cyclic collector runs every 700 net allocations and now and then "
+        "walks every tracked object. bench/observed.py records each collector pause of the "
+        "worker (`gc.callbacks`). Under the profiler: " + _gc_line(r.get("profile_gc")) + "."
+    )
+    add("")
+    add(
+        "The experiment: worker and relay started through bench/observed.py on a fresh "
+        "database and group, once only observed, once with `gc.freeze()` after start-up "
+        f"and `gc.set_threshold({r['args'].gc_tune})`; each applies the whole backlog and then "
+        "takes 20 s at 1,000 events/s."
+    )
+    add("")
+    add("| arm | backlog events/s | worker CPU µs/record | p50 / p99 ms | worker RSS peak | GC |")
+    add("|---|---|---|---|---|---|")
+    for arm, data in r["gc"].items():
+        tp, lat = data["throughput"], data["latency"]
+        worker_cores = tp.cpu.get(pipeline.WORKER, math.nan)
+        us = worker_cores * tp.started_to_drained_s / tp.records * 1e6
+        add(
+            f"| {arm} | {_n(tp.rate)} | {us:,.0f} | {_pct(lat.committed_ms, 50)} / "
+            f"{_pct(lat.committed_ms, 99)} | {_mib(data['hwm_kb'])} | {_gc_line(data['gc'])} |"
+        )
+    others = [d["throughput"].cpu.get(infra.OTHER, 0.0) for d in r["gc"].values()]
+    add("")
+    add(
+        "CPU used by other processes during the two backlogs: "
+        + ", ".join(f"{o:.2f}" for o in others)
+        + " cores (one run each: compare with that in mind)."
+    )
+    add("")
+
+
+def _machine_section(r: dict[str, Any], add: Any) -> None:
+    add("## Machine and versions")
+    add("")
+    for key, value in r["machine"].items():
+        add(f"- {key}: {value}")
+    add(f"- CPU in use by others just before the run: {r['load_before']:.2f} cores")
+    if r.get("speed"):
+        probes = [us for _, us in r["speed"]]
+        add(
+            "- Speed of the machine through the run (a fixed workload, `decode_record` on 300 "
+            f"records, timed before each phase; µs per record, lower is faster): min "
+            f"{min(probes):.1f}, max {max(probes):.1f}; "
+            + ", ".join(f"{title.split(':')[0][:40]} {us:.1f}" for title, us in r["speed"])
+            + ". A shared virtual machine's speed drifts: compare figures taken at different "
+            "speeds with care."
+        )
+    add("")
