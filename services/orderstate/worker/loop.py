@@ -18,6 +18,7 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
@@ -31,6 +32,7 @@ from orderstate.projector.expiry import expire_parked
 from orderstate.projector.inputs import Incoming, Malformed
 from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
+from orderstate.worker.alignment import TopicAligner, merge_by_time
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import refused, to_input
 
@@ -95,11 +97,20 @@ class Worker:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=settings.batch_max_events,
+            # Partition p of both inbound topics goes to the same member (co-partitioning),
+            # so the twins can be read side by side.
+            partition_assignment_strategy=(RangePartitionAssignor,),
         )
+        self.aligner = TopicAligner(self.consumer, settings.topic_orders, settings.topic_shipments)
 
     async def run(self) -> int:
         listener = SeekToStoredOffsets(
-            self.consumer, self.pool, self.settings.consumer_group, self.batch_lock, self.applied
+            self.consumer,
+            pool=self.pool,
+            group=self.settings.consumer_group,
+            batch_lock=self.batch_lock,
+            applied=self.applied,
+            aligner=self.aligner,
         )
         self.consumer.subscribe(list(self.roles), listener=listener)
         await start_kafka_client(self.consumer, self.settings, "worker")
@@ -159,31 +170,33 @@ class Worker:
         """Up to batch_max_events records, or what arrived within batch_max_wait_ms."""
         limit = self.settings.batch_max_events
         window = self.settings.batch_max_wait_ms / 1000
-        records: list[Any] = []
+        per_partition: dict[TopicPartition, list[Any]] = {}
+        count = 0
         deadline: float | None = None
-        while len(records) < limit and not self.stop.is_set():
+        while count < limit and not self.stop.is_set():
             remaining = 1.0 if deadline is None else deadline - time.monotonic()
             if deadline is not None and remaining <= 0:
                 break
             try:
                 got = await self.consumer.getmany(
-                    timeout_ms=int(remaining * 1000), max_records=limit - len(records)
+                    timeout_ms=int(remaining * 1000), max_records=limit - count
                 )
             except KafkaError as exc:
                 log.warning("kafka_fetch_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
             assigned = self.consumer.assignment()
-            for tp, batch in got.items():
-                # Records fetched before a rebalance may belong to partitions now owned by
-                # another member; that member reads them from the stored offsets.
-                if tp in assigned:
-                    records.extend(batch)
-            if records and deadline is None:
+            # Records fetched before a rebalance may belong to partitions now owned by another
+            # member; that member reads them from the stored offsets.
+            fetched = {tp: batch for tp, batch in got.items() if tp in assigned}
+            for tp, batch in (await self.aligner.admit(fetched)).items():
+                per_partition.setdefault(tp, []).extend(batch)
+                count += len(batch)
+            if count and deadline is None:
                 deadline = time.monotonic() + window
-            elif not records:
+            elif not count:
                 break
-        return records
+        return merge_by_time(per_partition.values())
 
     async def _process(self, batch: "_Batch") -> None:
         inputs = batch.inputs

@@ -16,6 +16,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from orderstate import metrics
 from orderstate.projector.queries import query
+from orderstate.worker.alignment import TopicAligner
 
 __all__ = ["SeekToStoredOffsets"]
 
@@ -26,12 +27,15 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
     def __init__(
         self,
         consumer: Any,
+        *,
         pool: asyncpg.Pool,
         group: str,
         batch_lock: asyncio.Lock,
         applied: dict[TopicPartition, int],
+        aligner: TopicAligner,
     ) -> None:
         self._consumer = consumer
+        self._aligner = aligner
         # Shared with the worker: where each assigned partition's applied offsets stand.
         self._applied = applied
         self._pool = pool
@@ -42,6 +46,7 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         # Let the batch in flight commit before another member takes its partitions.
         async with self._batch_lock:
             log.info("partitions_revoked", partitions=_names(revoked))
+        self._aligner.release(revoked)
         for tp in revoked:
             self._applied.pop(tp, None)
             # Another member reports these now; a stale value here would double-count lag.
@@ -53,8 +58,10 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query("load_offsets"), self._group, topics)
         stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        # Records this worker held back for a twin are read again from where they started.
+        restart = self._aligner.release(assigned)
         for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition))
+            offset = stored.get((tp.topic, tp.partition), restart.get(tp))
             if offset is not None:
                 self._consumer.seek(tp, offset)
                 self._applied[tp] = offset
