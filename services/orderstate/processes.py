@@ -1,6 +1,7 @@
 """Run the long-lived parts (worker, relay) in one event loop until a signal or a failure."""
 
 import asyncio
+import gc
 
 import structlog
 
@@ -27,6 +28,11 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
     except (PolicyError, StartupError) as exc:
         log.error("startup_failed", error=str(exc))
         return 2
+    # Everything built at start-up lives as long as the process: keep it out of every future
+    # collection, and collect the young generation less often. Full collections of 60-100 ms
+    # showed up directly in the p99 latency of the benchmark.
+    gc.freeze()
+    gc.set_threshold(10_000, 20, 10)
     ops = None
     try:
         if ops_port:

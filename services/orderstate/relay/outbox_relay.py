@@ -1,9 +1,10 @@
 """The outbox relay: committed outbox rows to Kafka, in commit order per order.
 
 Rows are grouped in lanes by key hash. A relay publishes a lane only while it
-holds that lane's transaction-scoped advisory lock, claims the lane's rows in
-id order with ``FOR UPDATE SKIP LOCKED``, waits for the broker's
-acknowledgement of every row, and only then marks them sent. So with any
+holds that lane's transaction-scoped advisory lock; in one transaction it
+claims every lane no other relay holds, takes their rows in lane and id order
+with ``FOR UPDATE SKIP LOCKED``, waits once for the broker's acknowledgement of
+every row, and only then marks them sent. So with any
 number of relays, one order's events reach Kafka in the order they were
 committed; a relay that dies between produce and mark causes a re-send with
 the same CloudEvents ids, never a loss.
@@ -13,6 +14,7 @@ import asyncio
 import json
 import random
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -83,34 +85,37 @@ class Relay:
 
     async def drain(self) -> int:
         """Publish everything unsent that this relay can claim; return the count."""
+        total = 0
+        while not self.stop.is_set():
+            sent = await self._publish_round()
+            total += sent
+            if sent < self.settings.relay_batch_size:
+                break
         async with self.pool.acquire() as conn:
-            lanes = [
-                r["lane"]
-                for r in await conn.fetch("SELECT DISTINCT lane FROM outbox WHERE sent_at IS NULL")
-            ]
             backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
         metrics.OUTBOX_BACKLOG.set(backlog)
-        # Relays start at different lanes so that several of them spread out at once.
-        random.shuffle(lanes)
-        total = 0
-        for lane in lanes:
-            while not self.stop.is_set():
-                sent = await self._publish_lane(lane)
-                total += sent
-                if sent < self.settings.relay_batch_size:
-                    break
         return total
 
-    async def _publish_lane(self, lane: int) -> int:
+    async def _publish_round(self) -> int:
+        """One transaction: claim every lane no other relay holds, send their oldest rows in
+        lane and id order, wait once for all acknowledgements, mark the rows sent."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if not await conn.fetchval(
-                "SELECT pg_try_advisory_xact_lock($1, $2)", _LANE_LOCK_CLASS, lane
-            ):
+            lanes = [
+                r["lane"]
+                for r in await conn.fetch(
+                    "WITH pending AS MATERIALIZED ("
+                    "  SELECT DISTINCT lane FROM outbox WHERE sent_at IS NULL) "
+                    "SELECT lane FROM pending WHERE pg_try_advisory_xact_lock($1, lane)",
+                    _LANE_LOCK_CLASS,
+                )
+            ]
+            if not lanes:
                 return 0
             rows = await conn.fetch(
                 "SELECT id, topic_role, event, created_at FROM outbox "
-                "WHERE lane = $1 AND sent_at IS NULL ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
-                lane,
+                "WHERE lane = ANY($1::smallint[]) AND sent_at IS NULL "
+                "ORDER BY lane, id LIMIT $2 FOR UPDATE SKIP LOCKED",
+                lanes,
                 self.settings.relay_batch_size,
             )
             if not rows:
@@ -131,8 +136,9 @@ class Relay:
             await asyncio.gather(*pending)
             acked = datetime.now(UTC)
             await self._mark_sent(conn, [r["id"] for r in rows], acked)
+        for role, count in Counter(r["topic_role"] for r in rows).items():
+            metrics.RELAY_PUBLISHED.labels(role).inc(count)
         for row in rows:
-            metrics.RELAY_PUBLISHED.labels(row["topic_role"]).inc()
             metrics.RELAY_PUBLISH_LATENCY.observe((acked - row["created_at"]).total_seconds())
         return len(rows)
 

@@ -10,6 +10,7 @@ ends the process non-zero so Kubernetes restarts it.
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -335,9 +336,11 @@ class Worker:
 def _observe(result: BatchResult, count: int, elapsed: float) -> None:
     metrics.BATCH_DURATION.observe(elapsed)
     metrics.BATCH_SIZE.observe(count)
-    for outcome in result.outcomes:
-        reason = outcome.reason.value if outcome.reason is not None else ""
-        metrics.EVENTS.labels(outcome.kind.value, reason).inc()
+    tally = Counter(
+        (o.kind.value, o.reason.value if o.reason is not None else "") for o in result.outcomes
+    )
+    for (kind, reason), n in tally.items():
+        metrics.EVENTS.labels(kind, reason).inc(n)
 
 
 def _log_rejection(item: Incoming | Malformed, reason: str) -> None:
