@@ -74,7 +74,11 @@ class Settings(BaseSettings):
         500, ge=1, le=10_000, description="The worker applies at most this many events per batch."
     )
     batch_max_wait_ms: int = Field(
-        50, ge=0, le=10_000, description="...or whatever arrived within this many milliseconds."
+        50,
+        ge=0,
+        le=10_000,
+        description="...or what arrived within this many milliseconds while the previous batch "
+        "was applied; an idle worker does not wait.",
     )
     max_payload_bytes: int = Field(
         1024 * 1024, ge=1024, description="Inbound record values above this are malformed."

@@ -168,7 +168,8 @@ class Worker:
             return None
 
     async def _collect(self) -> list[Any]:
-        """Up to batch_max_events records, or what arrived within batch_max_wait_ms."""
+        """Up to batch_max_events records, or what arrived within batch_max_wait_ms while the
+        previous batch is still being applied; at once when the worker is idle."""
         limit = self.settings.batch_max_events
         window = self.settings.batch_max_wait_ms / 1000
         per_partition: dict[TopicPartition, list[Any]] = {}
@@ -194,6 +195,10 @@ class Worker:
                 per_partition.setdefault(tp, []).extend(batch)
                 count += len(batch)
             if count and deadline is None:
+                if self.in_flight == 0:
+                    # Nothing is being applied: waiting would only add latency. While a
+                    # batch is applied, records gather into the next one by themselves.
+                    break
                 deadline = time.monotonic() + window
             elif not count:
                 break
