@@ -12,6 +12,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from orderstate.kafka_client import kafka_options
 from orderstate.projector import migrate
+from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
 log = structlog.get_logger("orderstate")
 
 _UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+_NOT_READY: tuple[type[Exception], ...] = (TimeoutError, asyncpg.PostgresError, *DATABASE_DOWN)
 
 
 class StartupError(RuntimeError):
@@ -97,7 +99,7 @@ class ReadinessProbe:
             # pre-upgrade migration runs before the old pods are replaced.
             if max(versions, default=0) < migrate.head():
                 failing.append("migrations")
-        except (TimeoutError, *_UNREACHABLE, asyncpg.PostgresError, asyncpg.InterfaceError):
+        except _NOT_READY:
             failing.append("postgresql")
         admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="readiness"))
         try:

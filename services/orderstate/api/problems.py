@@ -8,6 +8,7 @@ event carries. The API adds a few codes of its own for what only HTTP has
 from enum import StrEnum
 from typing import Any
 
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, JsonValue
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from orderstate.domain import ReasonCode
+from orderstate.projector.connection import DATABASE_DOWN
 
 __all__ = [
     "ALL_CODES",
@@ -25,6 +27,8 @@ __all__ = [
     "install_problem_handlers",
     "status_of",
 ]
+
+log = structlog.get_logger("orderstate.api")
 
 PROBLEM_TYPE_BASE = "https://orderstate.dev/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -37,6 +41,7 @@ class ApiCode(StrEnum):
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    DATABASE_UNAVAILABLE = "database_unavailable"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -71,7 +76,10 @@ _STATUS: dict[str, int] = {
     ApiCode.IDEMPOTENCY_KEY_REUSED: 422,
     ApiCode.PAYLOAD_TOO_LARGE: 413,
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ApiCode.DATABASE_UNAVAILABLE: 503,
 }
+# A client may retry after this many seconds; the pool replaces lost connections meanwhile.
+_RETRY_AFTER_S = 1
 
 
 def status_of(code: str) -> int:
@@ -152,6 +160,20 @@ def install_problem_handlers(app: Any) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(request, code, str(exc.detail), headers=headers)
 
+    async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
+        # A write in flight is rolled back with its connection unless its COMMIT had already
+        # reached the server; the same Idempotency-Key makes a retry safe in both cases.
+        log.warning("database_unavailable", error=repr(exc), path=request.url.path)
+        return problem_response(
+            request,
+            ApiCode.DATABASE_UNAVAILABLE,
+            "PostgreSQL cannot be reached right now. Retry the request (writes with the same "
+            "Idempotency-Key, so that it cannot apply twice).",
+            headers={"Retry-After": str(_RETRY_AFTER_S)},
+        )
+
     app.add_exception_handler(ProblemError, on_problem)
+    for error in DATABASE_DOWN:
+        app.add_exception_handler(error, on_database_down)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -27,7 +27,7 @@ from orderstate import metrics
 from orderstate.events.envelope import binary_from_data
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
-from orderstate.projector.connection import Conn
+from orderstate.projector.connection import DATABASE_DOWN, Conn
 from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
 
@@ -38,7 +38,7 @@ log = structlog.get_logger("orderstate.relay")
 _LANE_LOCK_CLASS = 0x6F7262  # first key of the two-key advisory lock space: "orb"
 _CHANNEL = "orderstate_outbox"
 _CLEANUP_INTERVAL_S = 300.0
-_FAILURES = (KafkaError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError)
+_FAILURES = (KafkaError, asyncpg.PostgresError, *DATABASE_DOWN)
 
 
 class Relay:

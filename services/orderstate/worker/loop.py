@@ -29,6 +29,7 @@ from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.apply import BatchResult, apply_batch
+from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.projector.expiry import expire_parked
 from orderstate.projector.inputs import Incoming, Malformed
 from orderstate.runtime import start_kafka_client
@@ -42,13 +43,6 @@ __all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
 log = structlog.get_logger("orderstate.worker")
 
 WATCHDOG_EXIT_CODE = 3
-_DATABASE_DOWN = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
 _EXPIRY_INTERVAL_S = 30.0
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
@@ -238,7 +232,7 @@ class Worker:
         try:
             return await self._apply_retrying(inputs)
         except asyncpg.PostgresError as exc:
-            if isinstance(exc, _DATABASE_DOWN) or not isinstance(exc, _REFUSED_DATA):
+            if isinstance(exc, DATABASE_DOWN) or not isinstance(exc, _REFUSED_DATA):
                 raise
             if len(inputs) == 1:
                 log.error(
@@ -257,7 +251,7 @@ class Worker:
 
     async def _apply_retrying(self, inputs: list[Incoming | Malformed]) -> BatchResult:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_DATABASE_DOWN),
+            retry=retry_if_exception_type(DATABASE_DOWN),
             wait=wait_random_exponential(multiplier=0.2, max=5),
             before_sleep=lambda state: log.warning(
                 "database_unavailable_retrying",
@@ -292,7 +286,7 @@ class Worker:
         try:
             async with self.pool.acquire() as conn:
                 expired = await expire_parked(conn, policies=self.policies, now=datetime.now(UTC))
-        except _DATABASE_DOWN as exc:
+        except DATABASE_DOWN as exc:
             log.warning("parked_expiry_skipped", error=repr(exc))
             return
         if expired:

@@ -1,6 +1,11 @@
 """Orders, items, states, tags and shipments over REST, one behaviour per test."""
 
+import asyncio
+
+import asyncpg
+
 from tests.support.api import Api, order_body
+from tests.support.pipeline import wait_for
 
 
 async def test_create_answers_201_with_location_and_etag(api: Api) -> None:
@@ -194,3 +199,52 @@ async def test_oversized_body_is_413(api: Api) -> None:
     answer = await api.client.post("/v2/orders", json=huge, headers=headers)
     assert answer.status_code == 413
     assert answer.json()["code"] == "payload_too_large"
+
+
+async def test_database_lost_mid_request_is_503_then_the_api_recovers(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    assert (await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)).is_success
+    url = api.context.settings.database_url.get_secret_value()
+    holder = await asyncpg.connect(url)
+    killer = await asyncpg.connect(url)
+    try:
+        # Hold the order's row so the write below waits inside PostgreSQL ...
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute("SELECT 1 FROM orders WHERE order_id = 'A-1' FOR UPDATE")
+        change = asyncio.create_task(
+            api.client.post(
+                "/v2/order-states",
+                json={"order_id": "A-1", "state": "paid", "datetime": "2026-11-20T11:00:00Z"},
+                headers=headers,
+            )
+        )
+        await wait_for(lambda: _waiting_on_lock(killer), timeout_s=10)
+        # ... then the server ends the API's connections, as a failover or restart would.
+        await killer.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() AND pid <> $1",
+            holder.get_server_pid(),
+        )
+        answer = await change
+        await lock.rollback()
+    finally:
+        await holder.close()
+        await killer.close()
+
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "1"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert answer.json()["code"] == "database_unavailable"
+    # Nothing was applied, and the pool replaces the lost connections for the next request.
+    order = await api.client.get("/v2/orders/A-1", headers=headers)
+    assert order.status_code == 200
+    assert order.json()["state"] == "new"
+
+
+async def _waiting_on_lock(conn: asyncpg.Connection) -> bool:
+    waiting = await conn.fetchval(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    return bool(waiting)
