@@ -30,7 +30,8 @@ __all__ = [
 ]
 
 
-def _context(request: Request) -> ApiContext:
+async def _context(request: Request) -> ApiContext:
+    # async: a plain def would run in the thread pool, a thread hop per request.
     ctx: ApiContext = request.app.state.context
     return ctx
 

@@ -1,0 +1,401 @@
+"""`make bench-api`: the REST API's read path with 1,000,000 orders in PostgreSQL.
+
+  1. a scratch database, migrated, filled in SQL with N orders over 10 shops (bench/api_data.py)
+  2. EXPLAIN ANALYZE of the list statements for every documented filter x every order_by
+     (bench/api_explain.py)
+  3. `orderstate api` as its own process; an API key of one shop (legacy API-KEY header)
+  4. GET /v2/orders/{order_id}: paced open loop at 500 requests/s, then closed loop
+  5. GET /v2/orders?filters[...]: closed loop, then paced at a rate it sustains
+     (bench/api_load.py: raw asyncio HTTP/1.1 keep-alive client)
+  6. a table, and bench/results-api.md (bench/api_report.py)
+
+The database and the API process are the run's own; both are removed at the end, also after
+a failure or Ctrl-C. See bench/README.md, "The API benchmark".
+"""
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+
+import api_data
+import api_explain
+import api_load
+import api_report
+import infra
+from orderstate.api.keys import create_key
+from orderstate.settings import Settings
+
+ORDERSTATE = infra.REPO / ".venv" / "bin" / "orderstate"
+LIST_QUERY = [
+    ("filters[state]", "paid"),
+    ("filters[tag]", "channel:web"),
+    ("order_by", "-updated_at"),
+    ("limit", "20"),
+]
+
+
+def _args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=1_000_000)
+    parser.add_argument("--shops", type=int, default=10)
+    parser.add_argument("--shop", default="shop-03", help="the shop whose key makes the requests")
+    parser.add_argument("--get-rate", type=float, default=500.0, help="paced GET by id, req/s")
+    parser.add_argument(
+        "--list-rate",
+        type=float,
+        default=None,
+        help="paced list, req/s (default: half the closed-loop rate, rounded down to 10)",
+    )
+    parser.add_argument("--seconds", type=float, default=30.0, help="each paced run")
+    parser.add_argument("--closed-seconds", type=float, default=20.0, help="each closed run")
+    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    parser.add_argument("--paced-connections", type=int, default=32)
+    parser.add_argument("--closed-connections", type=int, default=4)
+    parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
+    parser.add_argument("--skip-explain", action="store_true")
+    parser.add_argument("--no-write", action="store_true", help="do not write results-api.md")
+    return parser.parse_args()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _sustainable(closed_rate: float) -> float:
+    """Half the closed-loop rate, rounded down to a round number (10s above 20/s)."""
+    half = closed_rate / 2
+    return max(1.0, half // 10 * 10 if half >= 20 else float(int(half)))
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+async def _wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        if process.poll() is not None:
+            raise RuntimeError(f"orderstate api exited with {process.returncode}; see {log}")
+        try:
+            conn = await api_load.Connection.open("127.0.0.1", port)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        try:
+            status, _ = await conn.exchange(api_load.request("/healthz", "127.0.0.1", {}))
+        finally:
+            await conn.close()
+        if status == 200:
+            return time.monotonic() - started
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"orderstate api not healthy within 60 s; see {log}")
+
+
+class ApiBench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.ends = infra.endpoints()
+        self.scratch = infra.Scratch(self.ends)
+        self.logs = infra.REPO / ".local" / "bench" / f"api-{self.scratch.run_id}"
+        self.r: dict[str, Any] = {"args": args, "argv": sys.argv[1:], "logs": self.logs}
+        self.api: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.port = 0
+        self.headers: dict[str, str] = {}
+
+    async def data(self) -> None:
+        args, r = self.args, self.r
+        with _phase(f"generate {args.orders:,} orders over {args.shops} shops (in SQL)"):
+            self.url = await self.scratch.database("api")
+            end = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+            ds = await api_data.generate(self.url, orders=args.orders, shops=args.shops, end=end)
+            r["dataset"] = ds
+            print(
+                f"   insert {ds.insert_s:.1f} s, indexes {ds.index_s:.1f} s, vacuum analyze "
+                f"{ds.analyze_s:.1f} s; table {ds.table_mb:,.0f} MB"
+            )
+
+    async def explain(self) -> None:
+        r = self.r
+        with _phase("EXPLAIN ANALYZE: every documented filter x every order_by"):
+            started = time.monotonic()
+            r["explain"] = await api_explain.matrix(self.url, self.args.shop, r["dataset"].end)
+            r["explain_s"] = time.monotonic() - started
+            r["explain_problems"] = api_explain.problems(r["explain"])
+            for problem in r["explain_problems"]:
+                print(f"   {problem}")
+            if not r["explain_problems"]:
+                print("   index scans only, no big sorts")
+
+    async def start_api(self, *, new_key: bool = True) -> None:
+        args, r = self.args, self.r
+        with _phase("start orderstate api"):
+            if new_key:
+                settings = Settings()
+                conn = await asyncpg.connect(self.url)
+                try:
+                    key = await create_key(
+                        conn,
+                        shop_id=args.shop,
+                        label="bench-api",
+                        pepper=settings.api_key_pepper.get_secret_value(),
+                        now=datetime.now(UTC),
+                    )
+                finally:
+                    await conn.close()
+                self.headers = {"API-KEY": key.plain}
+            self.port = _free_port()
+            env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATE_")}
+            env.update(
+                {
+                    "ORDERSTATE_DATABASE_URL": self.url,
+                    "ORDERSTATE_API_PORT": str(self.port),
+                    "ORDERSTATE_LOG_LEVEL": "WARNING",
+                    "ORDERSTATE_LOG_FORMAT": "json",
+                }
+            )
+            log = self.logs / "api.log"
+            self.api = infra.start([str(ORDERSTATE), "api"], env, log)
+            r["api_start_s"] = await _wait_healthy(self.port, self.api, log)
+            print(
+                f"   pid {self.api.pid} on 127.0.0.1:{self.port}, healthy after "
+                f"{r['api_start_s']:.1f} s"
+            )
+
+    def _requests(self, paths: list[str]) -> list[bytes]:
+        host = f"127.0.0.1:{self.port}"
+        return [api_load.request(p, host, self.headers) for p in paths]
+
+    async def _check(self, raw: bytes, what: str) -> int:
+        conn = await api_load.Connection.open("127.0.0.1", self.port)
+        try:
+            status, body = await conn.exchange(raw)
+        finally:
+            await conn.close()
+        if status != 200:
+            raise RuntimeError(f"{what}: HTTP {status}: {body[:300]!r}")
+        return len(body)
+
+    def _meter(self) -> infra.CpuMeter:
+        assert self.api is not None  # noqa: S101
+        return infra.CpuMeter(
+            {
+                "orderstate api": (self.api.pid, False),
+                "PostgreSQL (every backend)": (self.ends.postmaster_pid, True),
+                "bench client (this process)": (os.getpid(), False),
+            }
+        )
+
+    async def _measured(self, label: str, run: Any) -> api_load.LoadResult:
+        meter = self._meter()
+        meter.start()
+        result: api_load.LoadResult = await run
+        result.cpu = meter.stop()
+        p50, p99 = (api_load.percentile(result.latencies_ms, q) for q in (50, 99))
+        print(
+            f"   {label}: {result.rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
+            f"{result.errors} errors; CPU api {result.cpu['orderstate api']:.2f}, "
+            f"postgres {result.cpu['PostgreSQL (every backend)']:.2f}, client "
+            f"{result.cpu['bench client (this process)']:.2f} cores",
+            flush=True,
+        )
+        return result
+
+    async def get_by_id(self) -> None:
+        args, r = self.args, self.r
+        ids = await api_data.order_ids(self.url, args.shop)
+        rng = random.Random(1)
+        reqs = self._requests([f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)])
+        r["get_bytes"] = await self._check(reqs[0], "GET by id")
+        r["get_path"] = f"/v2/orders/{ids[0]}"
+        host, port = "127.0.0.1", self.port
+        with _phase(f"GET /v2/orders/{{order_id}}: paced {args.get_rate:g} req/s"):
+            await api_load.paced(
+                host,
+                port,
+                reqs[-5000:],
+                rate=args.get_rate,
+                seconds=args.warmup_seconds,
+                connections=args.paced_connections,
+            )
+            r["get_paced"] = await self._measured(
+                "paced",
+                api_load.paced(
+                    host,
+                    port,
+                    reqs,
+                    rate=args.get_rate,
+                    seconds=args.seconds,
+                    connections=args.paced_connections,
+                ),
+            )
+        with _phase(f"GET /v2/orders/{{order_id}}: closed loop, {args.closed_connections} conns"):
+            r["get_closed"] = await self._measured(
+                "closed",
+                api_load.closed(
+                    host,
+                    port,
+                    reqs,
+                    seconds=args.closed_seconds,
+                    connections=args.closed_connections,
+                ),
+            )
+
+    async def filtered_list(self) -> None:
+        args, r = self.args, self.r
+        path = "/v2/orders?" + urlencode(LIST_QUERY)
+        r["list_path"] = path
+        reqs = self._requests([path])
+        r["list_bytes"] = await self._check(reqs[0], "list")
+        host, port = "127.0.0.1", self.port
+        with _phase(f"GET {path}: closed loop, {args.closed_connections} conns"):
+            r["list_closed"] = await self._measured(
+                "closed",
+                api_load.closed(
+                    host,
+                    port,
+                    reqs,
+                    seconds=args.closed_seconds,
+                    connections=args.closed_connections,
+                ),
+            )
+        rate = args.list_rate or _sustainable(r["list_closed"].rate)
+        r["list_rate_auto"] = args.list_rate is None
+        with _phase(f"GET {path}: paced {rate:g} req/s"):
+            r["list_paced"] = await self._measured(
+                "paced",
+                api_load.paced(
+                    host,
+                    port,
+                    reqs,
+                    rate=rate,
+                    seconds=args.seconds,
+                    connections=args.paced_connections,
+                ),
+            )
+
+    async def client_overhead(self) -> None:
+        with _phase("client overhead against a trivial in-process server"):
+            reqs = self._requests([self.r["get_path"]])
+            self.r["client_us"] = await api_load.client_overhead(reqs)
+            print(f"   {self.r['client_us']:.0f} µs CPU per request (client + trivial server)")
+
+    def api_memory(self) -> None:
+        if self.api is not None:
+            self.r["api_hwm_kb"] = infra.status_kb(self.api.pid, "VmHWM")
+
+    async def cleanup(self) -> None:
+        with _phase("clean up: stop orderstate api (by pid), drop the scratch database"):
+            if self.api is not None:
+                self.r["api_exit"] = infra.stop(self.api)
+                self.api = None
+            problems = []
+            if self.scratch.databases:
+                admin = await asyncpg.connect(
+                    infra.with_database(self.ends.database_url, "postgres")
+                )
+                try:
+                    for name in self.scratch.databases:
+                        try:
+                            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        except asyncpg.PostgresError as exc:
+                            problems.append(f"database {name}: {exc}")
+                finally:
+                    await admin.close()
+            self.r["cleanup_problems"] = problems
+            for problem in problems:
+                print(f"   cleanup: {problem}")
+
+
+@contextlib.contextmanager
+def _phase(title: str) -> Iterator[None]:
+    started = time.monotonic()
+    print(f"\n== {title}", flush=True)
+    yield
+    print(f"   ({time.monotonic() - started:.1f} s)", flush=True)
+
+
+async def _machine(ends: infra.Endpoints) -> dict[str, str]:
+    found = await infra.machine(ends)
+    for name in ("aiokafka", "faust-streaming"):
+        found.pop(name, None)
+    for package in ("fastapi", "starlette", "uvicorn", "h11", "httptools", "uvloop"):
+        found[package] = _version(package)
+    conn = await asyncpg.connect(ends.database_url)
+    try:
+        for name in ("work_mem", "effective_cache_size", "random_page_cost", "jit"):
+            found[f"PostgreSQL {name}"] = await conn.fetchval(f"SHOW {name}")
+    finally:
+        await conn.close()
+    return found
+
+
+async def main(args: argparse.Namespace) -> int:
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    bench = ApiBench(args)
+    r = bench.r
+    bench.logs.mkdir(parents=True, exist_ok=True)
+    print(f"bench-api run {bench.scratch.run_id}; logs in {bench.logs}")
+    r["machine"] = await _machine(bench.ends)
+    with _phase("wait for a quiet machine (other sessions may share it)"):
+        r["load_before"] = await infra.wait_for_quiet(max_wait_s=args.quiet_wait)
+        print(f"   {r['load_before']:.2f} cores busy before the run")
+    r["started"] = datetime.now(UTC)
+    started = time.monotonic()
+    timeline_stop = asyncio.Event()
+    timeline = asyncio.create_task(
+        infra.cpu_timeline(bench.logs / "cpu-timeline.txt", timeline_stop)
+    )
+    try:
+        await bench.data()
+        if not args.skip_explain:
+            await bench.explain()
+        with _phase("wait for a quiet machine before the load runs"):
+            r["load_before_runs"] = await infra.wait_for_quiet(max_wait_s=30)
+            print(f"   {r['load_before_runs']:.2f} cores busy")
+        await bench.start_api()
+        await bench.get_by_id()
+        await bench.filtered_list()
+        bench.api_memory()
+        await bench.client_overhead()
+    finally:
+        timeline_stop.set()
+        await timeline
+        await bench.cleanup()
+    r["wall_s"] = time.monotonic() - started
+    print()
+    print(api_report.summary(r))
+    if not args.no_write:
+        api_report.RESULTS.write_text(api_report.render(r))
+        (bench.logs / "figures.json").write_text(json.dumps(api_report.figures(r), indent=2))
+        print(f"\nwrote {api_report.RESULTS.relative_to(infra.REPO)}")
+    print(f"run took {timedelta(seconds=round(r['wall_s']))}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(_args())))
