@@ -77,8 +77,8 @@ class Settings(BaseSettings):
         50,
         ge=0,
         le=10_000,
-        description="...or what arrived within this many milliseconds while the previous batch "
-        "was applied; an idle worker does not wait.",
+        description="A batch gathers while the previous one is applied and is applied as soon "
+        "as the worker is free, or at the latest this many milliseconds after its first record.",
     )
     max_payload_bytes: int = Field(
         1024 * 1024, ge=1024, description="Inbound record values above this are malformed."

@@ -9,6 +9,7 @@ ends the process non-zero so Kubernetes restarts it.
 """
 
 import asyncio
+import math
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -44,6 +45,8 @@ log = structlog.get_logger("orderstate.worker")
 
 WATCHDOG_EXIT_CODE = 3
 _EXPIRY_INTERVAL_S = 30.0
+# How often a gathering batch checks whether the worker has become free to apply it.
+_BUSY_CHECK_S = 0.002
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
@@ -162,20 +165,27 @@ class Worker:
             return None
 
     async def _collect(self) -> list[Any]:
-        """Up to batch_max_events records, or what arrived within batch_max_wait_ms while the
-        previous batch is still being applied; at once when the worker is idle."""
+        """Up to batch_max_events records. A batch gathers while the previous one is applied
+        and closes as soon as the worker is free to apply it, or batch_max_wait_ms after its
+        first record; an idle worker takes what arrived at once."""
         limit = self.settings.batch_max_events
         window = self.settings.batch_max_wait_ms / 1000
         per_partition: dict[TopicPartition, list[Any]] = {}
         count = 0
-        deadline: float | None = None
+        deadline = math.inf
         while count < limit and not self.stop.is_set():
-            remaining = 1.0 if deadline is None else deadline - time.monotonic()
-            if deadline is not None and remaining <= 0:
-                break
+            if count:
+                # in_flight is what is queued or being applied: at zero the worker waits for
+                # this batch, and holding it longer would only add latency.
+                remaining = deadline - time.monotonic()
+                if self.in_flight == 0 or remaining <= 0:
+                    break
+                timeout = min(remaining, _BUSY_CHECK_S)
+            else:
+                timeout = 1.0
             try:
                 got = await self.consumer.getmany(
-                    timeout_ms=int(remaining * 1000), max_records=limit - count
+                    timeout_ms=math.ceil(timeout * 1000), max_records=limit - count
                 )
             except KafkaError as exc:
                 log.warning("kafka_fetch_failed", error=str(exc))
@@ -188,14 +198,10 @@ class Worker:
             for tp, batch in (await self.aligner.admit(fetched)).items():
                 per_partition.setdefault(tp, []).extend(batch)
                 count += len(batch)
-            if count and deadline is None:
-                if self.in_flight == 0:
-                    # Nothing is being applied: waiting would only add latency. While a
-                    # batch is applied, records gather into the next one by themselves.
-                    break
-                deadline = time.monotonic() + window
-            elif not count:
+            if not count:
                 break
+            if deadline == math.inf:
+                deadline = time.monotonic() + window
         return merge_by_time(per_partition.values())
 
     async def _process(self, batch: "_Batch") -> None:
