@@ -5,11 +5,12 @@ not drawn at random: re-deciding the same input, as a replay of the inbound
 topics does, produces the same ids, so consumers can deduplicate on them.
 """
 
-import json
 import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
+
+import pydantic_core
 
 from orderstate.domain import Accepted, ReasonCode
 from orderstate.events.envelope import CloudEvent
@@ -75,7 +76,9 @@ def fact_rows(decision: Accepted, *, cause: CloudEvent, now: datetime) -> list[O
                 shop_id=view.shop_id,
                 order_id=view.order_id,
                 event_id=event_id,
-                event_json=json.dumps(data, separators=(",", ":"), ensure_ascii=False),
+                # Same text as json.dumps(data, separators=(",", ":"), ensure_ascii=False), in
+                # a third of the time (bench/hotpaths.py).
+                event_json=pydantic_core.to_json(data).decode(),
             )
         )
     return rows
