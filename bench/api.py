@@ -311,19 +311,7 @@ class ApiBench:
             if self.api is not None:
                 self.r["api_exit"] = infra.stop(self.api)
                 self.api = None
-            problems = []
-            if self.scratch.databases:
-                admin = await asyncpg.connect(
-                    infra.with_database(self.ends.database_url, "postgres")
-                )
-                try:
-                    for name in self.scratch.databases:
-                        try:
-                            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                        except asyncpg.PostgresError as exc:
-                            problems.append(f"database {name}: {exc}")
-                finally:
-                    await admin.close()
+            problems = await self.scratch.drop_databases()
             self.r["cleanup_problems"] = problems
             for problem in problems:
                 print(f"   cleanup: {problem}")

@@ -141,8 +141,8 @@ class Scratch:
         self.topics.extend(names)
         await partitions(self.ends.kafka, names)
 
-    async def cleanup(self) -> list[str]:
-        """Drop every database, topic and group this run made; return what could not be."""
+    async def drop_databases(self) -> list[str]:
+        """Drop every database this run made; return what could not be."""
         problems: list[str] = []
         if self.databases:
             admin = await asyncpg.connect(with_database(self.ends.database_url, "postgres"))
@@ -154,6 +154,11 @@ class Scratch:
                         problems.append(f"database {name}: {exc}")
             finally:
                 await admin.close()
+        return problems
+
+    async def cleanup(self) -> list[str]:
+        """Drop every database, topic and group this run made; return what could not be."""
+        problems = await self.drop_databases()
         client = AIOKafkaAdminClient(bootstrap_servers=self.ends.kafka)
         await client.start()
         try:
