@@ -11,7 +11,6 @@ the same CloudEvents ids, never a loss.
 """
 
 import asyncio
-import json
 import random
 import time
 from collections import Counter
@@ -19,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pydantic_core
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -123,7 +123,7 @@ class Relay:
             pending = []
             for row in rows:
                 # Written by the projector from validated values; parsed, not re-validated.
-                event = json.loads(row["event"])
+                event = pydantic_core.from_json(row["event"])
                 headers, value = binary_from_data(event)
                 pending.append(
                     await self.producer.send(
