@@ -96,33 +96,9 @@ listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config=$scram;
 listener.name.sasl_plaintext.plain.sasl.jaas.config=$plain username="$BROKER_USER" password="$BROKER_PASSWORD" user_$BROKER_USER="$BROKER_PASSWORD" user_$CLIENT_USER="$CLIENT_PASSWORD";
 log.dirs=$DATA
 
-auto.create.topics.enable=false
-num.partitions=6
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-offsets.topic.num.partitions=10
-transaction.state.log.num.partitions=10
-group.initial.rebalance.delay.ms=0
-
-log.retention.hours=24
-log.retention.bytes=1073741824
-log.segment.bytes=104857600
+$(single_node_properties)
 EOF
   mv "$PROPS.tmp" "$PROPS"
-}
-
-new_cluster_id() {
-  local id
-  while :; do
-    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-    [[ "$id" == -* ]] || break
-  done
-  printf '%s' "$id"
 }
 
 # The SCRAM credentials go into the first metadata records, so the broker can authenticate

@@ -65,45 +65,9 @@ inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
 log.dirs=$DATA
 
-# Topics are declared by the service's own setup, as in production; a typo must fail.
-auto.create.topics.enable=false
-num.partitions=6
-default.replication.factor=1
-min.insync.replicas=1
-
-# One broker: every internal topic must be satisfiable with a single replica.
-offsets.topic.replication.factor=1
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
-# Fewer internal partitions than the defaults (50): creating them is most of the delay of the
-# first consumer group or transaction on a fresh broker, and one node gains nothing from more.
-offsets.topic.num.partitions=10
-transaction.state.log.num.partitions=10
-
-# Tests join and leave groups constantly; the default 3 s wait before the first rebalance
-# would add up to minutes.
-group.initial.rebalance.delay.ms=0
-
-# Dev data: bounded on disk, never needed for long.
-log.retention.hours=24
-log.retention.bytes=1073741824
-log.segment.bytes=104857600
+$(single_node_properties)
 EOF
   mv "$PROPS.tmp" "$PROPS"
-}
-
-# A Kafka cluster id is 16 random bytes in URL-safe base64 without padding, the format of
-# `kafka-storage.sh random-uuid`; made here to save a JVM start. Kafka rejects ids that
-# start with '-', so those are drawn again.
-new_cluster_id() {
-  local id
-  while :; do
-    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
-    [[ "$id" == -* ]] || break
-  done
-  printf '%s' "$id"
 }
 
 format_storage() {
