@@ -223,6 +223,25 @@ class ApiBench:
         )
         return result
 
+    def _paced(self, reqs: list[bytes], rate: float, seconds: float) -> Any:
+        return api_load.paced(
+            "127.0.0.1",
+            self.port,
+            reqs,
+            rate=rate,
+            seconds=seconds,
+            connections=self.args.paced_connections,
+        )
+
+    def _closed(self, reqs: list[bytes]) -> Any:
+        return api_load.closed(
+            "127.0.0.1",
+            self.port,
+            reqs,
+            seconds=self.args.closed_seconds,
+            connections=self.args.closed_connections,
+        )
+
     async def get_by_id(self) -> None:
         args, r = self.args, self.r
         ids = await api_data.order_ids(self.url, args.shop)
@@ -230,38 +249,13 @@ class ApiBench:
         reqs = self._requests([f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)])
         r["get_bytes"] = await self._check(reqs[0], "GET by id")
         r["get_path"] = f"/v2/orders/{ids[0]}"
-        host, port = "127.0.0.1", self.port
         with _phase(f"GET /v2/orders/{{order_id}}: paced {args.get_rate:g} req/s"):
-            await api_load.paced(
-                host,
-                port,
-                reqs[-5000:],
-                rate=args.get_rate,
-                seconds=args.warmup_seconds,
-                connections=args.paced_connections,
-            )
+            await self._paced(reqs[-5000:], args.get_rate, args.warmup_seconds)
             r["get_paced"] = await self._measured(
-                "paced",
-                api_load.paced(
-                    host,
-                    port,
-                    reqs,
-                    rate=args.get_rate,
-                    seconds=args.seconds,
-                    connections=args.paced_connections,
-                ),
+                "paced", self._paced(reqs, args.get_rate, args.seconds)
             )
         with _phase(f"GET /v2/orders/{{order_id}}: closed loop, {args.closed_connections} conns"):
-            r["get_closed"] = await self._measured(
-                "closed",
-                api_load.closed(
-                    host,
-                    port,
-                    reqs,
-                    seconds=args.closed_seconds,
-                    connections=args.closed_connections,
-                ),
-            )
+            r["get_closed"] = await self._measured("closed", self._closed(reqs))
 
     async def filtered_list(self) -> None:
         args, r = self.args, self.r
@@ -269,32 +263,12 @@ class ApiBench:
         r["list_path"] = path
         reqs = self._requests([path])
         r["list_bytes"] = await self._check(reqs[0], "list")
-        host, port = "127.0.0.1", self.port
         with _phase(f"GET {path}: closed loop, {args.closed_connections} conns"):
-            r["list_closed"] = await self._measured(
-                "closed",
-                api_load.closed(
-                    host,
-                    port,
-                    reqs,
-                    seconds=args.closed_seconds,
-                    connections=args.closed_connections,
-                ),
-            )
+            r["list_closed"] = await self._measured("closed", self._closed(reqs))
         rate = args.list_rate or _sustainable(r["list_closed"].rate)
         r["list_rate_auto"] = args.list_rate is None
         with _phase(f"GET {path}: paced {rate:g} req/s"):
-            r["list_paced"] = await self._measured(
-                "paced",
-                api_load.paced(
-                    host,
-                    port,
-                    reqs,
-                    rate=rate,
-                    seconds=args.seconds,
-                    connections=args.paced_connections,
-                ),
-            )
+            r["list_paced"] = await self._measured("paced", self._paced(reqs, rate, args.seconds))
 
     async def client_overhead(self) -> None:
         with _phase("client overhead against a trivial in-process server"):

@@ -4,13 +4,11 @@ import asyncio
 import signal
 import socket
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 
-from orderstate.api.keys import create_key
+from tests.support.api import plain_api_key
 from tests.support.events import created, record, shipment, state
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import consume_until, produce, settings_for, wait_for
@@ -55,21 +53,16 @@ async def test_orderstate_run_end_to_end(
                 return answer.status_code == 200
 
             await wait_for(ready, timeout_s=60)
-        conn = await asyncpg.connect(database_url)
-        try:
-            key = await create_key(
-                conn,
-                shop_id="shop-1",
-                label="e2e",
-                pepper=settings.api_key_pepper.get_secret_value(),
-                now=datetime.now(UTC),
-            )
-        finally:
-            await conn.close()
+        key = await plain_api_key(
+            database_url,
+            "shop-1",
+            pepper=settings.api_key_pepper.get_secret_value(),
+            label="e2e",
+        )
 
         await produce(kafka_bootstrap, topics.orders, [record(created()), record(state("paid"))])
         base = f"http://127.0.0.1:{api_port}"
-        async with httpx.AsyncClient(base_url=base, headers={"API-KEY": key.plain}) as client:
+        async with httpx.AsyncClient(base_url=base, headers={"API-KEY": key}) as client:
 
             async def paid() -> bool:
                 answer = await client.get("/v2/orders/ORD-1")

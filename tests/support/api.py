@@ -77,3 +77,15 @@ async def api_for(settings: Settings) -> AsyncIterator[Api]:
     async with httpx.AsyncClient(transport=transport, base_url="http://orderstate.test") as client:
         yield Api(client, context, clock)
     await pool.close()
+
+
+async def plain_api_key(database_url: str, shop: str, *, pepper: str, label: str) -> str:
+    """A new API key of ``shop``, for an API running in another process."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        created = await create_key(
+            conn, shop_id=shop, label=label, pepper=pepper, now=datetime.now(UTC)
+        )
+    finally:
+        await conn.close()
+    return created.plain

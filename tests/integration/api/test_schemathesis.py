@@ -5,15 +5,12 @@ import json
 import os
 import socket
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-import asyncpg
 import httpx
 
-from orderstate.api.keys import create_key
 from orderstate.settings import Settings
-from tests.support.api import order_body
+from tests.support.api import order_body, plain_api_key
 from tests.support.pipeline import wait_for
 from tests.support.processes import env_for
 
@@ -38,17 +35,12 @@ async def test_a_thousand_generated_requests_and_no_server_error(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
-    conn = await asyncpg.connect(database_url)
-    try:
-        key = await create_key(
-            conn,
-            shop_id="fuzz-shop",
-            label="schemathesis",
-            pepper=settings.api_key_pepper.get_secret_value(),
-            now=datetime.now(UTC),
-        )
-    finally:
-        await conn.close()
+    key = await plain_api_key(
+        database_url,
+        "fuzz-shop",
+        pepper=settings.api_key_pepper.get_secret_value(),
+        label="schemathesis",
+    )
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     log = (tmp_path / "api.log").open("wb")
@@ -63,7 +55,7 @@ async def test_a_thousand_generated_requests_and_no_server_error(
     )
     try:
         await wait_for(lambda: _ready(base), timeout_s=30)
-        async with httpx.AsyncClient(base_url=base, headers={"API-KEY": key.plain}) as client:
+        async with httpx.AsyncClient(base_url=base, headers={"API-KEY": key}) as client:
             # Orders with the ids the generator likes, so reads and writes also hit real rows.
             for order_id in ("0", "1", "A", "00"):
                 await client.post("/v2/orders", json=order_body(order_id))
@@ -73,7 +65,7 @@ async def test_a_thousand_generated_requests_and_no_server_error(
             "run",
             f"{base}/v2/openapi.json",
             "--header",
-            f"API-KEY: {key.plain}",
+            f"API-KEY: {key}",
             "--checks",
             _CHECKS,
             "--max-examples",
