@@ -252,7 +252,7 @@ async def _apply(  # noqa: PLR0917
         view.updated_at,
         view.model_dump_json(),
     )
-    for row in fact_rows(decision, cause=event, now=now):
+    for row in fact_rows(decision, cause=event, now=now, first_sequence=view.version):
         await _outbox(conn, row, now)
     if unpark and (before is None or before.deleted):
         await _unpark(conn, view, now)

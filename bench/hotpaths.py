@@ -118,7 +118,7 @@ def measure(orders: int = 1000) -> list[Row]:
     rows.append(
         Row(
             "fact_rows (per accepted event)",
-            _per_call(lambda a: fact_rows(a[0], cause=a[1], now=now), accepted),
+            _per_call(lambda a: fact_rows(a[0], cause=a[1], now=now, first_sequence=1), accepted),
         )
     )
     rows.append(
@@ -126,7 +126,12 @@ def measure(orders: int = 1000) -> list[Row]:
     )
     datas = [
         outbound_event_data(
-            fact, snapshot_data(a.new_view), event_id="x", time=time_data(now), view=a.new_view
+            fact,
+            snapshot_data(a.new_view),
+            event_id="x",
+            time=time_data(now),
+            view=a.new_view,
+            sequence=1,
         )
         for a, _ in accepted
         for fact in a.emitted

@@ -7,10 +7,16 @@ __all__ = [
     "BATCH_SIZE",
     "CONSUMER_LAG",
     "EVENTS",
+    "INTERNAL_ERRORS",
+    "MERGE_MARKERS",
     "OUTBOX_BACKLOG",
+    "OUTBOX_DEAD_LETTERS",
     "PARKED_EXPIRED",
+    "PARTITION_STALLED",
+    "RECORDS_MISPLACED",
     "RELAY_PUBLISHED",
     "RELAY_PUBLISH_LATENCY",
+    "RETENTION_DELETED",
 ]
 
 EVENTS = Counter(
@@ -46,4 +52,39 @@ RELAY_PUBLISH_LATENCY = Histogram(
 PARKED_EXPIRED = Counter(
     "orderstate_parked_expired_total",
     "Parked shipment events rejected because their order never arrived.",
+)
+INTERNAL_ERRORS = Counter(
+    "orderstate_internal_errors_total",
+    "Events rejected with internal_error because processing them raised an unexpected error "
+    "(a stored view that no longer validates, a parked event that no longer decodes, a bug); "
+    "the log has the exception.",
+)
+PARTITION_STALLED = Gauge(
+    "orderstate_partition_stalled_seconds",
+    "Seconds since a batch was last applied on an inbound partition that has records to "
+    "apply; 0 when the partition is caught up. Every worker reports every partition of the "
+    "group: alert on max by (topic, partition).",
+    ["topic", "partition"],
+)
+RECORDS_MISPLACED = Counter(
+    "orderstate_records_misplaced_total",
+    "Inbound records found in a partition their key does not map to (a producer with another "
+    "partitioner); each was copied to the right partition and applied from there.",
+    ["topic"],
+)
+MERGE_MARKERS = Counter(
+    "orderstate_merge_markers_total",
+    "Merge markers the worker appended to a silent inbound partition so that its twin's "
+    "records could be applied (docs/reliability.md).",
+    ["topic"],
+)
+OUTBOX_DEAD_LETTERS = Gauge(
+    "orderstate_outbox_dead_letters",
+    "Outbox rows the relay could not publish and set aside; their orders' later events wait "
+    "behind them (`orderstate outbox list`).",
+)
+RETENTION_DELETED = Counter(
+    "orderstate_retention_deleted_total",
+    "Rows deleted by the retention clean-up, by table.",
+    ["table"],
 )

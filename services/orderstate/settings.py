@@ -60,6 +60,22 @@ class Settings(BaseSettings):
     consumer_group: str = Field(
         "orderstate-projector", description="Consumer group of the projector workers."
     )
+    kafka_session_timeout_ms: int = Field(
+        10_000,
+        ge=6_000,
+        le=300_000,
+        description="A worker that stops heartbeating loses its partitions after this long "
+        "(the broker's group.min.session.timeout.ms is 6 s by default).",
+    )
+    kafka_heartbeat_interval_ms: int = Field(
+        2_000, ge=100, description="How often a worker heartbeats; a third of the session or less."
+    )
+    kafka_group_instance_id: str | None = Field(
+        None,
+        description="Static group membership: a worker restarted with the same id within the "
+        "session timeout gets its partitions back without a rebalance. Only for stable "
+        "identities (a StatefulSet's pod name); unset for a Deployment.",
+    )
     topic_orders: str = Field("shop.orders.v1", description="Inbound order events topic.")
     topic_shipments: str = Field("shop.shipments.v1", description="Inbound shipment events topic.")
     topic_order_events: str = Field(
@@ -82,6 +98,21 @@ class Settings(BaseSettings):
     )
     max_payload_bytes: int = Field(
         1024 * 1024, ge=1024, description="Inbound record values above this are malformed."
+    )
+    max_event_bytes: int = Field(
+        1_000_000,
+        ge=64 * 1024,
+        description="A change that would make the order's outbound event (it carries the whole "
+        "order) larger than this is rejected with order_too_large; keep it below the broker's "
+        "message.max.bytes.",
+    )
+    merge_marker_wait_ms: int = Field(
+        20,
+        ge=0,
+        le=10_000,
+        description="How long records wait for a silent twin partition before the worker "
+        "writes a merge marker to it (docs/reliability.md); a latency floor when one inbound "
+        "topic is quiet.",
     )
     policy_file: Path | None = Field(
         None, description="JSON or YAML file with per-shop transition tables (see docs)."

@@ -13,9 +13,8 @@ from orderstate.events.errors import DecodeError
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import OutcomeKind, apply_batch
-from orderstate.projector.expiry import expire_parked
-from orderstate.projector.inputs import Incoming, Malformed, Position
-from tests.support.events import created, event, incoming, shipment, state
+from orderstate.projector.inputs import Incoming, Malformed, Passed, Position
+from tests.support.events import T0, created, event, incoming, logged, shipment, state
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 POLICIES = PolicyBook()
@@ -80,11 +79,11 @@ async def test_same_event_twice_in_one_batch_applies_once(conn: asyncpg.Connecti
 
 
 async def test_shipment_before_its_order_is_parked_then_applied(conn: asyncpg.Connection) -> None:
-    first = await _apply(conn, incoming(shipment("S1")))
+    first = await _apply(conn, logged(shipment("S1"), 0))
     assert [o.kind for o in first.outcomes] == [OutcomeKind.PARKED]
     assert await conn.fetchval("SELECT count(*) FROM parked_events") == 1
 
-    second = await _apply(conn, incoming(created()))
+    second = await _apply(conn, logged(created(), 0))
     assert second.unparked == 1
     assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
     assert await _table(conn, "SELECT state, version FROM orders") == [("shipped", 2)]
@@ -94,23 +93,76 @@ async def test_shipment_before_its_order_is_parked_then_applied(conn: asyncpg.Co
 
 
 async def test_shipment_parked_and_order_created_in_one_batch(conn: asyncpg.Connection) -> None:
-    result = await _apply(conn, incoming(shipment("S1")), incoming(created()))
+    result = await _apply(conn, logged(shipment("S1"), 0), logged(created(), 0))
     assert [o.kind for o in result.outcomes] == [OutcomeKind.PARKED, OutcomeKind.APPLIED]
     assert result.unparked == 1
     assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
     assert await conn.fetchval("SELECT state FROM orders") == "shipped"
+    assert await _table(conn, "SELECT outcome FROM processed_events ORDER BY outcome") == [
+        ("applied",),
+        ("parked_then_applied",),
+    ]
 
 
-async def test_expired_parked_shipment_is_rejected_unknown_order(conn: asyncpg.Connection) -> None:
-    await _apply(conn, incoming(shipment("S9", order="ORD-NEVER")))
-    assert await expire_parked(conn, policies=POLICIES, now=NOW + timedelta(hours=23)) == 0
-    assert await expire_parked(conn, policies=POLICIES, now=NOW + timedelta(days=1)) == 1
+def _ms(at: datetime) -> int:
+    return int(at.timestamp() * 1000)
+
+
+async def test_parked_shipment_expires_when_its_pairs_stream_passes_the_deadline(
+    conn: asyncpg.Connection,
+) -> None:
+    """The deadline is on the log's clock: the wall clock (``now``) plays no part, so a
+    replay expires the event at the same input."""
+    await _apply(conn, logged(shipment("S9", order="ORD-NEVER"), 0))
+    # 23 h later on another partition pair: not this pair's stream.
+    other = logged(created(order="ORD-X"), 0, partition=1, time_ms=_ms(T0 + timedelta(days=2)))
+    assert (await _apply(conn, other)).expired == 0
+    # 23 h later on the same pair: not yet.
+    soon = logged(created(order="ORD-Y"), 1, time_ms=_ms(T0 + timedelta(hours=23)))
+    assert (await _apply(conn, soon)).expired == 0
+    late = Passed(Position("shop.orders.v1", 0, 2, _ms(T0 + timedelta(days=1))), "marker")
+    result = await _apply(conn, late)
+    assert result.expired == 1
     assert await _table(conn, "SELECT order_id, reason FROM rejected_events") == [
         ("ORD-NEVER", "unknown_order")
     ]
     assert (
-        await conn.fetchval("SELECT event::jsonb->'data'->>'reason' FROM outbox") == "unknown_order"
+        await conn.fetchval(
+            "SELECT event::jsonb->'data'->>'reason' FROM outbox WHERE topic_role = 'rejected_out'"
+        )
+        == "unknown_order"
     )
+    assert (
+        await conn.fetchval(
+            "SELECT outcome FROM processed_events WHERE event_id LIKE 'evt-%' "
+            "AND order_id = 'ORD-NEVER'"
+        )
+        == "parked_then_expired"
+    )
+    assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
+
+
+async def test_parked_events_of_one_order_replay_in_the_order_they_came(
+    conn: asyncpg.Connection,
+) -> None:
+    """A status change parked beside its shipment.created must not be decided first and lost
+    as unknown_shipment (its event id sorts before the creation's)."""
+    status = event(
+        "shipment.status_changed",
+        {"shipment_id": "S1", "status": "in_transit"},
+        event_id="evt-a-status",
+        minutes=2,
+    )
+    link = event(
+        "shipment.created", {"shipment_id": "S1", "direction": "outbound"}, event_id="evt-z-link"
+    )
+    await _apply(conn, logged(link, 10), logged(status, 11))
+    result = await _apply(conn, logged(created(), 0))
+    assert result.unparked == 2
+    assert await conn.fetchval("SELECT count(*) FROM rejected_events") == 0
+    assert await _table(conn, "SELECT shipment_id, status FROM order_shipments") == [
+        ("S1", "in_transit")
+    ]
 
 
 async def test_rejected_transition_is_recorded_and_published(conn: asyncpg.Connection) -> None:

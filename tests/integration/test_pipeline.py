@@ -67,7 +67,15 @@ async def test_events_become_rows_and_state_changed_events(
     assert first.headers["ce_shopid"] == "shop-1"
     assert first.headers["ce_orderid"] == "ORD-1"
     assert first.headers["content-type"] == "application/json"
-    assert [p.headers["ce_sequence"] for p in changes] == ["1", "2", "3"]
+    # Linking the shipment emits order.shipment_linked and the move to shipped: each gets its
+    # own sequence number, and data.version is the order's version after the change.
+    every = sorted(out, key=lambda p: int(p.headers["ce_sequence"]))
+    assert [(p.type, p.headers["ce_sequence"], p.data["version"]) for p in every] == [
+        ("order.state_changed", "1", 1),
+        ("order.state_changed", "2", 2),
+        ("order.shipment_linked", "3", 3),
+        ("order.state_changed", "4", 3),
+    ]
     assert changes[2].data["order"]["shipments"][0]["shipment_id"] == "S1"
 
 
@@ -324,4 +332,15 @@ async def test_an_event_postgresql_refuses_is_rejected_not_a_crash_loop(
     assert (
         rejected[0].data["message"].startswith("the event could not be stored: CheckViolationError")
     )
-    assert await _fetchval(settings, "SELECT count(*) FROM processed_events") == 7
+    # Seven applied events, and the refused record, kept by its place in the log so that a
+    # redelivery of it is not rejected a second time.
+    assert (
+        await _fetchval(settings, "SELECT count(*) FROM processed_events WHERE outcome = 'applied'")
+        == 7
+    )
+    assert (
+        await _fetchval(
+            settings, "SELECT event_id FROM processed_events WHERE outcome = 'malformed'"
+        )
+        == f"{rejected[0].data['original']['partition']}:{rejected[0].data['original']['offset']}"
+    )

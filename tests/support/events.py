@@ -8,6 +8,7 @@ from typing import Any
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import CloudEvent, encode_binary
 from orderstate.events.registry import INBOUND_TYPES
+from orderstate.events.topics import TOPICS
 from orderstate.projector.inputs import Incoming, Position
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -81,6 +82,17 @@ def shipment(
 def incoming(ev: CloudEvent, position: Position | None = None) -> Incoming:
     role = INBOUND_TYPES[ev.type].topic
     return Incoming(decoded=decode_event(ev, role), topic_role=role, position=position)
+
+
+def logged(
+    ev: CloudEvent, offset: int, *, partition: int = 0, time_ms: int | None = None
+) -> Incoming:
+    """``ev`` as the worker hands it over: from the default topic of its type, at ``offset``
+    of ``partition``, with the pair's stream time there (its event time unless given)."""
+    role = INBOUND_TYPES[ev.type].topic
+    at = int(ev.time.timestamp() * 1000) if time_ms is None else time_ms
+    position = Position(TOPICS[role].default_name, partition, offset, at)
+    return incoming(ev, position)
 
 
 def record(ev: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:

@@ -70,6 +70,7 @@ _STATUS: dict[str, int] = {
     ReasonCode.MALFORMED: 422,
     ReasonCode.UNKNOWN_ORDER: 404,
     ReasonCode.VERSION_CONFLICT: 412,
+    ReasonCode.INTERNAL_ERROR: 500,
     ApiCode.UNAUTHORIZED: 401,
     ApiCode.NOT_FOUND: 404,
     ApiCode.METHOD_NOT_ALLOWED: 405,

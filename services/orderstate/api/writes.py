@@ -36,6 +36,7 @@ async def submit(
     data: dict[str, Any],
     policies: PolicyBook,
     now: datetime,
+    max_event_bytes: int,
 ) -> Outcome:
     """Apply one change; raise a problem for a rejection, return the outcome otherwise."""
     try:
@@ -57,7 +58,9 @@ async def submit(
     incoming = Incoming(
         decoded=decoded, topic_role=INBOUND_TYPES[type_name].topic, append_to_log=True
     )
-    result = await apply_batch(conn, [incoming], policies=policies, now=now)
+    result = await apply_batch(
+        conn, [incoming], policies=policies, now=now, max_event_bytes=max_event_bytes
+    )
     outcome = result.outcomes[0]
     if outcome.kind is OutcomeKind.REJECTED:
         assert outcome.reason is not None and outcome.message is not None  # noqa: S101

@@ -40,6 +40,13 @@ Items and shipments
     unknown_shipment                a shipment status or cancellation for a shipment that is not
                                     linked to the order.
     shipment_cancelled              a status change for a shipment that was cancelled.
+Limits and faults
+    order_too_large                 the change would make the order's outbound event (which
+                                    carries the whole order) larger than ORDERSTATE_MAX_EVENT_BYTES.
+    internal_error                  processing the event raised an unexpected error (a stored
+                                    view that no longer validates, a parked event that no longer
+                                    decodes, a bug); the rest of the batch is applied, the
+                                    exception is logged and counted.
 """
 
 from enum import StrEnum
@@ -65,3 +72,5 @@ class ReasonCode(StrEnum):
     SHIPMENT_EXISTS = "shipment_exists"
     UNKNOWN_SHIPMENT = "unknown_shipment"
     SHIPMENT_CANCELLED = "shipment_cancelled"
+    ORDER_TOO_LARGE = "order_too_large"
+    INTERNAL_ERROR = "internal_error"

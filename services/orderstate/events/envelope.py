@@ -49,7 +49,8 @@ class CloudEvent(BaseModel):
     subject: str | None = Field(default=None, max_length=256)
     shopid: ShopId
     orderid: OrderId
-    # Outbound only: the order's version after the change.
+    # Outbound only: the number of this event among its order's outbound events, from 1,
+    # without gaps or repeats (the order's version is data.version).
     sequence: int | None = Field(default=None, ge=1)
     data: dict[str, Any]
 

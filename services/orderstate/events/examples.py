@@ -139,7 +139,11 @@ def outbound_examples() -> dict[str, CloudEvent]:
             examples.setdefault(
                 outbound_type(fact),
                 outbound_event(
-                    fact, view, event_id=f"5c1d7a90-0000-4000-8000-{counter:012d}", now=now
+                    fact,
+                    view,
+                    event_id=f"5c1d7a90-0000-4000-8000-{counter:012d}",
+                    now=now,
+                    sequence=counter,
                 ),
             )
     examples["event.rejected"] = _rejected_example()

@@ -2,7 +2,9 @@
 
 Every order event carries a snapshot of the order after the change (without
 its history), so a consumer needs no second read. ``sequence`` on the
-envelope is the order version; it increases by one per accepted change.
+envelope numbers the order's outbound events: 1, 2, 3, ... with no gap and no
+repeat, also when one change emits two events; ``data.version`` is the order's
+version after the change.
 """
 
 from datetime import datetime
@@ -195,7 +197,13 @@ def time_data(moment: datetime) -> str:
 
 
 def outbound_event_data(
-    fact: Emitted, snapshot: dict[str, Any], *, event_id: str, time: str, view: OrderView
+    fact: Emitted,
+    snapshot: dict[str, Any],
+    *,
+    event_id: str,
+    time: str,
+    view: OrderView,
+    sequence: int,
 ) -> dict[str, Any]:
     """The structured-mode CloudEvent of one emitted fact as JSON-ready data."""
     return {
@@ -207,18 +215,25 @@ def outbound_event_data(
         "datacontenttype": "application/json",
         "shopid": view.shop_id,
         "orderid": view.order_id,
-        "sequence": fact.version,
+        "sequence": sequence,
         "data": {**fact.model_dump(mode="json"), "order": snapshot},
     }
 
 
-def outbound_event(fact: Emitted, view: OrderView, *, event_id: str, now: datetime) -> CloudEvent:
+def outbound_event(
+    fact: Emitted, view: OrderView, *, event_id: str, now: datetime, sequence: int
+) -> CloudEvent:
     """The validated CloudEvent for one emitted fact; the caller supplies the id and the clock.
 
     The write path uses ``outbound_event_data`` directly; this validating form is what the
     published examples are made with, so the contract tests check the same builder."""
     data = outbound_event_data(
-        fact, snapshot_data(view), event_id=event_id, time=time_data(now), view=view
+        fact,
+        snapshot_data(view),
+        event_id=event_id,
+        time=time_data(now),
+        view=view,
+        sequence=sequence,
     )
     _OUT_TYPES[type(fact)][1].model_validate(data["data"])
     return CloudEvent.model_validate(data)

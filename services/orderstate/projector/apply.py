@@ -1,12 +1,18 @@
 """``apply_batch``: the single write path for Kafka batches and REST requests.
 
-One transaction per batch: lock every order the batch touches (sorted, so
-writers cannot deadlock), skip events applied before, load the views, run
-``decide`` per event in order, and write views, items, shipments, history,
-parked and rejected rows, outbox rows and the next Kafka offsets with one
-statement per table. A deadlock or serialization failure retries the batch.
+One transaction per batch: lock every order the batch touches (sorted, so writers cannot
+deadlock), skip events applied before, load the views, run ``decide`` per event in order,
+and write views, items, shipments, history, parked and rejected rows, outbox rows and the
+next Kafka offsets with one statement per table. A deadlock or serialization failure retries
+the batch.
+
+Inputs from Kafka come in the merged order of their partition pair (worker/merge.py), each
+with its position and the pair's stream time there. Parked events expire when that stream
+time passes their deadline, at the same input in every replay. Nothing here reads a clock:
+``now`` is only written down (recorded_at, updated_at), never decided on.
 """
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +22,8 @@ from functools import partial
 from hashlib import sha256
 
 import asyncpg
+import structlog
+from pydantic import ValidationError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -23,6 +31,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from orderstate import metrics
 from orderstate.domain import (
     Accepted,
     Change,
@@ -34,20 +43,34 @@ from orderstate.domain import (
     ReasonCode,
     Rejected,
     decide,
+    reject_expired_parked,
 )
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import CloudEvent
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
-from orderstate.projector.inputs import Incoming, Malformed
-from orderstate.projector.outbox_rows import fact_rows, log_row
+from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
+from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
 from orderstate.projector.queries import query
 from orderstate.projector.writes import BatchWrites, ParkedRow, ProcessedRow
 
-__all__ = ["BatchResult", "Outcome", "OutcomeKind", "apply_batch"]
+__all__ = [
+    "DEFAULT_MAX_EVENT_BYTES",
+    "BatchResult",
+    "Outcome",
+    "OutcomeKind",
+    "apply_batch",
+    "malformed_identity",
+]
+
+log = structlog.get_logger("orderstate.projector")
 
 _RETRIED = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+# Below Kafka's default message.max.bytes (1 MiB) with room for the key and headers.
+DEFAULT_MAX_EVENT_BYTES = 1_000_000
+# What a rejection keeps of the event it rejects, so the rejection itself stays publishable.
+_MAX_KEPT_ORIGINAL = 64 * 1024
 
 
 class OutcomeKind(StrEnum):
@@ -58,6 +81,8 @@ class OutcomeKind(StrEnum):
     REJECTED = "rejected"
     PARKED = "parked"
     MALFORMED = "malformed"
+    # A merge marker, or a record that was copied to the partition its key maps to.
+    PASSED = "passed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,16 +98,28 @@ class BatchResult:
     outcomes: list[Outcome]
     # Parked events applied because their order arrived in this batch.
     unparked: int = 0
+    # Parked events rejected because their pair's stream passed their deadline.
+    expired: int = 0
     counts: Counter[str] = field(default_factory=Counter)
+
+    def merged_with(self, other: "BatchResult") -> "BatchResult":
+        merged = BatchResult(
+            outcomes=self.outcomes + other.outcomes,
+            unparked=self.unparked + other.unparked,
+            expired=self.expired + other.expired,
+        )
+        merged.counts.update(self.counts + other.counts)
+        return merged
 
 
 async def apply_batch(
     conn: Conn,
-    inputs: Sequence[Incoming | Malformed],
+    inputs: Sequence[Input],
     *,
     policies: PolicyBook,
     now: datetime,
     consumer_group: str | None = None,
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
 ) -> BatchResult:
     async for attempt in AsyncRetrying(
         retry=retry_if_exception_type(_RETRIED),
@@ -92,81 +129,179 @@ async def apply_batch(
     ):
         with attempt:
             async with conn.transaction():
-                return await _Batch(conn, policies, now).run(inputs, consumer_group)
+                batch = _Batch(conn, policies, now, max_event_bytes)
+                return await batch.run(inputs, consumer_group)
     raise AssertionError("unreachable: tenacity reraises the last error")
 
 
-@dataclass(frozen=True, slots=True)
+def malformed_identity(item: Malformed) -> tuple[str, str]:
+    """A malformed record has no trustworthy id: its place in the log is its identity, so a
+    redelivered record is rejected once, with one event id."""
+    p = item.position
+    if p is not None:
+        return (f"kafka:{p.topic}", f"{p.partition}:{p.offset}")
+    digest = sha256((item.original.value or "").encode()).hexdigest()
+    return ("orderstate", f"malformed:{digest}")
+
+
+@dataclass(slots=True)
 class _ParkedEntry:
     source: str
     event_id: str
+    shop_id: str
+    order_id: str
     topic_role: TopicRole
     event_json: str
+    pair: int | None
+    due_ms: int
     # Parked by this batch and not yet written: dropping it from the writes is enough.
     pending: ParkedRow | None = None
+    done: bool = False
 
 
 class _Batch:
-    def __init__(self, conn: Conn, policies: PolicyBook, now: datetime) -> None:
+    def __init__(
+        self, conn: Conn, policies: PolicyBook, now: datetime, max_event_bytes: int
+    ) -> None:
         self.conn = conn
         self.policies = policies
         self.now = now
+        self.max_event_bytes = max_event_bytes
         self.views: dict[tuple[str, str], OrderView] = {}
+        self.sequences: dict[tuple[str, str], int] = {}
+        # Orders whose stored view no longer validates: their events are rejected, the view
+        # is left as it is for an operator to look at.
+        self.broken: set[tuple[str, str]] = set()
         self.parked: dict[tuple[str, str], list[_ParkedEntry]] = defaultdict(list)
+        # Per pair, parked entries by deadline: (due_ms, tiebreak, entry).
+        self.deadlines: dict[int, list[tuple[int, int, _ParkedEntry]]] = defaultdict(list)
         self.writes = BatchWrites()
         self.unparked = 0
+        self.expired = 0
 
-    async def run(
-        self, inputs: Sequence[Incoming | Malformed], consumer_group: str | None
-    ) -> BatchResult:
-        decoded = [i for i in inputs if isinstance(i, Incoming)]
-        processed = await self._prepare(decoded)
+    async def run(self, inputs: Sequence[Input], consumer_group: str | None) -> BatchResult:
+        processed = await self._prepare(inputs)
         seen: set[tuple[str, str]] = set()
         outcomes = []
         for item in inputs:
-            self.writes.advance(item.position)
+            position = item.position
+            if position is not None:
+                self.writes.advance(position)
+                self._expire_due(position)
+            if isinstance(item, Passed):
+                outcomes.append(Outcome(OutcomeKind.PASSED))
+                continue
+            ident = malformed_identity(item) if isinstance(item, Malformed) else item.ident
+            if ident in processed or ident in seen:
+                view = self.views.get(item.key) if isinstance(item, Incoming) else None
+                outcomes.append(Outcome(OutcomeKind.DUPLICATE, view))
+                continue
+            seen.add(ident)
             if isinstance(item, Malformed):
-                outcomes.append(self._malformed(item))
-            elif item.ident in processed or item.ident in seen:
-                outcomes.append(Outcome(OutcomeKind.DUPLICATE, self.views.get(item.key)))
+                outcomes.append(self._malformed(item, ident))
             else:
-                seen.add(item.ident)
                 outcomes.append(self._one(item))
         await self.writes.flush(self.conn, now=self.now, consumer_group=consumer_group)
-        result = BatchResult(outcomes=outcomes, unparked=self.unparked)
+        result = BatchResult(outcomes=outcomes, unparked=self.unparked, expired=self.expired)
         result.counts.update(o.kind.value for o in outcomes)
         return result
 
-    async def _prepare(self, decoded: list[Incoming]) -> set[tuple[str, str]]:
-        keys = sorted({i.key for i in decoded})
-        if not keys:
+    async def _prepare(self, inputs: Sequence[Input]) -> set[tuple[str, str]]:
+        decoded = [i for i in inputs if isinstance(i, Incoming)]
+        idents = {i.ident for i in decoded}
+        idents.update(malformed_identity(i) for i in inputs if isinstance(i, Malformed))
+        keys = {i.key for i in decoded}
+        # Parked events whose deadline this batch's stream times pass: their orders are locked
+        # too, because expiring one writes to its order's rejections.
+        until: dict[int, int] = {}
+        for item in inputs:
+            p = item.position
+            if p is not None:
+                until[p.partition] = max(until.get(p.partition, p.time_ms), p.time_ms)
+        if until:
+            pairs = sorted(until)
+            due = await self.conn.fetch(query("parked_due_keys"), pairs, [until[p] for p in pairs])
+            keys.update((r["shop_id"], r["order_id"]) for r in due)
+        if not keys and not idents:
             return set()
-        await self.conn.execute(query("lock_orders"), [f"{s}:{o}" for s, o in keys])
-        idents = sorted({i.ident for i in decoded})
-        rows = await self.conn.fetch(
-            query("processed_among"), [s for s, _ in idents], [e for _, e in idents]
-        )
-        shops, orders = [s for s, _ in keys], [o for _, o in keys]
-        for (text,) in await self.conn.fetch(query("load_views"), shops, orders):
-            view = OrderView.model_validate_json(text)
-            self.views[(view.shop_id, view.order_id)] = view
+        ordered = sorted(keys)
+        if ordered:
+            await self.conn.execute(query("lock_orders"), [f"{s}:{o}" for s, o in ordered])
+        processed: set[tuple[str, str]] = set()
+        if idents:
+            pairs_of_ids = sorted(idents)
+            rows = await self.conn.fetch(
+                query("processed_among"),
+                [s for s, _ in pairs_of_ids],
+                [e for _, e in pairs_of_ids],
+            )
+            processed = {(r["source"], r["event_id"]) for r in rows}
+        if not ordered:
+            return processed
+        shops, orders = [s for s, _ in ordered], [o for _, o in ordered]
+        for row in await self.conn.fetch(query("load_views"), shops, orders):
+            key = (row["shop_id"], row["order_id"])
+            self.sequences[key] = row["last_sequence"]
+            try:
+                self.views[key] = OrderView.model_validate_json(row["view"])
+            except ValidationError as exc:
+                self.broken.add(key)
+                log.error(
+                    "stored_view_invalid", shop_id=key[0], order_id=key[1], error=str(exc)[:500]
+                )
         self.writes.loaded = dict(self.views)
         for r in await self.conn.fetch(query("load_parked"), shops, orders):
-            self.parked[(r["shop_id"], r["order_id"])].append(
-                _ParkedEntry(r["source"], r["event_id"], TopicRole(r["topic_role"]), r["event"])
+            entry = _ParkedEntry(
+                source=r["source"],
+                event_id=r["event_id"],
+                shop_id=r["shop_id"],
+                order_id=r["order_id"],
+                topic_role=TopicRole(r["topic_role"]),
+                event_json=r["event"],
+                pair=r["pair"],
+                due_ms=r["due_ms"],
             )
-        return {(r["source"], r["event_id"]) for r in rows}
+            self._hold(entry)
+        return processed
+
+    def _hold(self, entry: _ParkedEntry) -> None:
+        self.parked[(entry.shop_id, entry.order_id)].append(entry)
+        if entry.pair is not None:
+            heap = self.deadlines[entry.pair]
+            heapq.heappush(heap, (entry.due_ms, id(entry), entry))
+
+    # -- one event -------------------------------------------------------------------------
 
     def _one(self, item: Incoming) -> Outcome:
         event, change = item.decoded.event, item.decoded.change
-        outcome = self._decide(event, change, item.topic_role, original=lambda: _original(item))
-        if outcome.kind is OutcomeKind.REJECTED and item.append_to_log:
-            # A REST caller gets the rejection in its response; nothing of it is kept.
-            return outcome
-        self.writes.processed.append(
-            ProcessedRow(event.source, event.id, event.shopid, event.orderid, outcome.kind.value)
+        from_api = item.append_to_log
+        if item.key in self.broken:
+            outcome = self._internal_error(
+                event,
+                lambda: _original(item),
+                "the stored view of this order no longer validates; nothing was applied",
+            )
+        else:
+            try:
+                outcome = self._decide(
+                    event,
+                    change,
+                    item.topic_role,
+                    original=lambda: _original(item),
+                    position=item.position,
+                    from_api=from_api,
+                )
+            except Exception as exc:  # a bug must cost one event, not the worker
+                log.exception("event_processing_failed", event_id=event.id)
+                outcome = self._internal_error(
+                    event, lambda: _original(item), f"{type(exc).__name__} while deciding"
+                )
+        self.writes.processed[item.ident] = ProcessedRow(
+            event.source, event.id, event.shopid, event.orderid, outcome.kind.value
         )
-        if item.append_to_log and outcome.kind in (OutcomeKind.APPLIED, OutcomeKind.LATE):
+        if from_api:
+            # Every REST change that reached the state machine goes to the inbound topic, with
+            # its outcome decided: a replay of the topics decides it again, rejections too.
             self.writes.outbox.append(log_row(event, item.topic_role))
         return outcome
 
@@ -177,32 +312,60 @@ class _Batch:
         role: TopicRole,
         *,
         original: Callable[[], RejectedOriginal],
+        position: Position | None,
+        from_api: bool = False,
     ) -> Outcome:
         key = (event.shopid, event.orderid)
         before = self.views.get(key)
         policy = self.policies.for_shop(event.shopid)
         decision: Decision = decide(before, change, policy, self.now)
+        if isinstance(decision, Parked) and (from_api or position is None):
+            # A REST caller gets its answer now; waiting for the order is for the log.
+            decision = Rejected(
+                reason=ReasonCode.UNKNOWN_ORDER,
+                message=f"Order {change.order_id} of shop {change.shop_id} does not exist; "
+                "create it before linking shipments to it.",
+            )
         if isinstance(decision, Rejected):
             self._reject(event, decision.reason, decision.message, original())
             return Outcome(OutcomeKind.REJECTED, before, decision.reason, decision.message)
         if isinstance(decision, Parked):
-            self._park(event, role, decision)
+            assert position is not None  # noqa: S101 -- checked above
+            self._park(event, role, position, policy.park_ttl.total_seconds())
             return Outcome(OutcomeKind.PARKED, None, None, decision.message)
         if decision.effect is Effect.DUPLICATE:
             return Outcome(OutcomeKind.DUPLICATE, before)
-        return self._accept(event, decision, created=before is None or before.deleted)
+        rows = fact_rows(
+            decision, cause=event, now=self.now, first_sequence=self.sequences.get(key, 0) + 1
+        )
+        too_large = next((r for r in rows if _too_large(r, self.max_event_bytes)), None)
+        if too_large is not None:
+            message = (
+                f"Order {change.order_id} would be too large to publish: its event would be "
+                f"{len(too_large.event_json.encode())} bytes, over the limit of "
+                f"{self.max_event_bytes}; split the order or send fewer items or tags."
+            )
+            self._reject(event, ReasonCode.ORDER_TOO_LARGE, message, original())
+            return Outcome(OutcomeKind.REJECTED, before, ReasonCode.ORDER_TOO_LARGE, message)
+        return self._accept(event, decision, rows, created=before is None or before.deleted)
 
-    def _accept(self, event: CloudEvent, decision: Accepted, *, created: bool) -> Outcome:
+    def _accept(
+        self, event: CloudEvent, decision: Accepted, rows: list[OutboxRow], *, created: bool
+    ) -> Outcome:
         view = decision.new_view
         key = (view.shop_id, view.order_id)
         self.views[key] = self.writes.changed[key] = view
-        self.writes.outbox.extend(fact_rows(decision, cause=event, now=self.now))
+        self.sequences[key] = self.writes.sequences[key] = self.sequences.get(key, 0) + len(rows)
+        self.writes.outbox.extend(rows)
         kind = OutcomeKind.LATE if decision.effect is Effect.LATE else OutcomeKind.APPLIED
         if created and key in self.parked:
             self._unpark(key)
         return Outcome(kind, self.views[key])
 
-    def _park(self, event: CloudEvent, role: TopicRole, decision: Parked) -> None:
+    # -- parking ---------------------------------------------------------------------------
+
+    def _park(self, event: CloudEvent, role: TopicRole, position: Position, ttl_s: float) -> None:
+        due_ms = position.time_ms + int(ttl_s * 1000)
         row = ParkedRow(
             source=event.source,
             event_id=event.id,
@@ -210,26 +373,119 @@ class _Batch:
             order_id=event.orderid,
             topic_role=role.value,
             event_json=event.model_dump_json(exclude_none=True),
-            expires_at=decision.expires_at,
+            pair=position.partition,
+            source_topic=position.topic,
+            source_offset=position.offset,
+            due_ms=due_ms,
         )
         self.writes.parked.append(row)
-        self.parked[(event.shopid, event.orderid)].append(
-            _ParkedEntry(row.source, row.event_id, role, row.event_json, pending=row)
+        self._hold(
+            _ParkedEntry(
+                source=row.source,
+                event_id=row.event_id,
+                shop_id=row.shop_id,
+                order_id=row.order_id,
+                topic_role=role,
+                event_json=row.event_json,
+                pair=row.pair,
+                due_ms=due_ms,
+                pending=row,
+            )
         )
 
     def _unpark(self, key: tuple[str, str]) -> None:
         """The order arrived: apply its parked shipment events now, in the order they came."""
         for entry in self.parked.pop(key):
-            if entry.pending is not None:
-                self.writes.parked.remove(entry.pending)
-            else:
-                self.writes.unparked.append((entry.source, entry.event_id))
-            event = CloudEvent.model_validate_json(entry.event_json)
-            change = decode_event(event, entry.topic_role).change
-            self._decide(
-                event, change, entry.topic_role, original=partial(_parked_original, event, entry)
-            )
+            if entry.done:
+                continue
+            self._resolve(entry)
+            try:
+                event = CloudEvent.model_validate_json(entry.event_json)
+                change = decode_event(event, entry.topic_role).change
+                outcome = self._decide(
+                    event,
+                    change,
+                    entry.topic_role,
+                    original=partial(_parked_original, event, entry),
+                    position=None,
+                )
+            except Exception as exc:  # a parked event that no longer decodes costs itself only
+                log.exception("parked_event_failed", event_id=entry.event_id)
+                outcome = self._internal_error_parked(entry, exc)
+            self._record_parked_outcome(entry, f"parked_then_{outcome.kind.value}")
             self.unparked += 1
+
+    def _expire_due(self, position: Position) -> None:
+        """Reject the parked events of this pair whose deadline its stream has now passed."""
+        heap = self.deadlines.get(position.partition)
+        while heap and heap[0][0] <= position.time_ms:
+            _, _, entry = heapq.heappop(heap)
+            if entry.done:
+                continue
+            self._resolve(entry)
+            self.parked[(entry.shop_id, entry.order_id)].remove(entry)
+            try:
+                event = CloudEvent.model_validate_json(entry.event_json)
+                change = decode_event(event, entry.topic_role).change
+            except Exception as exc:
+                log.exception("parked_event_failed", event_id=entry.event_id)
+                self._internal_error_parked(entry, exc)
+            else:
+                verdict = reject_expired_parked(change, self.policies.for_shop(event.shopid))
+                self._reject(event, verdict.reason, verdict.message, _parked_original(event, entry))
+            self._record_parked_outcome(entry, "parked_then_expired")
+            metrics.PARKED_EXPIRED.inc()
+            self.expired += 1
+
+    def _resolve(self, entry: _ParkedEntry) -> None:
+        entry.done = True
+        if entry.pending is not None:
+            self.writes.parked.remove(entry.pending)
+        else:
+            self.writes.unparked.append((entry.source, entry.event_id))
+
+    def _record_parked_outcome(self, entry: _ParkedEntry, outcome: str) -> None:
+        ident = (entry.source, entry.event_id)
+        pending = self.writes.processed.get(ident)
+        if pending is not None:
+            self.writes.processed[ident] = ProcessedRow(
+                pending.source, pending.event_id, pending.shop_id, pending.order_id, outcome
+            )
+        else:
+            self.writes.processed_updates.append((entry.source, entry.event_id, outcome))
+
+    # -- rejections ------------------------------------------------------------------------
+
+    def _internal_error(
+        self, event: CloudEvent, original: Callable[[], RejectedOriginal], detail: str
+    ) -> Outcome:
+        metrics.INTERNAL_ERRORS.inc()
+        message = f"orderstate could not process this event ({detail}); it was set aside."
+        self._reject(event, ReasonCode.INTERNAL_ERROR, message, original())
+        return Outcome(OutcomeKind.REJECTED, None, ReasonCode.INTERNAL_ERROR, message)
+
+    def _internal_error_parked(self, entry: _ParkedEntry, exc: Exception) -> Outcome:
+        metrics.INTERNAL_ERRORS.inc()
+        message = (
+            f"orderstate could not process this parked event ({type(exc).__name__}); "
+            "it was set aside."
+        )
+        original = RejectedOriginal(
+            key=f"{entry.shop_id}:{entry.order_id}",
+            value=entry.event_json[:_MAX_KEPT_ORIGINAL],
+            event_id=entry.event_id,
+        )
+        self.writes.reject(
+            shop_id=entry.shop_id,
+            order_id=entry.order_id,
+            reason=ReasonCode.INTERNAL_ERROR,
+            message=message,
+            original=original,
+            identity=(entry.source, entry.event_id),
+            source=entry.source,
+            now=self.now,
+        )
+        return Outcome(OutcomeKind.REJECTED, None, ReasonCode.INTERNAL_ERROR, message)
 
     def _reject(
         self, event: CloudEvent, reason: ReasonCode, message: str, original: RejectedOriginal
@@ -245,17 +501,8 @@ class _Batch:
             now=self.now,
         )
 
-    def _malformed(self, item: Malformed) -> Outcome:
+    def _malformed(self, item: Malformed, identity: tuple[str, str]) -> Outcome:
         shop_id, order_id = item.key
-        position = item.position
-        identity = (
-            (f"kafka:{position.topic}", f"{position.partition}:{position.offset}")
-            if position is not None
-            else (
-                "orderstate",
-                "malformed:" + sha256((item.original.value or "").encode()).hexdigest(),
-            )
-        )
         self.writes.reject(
             shop_id=shop_id,
             order_id=order_id,
@@ -266,18 +513,33 @@ class _Batch:
             source=None,
             now=self.now,
         )
+        self.writes.processed[identity] = ProcessedRow(
+            identity[0], identity[1], shop_id, order_id, OutcomeKind.MALFORMED.value
+        )
         return Outcome(OutcomeKind.MALFORMED, None, ReasonCode.MALFORMED, item.error.message)
+
+
+def _too_large(row: OutboxRow, limit: int) -> bool:
+    text = row.event_json
+    # UTF-8 takes at most 4 bytes per character: most events need no encoding to know.
+    return len(text) * 4 > limit and len(text.encode()) > limit
 
 
 def _original(item: Incoming) -> RejectedOriginal:
     event = item.decoded.event
     position = item.position
+    value = event.model_dump_json(exclude_none=True)
+    headers = {}
+    if len(value) > _MAX_KEPT_ORIGINAL:
+        headers["x-orderstate-truncated"] = f"value cut to {_MAX_KEPT_ORIGINAL} of {len(value)}"
+        value = value[:_MAX_KEPT_ORIGINAL]
     return RejectedOriginal(
         topic=position.topic if position else None,
         partition=position.partition if position else None,
         offset=position.offset if position else None,
         key=event.key,
-        value=event.model_dump_json(exclude_none=True),
+        headers=headers,
+        value=value,
         event_id=event.id,
         event_type=event.type,
     )
@@ -286,7 +548,7 @@ def _original(item: Incoming) -> RejectedOriginal:
 def _parked_original(event: CloudEvent, entry: _ParkedEntry) -> RejectedOriginal:
     return RejectedOriginal(
         key=event.key,
-        value=entry.event_json,
+        value=entry.event_json[:_MAX_KEPT_ORIGINAL],
         event_id=event.id,
         event_type=event.type,
     )

@@ -9,16 +9,32 @@ from orderstate.events.fields import ID_PATTERN
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 
-__all__ = ["Incoming", "Malformed", "Position"]
+__all__ = ["Incoming", "Input", "Malformed", "Passed", "Position"]
 
 _ID = re.compile(ID_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
+    """Where a record sits in the inbound log, and the time of its partition after it (the
+    running maximum of merge keys, ms since the epoch; worker/merge.py). The time is the
+    stream time of the partition pair at this record: parked events expire on it."""
+
     topic: str
     partition: int
     offset: int
+    time_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Passed:
+    """A record the merge consumed that changes no order: a merge marker, or a record in a
+    partition its key does not map to, which the worker copied to the right one first."""
+
+    position: Position
+    what: str
+    # For a forwarded record: the order key, for the logs.
+    key: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,3 +71,6 @@ class Malformed:
         if _ID.match(shop) and _ID.match(order) and len(shop) <= 64 and len(order) <= 128:
             return (shop, order)
         return ("unknown", "unknown")
+
+
+Input = Incoming | Malformed | Passed

@@ -59,8 +59,11 @@ def _row(role: TopicRole, event: CloudEvent) -> OutboxRow:
     )
 
 
-def fact_rows(decision: Accepted, *, cause: CloudEvent, now: datetime) -> list[OutboxRow]:
-    """One row per emitted fact; built as plain data, one snapshot shared by all facts."""
+def fact_rows(
+    decision: Accepted, *, cause: CloudEvent, now: datetime, first_sequence: int
+) -> list[OutboxRow]:
+    """One row per emitted fact, numbered from ``first_sequence`` (the order's next outbound
+    sequence); built as plain data, one snapshot shared by all facts."""
     view = decision.new_view
     snapshot = snapshot_data(view)
     time = time_data(now)
@@ -68,7 +71,14 @@ def fact_rows(decision: Accepted, *, cause: CloudEvent, now: datetime) -> list[O
     rows = []
     for index, fact in enumerate(decision.emitted):
         event_id = derived_id(cause.source, cause.id, f"fact-{index}")
-        data = outbound_event_data(fact, snapshot, event_id=event_id, time=time, view=view)
+        data = outbound_event_data(
+            fact,
+            snapshot,
+            event_id=event_id,
+            time=time,
+            view=view,
+            sequence=first_sequence + index,
+        )
         rows.append(
             OutboxRow(
                 topic_role=TopicRole.ORDER_EVENTS_OUT,

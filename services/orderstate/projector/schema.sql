@@ -23,6 +23,8 @@ CREATE TABLE orders (
     -- joining four tables per batch. The columns above and the tables below serve reads and
     -- filters; nothing queries inside this one.
     view                   text        NOT NULL,
+    -- The last outbound sequence number used: every outbound event of the order gets the next.
+    last_sequence          bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (shop_id, order_id)
 );
 CREATE INDEX orders_shop_state ON orders (shop_id, state, order_id) WHERE NOT deleted;
@@ -93,6 +95,9 @@ CREATE TABLE consumer_offsets (
     partition      integer     NOT NULL,
     next_offset    bigint      NOT NULL,
     updated_at     timestamptz NOT NULL,
+    -- The running maximum of the merge keys up to next_offset (ms since the epoch), so a
+    -- restarted worker continues the deterministic merge of the partition pair where it stopped.
+    partition_time bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (consumer_group, topic, partition)
 );
 
@@ -108,25 +113,34 @@ CREATE TABLE outbox (
     -- Text, not jsonb: written once, sent as is by the relay; parsing it would cost every batch.
     event      text        NOT NULL,
     created_at timestamptz NOT NULL,
-    sent_at    timestamptz
+    sent_at    timestamptz,
+    -- Set aside by the relay (for example over the broker's message size); the order's later
+    -- rows wait behind it until an operator acts (`orderstate outbox`).
+    dead_at     timestamptz,
+    dead_reason text
 );
-CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL;
 CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
+CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL AND dead_at IS NULL;
+CREATE INDEX outbox_dead ON outbox (shop_id, order_id, id) WHERE dead_at IS NOT NULL;
 
--- Shipment events that arrived before their order (rule 9).
+-- Shipment events that arrived before their order (rule 9). due_ms is the deadline on the
+-- log's clock: the event expires when the merged stream of its partition pair passes it.
 CREATE TABLE parked_events (
-    source     text        NOT NULL,
-    event_id   text        NOT NULL,
-    shop_id    text        NOT NULL,
-    order_id   text        NOT NULL,
-    topic_role text        NOT NULL,
-    event      jsonb       NOT NULL,
-    parked_at  timestamptz NOT NULL,
-    expires_at timestamptz NOT NULL,
+    source        text        NOT NULL,
+    event_id      text        NOT NULL,
+    shop_id       text        NOT NULL,
+    order_id      text        NOT NULL,
+    topic_role    text        NOT NULL,
+    event         jsonb       NOT NULL,
+    parked_at     timestamptz NOT NULL,
+    pair          integer,
+    source_topic  text,
+    source_offset bigint,
+    due_ms        bigint      NOT NULL,
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX parked_events_order ON parked_events (shop_id, order_id);
-CREATE INDEX parked_events_expiry ON parked_events (expires_at);
+CREATE INDEX parked_events_due ON parked_events (pair, due_ms);
 
 CREATE TABLE rejected_events (
     id          bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -142,6 +156,7 @@ CREATE TABLE rejected_events (
 );
 CREATE INDEX rejected_events_order ON rejected_events (shop_id, order_id);
 CREATE INDEX rejected_events_reason ON rejected_events (shop_id, reason, rejected_at);
+CREATE INDEX rejected_events_age ON rejected_events (rejected_at);
 
 -- API keys of the REST API, stored as keyed hashes (HMAC-SHA256 with a server-side pepper):
 -- the key itself is shown once, at creation, and never stored.

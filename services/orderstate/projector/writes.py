@@ -44,7 +44,12 @@ class ParkedRow:
     order_id: str
     topic_role: str
     event_json: str
-    expires_at: datetime
+    # The partition pair whose stream decides when it expires, where it came from, and the
+    # deadline on that stream's clock (ms since the epoch).
+    pair: int
+    source_topic: str
+    source_offset: int
+    due_ms: int
 
 
 def _columns(rows: list[Any], *names: str) -> list[list[Any]]:
@@ -57,12 +62,18 @@ class BatchWrites:
     loaded: dict[tuple[str, str], OrderView] = field(default_factory=dict)
     # Final views of the orders the batch changed.
     changed: dict[tuple[str, str], OrderView] = field(default_factory=dict)
-    processed: list[ProcessedRow] = field(default_factory=list)
+    # The last outbound sequence of every order the batch changed.
+    sequences: dict[tuple[str, str], int] = field(default_factory=dict)
+    # By (source, event id): a parked event resolved later in the same batch changes its row.
+    processed: dict[tuple[str, str], ProcessedRow] = field(default_factory=dict)
+    # Outcomes of events parked by an earlier batch and resolved now.
+    processed_updates: list[tuple[str, str, str]] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[tuple[str, str]] = field(default_factory=list)
-    offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (topic, partition) -> (next offset, partition time after it)
+    offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
 
     def reject(
         self,
@@ -101,17 +112,22 @@ class BatchWrites:
             )
         )
 
-    def advance(self, position: Position | None) -> None:
-        if position is not None:
-            self.offsets[(position.topic, position.partition)] = position.offset + 1
+    def advance(self, position: Position) -> None:
+        self.offsets[(position.topic, position.partition)] = (position.offset + 1, position.time_ms)
 
     async def flush(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
         await self._write_orders(conn)
         if self.processed:
+            rows = list(self.processed.values())
             await conn.execute(
                 query("insert_processed"),
-                *_columns(self.processed, "source", "event_id", "shop_id", "order_id", "outcome"),
+                *_columns(rows, "source", "event_id", "shop_id", "order_id", "outcome"),
                 now,
+            )
+        if self.processed_updates:
+            await conn.execute(
+                query("update_processed_outcomes"),
+                *(list(column) for column in zip(*self.processed_updates, strict=True)),
             )
         if self.rejected:
             await conn.execute(
@@ -137,11 +153,19 @@ class BatchWrites:
             )
         if self.parked:
             cols = _columns(
-                self.parked, "source", "event_id", "shop_id", "order_id", "topic_role", "event_json"
+                self.parked,
+                "source",
+                "event_id",
+                "shop_id",
+                "order_id",
+                "topic_role",
+                "event_json",
+                "pair",
+                "source_topic",
+                "source_offset",
+                "due_ms",
             )
-            await conn.execute(
-                query("insert_parked"), *cols, now, [p.expires_at for p in self.parked]
-            )
+            await conn.execute(query("insert_parked"), *cols, now)
         if self.outbox:
             await conn.execute(
                 query("insert_outbox"),
@@ -157,7 +181,8 @@ class BatchWrites:
                 consumer_group,
                 [t for t, _ in keys],
                 [p for _, p in keys],
-                [self.offsets[k] for k in keys],
+                [self.offsets[k][0] for k in keys],
+                [self.offsets[k][1] for k in keys],
                 now,
             )
 
@@ -182,6 +207,7 @@ class BatchWrites:
             [v.created_at for v in views],
             [v.updated_at for v in views],
             [v.model_dump_json() for v in views],
+            [self.sequences.get((v.shop_id, v.order_id), 0) for v in views],
         )
         await self._write_items(conn, views)
         await self._write_shipments(conn, views)

@@ -1,21 +1,22 @@
-"""The projector worker: Kafka batches in, ``apply_batch``, offsets out.
+"""The projector worker: Kafka records in, one deterministic stream per partition pair,
+``apply_batch``, offsets out.
 
-Batches close by count or by time, whichever comes first. The database commit
-comes first and holds the truth (views and offsets together); the Kafka commit
-follows for lag tooling. Bad input never stops the worker: it becomes an
-``event.rejected``. When PostgreSQL goes away the batch is retried with backoff
-and is not lost; when no progress is made while there is lag, the watchdog
-ends the process non-zero so Kubernetes restarts it.
+The sequencer merges the two inbound topics pair by pair in an order that depends only on
+what the topics hold (worker/merge.py), so any number of workers, any batch size, restarts
+and rebalances give the same orders, and so does a replay. The database commit comes first
+and holds the truth (views, offsets and partition times together); the Kafka commit follows
+for lag tooling. Bad input never stops the worker: it becomes an ``event.rejected``. When
+PostgreSQL goes away the batch is retried with backoff and is not lost; when no progress is
+made while there is lag, the watchdog ends the process non-zero so Kubernetes restarts it.
 """
 
 import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import structlog
@@ -27,38 +28,48 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from orderstate import metrics
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
-from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.connection import DATABASE_DOWN
-from orderstate.projector.expiry import expire_parked
-from orderstate.projector.inputs import Incoming, Malformed
-from orderstate.runtime import start_kafka_client
+from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
+from orderstate.projector.queries import query
+from orderstate.runtime import StartupError, start_kafka_client
 from orderstate.settings import Settings
-from orderstate.worker.alignment import TopicAligner, merge_by_time
+from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
-from orderstate.worker.records import refused, to_input
+from orderstate.worker.records import expected_partition, refused
+from orderstate.worker.sequencer import Sequencer
 
 __all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
 
 log = structlog.get_logger("orderstate.worker")
 
 WATCHDOG_EXIT_CODE = 3
-_EXPIRY_INTERVAL_S = 30.0
+# How often idle partitions are checked: parked events due on a quiet pair, offsets past
+# transaction markers, and the stall gauge of every partition.
+_HOUSEKEEPING_S = 5.0
+_PARKED_CHECK_S = 30.0
 # How often a gathering batch checks whether the worker has become free to apply it.
 _BUSY_CHECK_S = 0.002
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
+Markers = Literal["write", "settle"]
+
 
 @dataclass(frozen=True, slots=True)
 class _Batch:
-    records: list[Any]
-    inputs: list[Incoming | Malformed]
+    inputs: list[Input]
     decode_s: float
+    generation: int
 
 
 class Worker:
+    """``markers="write"`` is the live worker. ``markers="settle"`` is for a run over a log
+    that nobody writes any more (a replay into another database): it writes nothing to the
+    topics, treats a partition at its end as if a marker had been written to it, and applies
+    the copies the live run made of misplaced records instead of making new ones."""
+
     def __init__(
         self,
         settings: Settings,
@@ -67,23 +78,23 @@ class Worker:
         *,
         stop: asyncio.Event,
         watchdog_timeout_s: float,
+        markers: Markers = "write",
     ) -> None:
         self.settings = settings
         self.policies = policies
         self.pool = pool
         self.stop = stop
         self.watchdog_timeout_s = watchdog_timeout_s
-        self.roles = {
-            settings.topic_orders: TopicRole.ORDERS_IN,
-            settings.topic_shipments: TopicRole.SHIPMENTS_IN,
-        }
-        self.limits = DecodeLimits(max_payload_bytes=settings.max_payload_bytes)
+        self.markers = markers
+        self.topics = (settings.topic_orders, settings.topic_shipments)
         self.batch_lock = asyncio.Lock()
         self.last_progress = time.monotonic()
         self.lag = 0
-        # Records fetched (or decoded, or being applied) but not yet committed: work the
-        # consumer's position no longer shows as lag.
+        # Inputs released by the sequencer but not yet committed: work the consumer's
+        # position no longer shows as lag.
         self.in_flight = 0
+        # Bumped on every rebalance: batches built before it are re-read from stored offsets.
+        self.generation = 0
         # The next offset to apply per partition, as committed by this worker.
         self.applied: dict[TopicPartition, int] = {}
         self.events_processed = 0
@@ -91,28 +102,49 @@ class Worker:
         self.consumer: Any = AIOKafkaConsumer(
             **kafka_options(settings, role="worker"),
             group_id=settings.consumer_group,
+            group_instance_id=settings.kafka_group_instance_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_poll_records=settings.batch_max_events,
-            # Partition p of both inbound topics goes to the same member (co-partitioning),
-            # so the twins can be read side by side.
+            session_timeout_ms=settings.kafka_session_timeout_ms,
+            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+            # Partition p of both inbound topics goes to the same member, so the pair can be
+            # merged by one worker.
             partition_assignment_strategy=(RangePartitionAssignor,),
         )
-        self.aligner = TopicAligner(self.consumer, settings.topic_orders, settings.topic_shipments)
+        self.sequencer = Sequencer(
+            self.consumer,
+            orders_topic=settings.topic_orders,
+            shipments_topic=settings.topic_shipments,
+            limits=DecodeLimits(max_payload_bytes=settings.max_payload_bytes),
+            marker_wait_s=settings.merge_marker_wait_ms / 1000,
+            hold_limit=settings.batch_max_events,
+        )
+        self.writer = LogWriter(settings)
 
     async def run(self) -> int:
         listener = SeekToStoredOffsets(
             self.consumer,
             pool=self.pool,
             group=self.settings.consumer_group,
+            orders_topic=self.settings.topic_orders,
             batch_lock=self.batch_lock,
-            applied=self.applied,
-            aligner=self.aligner,
+            sequencer=self.sequencer,
+            on_change=self._rebalanced,
         )
-        self.consumer.subscribe(list(self.roles), listener=listener)
+        self.consumer.subscribe(list(self.topics), listener=listener)
         await start_kafka_client(self.consumer, self.settings, "worker")
-        log.info("worker_started", topics=list(self.roles), group=self.settings.consumer_group)
+        try:
+            if self.markers == "write":
+                await start_kafka_client(self.writer.producer, self.settings, "worker")
+            await self._check_topics()
+            await self._assign_legacy_parked_pairs()
+        except BaseException:
+            await self.consumer.stop()
+            await self.writer.stop()
+            raise
+        log.info("worker_started", topics=list(self.topics), group=self.settings.consumer_group)
         main = asyncio.current_task()
         assert main is not None  # noqa: S101 -- run() always runs inside a task
         watchdog = asyncio.create_task(self._watchdog(main), name="watchdog")
@@ -120,17 +152,22 @@ class Worker:
         # database works on the other core instead of the worker idling for it.
         ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch(ready), name="fetch")
-        next_expiry = time.monotonic()
+        next_housekeeping = time.monotonic()
+        next_parked_check = time.monotonic()
         try:
             while not self.stop.is_set():
                 batch = await self._next(ready, fetcher)
                 if batch is not None:
                     await self._process(batch)
-                elif self.lag == 0:
+                elif self.lag == 0 and not self.in_flight and not self.sequencer.waiting:
                     self.last_progress = time.monotonic()
-                if time.monotonic() >= next_expiry:
-                    await self._expire_parked()
-                    next_expiry = time.monotonic() + _EXPIRY_INTERVAL_S
+                now = time.monotonic()
+                if now >= next_housekeeping:
+                    await self._housekeeping()
+                    next_housekeeping = now + _HOUSEKEEPING_S
+                if now >= next_parked_check and self.markers == "write":
+                    await self._tick_quiet_pairs_with_due_parked()
+                    next_parked_check = now + _PARKED_CHECK_S
         except asyncio.CancelledError:
             if self.exit_code != WATCHDOG_EXIT_CODE:
                 raise
@@ -140,22 +177,65 @@ class Worker:
             watchdog.cancel()
             # Leaves the group at once, so the partitions move without a session timeout.
             await self.consumer.stop()
+            await self.writer.stop()
             log.info("worker_stopped", exit_code=self.exit_code)
         return self.exit_code
 
+    def _rebalanced(self) -> None:
+        self.generation += 1
+
+    async def _check_topics(self) -> None:
+        """Both inbound topics exist and have the same partition count: the pair merge puts
+        partition p of one beside partition p of the other."""
+        await self.consumer.topics()
+        counts = {t: self.consumer.partitions_for_topic(t) for t in self.topics}
+        missing = [t for t, parts in counts.items() if not parts]
+        if missing:
+            raise StartupError(
+                f"topic(s) {', '.join(missing)} do not exist at "
+                f"{self.settings.kafka_bootstrap_servers}; create them with "
+                "`orderstate topics create` (same partition count for both inbound topics)"
+            )
+        sizes = {t: len(parts) for t, parts in counts.items()}
+        if len(set(sizes.values())) != 1:
+            raise StartupError(
+                "the inbound topics must have the same partition count, because an order's "
+                f"events are merged from partition p of both; found {sizes}. Add partitions to "
+                "the smaller one (see README, 'How scaling works')."
+            )
+        self.sequencer.partitions = sizes
+
+    async def _assign_legacy_parked_pairs(self) -> None:
+        """Rows parked before migration 5 have no partition pair; give them theirs."""
+        partitions = self.sequencer.partitions[self.settings.topic_shipments]
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(query("parked_without_pair"))
+            if rows:
+                await conn.execute(
+                    query("set_parked_pairs"),
+                    [r["source"] for r in rows],
+                    [r["event_id"] for r in rows],
+                    [
+                        expected_partition(f"{r['shop_id']}:{r['order_id']}".encode(), partitions)
+                        for r in rows
+                    ],
+                )
+                log.info("parked_events_given_pairs", count=len(rows))
+
+    # -- fetching ------------------------------------------------------------------------
+
     async def _fetch(self, ready: "asyncio.Queue[_Batch]") -> None:
         while not self.stop.is_set():
-            records = await self._collect()
-            if records:
-                started = time.perf_counter()
-                self.in_flight += len(records)
-                inputs = [to_input(r, self.roles[r.topic], self.limits) for r in records]
-                await ready.put(_Batch(records, inputs, time.perf_counter() - started))
+            started = time.perf_counter()
+            inputs, generation = await self._collect()
+            if inputs:
+                self.in_flight += len(inputs)
+                await ready.put(_Batch(inputs, time.perf_counter() - started, generation))
 
     async def _next(
         self, ready: "asyncio.Queue[_Batch]", fetcher: asyncio.Task[None]
     ) -> "_Batch | None":
-        """The next decoded batch, or None after a second without one."""
+        """The next batch, or None after a second without one."""
         if fetcher.done():
             fetcher.result()  # a crashed fetch loop must end the worker, not hang it
         try:
@@ -164,55 +244,103 @@ class Worker:
         except TimeoutError:
             return None
 
-    async def _collect(self) -> list[Any]:
-        """Up to batch_max_events records. A batch gathers while the previous one is applied
-        and closes as soon as the worker is free to apply it, or batch_max_wait_ms after its
-        first record; an idle worker takes what arrived at once."""
+    async def _collect(self) -> tuple[list[Input], int]:
+        """Up to batch_max_events inputs, and the assignment generation they belong to. A
+        batch gathers while the previous one is applied and closes as soon as the worker is
+        free to apply it, or batch_max_wait_ms after its first input; an idle worker takes
+        what arrived at once."""
+        generation = self.generation
         limit = self.settings.batch_max_events
         window = self.settings.batch_max_wait_ms / 1000
-        per_partition: dict[TopicPartition, list[Any]] = {}
-        count = 0
+        marker_wait = self.settings.merge_marker_wait_ms / 1000
+        inputs: list[Input] = []
+        idle_until = time.monotonic() + 1.0
         deadline = math.inf
-        while count < limit and not self.stop.is_set():
-            if count:
+        while len(inputs) < limit and not self.stop.is_set():
+            now = time.monotonic()
+            if inputs:
                 # in_flight is what is queued or being applied: at zero the worker waits for
                 # this batch, and holding it longer would only add latency.
-                remaining = deadline - time.monotonic()
-                if self.in_flight == 0 or remaining <= 0:
+                if self.in_flight == 0 or deadline <= now:
                     break
-                timeout = min(remaining, _BUSY_CHECK_S)
+                timeout = min(deadline - now, _BUSY_CHECK_S)
+            elif self.sequencer.waiting:
+                # Records wait for a silent partition: look again soon, to write its marker.
+                timeout = max(marker_wait / 2, 0.001)
             else:
-                timeout = 1.0
+                timeout = idle_until - now
+                if timeout <= 0:
+                    break
             try:
                 got = await self.consumer.getmany(
-                    timeout_ms=math.ceil(timeout * 1000), max_records=limit - count
+                    timeout_ms=max(math.ceil(timeout * 1000), 1), max_records=limit - len(inputs)
                 )
             except KafkaError as exc:
                 log.warning("kafka_fetch_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
-            assigned = self.consumer.assignment()
-            # Records fetched before a rebalance may belong to partitions now owned by another
-            # member; that member reads them from the stored offsets.
-            fetched = {tp: batch for tp, batch in got.items() if tp in assigned}
-            for tp, batch in (await self.aligner.admit(fetched)).items():
-                per_partition.setdefault(tp, []).extend(batch)
-                count += len(batch)
-            if not count:
-                break
-            if deadline == math.inf:
+            if self.generation != generation:
+                # A rebalance happened during the fetch: what was gathered before it is read
+                # again from the stored offsets; the sequencer restarted from them too.
+                inputs.clear()
+                deadline = math.inf
+                generation = self.generation
+            self.sequencer.push(got)
+            forwards = self.sequencer.take_forwards()
+            if forwards and self.markers == "write":
+                # Before the originals' batch can commit: the copies must exist first.
+                await self.writer.forward(forwards)
+            inputs.extend(self.sequencer.release())
+            if self.sequencer.waiting:
+                inputs.extend(await self._settle_silent_partitions())
+            if inputs and deadline == math.inf:
                 deadline = time.monotonic() + window
-        return merge_by_time(per_partition.values())
+        return inputs, generation
+
+    async def _settle_silent_partitions(self) -> list[Input]:
+        silent = [tp for tp in self.consumer.assignment() if await self._at_end(tp)]
+        if self.markers == "settle":
+            return self.sequencer.settle_silent(silent)
+        for request in self.sequencer.markers_due(silent):
+            self.writer.mark(request.tp, request.time_ms)
+        return []
+
+    async def _at_end(self, tp: TopicPartition) -> bool:
+        """Nothing more to read from this partition right now (as of the last fetch)."""
+        end = self._end_of(tp)
+        if end is None:
+            return False
+        try:
+            position: int = await self.consumer.position(tp)
+        except KafkaError:
+            return False
+        return position >= end
+
+    def _end_of(self, tp: TopicPartition) -> int | None:
+        # read_committed: the last stable offset, past which nothing can be read yet.
+        lso = self.consumer.last_stable_offset(tp)
+        if lso is not None and lso >= 0:
+            return int(lso)
+        highwater = self.consumer.highwater(tp)
+        return None if highwater is None else int(highwater)
+
+    # -- applying ------------------------------------------------------------------------
 
     async def _process(self, batch: "_Batch") -> None:
         inputs = batch.inputs
         started = time.perf_counter()
         async with self.batch_lock:
+            if batch.generation != self.generation:
+                # Built before a rebalance: the new owner (or this worker again) reads these
+                # records from the stored offsets.
+                self.in_flight -= len(inputs)
+                log.info("stale_batch_dropped", count=len(inputs))
+                return
             result = await self._apply(inputs)
         elapsed = time.perf_counter() - started
-        await self._commit_to_kafka(batch.records)
+        await self._commit_to_kafka(inputs)
         self.last_progress = time.monotonic()
-        self.in_flight -= len(batch.records)
+        self.in_flight -= len(inputs)
         self.events_processed += len(inputs)
         _observe(result, len(inputs), elapsed)
         log.info(
@@ -224,15 +352,17 @@ class Worker:
             malformed=result.counts["malformed"],
             duplicates=result.counts["duplicate"],
             parked=result.counts["parked"],
+            passed=result.counts["passed"],
             unparked=result.unparked,
+            expired=result.expired,
             duration_ms=round(elapsed * 1000, 1),
             decode_ms=round(batch.decode_s * 1000, 1),
         )
         for item, outcome in zip(inputs, result.outcomes, strict=True):
-            if outcome.reason is not None:
+            if outcome.reason is not None and not isinstance(item, Passed):
                 _log_rejection(item, outcome.reason.value)
 
-    async def _apply(self, inputs: list[Incoming | Malformed]) -> BatchResult:
+    async def _apply(self, inputs: list[Input]) -> BatchResult:
         """Apply a batch; if PostgreSQL refuses its data, find the event it refuses by halving
         the batch, and reject that event instead of stopping the worker on it."""
         try:
@@ -241,21 +371,17 @@ class Worker:
             if isinstance(exc, DATABASE_DOWN) or not isinstance(exc, _REFUSED_DATA):
                 raise
             if len(inputs) == 1:
-                log.error(
-                    "event_refused_by_database", error=repr(exc), position=_position(inputs[0])
-                )
-                return await self._apply_retrying([refused(inputs[0], exc)])
+                item = inputs[0]
+                if isinstance(item, Passed):
+                    raise
+                log.error("event_refused_by_database", error=repr(exc), position=_position(item))
+                return await self._apply_retrying([refused(item, exc)])
             middle = len(inputs) // 2
             first = await self._apply(inputs[:middle])
             second = await self._apply(inputs[middle:])
-            merged = BatchResult(
-                outcomes=first.outcomes + second.outcomes,
-                unparked=first.unparked + second.unparked,
-            )
-            merged.counts.update(first.counts + second.counts)
-            return merged
+            return first.merged_with(second)
 
-    async def _apply_retrying(self, inputs: list[Incoming | Malformed]) -> BatchResult:
+    async def _apply_retrying(self, inputs: list[Input]) -> BatchResult:
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(DATABASE_DOWN),
             wait=wait_random_exponential(multiplier=0.2, max=5),
@@ -274,13 +400,16 @@ class Worker:
                         policies=self.policies,
                         now=datetime.now(UTC),
                         consumer_group=self.settings.consumer_group,
+                        max_event_bytes=self.settings.max_event_bytes,
                     )
         raise AssertionError("unreachable: tenacity retries until success or reraises")
 
-    async def _commit_to_kafka(self, records: Sequence[Any]) -> None:
+    async def _commit_to_kafka(self, inputs: list[Input]) -> None:
         offsets: dict[TopicPartition, int] = {}
-        for r in records:
-            offsets[TopicPartition(r.topic, r.partition)] = r.offset + 1
+        for item in inputs:
+            p = item.position
+            if p is not None:
+                offsets[TopicPartition(p.topic, p.partition)] = p.offset + 1
         self.applied.update(offsets)
         try:
             await self.consumer.commit(offsets)
@@ -288,16 +417,96 @@ class Worker:
             # PostgreSQL already holds these offsets; the next owner starts from there.
             log.warning("kafka_commit_failed", error=str(exc))
 
-    async def _expire_parked(self) -> None:
+    # -- housekeeping --------------------------------------------------------------------
+
+    async def _housekeeping(self) -> None:
+        try:
+            await self._step_over_transaction_markers()
+            await self._report_stalls()
+        except (KafkaError, *DATABASE_DOWN) as exc:
+            log.warning("worker_housekeeping_failed", error=repr(exc))
+
+    async def _step_over_transaction_markers(self) -> None:
+        """A transactional producer's commit marker takes an offset after its last record.
+        When a partition is read to its end with nothing waiting, store the consumer's
+        position, so neither the stored nor the committed offsets show a lag of one forever."""
+        if self.in_flight:
+            return
+        waiting = self.sequencer.waiting_by_partition()
+        times = self.sequencer.times()
+        moved: dict[TopicPartition, int] = {}
+        for tp in self.consumer.assignment():
+            done = self.applied.get(tp)
+            if done is None or waiting.get(tp) or not await self._at_end(tp):
+                continue
+            position: int = await self.consumer.position(tp)
+            if position > done:
+                moved[tp] = position
+        if not moved:
+            return
+        async with self.batch_lock, self.pool.acquire() as conn:
+            await conn.execute(
+                query("store_offsets"),
+                self.settings.consumer_group,
+                [tp.topic for tp in moved],
+                [tp.partition for tp in moved],
+                list(moved.values()),
+                [times.get(tp, 0) for tp in moved],
+                datetime.now(UTC),
+            )
+        self.applied.update(moved)
+        try:
+            await self.consumer.commit(moved)
+        except (CommitFailedError, KafkaError) as exc:
+            log.warning("kafka_commit_failed", error=str(exc))
+
+    async def _report_stalls(self) -> None:
+        """How long each partition of the group (not only this worker's) has had records to
+        apply while none were: a worker that died shows here before its partitions move."""
+        partitions = [
+            TopicPartition(topic, p)
+            for topic in self.topics
+            for p in sorted(self.consumer.partitions_for_topic(topic) or ())
+        ]
+        ends = await self.consumer.end_offsets(partitions)
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                query("offsets_with_age"), self.settings.consumer_group, list(self.topics)
+            )
+        stored = {(r["topic"], r["partition"]): (r["next_offset"], r["age_s"]) for r in rows}
+        for tp in partitions:
+            next_offset, age = stored.get((tp.topic, tp.partition), (None, 0.0))
+            behind = next_offset is not None and ends.get(tp, 0) > next_offset
+            metrics.PARTITION_STALLED.labels(tp.topic, str(tp.partition)).set(
+                age if behind else 0.0
+            )
+
+    async def _tick_quiet_pairs_with_due_parked(self) -> None:
+        """Parked events expire when their pair's stream passes their deadline. A quiet pair
+        has no stream: write a marker to both its partitions, so the deadline passes in the
+        log, at a point every replay sees too."""
+        pairs = sorted({tp.partition for tp in self.consumer.assignment()})
+        if not pairs:
+            return
         try:
             async with self.pool.acquire() as conn:
-                expired = await expire_parked(conn, policies=self.policies, now=datetime.now(UTC))
+                rows = await conn.fetch(query("parked_due_by_pair"), pairs)
         except DATABASE_DOWN as exc:
-            log.warning("parked_expiry_skipped", error=repr(exc))
+            log.warning("parked_check_skipped", error=repr(exc))
             return
-        if expired:
-            metrics.PARKED_EXPIRED.inc(expired)
-            log.info("parked_expired", count=expired)
+        now_ms = int(time.time() * 1000)
+        times = self.sequencer.times()
+        for row in rows:
+            pair, due = row["pair"], row["due_ms"]
+            sides = [TopicPartition(topic, pair) for topic in self.topics]
+            stream = max(times.get(tp, 0) for tp in sides)
+            if due > now_ms or stream >= due:
+                continue
+            if any([not await self._at_end(tp) for tp in sides]):
+                continue  # records are coming; they move the stream on
+            for tp in sides:
+                self.writer.mark(tp, now_ms)
+            log.info("parked_deadline_marked", pair=pair, due_ms=due)
 
     async def _watchdog(self, main: "asyncio.Task[Any]") -> None:
         """End the worker when it makes no progress while there is lag: a batch stuck on a lock
@@ -306,11 +515,13 @@ class Worker:
             await asyncio.sleep(min(5.0, self.watchdog_timeout_s / 3))
             self.lag = await self._measure_lag()
             stalled = time.monotonic() - self.last_progress
-            if self.lag + self.in_flight > 0 and stalled > self.watchdog_timeout_s:
+            pending = self.lag + self.in_flight + self.sequencer.waiting
+            if pending > 0 and stalled > self.watchdog_timeout_s:
                 log.error(
                     "watchdog_no_progress",
                     lag=self.lag,
                     in_flight=self.in_flight,
+                    waiting=self.sequencer.waiting,
                     stalled_s=round(stalled, 1),
                     timeout_s=self.watchdog_timeout_s,
                 )
@@ -320,19 +531,19 @@ class Worker:
                 return
 
     async def _measure_lag(self) -> int:
-        """Records between what this worker committed and each partition's high watermark."""
+        """Records between the consumer's position and what can be read of each partition:
+        measured from the position, not from the last applied offset, because transaction
+        markers take offsets that are never applied."""
         total = 0
         for tp in self.consumer.assignment():
-            highwater = self.consumer.highwater(tp)
-            if highwater is None:
+            end = self._end_of(tp)
+            if end is None:
                 continue
-            done = self.applied.get(tp)
-            if done is None:
-                try:
-                    done = await self.consumer.position(tp)
-                except KafkaError:
-                    continue
-            lag = max(highwater - done, 0)
+            try:
+                position: int = await self.consumer.position(tp)
+            except KafkaError:
+                continue
+            lag = max(end - position, 0)
             metrics.CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
             total += lag
         return total
@@ -359,6 +570,6 @@ def _log_rejection(item: Incoming | Malformed, reason: str) -> None:
         log.info("event_rejected", reason=reason, position=_position(item))
 
 
-def _position(item: Incoming | Malformed) -> str | None:
+def _position(item: Input) -> str | None:
     p = item.position
     return None if p is None else f"{p.topic}[{p.partition}]@{p.offset}"

@@ -3,10 +3,13 @@
 Kafka's committed offsets are a courtesy for lag tooling; the offsets written in
 the same transaction as the views are the truth, so a lost or wrong Kafka
 commit can cause a replay (harmless: events are deduplicated), never a gap.
+With each offset comes the partition's merge time, so the pair's merge
+continues exactly where it stopped (worker/merge.py).
 """
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -16,7 +19,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 
 from orderstate import metrics
 from orderstate.projector.queries import query
-from orderstate.worker.alignment import TopicAligner
+from orderstate.worker.sequencer import Sequencer
 
 __all__ = ["SeekToStoredOffsets"]
 
@@ -30,25 +33,30 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         *,
         pool: asyncpg.Pool,
         group: str,
+        orders_topic: str,
         batch_lock: asyncio.Lock,
-        applied: dict[TopicPartition, int],
-        aligner: TopicAligner,
+        sequencer: Sequencer,
+        on_change: Callable[[], None],
     ) -> None:
         self._consumer = consumer
-        self._aligner = aligner
-        # Shared with the worker: where each assigned partition's applied offsets stand.
-        self._applied = applied
+        self._sequencer = sequencer
         self._pool = pool
         self._group = group
+        self._orders_topic = orders_topic
         self._batch_lock = batch_lock
+        # Tells the worker that batches built before this point are stale.
+        self._on_change = on_change
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         # Let the batch in flight commit before another member takes its partitions.
         async with self._batch_lock:
             log.info("partitions_revoked", partitions=_names(revoked))
-        self._aligner.release(revoked)
+        self._on_change()
+        for pair in {tp.partition for tp in revoked}:
+            self._sequencer.revoke(pair)
         for tp in revoked:
-            self._applied.pop(tp, None)
+            if tp in self._consumer.paused():
+                self._consumer.resume(tp)
             # Another member reports these now; a stale value here would double-count lag.
             with contextlib.suppress(KeyError):
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
@@ -57,20 +65,32 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         topics = sorted({tp.topic for tp in assigned})
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query("load_offsets"), self._group, topics)
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        # Records this worker held back for a twin are read again from where they started.
-        restart = self._aligner.release(assigned)
+        stored = {
+            (r["topic"], r["partition"]): (r["next_offset"], r["partition_time"]) for r in rows
+        }
+        self._on_change()
+        times: dict[int, list[int]] = {}
+        fresh = []
         for tp in assigned:
-            offset = stored.get((tp.topic, tp.partition), restart.get(tp))
+            if tp in self._consumer.paused():
+                self._consumer.resume(tp)
+            offset, time_ms = stored.get((tp.topic, tp.partition), (None, 0))
             if offset is not None:
                 self._consumer.seek(tp, offset)
-                self._applied[tp] = offset
             else:
-                self._applied.pop(tp, None)
+                fresh.append(tp)
+            side = 0 if tp.topic == self._orders_topic else 1
+            times.setdefault(tp.partition, [0, 0])[side] = time_ms
+        if fresh:
+            # Nothing applied from these yet: PostgreSQL is the truth, so the whole partition,
+            # whatever Kafka's committed offset says.
+            await self._consumer.seek_to_beginning(*fresh)
+        for pair, (orders_time, shipments_time) in times.items():
+            self._sequencer.assign(pair, orders_time, shipments_time)
         log.info(
             "partitions_assigned",
             partitions=_names(assigned),
-            seeked={f"{t}[{p}]": o for (t, p), o in sorted(stored.items())},
+            seeked={f"{t}[{p}]": o for (t, p), (o, _) in sorted(stored.items())},
         )
 
 

@@ -1,5 +1,7 @@
 """Kafka holds every change: REST writes reach the inbound topic, are skipped live by the
-worker, and a replay of the inbound topics into an empty database rebuilds the same order."""
+worker, and a replay of the inbound topics into an empty database rebuilds the same order.
+Rejected REST writes are kept (rejected_events, orderstate.rejected.v1) and logged too, so
+the replay rejects them again: the rejections are part of "same log, same orders"."""
 
 import json
 from typing import Any
@@ -36,6 +38,15 @@ async def _view(url: str) -> dict[str, Any]:
     return view
 
 
+async def _rejections(url: str) -> list[tuple[str, str]]:
+    conn = await asyncpg.connect(url)
+    try:
+        rows = await conn.fetch("SELECT order_id, reason FROM rejected_events ORDER BY id")
+    finally:
+        await conn.close()
+    return [(r["order_id"], r["reason"]) for r in rows]
+
+
 async def _processed(url: str) -> int:
     conn = await asyncpg.connect(url)
     try:
@@ -44,7 +55,7 @@ async def _processed(url: str) -> int:
         await conn.close()
 
 
-async def test_rest_writes_are_logged_skipped_live_and_replayable(
+async def test_rest_writes_and_rejections_are_logged_skipped_live_and_replayed_alike(
     kafka_bootstrap: str, database_url: str, empty_database: str, topics: TopicNames
 ) -> None:
     live: Settings = settings_for(kafka_bootstrap, database_url, topics)
@@ -57,24 +68,27 @@ async def test_rest_writes_are_logged_skipped_live_and_replayable(
             refund = {"order_id": "R-1", "state": "refunded", "datetime": "2026-11-21T11:00:00Z"}
             rejected = await api.client.post("/v2/order-states", json=refund, headers=headers)
             assert rejected.status_code == 409
-        logged = await consume_until(kafka_bootstrap, topics.orders, lambda s: len(s) >= 2)
-        await wait_for(lambda: _worker_saw(pipeline.workers[0], 2))
-    assert [(p.type, p.headers["ce_source"], p.key) for p in logged] == [
-        ("order.created", "orderstate/api", "shop-r:R-1"),
-        ("order.state_changed", "orderstate/api", "shop-r:R-1"),
+        logged = await consume_until(kafka_bootstrap, topics.orders, lambda s: len(s) >= 3)
+        await wait_for(lambda: _worker_saw(pipeline.workers[0], 3))
+        published = await consume_until(kafka_bootstrap, topics.rejected, lambda s: len(s) >= 1)
+    assert [(p.type, p.headers["ce_source"], p.key, p.data.get("state")) for p in logged] == [
+        ("order.created", "orderstate/api", "shop-r:R-1", None),
+        ("order.state_changed", "orderstate/api", "shop-r:R-1", "paid"),
+        ("order.state_changed", "orderstate/api", "shop-r:R-1", "refunded"),
     ]
-    # A rejected REST write is answered, not logged.
-    assert len(logged) == 2
-    # The worker met both on the topic and applied neither a second time.
-    assert await _processed(database_url) == 2
+    assert [p.data["reason"] for p in published] == ["refund_before_return_or_cancel"]
+    # The worker met all three on the topic and decided none a second time.
+    assert await _processed(database_url) == 3
     original = await _view(database_url)
     assert original["version"] == 2
+    assert await _rejections(database_url) == [("R-1", "refund_before_return_or_cancel")]
 
     replay = settings_for(kafka_bootstrap, empty_database, topics, consumer_group="replay")
     async with running(replay, relays=0):
-        await wait_for(lambda: _has_processed(empty_database, 2))
+        await wait_for(lambda: _has_processed(empty_database, 3))
     rebuilt = await _view(empty_database)
     assert rebuilt == original
+    assert await _rejections(empty_database) == await _rejections(database_url)
 
 
 async def _worker_saw(worker: Any, count: int) -> bool:

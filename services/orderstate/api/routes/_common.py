@@ -100,6 +100,7 @@ async def apply_change(
             data=data,
             policies=ctx.policies,
             now=ctx.clock(),
+            max_event_bytes=ctx.settings.max_event_bytes,
         )
         return respond(outcome)
 

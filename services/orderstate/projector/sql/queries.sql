@@ -16,34 +16,44 @@ JOIN unnest($1::text[], $2::text[]) AS k(source, event_id)
   ON p.source = k.source AND p.event_id = k.event_id;
 
 -- name: load_views
--- The current views of the orders a batch touches, deleted ones included.
-SELECT o.view
+-- The current views of the orders a batch touches, deleted ones included, with the last
+-- outbound sequence number each used.
+SELECT o.shop_id, o.order_id, o.view, o.last_sequence
 FROM orders o
 JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
   ON o.shop_id = k.shop_id AND o.order_id = k.order_id;
 
 -- name: load_parked
--- Shipment events parked for these orders, oldest first.
-SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text
+-- Shipment events parked for these orders, in the order they came (their place in the log).
+SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text, p.pair,
+       p.due_ms
 FROM parked_events p
 JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
   ON p.shop_id = k.shop_id AND p.order_id = k.order_id
-ORDER BY p.parked_at, p.event_id;
+ORDER BY p.source_offset NULLS LAST, p.parked_at, p.event_id;
+
+-- name: parked_due_keys
+-- Orders with parked events that a batch's stream times pass: per pair, the deadline is at or
+-- before the latest stream time the batch reaches on that pair.
+SELECT DISTINCT p.shop_id, p.order_id
+FROM parked_events p
+JOIN unnest($1::int[], $2::bigint[]) AS u(pair, until) ON p.pair = u.pair AND p.due_ms <= u.until;
 
 -- name: upsert_orders
 -- Write the final view of every order the batch changed.
 INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
                          promised_delivery_date, tags, boarding_complete, state,
-                         payment_evidence, version, deleted, created_at, updated_at, view)
+                         payment_evidence, version, deleted, created_at, updated_at, view,
+                         last_sequence)
 SELECT u.shop_id, u.order_id, u.order_url, u.order_date, u.language, u.promised_delivery_date,
        u.tags::jsonb, u.boarding_complete, u.state, u.payment_evidence, u.version, u.deleted,
-       u.created_at, u.updated_at, u.view
+       u.created_at, u.updated_at, u.view, u.last_sequence
 FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
             $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::int[],
-            $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[])
+            $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::bigint[])
      AS u(shop_id, order_id, order_url, order_date, language, promised_delivery_date, tags,
           boarding_complete, state, payment_evidence, version, deleted, created_at,
-          updated_at, view)
+          updated_at, view, last_sequence)
 ON CONFLICT (shop_id, order_id) DO UPDATE SET
     order_url = EXCLUDED.order_url,
     order_date = EXCLUDED.order_date,
@@ -57,7 +67,8 @@ ON CONFLICT (shop_id, order_id) DO UPDATE SET
     deleted = EXCLUDED.deleted,
     created_at = EXCLUDED.created_at,
     updated_at = EXCLUDED.updated_at,
-    view = EXCLUDED.view;
+    view = EXCLUDED.view,
+    last_sequence = EXCLUDED.last_sequence;
 
 -- name: delete_items
 -- Items of orders whose items changed are rewritten whole.
@@ -93,6 +104,12 @@ INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, proc
 SELECT s, e, sh, o, oc, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
      AS u(s, e, sh, o, oc);
 
+-- name: update_processed_outcomes
+-- A parked event was resolved (applied when its order came, or expired): say so.
+UPDATE processed_events p SET outcome = u.outcome
+FROM unnest($1::text[], $2::text[], $3::text[]) AS u(source, event_id, outcome)
+WHERE p.source = u.source AND p.event_id = u.event_id;
+
 -- name: insert_outbox
 INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
 SELECT r, l, sh, o, e, ev, $7
@@ -108,11 +125,11 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
             $8::text[]) AS u(sh, o, s, e, t, r, m, orig);
 
 -- name: insert_parked
-INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, parked_at,
-                           expires_at)
-SELECT s, e, sh, o, r, ev::jsonb, $7, x
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-            $8::timestamptz[]) AS u(s, e, sh, o, r, ev, x);
+INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, pair,
+                           source_topic, source_offset, due_ms, parked_at)
+SELECT s, e, sh, o, r, ev::jsonb, pr, st, so, d, $11
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
+            $8::text[], $9::bigint[], $10::bigint[]) AS u(s, e, sh, o, r, ev, pr, st, so, d);
 
 -- name: delete_parked
 DELETE FROM parked_events p
@@ -120,24 +137,46 @@ USING unnest($1::text[], $2::text[]) AS k(source, event_id)
 WHERE p.source = k.source AND p.event_id = k.event_id;
 
 -- name: store_offsets
--- The next offset to read per partition; a replay from here is harmless, a gap impossible.
-INSERT INTO consumer_offsets (consumer_group, topic, partition, next_offset, updated_at)
-SELECT $1, t, p, n, $5 FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+-- The next offset to read per partition and the partition's merge time there; a replay from
+-- here is harmless, a gap impossible. Offsets only move forward: a worker that lost its
+-- partitions while it was stopped or cut off cannot write an older position over its
+-- successor's.
+INSERT INTO consumer_offsets AS c (consumer_group, topic, partition, next_offset,
+                                   partition_time, updated_at)
+SELECT $1, t, p, n, pt, $6
+FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(t, p, n, pt)
 ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
     next_offset = EXCLUDED.next_offset,
-    updated_at = EXCLUDED.updated_at;
+    partition_time = EXCLUDED.partition_time,
+    updated_at = EXCLUDED.updated_at
+WHERE c.next_offset < EXCLUDED.next_offset;
 
 -- name: load_offsets
-SELECT topic, partition, next_offset FROM consumer_offsets
+SELECT topic, partition, next_offset, partition_time FROM consumer_offsets
+WHERE consumer_group = $1 AND topic = ANY($2::text[]);
+
+-- name: offsets_with_age
+-- Stored offsets with the seconds since the batch that last moved them (on the database's
+-- clock, the one that wrote updated_at).
+SELECT topic, partition, next_offset,
+       extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age_s
+FROM consumer_offsets
 WHERE consumer_group = $1 AND topic = ANY($2::text[]);
 
 -- name: notify_outbox
 SELECT pg_notify('orderstate_outbox', '');
 
--- name: expired_parked
--- Parked events whose order never came; the caller locks their orders, then deletes them.
-SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text
-FROM parked_events p
-WHERE p.expires_at <= $1
-ORDER BY p.expires_at
-LIMIT $2;
+-- name: parked_due_by_pair
+-- The earliest parked deadline of each of these pairs, for pairs too quiet to pass it.
+SELECT pair, min(due_ms) AS due_ms FROM parked_events
+WHERE pair = ANY($1::int[])
+GROUP BY pair;
+
+-- name: parked_without_pair
+-- Rows parked before migration 5, which the worker gives their pair at start.
+SELECT source, event_id, shop_id, order_id FROM parked_events WHERE pair IS NULL;
+
+-- name: set_parked_pairs
+UPDATE parked_events p SET pair = u.pair
+FROM unnest($1::text[], $2::text[], $3::int[]) AS u(source, event_id, pair)
+WHERE p.source = u.source AND p.event_id = u.event_id;

@@ -1,0 +1,191 @@
+"""Fetched records in, one deterministic stream of inputs per partition pair out.
+
+Owns a ``PairMerge`` per partition number the worker is assigned (the range assignor gives
+partition p of both inbound topics to the same member), reads each record, finds the records
+that sit in a partition their key does not map to, and says when a silent partition needs a
+merge marker. Knows the consumer only through a few calls; it writes nothing itself.
+"""
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from orderstate import metrics
+from orderstate.events.decode import DecodeLimits
+from orderstate.events.topics import TopicRole
+from orderstate.projector.inputs import Input
+from orderstate.worker.merge import ORDERS, SHIPMENTS, PairMerge, Side
+from orderstate.worker.records import expected_partition, read_record
+
+__all__ = ["Forward", "MarkerRequest", "Sequencer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Forward:
+    """A record to copy to the partition its key maps to before its batch commits."""
+
+    record: Any
+    partition: int
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerRequest:
+    tp: TopicPartition
+    time_ms: int
+
+
+class Sequencer:
+    def __init__(
+        self,
+        consumer: Any,
+        *,
+        orders_topic: str,
+        shipments_topic: str,
+        limits: DecodeLimits,
+        marker_wait_s: float,
+        hold_limit: int,
+    ) -> None:
+        self._consumer = consumer
+        self._topics = (orders_topic, shipments_topic)
+        self._roles = {orders_topic: TopicRole.ORDERS_IN, shipments_topic: TopicRole.SHIPMENTS_IN}
+        self._limits = limits
+        self._marker_wait_s = marker_wait_s
+        self._hold_limit = hold_limit
+        self._pairs: dict[int, PairMerge[Input]] = {}
+        # Partition counts of the two topics, for finding misplaced records.
+        self.partitions: dict[str, int] = {}
+        # When a side of a pair began to block real records on the other side, and which
+        # marker is on its way to it (so it is written once, not on every fetch).
+        self._blocked_since: dict[TopicPartition, float] = {}
+        self._marker_sent: dict[TopicPartition, tuple[int, float]] = {}
+        self.forwards: list[Forward] = []
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def assign(self, pair: int, orders_time: int, shipments_time: int) -> None:
+        """Start (or restart) a pair from the partition times stored with its offsets."""
+        self._pairs[pair] = PairMerge(orders_time, shipments_time)
+        for tp in self._sides(pair):
+            self._blocked_since.pop(tp, None)
+            self._marker_sent.pop(tp, None)
+
+    def revoke(self, pair: int) -> None:
+        self._pairs.pop(pair, None)
+        for tp in self._sides(pair):
+            self._blocked_since.pop(tp, None)
+            self._marker_sent.pop(tp, None)
+
+    def _sides(self, pair: int) -> tuple[TopicPartition, TopicPartition]:
+        return TopicPartition(self._topics[0], pair), TopicPartition(self._topics[1], pair)
+
+    # -- records in, inputs out ------------------------------------------------------------
+
+    def push(self, fetched: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in fetched.items():
+            merge = self._pairs.get(tp.partition)
+            if merge is None or tp.topic not in self._roles:
+                # Fetched before a rebalance took the pair away; its new owner reads it again.
+                continue
+            side: Side = ORDERS if tp.topic == self._topics[0] else SHIPMENTS
+            role = self._roles[tp.topic]
+            count = self.partitions.get(tp.topic)
+            for record in records:
+                read = read_record(record, role, self._limits)
+                time_ms = merge.advance(side, read.key_ms)
+                misplaced = (
+                    read.decoded is not None
+                    and count is not None
+                    and record.partition != (target := expected_partition(record.key, count))
+                )
+                item = read.input(record, role, time_ms, misplaced=misplaced)
+                if misplaced:
+                    self.forwards.append(Forward(record, target))
+                    metrics.RECORDS_MISPLACED.labels(tp.topic).inc()
+                # Markers only settle order; every other record (a forwarded one too) must move on.
+                merge.push(side, time_ms, item, real=not read.marker)
+                if read.marker:
+                    self._marker_sent.pop(tp, None)
+
+    def release(self) -> list[Input]:
+        out: list[Input] = []
+        for merge in self._pairs.values():
+            out.extend(item for _, item in merge.release())
+        self._pause_the_full()
+        return out
+
+    def take_forwards(self) -> list[Forward]:
+        forwards, self.forwards = self.forwards, []
+        return forwards
+
+    @property
+    def waiting(self) -> int:
+        """Records (not markers) fetched but not yet released to a batch."""
+        return sum(m.waiting_real(ORDERS) + m.waiting_real(SHIPMENTS) for m in self._pairs.values())
+
+    def waiting_by_partition(self) -> dict[TopicPartition, int]:
+        """Everything fetched and not yet released per partition, markers included."""
+        return {
+            tp: merge.waiting(side)
+            for pair, merge in self._pairs.items()
+            for side, tp in enumerate(self._sides(pair))
+        }
+
+    def times(self) -> dict[TopicPartition, int]:
+        return {
+            tp: merge.time(side)
+            for pair, merge in self._pairs.items()
+            for side, tp in enumerate(self._sides(pair))
+        }
+
+    # -- silent partitions -----------------------------------------------------------------
+
+    def markers_due(self, caught_up: Iterable[TopicPartition]) -> list[MarkerRequest]:
+        """Markers to write: for a partition that has nothing more to read while real records
+        of its twin wait for it, once it stayed that way for the marker wait."""
+        now = time.monotonic()
+        silent = set(caught_up)
+        due = []
+        for pair, merge in self._pairs.items():
+            for side, tp in enumerate(self._sides(pair)):
+                needed = merge.marker_needed(side)
+                if needed is None or tp not in silent:
+                    self._blocked_since.pop(tp, None)
+                    continue
+                since = self._blocked_since.setdefault(tp, now)
+                sent = self._marker_sent.get(tp)
+                # A marker on its way covers the records that were waiting when it was written;
+                # a lost one (a failed send) is written again after a while.
+                if sent is not None and sent[0] >= needed and now - sent[1] < 10.0:
+                    continue
+                if now - since >= self._marker_wait_s:
+                    self._marker_sent[tp] = (needed, now)
+                    due.append(MarkerRequest(tp, needed))
+        return due
+
+    def settle_silent(self, caught_up: Iterable[TopicPartition]) -> list[Input]:
+        """For a run over a log that is not written any more (a replay): treat a silent
+        partition as if a marker had been written to it, without writing one."""
+        silent = set(caught_up)
+        out: list[Input] = []
+        for pair, merge in self._pairs.items():
+            for side, tp in enumerate(self._sides(pair)):
+                needed = merge.marker_needed(side)
+                if needed is not None and tp in silent:
+                    merge.advance(side, needed)
+            out.extend(item for _, item in merge.release())
+        return out
+
+    def _pause_the_full(self) -> None:
+        """Stop fetching a partition that holds many records waiting for its twin; the twin
+        keeps being fetched, and the partition resumes once its records move on."""
+        paused = self._consumer.paused()
+        for pair, merge in self._pairs.items():
+            for side, tp in enumerate(self._sides(pair)):
+                full = merge.waiting(side) >= self._hold_limit
+                if full and tp not in paused:
+                    self._consumer.pause(tp)
+                elif not full and tp in paused:
+                    self._consumer.resume(tp)
