@@ -9,9 +9,18 @@ the table says no, the reason names the rule a shop developer would look up.
 from datetime import datetime
 
 from orderstate.domain.changes import RequestState
-from orderstate.domain.emitted import Decision, Effect, LateEventRecorded, Rejected
+from orderstate.domain.emitted import LateEventRecorded
 from orderstate.domain.model import HistoryEntry, OrderView
-from orderstate.domain.outcomes import accept, allowed_next_text, duplicate, move_to, reject
+from orderstate.domain.outcomes import (
+    Decision,
+    Effect,
+    Rejected,
+    accept,
+    allowed_next_text,
+    duplicate,
+    move_to,
+    reject,
+)
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import CLOSED_STATES, DERIVED_STATES, OrderState, track_rank

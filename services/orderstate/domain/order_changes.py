@@ -15,17 +15,9 @@ from orderstate.domain.changes import (
     UpdateItem,
     UpdateOrder,
 )
-from orderstate.domain.emitted import (
-    Accepted,
-    BoardingCompleted,
-    Decision,
-    Emitted,
-    OrderDeleted,
-    Rejected,
-    StateChanged,
-)
+from orderstate.domain.emitted import BoardingCompleted, Emitted, OrderDeleted, StateChanged
 from orderstate.domain.model import HistoryEntry, Item, OrderView
-from orderstate.domain.outcomes import accept, duplicate, reject
+from orderstate.domain.outcomes import Accepted, Decision, Rejected, accept, duplicate, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import DERIVED_STATES, OrderState
