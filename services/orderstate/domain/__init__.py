@@ -40,6 +40,7 @@ from orderstate.domain.model import (
     ShipmentDirection,
     ShipmentLink,
     ShipmentStatus,
+    Tags,
 )
 from orderstate.domain.outcomes import Accepted, Decision, Effect, Parked, Rejected
 from orderstate.domain.policy import (
@@ -104,6 +105,7 @@ __all__ = [
     "ShipmentLinked",
     "ShipmentStatus",
     "StateChanged",
+    "Tags",
     "UpdateItem",
     "UpdateOrder",
     "change_kind",
