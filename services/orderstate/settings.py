@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         1024 * 1024, ge=1024, description="Inbound record values above this are malformed."
     )
     policy_file: Path | None = Field(
-        None, description="JSON or YAML file with per-shop transition tables (see docs)."
+        None, description="JSON or YAML file with per-shop transition tables (docs/lifecycle.md)."
     )
 
     outbox_retention_hours: int = Field(

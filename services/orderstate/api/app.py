@@ -25,7 +25,8 @@ appended to the inbound Kafka topic. Rejections are RFC 9457
 412 (`version_conflict`) for a stale `If-Match`, 404 for an order this shop does
 not have, 422 for malformed input. Lists return a bare array with
 `X-Total-Count` and an RFC 8288 `Link` header. Lifecycle rules are stricter than
-Seven Senders documents; see the project's DESIGN rules.
+Seven Senders documents; they are numbered in the repository's `docs/lifecycle.md`,
+and every reason code has a page in `docs/reasons/`.
 """
 
 

@@ -1,4 +1,4 @@
-"""State requests: rules 1-8 of DESIGN.md.
+"""State requests: rules 1-8 of docs/lifecycle.md.
 
 The order of the checks is the specification: derived states are never
 settable, a repeat is a no-op, a track state that is not ahead of the order is
@@ -31,7 +31,7 @@ S = OrderState
 
 
 def is_late(current: OrderState, requested: OrderState) -> bool:
-    """A track state that is not ahead of the order: behind it (rule 2) or after it closed (8)."""
+    """A track state not ahead of the order: behind it (rule 2), or after it closed (rule 8)."""
     requested_rank = track_rank(requested)
     if requested_rank is None:
         return False

@@ -412,7 +412,7 @@ def test_order_update_explicit_null_tags_clears_them() -> None:
 
 
 def test_order_update_cannot_carry_a_state() -> None:
-    """DESIGN.md: order.updated carries order fields, not state; the patch has no such field."""
+    """docs/events.md: order.updated carries order fields, never the state; no such field."""
     with pytest.raises(ValidationError, match="state"):
         OrderPatch(state="paid")  # type: ignore[call-arg]
 

@@ -1,7 +1,7 @@
 """Invariants of ``decide`` over random histories.
 
-DESIGN.md asks for "never backward, refunded terminal, history only grows"; these tests add
-versions, emitted facts, idempotency, payment evidence and rule 10. Each example creates one
+The invariants of docs/lifecycle.md: never backward, refunded terminal, history only grows,
+and versions, emitted facts, idempotency, payment evidence and rule 10. Each example creates one
 order (in a random allowed state, with or without boarding) and then applies 10 to 50 random
 changes: state requests of any of the ten states, outbound and return shipment links,
 shipment status changes (delivered and cancelled included), boarding set and unset, items,
