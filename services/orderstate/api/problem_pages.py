@@ -65,11 +65,14 @@ def reasons_folder() -> Traversable:
     return Path(__file__).resolve().parents[3] / "docs" / "reasons"
 
 
-@functools.cache
 def problem_doc(code: str) -> ProblemDoc | None:
     """The page of a code the API can answer with; None for any other string."""
-    if code not in _SERVED:
-        return None
+    # Checked before the cache, so that strings clients make up are never kept.
+    return _load(code) if code in _SERVED else None
+
+
+@functools.cache
+def _load(code: str) -> ProblemDoc | None:
     page = reasons_folder() / f"{code}.md"
     if not page.is_file():
         return None

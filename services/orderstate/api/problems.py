@@ -34,11 +34,11 @@ __all__ = [
 
 log = structlog.get_logger("orderstate.api")
 
-# A relative reference with the full path (RFC 9457 3.1.1 allows it and asks for the full
-# path): it resolves against the URL the client called, so it reaches the page on whatever
-# host and scheme serve the API (behind an ingress the process cannot know its public
-# origin), and it is the same identifier on every deployment, which an absolute URI would
-# not be.
+# A relative reference with the full path. RFC 9457 3.1.1 prefers absolute URIs "when
+# possible" and asks relative ones to carry the full path. Behind an ingress the process
+# cannot know its public origin; resolved against the URL the client called, this one
+# reaches the page on whatever host and scheme serve the API, and it is the same identifier
+# on every deployment, which an absolute URI would not be.
 PROBLEM_TYPE_BASE = "/v2/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
