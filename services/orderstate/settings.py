@@ -115,7 +115,7 @@ class Settings(BaseSettings):
         "topic is quiet.",
     )
     policy_file: Path | None = Field(
-        None, description="JSON or YAML file with per-shop transition tables (see docs)."
+        None, description="JSON or YAML file with per-shop transition tables (docs/lifecycle.md)."
     )
 
     outbox_retention_hours: int = Field(

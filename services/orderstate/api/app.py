@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from orderstate.api.body_limit import BodyLimit
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
-from orderstate.api.routes import items, orders, shipments, states, tags, token
+from orderstate.api.routes import items, orders, problems, shipments, states, tags, token
 from orderstate.ops_server import metrics_endpoint
 from orderstate.runtime import readiness_check
 
@@ -23,9 +23,11 @@ Every write goes through the same state machine as the Kafka events and is also
 appended to the inbound Kafka topic. Rejections are RFC 9457
 `application/problem+json` with our reason `code`: 409 for a rejected change,
 412 (`version_conflict`) for a stale `If-Match`, 404 for an order this shop does
-not have, 422 for malformed input. Lists return a bare array with
-`X-Total-Count` and an RFC 8288 `Link` header. Lifecycle rules are stricter than
-Seven Senders documents; see the project's DESIGN rules.
+not have, 422 for malformed input. A problem's `type` is `/v2/problems/{code}`:
+that page says what causes the code and how to fix it (HTML, or JSON with
+`Accept: application/json`). Lists return a bare array with `X-Total-Count` and
+an RFC 8288 `Link` header. Lifecycle rules are stricter than Seven Senders
+documents; they are numbered in the repository's `docs/lifecycle.md`.
 """
 
 
@@ -40,7 +42,7 @@ def create_api(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_problem_handlers(app)
-    for module in (token, orders, items, states, tags, shipments):
+    for module in (token, orders, items, states, tags, shipments, problems):
         app.include_router(module.router)
 
     readiness = readiness_check(context.settings, context.pool)

@@ -4,7 +4,7 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orderstate.api.problems import PROBLEM_TYPE_BASE, ApiCode
+from orderstate.api.problems import ApiCode, problem_title, problem_type
 
 __all__ = ["BodyLimit"]
 
@@ -41,8 +41,8 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         body = json.dumps(
             {
-                "type": PROBLEM_TYPE_BASE + ApiCode.PAYLOAD_TOO_LARGE,
-                "title": "Payload too large",
+                "type": problem_type(ApiCode.PAYLOAD_TOO_LARGE),
+                "title": problem_title(ApiCode.PAYLOAD_TOO_LARGE),
                 "status": 413,
                 "detail": f"the request body is over {self.max_bytes} bytes",
                 "code": ApiCode.PAYLOAD_TOO_LARGE.value,

@@ -2,7 +2,9 @@
 
 A rejected change answers with the same code and message the rejected Kafka
 event carries. The API adds a few codes of its own for what only HTTP has
-(credentials, resources, idempotency keys, body size).
+(credentials, resources, idempotency keys, body size). Every problem's
+``type`` is ``/v2/problems/<code>``, where the API serves that code's page
+from ``docs/reasons``.
 """
 
 from enum import StrEnum
@@ -25,12 +27,19 @@ __all__ = [
     "Problem",
     "ProblemError",
     "install_problem_handlers",
+    "problem_title",
+    "problem_type",
     "status_of",
 ]
 
 log = structlog.get_logger("orderstate.api")
 
-PROBLEM_TYPE_BASE = "https://orderstate.dev/problems/"
+# A relative reference with the full path. RFC 9457 3.1.1 prefers absolute URIs "when
+# possible" and asks relative ones to carry the full path. Behind an ingress the process
+# cannot know its public origin; resolved against the URL the client called, this one
+# reaches the page on whatever host and scheme serve the API, and it is the same identifier
+# on every deployment, which an absolute URI would not be.
+PROBLEM_TYPE_BASE = "/v2/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
@@ -42,6 +51,8 @@ class ApiCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    # Any other error the HTTP layer answers before a handler runs; status says which.
+    HTTP_ERROR = "http_error"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -51,7 +62,10 @@ _CODES_SCHEMA: list[JsonValue] = [*ALL_CODES]
 class Problem(BaseModel):
     """An RFC 9457 problem document."""
 
-    type: str = Field(description="URI naming the problem type; ends with the code.")
+    type: str = Field(
+        description="URI reference of the problem type, /v2/problems/<code>, relative to the "
+        "API's URL: GET it for what causes the code and how to fix it."
+    )
     title: str
     status: int
     detail: str
@@ -78,7 +92,9 @@ _STATUS: dict[str, int] = {
     ApiCode.PAYLOAD_TOO_LARGE: 413,
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ApiCode.DATABASE_UNAVAILABLE: 503,
+    ApiCode.HTTP_ERROR: 400,
 }
+_TITLES: dict[str, str] = {ApiCode.HTTP_ERROR: "HTTP error"}
 # A client may retry after this many seconds; the pool replaces lost connections meanwhile.
 _RETRY_AFTER_S = 1
 
@@ -86,6 +102,15 @@ _RETRY_AFTER_S = 1
 def status_of(code: str) -> int:
     """Every other reason code is a rejected change: 409."""
     return _STATUS.get(code, 409)
+
+
+def problem_type(code: str) -> str:
+    return PROBLEM_TYPE_BASE + code
+
+
+def problem_title(code: str) -> str:
+    """The same for every occurrence of a code (RFC 9457), and the heading of its page."""
+    return _TITLES.get(code) or code.replace("_", " ").capitalize()
 
 
 class ProblemError(Exception):
@@ -111,11 +136,12 @@ def problem_response(
     *,
     headers: dict[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    status: int | None = None,
 ) -> JSONResponse:
-    status = status_of(code)
+    status = status or status_of(code)
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + code,
-        "title": code.replace("_", " ").capitalize(),
+        "type": problem_type(code),
+        "title": problem_title(code),
         "status": status,
         "detail": detail,
         "code": code,
@@ -149,17 +175,11 @@ def install_problem_handlers(app: Any) -> None:
             413: ApiCode.PAYLOAD_TOO_LARGE,
             415: ApiCode.UNSUPPORTED_MEDIA_TYPE,
             401: ApiCode.UNAUTHORIZED,
-        }.get(exc.status_code)
-        if code is None:
-            body = {
-                "type": "about:blank",
-                "title": str(exc.detail),
-                "status": exc.status_code,
-                "detail": str(exc.detail),
-            }
-            return JSONResponse(body, exc.status_code, media_type=PROBLEM_MEDIA_TYPE)
+        }.get(exc.status_code, ApiCode.HTTP_ERROR)
         headers = dict(exc.headers) if exc.headers else None
-        return problem_response(request, code, str(exc.detail), headers=headers)
+        return problem_response(
+            request, code, str(exc.detail), headers=headers, status=exc.status_code
+        )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
         # A write in flight is rolled back with its connection unless its COMMIT had already

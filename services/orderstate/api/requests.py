@@ -58,8 +58,8 @@ class OrderStateResult(BaseModel):
     requested_state: OrderState
     state: OrderState = Field(description="The order's state after the request.")
     recorded_as: str = Field(
-        description="'applied'; 'late' (kept in states_history, the state stayed: DESIGN rule "
-        "2); or 'duplicate' (the order already was in this state: nothing changed)."
+        description="'applied'; 'late' (kept in states_history, the state stayed: lifecycle "
+        "rule 2); or 'duplicate' (the order already was in this state: nothing changed)."
     )
     version: int
     message: str

@@ -23,16 +23,11 @@ from orderstate.domain.changes import (
 )
 from orderstate.domain.decide import SHIPMENT_CHANGES, change_kind, decide, reject_expired_parked
 from orderstate.domain.emitted import (
-    Accepted,
     BoardingCompleted,
-    Decision,
-    Effect,
     Emitted,
     LateEventRecorded,
     OrderDeleted,
     OrderUpdated,
-    Parked,
-    Rejected,
     ShipmentLinked,
     StateChanged,
 )
@@ -45,7 +40,9 @@ from orderstate.domain.model import (
     ShipmentDirection,
     ShipmentLink,
     ShipmentStatus,
+    Tags,
 )
+from orderstate.domain.outcomes import Accepted, Decision, Effect, Parked, Rejected
 from orderstate.domain.policy import (
     DEFAULT_POLICY,
     Policy,
@@ -108,6 +105,7 @@ __all__ = [
     "ShipmentLinked",
     "ShipmentStatus",
     "StateChanged",
+    "Tags",
     "UpdateItem",
     "UpdateOrder",
     "change_kind",

@@ -18,6 +18,7 @@ from orderstate.domain.model import (
     OrderFields,
     ShipmentDirection,
     ShipmentStatus,
+    Tags,
 )
 from orderstate.domain.states import OrderState
 
@@ -53,7 +54,7 @@ class Change(BaseModel):
 class CreateOrder(Change):
     fields: OrderFields
     items: tuple[Item, ...] = ()
-    tags: dict[str, str] = {}
+    tags: Tags = Tags()
     state: OrderState | None = None
     boarding_complete: bool = False
 
@@ -70,7 +71,7 @@ class OrderPatch(BaseModel):
     language: str | None = None
     promised_delivery_date: datetime | None = None
     boarding_complete: bool | None = None
-    tags: dict[str, str] | None = None
+    tags: Tags | None = None
 
 
 class UpdateOrder(Change):
@@ -113,7 +114,7 @@ class RemoveItem(Change):
 
 
 class SetTags(Change):
-    tags: dict[str, str]
+    tags: Tags
     # False replaces every tag; True adds and overwrites the given keys only.
     merge: bool = False
 

@@ -25,14 +25,7 @@ from orderstate.domain.changes import (
     UpdateItem,
     UpdateOrder,
 )
-from orderstate.domain.emitted import (
-    Accepted,
-    Decision,
-    Effect,
-    OrderUpdated,
-    Parked,
-    Rejected,
-)
+from orderstate.domain.emitted import OrderUpdated
 from orderstate.domain.lifecycle import request_state
 from orderstate.domain.model import OrderView
 from orderstate.domain.order_changes import (
@@ -45,7 +38,7 @@ from orderstate.domain.order_changes import (
     update_item,
     update_order,
 )
-from orderstate.domain.outcomes import reject
+from orderstate.domain.outcomes import Accepted, Decision, Effect, Parked, Rejected, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.shipments import (

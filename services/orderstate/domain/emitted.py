@@ -1,4 +1,4 @@
-"""Facts ``decide`` emits for an accepted change, and the outcomes it returns.
+"""Facts ``decide`` emits for an accepted change.
 
 Emitted facts become outbound events (``orderstate.events.outbound``); each
 carries the order version after the change, which is the outbound
@@ -7,25 +7,18 @@ shipment link emits ``ShipmentLinked`` and the move to ``shipped``).
 """
 
 from datetime import datetime
-from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from orderstate.domain.model import OrderView, ShipmentDirection
-from orderstate.domain.reasons import ReasonCode
+from orderstate.domain.model import ShipmentDirection
 from orderstate.domain.states import OrderState
 
 __all__ = [
-    "Accepted",
     "BoardingCompleted",
-    "Decision",
-    "Effect",
     "Emitted",
     "LateEventRecorded",
     "OrderDeleted",
     "OrderUpdated",
-    "Parked",
-    "Rejected",
     "ShipmentLinked",
     "StateChanged",
 ]
@@ -68,38 +61,3 @@ class OrderUpdated(Emitted):
 
 class OrderDeleted(Emitted):
     pass
-
-
-class Effect(StrEnum):
-    APPLIED = "applied"
-    # Recorded in history as late; the current state stayed (rule 2).
-    LATE = "late"
-    # Nothing changed: the order already was as requested (rule 3).
-    DUPLICATE = "duplicate"
-
-
-class Accepted(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    new_view: OrderView
-    emitted: tuple[Emitted, ...]
-    effect: Effect = Effect.APPLIED
-
-
-class Rejected(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    reason: ReasonCode
-    message: str
-
-
-class Parked(BaseModel):
-    """A shipment event for an order not known yet: keep it until the order arrives (rule 9)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    expires_at: datetime
-    message: str
-
-
-Decision = Accepted | Rejected | Parked

@@ -1,4 +1,4 @@
-"""State requests: rules 1-8 of DESIGN.md.
+"""State requests: rules 1-8 of docs/lifecycle.md.
 
 The order of the checks is the specification: derived states are never
 settable, a repeat is a no-op, a track state that is not ahead of the order is
@@ -9,9 +9,18 @@ the table says no, the reason names the rule a shop developer would look up.
 from datetime import datetime
 
 from orderstate.domain.changes import RequestState
-from orderstate.domain.emitted import Decision, Effect, LateEventRecorded, Rejected
+from orderstate.domain.emitted import LateEventRecorded
 from orderstate.domain.model import HistoryEntry, OrderView
-from orderstate.domain.outcomes import accept, allowed_next_text, duplicate, move_to, reject
+from orderstate.domain.outcomes import (
+    Decision,
+    Effect,
+    Rejected,
+    accept,
+    allowed_next_text,
+    duplicate,
+    move_to,
+    reject,
+)
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import CLOSED_STATES, DERIVED_STATES, OrderState, track_rank
@@ -22,7 +31,7 @@ S = OrderState
 
 
 def is_late(current: OrderState, requested: OrderState) -> bool:
-    """A track state that is not ahead of the order: behind it (rule 2) or after it closed (8)."""
+    """A track state not ahead of the order: behind it (rule 2), or after it closed (rule 8)."""
     requested_rank = track_rank(requested)
     if requested_rank is None:
         return False

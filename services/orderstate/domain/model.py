@@ -1,16 +1,17 @@
 """The current view of one order, as frozen values.
 
 ``decide`` never mutates a view; it returns a new one. Collections are tuples
-so a view can be compared and hashed by value; tags are a dict because shops
-address them by key, and decide always builds a new dict rather than editing
-one in place.
+and tags are ``Tags`` (a mapping that cannot change), so a view can be compared
+and hashed by value.
 """
 
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic_core import CoreSchema, core_schema
 
 from orderstate.domain.states import OrderState
 
@@ -23,7 +24,38 @@ __all__ = [
     "ShipmentDirection",
     "ShipmentLink",
     "ShipmentStatus",
+    "Tags",
 ]
+
+
+class Tags(dict[str, str]):
+    """An order's key-value tags: a dict that refuses every change after it is built.
+
+    Shops address tags by key, so they stay a mapping; a dict subclass so that they
+    serialise as a JSON object wherever a dict does (pydantic, ``json.dumps``, the JSONB
+    column) and compare equal to a dict with the same items. Hashed by its items, so a
+    frozen model holding it is hashable. A change builds a new ``Tags``.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("Tags cannot change; build a new Tags instead")
+
+    __setitem__ = __delitem__ = __ior__ = _refuse
+    clear = pop = popitem = setdefault = update = _refuse
+
+    def __hash__(self) -> int:  # type: ignore[override]  # dict declares itself unhashable
+        return hash(frozenset(self.items()))
+
+    def __reduce__(self) -> tuple[type["Tags"], tuple[dict[str, str]]]:
+        # Copies and pickles rebuild it whole: item by item would call the refused methods.
+        return (type(self), (dict(self),))
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        # Validated and serialised as dict[str, str], so the JSON form is a plain object.
+        return core_schema.no_info_after_validator_function(cls, handler(dict[str, str]))
 
 
 class _Frozen(BaseModel):
@@ -104,7 +136,7 @@ class OrderView(_Frozen):
     order_id: str
     fields: OrderFields
     items: tuple[Item, ...] = ()
-    tags: dict[str, str] = {}
+    tags: Tags = Tags()
     shipments: tuple[ShipmentLink, ...] = ()
     boarding_complete: bool = False
     state: OrderState = OrderState.NEW

@@ -15,17 +15,9 @@ from orderstate.domain.changes import (
     UpdateItem,
     UpdateOrder,
 )
-from orderstate.domain.emitted import (
-    Accepted,
-    BoardingCompleted,
-    Decision,
-    Emitted,
-    OrderDeleted,
-    Rejected,
-    StateChanged,
-)
-from orderstate.domain.model import HistoryEntry, Item, OrderView
-from orderstate.domain.outcomes import accept, duplicate, reject
+from orderstate.domain.emitted import BoardingCompleted, Emitted, OrderDeleted, StateChanged
+from orderstate.domain.model import HistoryEntry, Item, OrderView, Tags
+from orderstate.domain.outcomes import Accepted, Decision, Rejected, accept, duplicate, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import DERIVED_STATES, OrderState
@@ -97,7 +89,7 @@ def create_order(
         order_id=change.order_id,
         fields=change.fields,
         items=change.items,
-        tags=dict(change.tags),
+        tags=change.tags,
         boarding_complete=change.boarding_complete,
         state=state,
         payment_evidence=state is S.PAID,
@@ -185,7 +177,7 @@ def update_order(view: OrderView, change: UpdateOrder, now: datetime) -> Decisio
     if fields != view.fields:
         updates["fields"] = fields
     if "tags" in given and (patch.tags or {}) != view.tags:
-        updates["tags"] = dict(patch.tags or {})
+        updates["tags"] = patch.tags or Tags()
     if (
         "boarding_complete" in given
         and patch.boarding_complete is not None
@@ -210,7 +202,7 @@ def delete_order(view: OrderView, change: DeleteOrder, now: datetime) -> Decisio
 
 
 def set_tags(view: OrderView, change: SetTags, now: datetime) -> Decision:
-    tags = {**view.tags, **change.tags} if change.merge else dict(change.tags)
+    tags = Tags({**view.tags, **change.tags}) if change.merge else change.tags
     if tags == view.tags:
         return duplicate(view)
     return accept(view, now, [], tags=tags)

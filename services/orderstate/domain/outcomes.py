@@ -1,24 +1,72 @@
-"""Small constructors shared by the rule modules, so every accepted change is built alike:
-version plus one, ``updated_at`` from the caller's clock, and a state move always
-leaves a history entry and a ``StateChanged`` fact."""
+"""What ``decide`` returns, and the constructors the rule modules build it with.
+
+A decision is ``Accepted`` (the new view and the facts to publish), ``Rejected``
+(a reason code and a message for the shop developer) or ``Parked`` (a shipment
+event waiting for its order). The constructors make every accepted change
+alike: version plus one, ``updated_at`` from the caller's clock, and a state
+move always leaves a history entry and a ``StateChanged`` fact.
+"""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from orderstate.domain.changes import Change
-from orderstate.domain.emitted import Accepted, Effect, Emitted, Rejected, StateChanged
+from orderstate.domain.emitted import Emitted, StateChanged
 from orderstate.domain.model import HistoryEntry, OrderView
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import OrderState
 
 __all__ = [
+    "Accepted",
+    "Decision",
+    "Effect",
+    "Parked",
+    "Rejected",
     "accept",
     "allowed_next_text",
     "duplicate",
     "move_to",
     "reject",
 ]
+
+
+class Effect(StrEnum):
+    APPLIED = "applied"
+    # Recorded in history as late; the current state stayed (rule 2).
+    LATE = "late"
+    # Nothing changed: the order already was as requested (rule 3).
+    DUPLICATE = "duplicate"
+
+
+class Accepted(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    new_view: OrderView
+    emitted: tuple[Emitted, ...]
+    effect: Effect = Effect.APPLIED
+
+
+class Rejected(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reason: ReasonCode
+    message: str
+
+
+class Parked(BaseModel):
+    """A shipment event for an order not known yet: keep it until the order arrives (rule 9)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    expires_at: datetime
+    message: str
+
+
+Decision = Accepted | Rejected | Parked
 
 
 def accept(

@@ -1,7 +1,7 @@
 """The transition policy as data.
 
 A policy is a table: for each current state, the states a shop may request
-next. The default table is DESIGN.md's rules 1 and 5-8. Those rules and the
+next. The default table is rules 1 and 5-8 of docs/lifecycle.md. Those rules and the
 ones that need more than a table (late arrivals, payment evidence, shipments,
 boarding) live in ``decide`` and hold for every table: a table can forbid
 more, never allow what the rules forbid, and a table edge that the rules would

@@ -8,14 +8,14 @@ is complete and every outbound shipment that was not cancelled is delivered.
 from datetime import datetime
 
 from orderstate.domain.changes import CancelShipment, Change, ChangeShipmentStatus, LinkShipment
-from orderstate.domain.emitted import Accepted, Decision, Emitted, ShipmentLinked
+from orderstate.domain.emitted import Emitted, ShipmentLinked
 from orderstate.domain.model import (
     OrderView,
     ShipmentDirection,
     ShipmentLink,
     ShipmentStatus,
 )
-from orderstate.domain.outcomes import duplicate, move_to, reject
+from orderstate.domain.outcomes import Accepted, Decision, duplicate, move_to, reject
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import OrderState, track_rank
 

@@ -23,6 +23,7 @@ from orderstate.domain import (
     RequestState,
     SetBoarding,
     SetTags,
+    Tags,
     UpdateItem,
     UpdateOrder,
 )
@@ -83,7 +84,7 @@ def _created(c: _Common, p: d.OrderCreatedData) -> Change:
             promised_delivery_date=p.promised_delivery_date,
         ),
         items=tuple(_item(i) for i in p.items),
-        tags=dict(p.order_tags),
+        tags=Tags(p.order_tags),
         state=p.state,
         boarding_complete=p.boarding_complete,
     )
@@ -173,7 +174,7 @@ _TYPES = (
         "order.tags_set",
         TopicRole.ORDERS_IN,
         d.TagsSetData,
-        lambda c, p: SetTags(**c.kwargs(), tags=dict(p.order_tags), merge=p.merge),
+        lambda c, p: SetTags(**c.kwargs(), tags=Tags(p.order_tags), merge=p.merge),
         "The order's key-value tags were replaced or merged.",
     ),
     InboundType(

@@ -40,7 +40,7 @@ class Passed:
 @dataclass(frozen=True, slots=True)
 class Incoming:
     """A decoded event. REST writes set ``append_to_log`` so the change also reaches the
-    inbound topic, already recorded as processed (DESIGN.md: Kafka holds every change)."""
+    inbound topic, already recorded as processed (docs/architecture.md, REST writes)."""
 
     decoded: Decoded
     topic_role: TopicRole

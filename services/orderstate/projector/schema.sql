@@ -1,5 +1,5 @@
 -- Current full schema; tests/integration/test_migrations.py proves the migrations produce it.
--- The read model of DESIGN.md: current order views and their parts, the
+-- The read model (docs/architecture.md): current order views and their parts, the
 -- bookkeeping that makes projection exactly-once in effect, and the outbox.
 -- Every row carries shop_id and every query filters on it.
 

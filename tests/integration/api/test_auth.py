@@ -55,7 +55,7 @@ async def test_missing_and_wrong_credentials_are_401_problems(api: Api) -> None:
     for answer in (missing, wrong_key, wrong_token):
         assert answer.status_code == 401
         assert answer.json()["code"] == "unauthorized"
-        assert answer.json()["type"] == "https://orderstate.dev/problems/unauthorized"
+        assert answer.json()["type"] == "/v2/problems/unauthorized"
     assert missing.json()["detail"].startswith("credentials missing")
 
 

@@ -130,7 +130,7 @@ async def test_rejected_transition_is_409_with_the_reason_code(api: Api) -> None
     assert answer.status_code == 409
     assert answer.headers["content-type"] == "application/problem+json"
     assert answer.json()["code"] == "refund_before_return_or_cancel"
-    assert answer.json()["type"] == "https://orderstate.dev/problems/refund_before_return_or_cancel"
+    assert answer.json()["type"] == "/v2/problems/refund_before_return_or_cancel"
 
 
 async def test_items_can_be_listed_added_updated_and_removed(api: Api) -> None:

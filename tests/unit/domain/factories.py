@@ -78,7 +78,7 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 S = OrderState
 _event_ids = count(1)
 
-# DESIGN.md's default policy (rules 1 and 5-8) written out as configuration.
+# The default policy of docs/lifecycle.md (rules 1 and 5-8) written out as configuration.
 DEFAULT_TABLE: dict[str, list[str]] = {
     "new": ["paid", "in_production", "warehouse_handover", "in_preparation", "cancelled"],
     "paid": ["in_production", "warehouse_handover", "in_preparation", "cancelled"],

@@ -1,4 +1,4 @@
-"""Rule 10 of DESIGN.md: boarding_complete may be set at creation or later and unset again
+"""Rule 10 of docs/lifecycle.md: boarding_complete may be set at creation or later and unset again
 until the order is completed; never on a cancelled or refunded order; setting it publishes
 ``order.boarding_completed``."""
 

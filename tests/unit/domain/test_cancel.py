@@ -1,4 +1,5 @@
-"""Rule 5 of DESIGN.md: an order can be cancelled only while no outbound shipment is linked."""
+"""Rule 5 of docs/lifecycle.md: an order can be cancelled only while no outbound shipment is
+linked."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""Rule 3 of DESIGN.md and create idempotency: a change that finds the order already as it
+"""Rule 3 of docs/lifecycle.md and create idempotency: a change that finds the order already as it
 asks is a no-op (effect duplicate, nothing emitted, same version); a create that finds the
 order with other content is order_exists."""
 

@@ -1,6 +1,9 @@
 """The order's own data: items, tags and ``order.updated`` patches. None of them moves the
 state; each accepted one emits ``OrderUpdated`` so outbound sequences stay gap-free."""
 
+import copy
+import pickle
+from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,8 +20,10 @@ from orderstate.domain import (
     OrderPatch,
     OrderState,
     OrderUpdated,
+    OrderView,
     ReasonCode,
     Rejected,
+    Tags,
 )
 from tests.unit.domain.factories import (
     T0,
@@ -261,6 +266,63 @@ def test_tags_may_change_on_a_cancelled_order() -> None:
     assert story.accept(set_tags({"reason": "fraud"})).new_view.tags == {"reason": "fraud"}
 
 
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda tags: tags.__setitem__("b", "2"),
+        lambda tags: tags.__delitem__("a"),
+        lambda tags: tags.update(b="2"),
+        lambda tags: tags.setdefault("b", "2"),
+        lambda tags: tags.pop("a"),
+        lambda tags: tags.popitem(),
+        lambda tags: tags.clear(),
+        lambda tags: tags.__ior__({"b": "2"}),
+    ],
+    ids=["setitem", "delitem", "update", "setdefault", "pop", "popitem", "clear", "ior"],
+)
+def test_view_tags_cannot_be_changed_in_place(mutate: Callable[[Tags], object]) -> None:
+    """The view is frozen all the way down: its tags refuse every in-place change."""
+    story = Story()
+    view = story.accept(create_order(tags={"a": "1"})).new_view
+
+    with pytest.raises(TypeError, match="Tags cannot change"):
+        mutate(view.tags)
+    assert view.tags == {"a": "1"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        set_tags({"b": "2"}),
+        set_tags({"b": "2"}, merge=True),
+        update_order(OrderPatch(tags={"b": "2"})),
+        update_order(OrderPatch(tags=None)),
+    ],
+    ids=["replace", "merge", "patch", "patch_null"],
+)
+def test_every_tag_change_leaves_immutable_tags(change: Change) -> None:
+    """decide builds views with model_copy, which does not validate: each path makes Tags."""
+    story = Story()
+    story.accept(create_order(tags={"a": "1"}))
+
+    assert isinstance(story.accept(change).new_view.tags, Tags)
+
+
+def test_view_with_tags_is_hashable_and_keeps_its_json_form() -> None:
+    """Equal views hash equal; tags stay a JSON object and survive a round trip and copies."""
+    view = Story().accept(create_order(tags={"channel": "web", "a": "1"})).new_view
+    text = view.model_dump_json()
+
+    assert '"tags":{"channel":"web","a":"1"}' in text
+    assert view.model_dump(mode="json")["tags"] == {"channel": "web", "a": "1"}
+    again = OrderView.model_validate_json(text)
+    assert again == view
+    assert hash(again) == hash(view)
+    assert isinstance(again.tags, Tags)
+    assert copy.deepcopy(view) == view
+    assert pickle.loads(pickle.dumps(view)) == view  # noqa: S301 -- our own bytes
+
+
 def test_order_update_changes_only_the_given_fields() -> None:
     """order.updated patch: a field left out keeps its value."""
     story = Story()
@@ -350,7 +412,7 @@ def test_order_update_explicit_null_tags_clears_them() -> None:
 
 
 def test_order_update_cannot_carry_a_state() -> None:
-    """DESIGN.md: order.updated carries order fields, not state; the patch has no such field."""
+    """docs/events.md: order.updated carries order fields, never the state; no such field."""
     with pytest.raises(ValidationError, match="state"):
         OrderPatch(state="paid")  # type: ignore[call-arg]
 

@@ -172,8 +172,8 @@ def test_strict_shop_policy_outcome(
     _check_cell(STRICT_POLICY, STRICT_ALLOWED, current, requested, expected)
 
 
-def test_default_policy_is_design_table() -> None:
-    """The built-in default equals DESIGN.md's rules written out as configuration."""
+def test_default_policy_is_the_documented_table() -> None:
+    """The built-in default equals the table of docs/lifecycle.md written out as configuration."""
     loaded = load_policy({"transitions": DEFAULT_TABLE}, name="default")
 
     assert loaded.transitions == DEFAULT_POLICY.transitions

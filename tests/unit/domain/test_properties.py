@@ -1,7 +1,7 @@
 """Invariants of ``decide`` over random histories.
 
-DESIGN.md asks for "never backward, refunded terminal, history only grows"; these tests add
-versions, emitted facts, idempotency, payment evidence and rule 10. Each example creates one
+The invariants of docs/lifecycle.md: never backward, refunded terminal, history only grows,
+and versions, emitted facts, idempotency, payment evidence and rule 10. Each example creates one
 order (in a random allowed state, with or without boarding) and then applies 10 to 50 random
 changes: state requests of any of the ten states, outbound and return shipment links,
 shipment status changes (delivered and cancelled included), boarding set and unset, items,
@@ -44,6 +44,7 @@ from orderstate.domain import (
     ShipmentDirection,
     ShipmentStatus,
     StateChanged,
+    Tags,
     UpdateItem,
     decide,
 )
@@ -317,6 +318,12 @@ def every_fact_carries_the_new_version(step: Step) -> None:
         assert facts == (), step
 
 
+def view_stays_frozen_and_hashable(step: Step) -> None:
+    """Every view decide returns is immutable all the way down, so it hashes by value."""
+    assert isinstance(step.after.tags, Tags), step
+    assert hash(step.after) == hash(step.after.model_copy()), step
+
+
 def every_rejection_explains_itself(step: Step) -> None:
     """A rejection has a message for the shop developer that names the order."""
     if isinstance(step.decision, Rejected):
@@ -373,6 +380,7 @@ def test_history_only_grows_and_versions_count_accepted_changes(script: Any) -> 
         version_counts_applied_and_late_changes(step)
         every_fact_carries_the_new_version(step)
         every_rejection_explains_itself(step)
+        view_stays_frozen_and_hashable(step)
 
 
 @PROPERTY

@@ -1,4 +1,4 @@
-"""Rules 6 and 7 of DESIGN.md: returned needs an outbound shipment; refunded needs a return
+"""Rules 6 and 7 of docs/lifecycle.md: returned needs an outbound shipment; refunded needs a return
 or cancellation and payment evidence, and is terminal."""
 
 import pytest

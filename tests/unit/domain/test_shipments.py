@@ -1,4 +1,4 @@
-"""Rule 9 of DESIGN.md and the derived states: linking shipments ships an order, delivery of
+"""Rule 9 of docs/lifecycle.md and the derived states: linking shipments ships an order, delivery of
 every outbound shipment completes it (with boarding complete), early shipments are parked."""
 
 from datetime import timedelta
@@ -460,7 +460,7 @@ def test_linking_a_delivered_outbound_shipment_ships_and_completes_at_once() -> 
 
 
 def test_outbound_link_after_completion_is_order_completed() -> None:
-    """reasons.py (not DESIGN.md rule 9): a completed order takes no further outbound shipment."""
+    """Beyond rule 9 (docs/lifecycle.md): a completed order takes no further outbound shipment."""
     story = story_in(S.COMPLETED)
 
     rejected = story.reject(link_shipment("s-2"))

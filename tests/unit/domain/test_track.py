@@ -1,4 +1,4 @@
-"""Rules 1-4 and 8 of DESIGN.md "Lifecycle rules": moving along the track, late states,
+"""Rules 1-4 and 8 of docs/lifecycle.md: moving along the track, late states,
 duplicates, derived states, and track states that arrive after the order closed."""
 
 import pytest

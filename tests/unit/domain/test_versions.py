@@ -1,4 +1,4 @@
-"""Rule 11 of DESIGN.md, versions and existence: expected_version, creation with an initial
+"""Rule 11 of docs/lifecycle.md, versions and existence: expected_version, creation with an initial
 state, deletion and re-creation, and a gap-free version sequence on the emitted facts."""
 
 import pytest
