@@ -116,18 +116,22 @@ async def _migrate(settings: "Settings") -> None:
     from orderstate.projector import migrate as migrations
 
     try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+        # No statement cache: the same command works through PgBouncer in transaction mode.
+        conn = await asyncpg.connect(
+            settings.database_url.get_secret_value(), statement_cache_size=0
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
     try:
         applied = await migrations.migrate(conn)
+        level = await migrations.level(conn)
     except migrations.MigrationError as exc:
         raise _fail(str(exc)) from None
     finally:
         await conn.close()
     for m in applied:
         typer.echo(f"applied {m.version:04d}_{m.name}")
-    typer.echo(f"database at migration {migrations.head()} (head)")
+    typer.echo(level.describe())
 
 
 @topics_app.command("create")
