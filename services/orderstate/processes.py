@@ -36,8 +36,9 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
     ops = None
     try:
         if parts & {"worker", "relay"}:
-            # The api stays up and reports "migrations" on /readyz instead: it only reads and
-            # writes through the same transactions, and an upgrade migrates before it rolls.
+            # A worker or relay on the wrong schema would fail in the middle of its work: it
+            # refuses to start. The api stays up instead and reports "migrations" on /readyz,
+            # which keeps it out of its Service without a crash loop.
             try:
                 await require_migration_level(pool)
             except StartupError as exc:
