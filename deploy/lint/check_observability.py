@@ -146,7 +146,8 @@ def main() -> int:
 
     unique = list({g["name"]: g for g in reversed(groups)}.values())[::-1]
     args.rules_out.write_text(yaml.safe_dump({"groups": unique}, sort_keys=False), "utf-8")
-    for item in problems:
+    # Several renders carry the same rules: say each problem once.
+    for item in dict.fromkeys(problems):
         print(f"check_observability: {item}", file=sys.stderr)  # noqa: T201 -- a command-line tool
     return 1 if problems else 0
 
