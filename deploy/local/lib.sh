@@ -169,6 +169,16 @@ find_kcat() {
   command -v "$KCAT" >/dev/null 2>&1
 }
 
+# PgBouncer, for the test that migrates through a transaction-mode pooler. Debian installs it
+# in /usr/sbin, which is not on a normal user's PATH.
+find_pgbouncer() {
+  PGBOUNCER="${ORDERSTATE_PGBOUNCER:-}"
+  if [[ -z "$PGBOUNCER" ]]; then
+    PGBOUNCER="$(command -v pgbouncer 2>/dev/null || echo /usr/sbin/pgbouncer)"
+  fi
+  [[ -x "$PGBOUNCER" ]]
+}
+
 # Sets PG_BINDIR to a directory holding the PostgreSQL server tools. Debian keeps them out of
 # PATH under /usr/lib/postgresql/<major>/bin, and pg_config may come from libpq-dev without a
 # server, so each candidate must really contain initdb and pg_ctl.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # prereqs.sh: checks the system tools the native services need: java >= 17 (Kafka 4), Maven
-# (fetches the Kafka jars once), the PostgreSQL server binaries and kcat (used by tests).
+# (fetches the Kafka jars once), the PostgreSQL server binaries, kcat and PgBouncer (both used
+# by tests).
 # As root on Debian it installs what is missing with apt-get, because every new machine and
 # CI run starts without them; anywhere else it prints the command and exits 1.
 # One line when everything is there. ORDERSTATE_PREREQS_NO_INSTALL=1 only reports.
@@ -40,6 +41,10 @@ check() {
     PROBLEMS+=("kcat: $KCAT not on PATH (the tests use it as an independent Kafka client)")
     PACKAGES+=(kcat)
   fi
+  if ! find_pgbouncer; then
+    PROBLEMS+=("pgbouncer: $PGBOUNCER not found (a test migrates through it in transaction mode)")
+    PACKAGES+=(pgbouncer)
+  fi
   ((${#PROBLEMS[@]} == 0))
 }
 
@@ -47,7 +52,7 @@ summary() {
   local pg_version jars=mvn
   pg_version="$("$PG_BINDIR/postgres" --version 2>/dev/null | awk '{print $3}')"
   [[ -n "${KAFKA_HOME:-}" ]] && jars="KAFKA_HOME=$KAFKA_HOME"
-  say "ok: java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat"
+  say "ok: java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer"
 }
 
 report_and_exit() {

@@ -28,6 +28,8 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Manage the Kafka topics orderstate reads and writes.")
 app.add_typer(topics_app, name="topics")
 
+WORKER_OPS_PORT = 9102
+RELAY_OPS_PORT = 9103
 OpsPort = Annotated[
     int, typer.Option(help="Port of /healthz, /readyz and /metrics (0 turns it off).")
 ]
@@ -116,18 +118,22 @@ async def _migrate(settings: "Settings") -> None:
     from orderstate.projector import migrate as migrations
 
     try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+        # No statement cache: the same command works through PgBouncer in transaction mode.
+        conn = await asyncpg.connect(
+            settings.database_url.get_secret_value(), statement_cache_size=0
+        )
     except (OSError, asyncpg.PostgresError) as exc:
         raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
     try:
         applied = await migrations.migrate(conn)
+        level = await migrations.level(conn)
     except migrations.MigrationError as exc:
         raise _fail(str(exc)) from None
     finally:
         await conn.close()
     for m in applied:
         typer.echo(f"applied {m.version:04d}_{m.name}")
-    typer.echo(f"database at migration {migrations.head()} (head)")
+    typer.echo(level.describe())
 
 
 @topics_app.command("create")
@@ -155,7 +161,7 @@ def topics_create(
 
 
 @app.command()
-def worker(ops_port: OpsPort = 9102, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+def worker(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Project inbound Kafka events into PostgreSQL (one consumer-group member)."""
     from orderstate.processes import run_processes
 
@@ -164,7 +170,7 @@ def worker(ops_port: OpsPort = 9102, ops_host: OpsHost = "0.0.0.0") -> None:  # 
 
 
 @app.command()
-def relay(ops_port: OpsPort = 9103, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Publish committed outbox rows to Kafka."""
     from orderstate.processes import run_processes
 
@@ -183,7 +189,7 @@ def api() -> None:
 
 
 @app.command()
-def run(ops_port: OpsPort = 9102, ops_host: OpsHost = "127.0.0.1") -> None:
+def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
     """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
     from orderstate.processes import run_processes
     from orderstate.topics_admin import create_topics
@@ -193,6 +199,40 @@ def run(ops_port: OpsPort = 9102, ops_host: OpsHost = "127.0.0.1") -> None:
     asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
     parts = {"worker", "relay", "api"}
     raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
+
+
+def healthcheck_port(argv: list[str], api_port: int) -> int | None:
+    """The port whose /healthz tells whether the orderstate command in ``argv`` (a process's
+    command line, interpreter first) is alive; None for a command that serves nothing."""
+    names = [Path(part).name for part in argv]
+    args = argv[names.index("orderstate") + 1 :] if "orderstate" in names else argv
+    for i, arg in enumerate(args):
+        if arg == "--ops-port" and i + 1 < len(args):
+            return int(args[i + 1]) or None
+        if arg.startswith("--ops-port="):
+            return int(arg.split("=", 1)[1]) or None
+    command = next((a for a in args if not a.startswith("-")), "")
+    ports = {"api": api_port, "worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT}
+    return ports.get(command, WORKER_OPS_PORT if command == "run" else None)
+
+
+@app.command(hidden=True)
+def healthcheck() -> None:
+    """For the image's HEALTHCHECK: /healthz of the orderstate command that is PID 1, on its
+    own port (api, worker and relay each serve on another one)."""
+    import urllib.request
+
+    from orderstate.settings import Settings
+
+    argv = Path("/proc/1/cmdline").read_bytes().decode().split("\0")
+    port = healthcheck_port([part for part in argv if part], Settings().api_port)
+    if port is None:
+        return
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4):
+            return
+    except OSError as exc:
+        raise _fail(f"/healthz on port {port}: {exc}") from None
 
 
 apikey_app = typer.Typer(help="Create, list and revoke the REST API keys of a shop.")

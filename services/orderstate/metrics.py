@@ -7,6 +7,8 @@ __all__ = [
     "BATCH_SIZE",
     "CONSUMER_LAG",
     "EVENTS",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_DURATION",
     "INTERNAL_ERRORS",
     "MERGE_MARKERS",
     "OUTBOX_BACKLOG",
@@ -87,4 +89,16 @@ RETENTION_DELETED = Counter(
     "orderstate_retention_deleted_total",
     "Rows deleted by the retention clean-up, by table.",
     ["table"],
+)
+HTTP_REQUESTS = Counter(
+    "orderstate_http_requests_total",
+    "REST requests by route template, method and status.",
+    ["route", "method", "status"],
+)
+HTTP_REQUEST_DURATION = Histogram(
+    "orderstate_http_request_duration_seconds",
+    "REST request latency, from the first byte in to the last byte out, by route template, "
+    "method and status.",
+    ["route", "method", "status"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )

@@ -1,4 +1,4 @@
-"""Process plumbing shared by the commands: database pool, stop signals, readiness."""
+"""Process plumbing shared by the commands: database pool, migration level, stop signals."""
 
 import asyncio
 import signal
@@ -6,19 +6,16 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
-from orderstate.kafka_client import kafka_options
 from orderstate.projector import migrate
-from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
 
 __all__ = [
     "StartupError",
     "open_pool",
-    "readiness_check",
+    "require_migration_level",
     "start_kafka_client",
     "stop_on_signals",
 ]
@@ -26,7 +23,6 @@ __all__ = [
 log = structlog.get_logger("orderstate")
 
 _UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
-_NOT_READY: tuple[type[Exception], ...] = (TimeoutError, asyncpg.PostgresError, *DATABASE_DOWN)
 
 
 class StartupError(RuntimeError):
@@ -44,7 +40,10 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
         ):
             with attempt:
                 pool = await asyncpg.create_pool(
-                    url, min_size=1, max_size=settings.database_pool_size
+                    url,
+                    min_size=1,
+                    max_size=settings.database_pool_size,
+                    statement_cache_size=settings.database_statement_cache_size,
                 )
                 return pool
     except _UNREACHABLE as exc:
@@ -78,36 +77,16 @@ def stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-def readiness_check(settings: Settings, pool: asyncpg.Pool) -> "ReadinessProbe":
-    return ReadinessProbe(settings, pool)
+async def require_migration_level(pool: asyncpg.Pool) -> migrate.Level:
+    """The database's migration level, or StartupError when this code must not run on it.
 
-
-class ReadinessProbe:
-    """Ready means: PostgreSQL answers at the migration head, and Kafka metadata can be fetched."""
-
-    def __init__(self, settings: Settings, pool: asyncpg.Pool) -> None:
-        self.settings = settings
-        self.pool = pool
-
-    async def __call__(self) -> list[str]:
-        failing = []
-        try:
-            async with asyncio.timeout(2):
-                async with self.pool.acquire() as conn:
-                    versions = await migrate.applied_versions(conn)
-            # Behind the code's head is not ready; ahead is, because during an upgrade the
-            # pre-upgrade migration runs before the old pods are replaced.
-            if max(versions, default=0) < migrate.head():
-                failing.append("migrations")
-        except _NOT_READY:
-            failing.append("postgresql")
-        admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="readiness"))
-        try:
-            async with asyncio.timeout(3):
-                await admin.start()
-                await admin.list_topics()
-        except Exception:  # any failure to fetch metadata means "not ready"
-            failing.append("kafka")
-        finally:
-            await admin.close()
-        return failing
+    A worker or relay on a database behind its code would fail on the first missing column
+    in the middle of a batch; refusing at start says why, once, and Kubernetes shows it.
+    """
+    async with pool.acquire() as conn:
+        found = await migrate.level(conn)
+    if not found.usable:
+        raise StartupError(f"wrong migration level: {found.describe()}")
+    if found.ahead:
+        log.warning("database_ahead_of_code", database=found.database, code=found.code)
+    return found

@@ -36,6 +36,13 @@ class Settings(BaseSettings):
         "`make services-up`.",
     )
     database_pool_size: int = Field(10, ge=1, le=200, description="Connections per process.")
+    database_statement_cache_size: int = Field(
+        100,
+        ge=0,
+        le=10_000,
+        description="Prepared statements cached per connection; 0 behind PgBouncer in "
+        "transaction mode (older than 1.21, or without max_prepared_statements).",
+    )
 
     kafka_bootstrap_servers: str = Field(
         "127.0.0.1:19092", description="Comma-separated Kafka bootstrap servers."
@@ -150,6 +157,13 @@ class Settings(BaseSettings):
         "production.",
     )
     token_ttl_s: int = Field(3600, ge=60, le=86_400, description="Bearer token lifetime.")
+    api_shutdown_timeout_s: int = Field(
+        20,
+        ge=1,
+        le=600,
+        description="After SIGTERM, in-flight REST requests get this long to finish; the pod's "
+        "grace period must cover it plus the preStop sleep.",
+    )
     api_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Request bodies above this are answered with 413."
     )

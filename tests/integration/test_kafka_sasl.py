@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from orderstate.kafka_client import kafka_options
-from orderstate.runtime import ReadinessProbe
+from orderstate.readiness import Readiness
 from orderstate.settings import Settings
 from orderstate.topics_admin import create_topics
 from tests.support.events import created, record, state
@@ -158,9 +158,13 @@ async def test_worker_and_relay_apply_events_with_scram_sha_512(
     async with running(settings) as run:
         await wait_for(lambda: _is_paid(settings))
         changes = await _state_changes(settings, 2)
-        # What Kubernetes' readiness probe asks: PostgreSQL at head and Kafka metadata, the
-        # latter through the same authenticated options.
-        assert await ReadinessProbe(settings, run.pool)() == []
+        # What Kubernetes' readiness probe of a worker asks: PostgreSQL at head and Kafka
+        # metadata, the latter through the same authenticated options.
+        readiness = Readiness.for_parts({"worker"}, settings, run.pool)
+        try:
+            assert await readiness() == []
+        finally:
+            await readiness.close()
 
     assert [(c["from_state"], c["to_state"]) for c in changes] == [(None, "new"), ("new", "paid")]
 
@@ -189,9 +193,11 @@ async def test_wrong_password_is_not_ready(
         sasl_env, database_url, sasl_topics, kafka_sasl_password=WRONG_PASSWORD
     )
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    readiness = Readiness.for_parts({"worker"}, settings, pool)
     try:
-        assert await ReadinessProbe(settings, pool)() == ["kafka"]
+        assert await readiness() == ["kafka"]
     finally:
+        await readiness.close()
         await pool.close()
 
 

@@ -4,14 +4,14 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
 
+from orderstate.api.access_log import RequestLog
 from orderstate.api.body_limit import BodyLimit
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import items, orders, problems, shipments, states, tags, token
-from orderstate.ops_server import metrics_endpoint
-from orderstate.runtime import readiness_check
+from orderstate.health_routes import health_routes
+from orderstate.readiness import DatabaseCheck, Readiness, ReadinessCheck
 
 __all__ = ["API_DESCRIPTION", "create_api"]
 
@@ -31,7 +31,10 @@ documents; they are numbered in the repository's `docs/lifecycle.md`.
 """
 
 
-def create_api(context: ApiContext) -> FastAPI:
+def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) -> FastAPI:
+    """The REST API with /healthz, /readyz and /metrics on the same port. Ready means what
+    the api alone needs, PostgreSQL at a usable migration level, unless the process passes
+    its own check (``orderstate run`` also runs a worker and a relay)."""
     app = FastAPI(
         title="orderstate",
         version="1.0.0",
@@ -45,21 +48,11 @@ def create_api(context: ApiContext) -> FastAPI:
     for module in (token, orders, items, states, tags, shipments, problems):
         app.include_router(module.router)
 
-    readiness = readiness_check(context.settings, context.pool)
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
-
-    @app.get("/readyz", include_in_schema=False)
-    async def readyz() -> JSONResponse:
-        failing = await readiness()
-        if failing:
-            return JSONResponse({"status": "not ready", "failing": failing}, status_code=503)
-        return JSONResponse({"status": "ready"})
-
-    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    # Plain Starlette routes: outside the OpenAPI document, which describes the REST API.
+    app.router.routes.extend(health_routes(readiness or Readiness([DatabaseCheck(context.pool)])))
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
+    # Added last, so it is the outermost: it also times and logs the answers of BodyLimit.
+    app.add_middleware(RequestLog)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

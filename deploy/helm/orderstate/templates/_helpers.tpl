@@ -336,8 +336,9 @@ spec:
             {{- $secretEnv | nindent 12 }}
           {{- end }}
           # Liveness: the process answers (no dependency checks: a PostgreSQL or Kafka outage
-          # must not restart every pod). Readiness: PostgreSQL at the migration head and Kafka
-          # metadata fetched.
+          # must not restart every pod). Readiness per component: the api needs PostgreSQL at a
+          # usable migration level only (a Kafka outage leaves the REST API in service); the
+          # worker and relay need Kafka metadata too, through one reused client.
           startupProbe:
             httpGet:
               path: /healthz
@@ -360,8 +361,16 @@ spec:
               port: {{ $portName }}
             periodSeconds: 10
             failureThreshold: 3
-            # /readyz waits up to 2 s for PostgreSQL and 3 s for Kafka.
-            timeoutSeconds: 6
+            # /readyz waits up to 2 s for PostgreSQL and, in the worker and relay, 3 s for Kafka
+            # at the same time.
+            timeoutSeconds: {{ ternary 3 5 (eq $component "api") }}
+          {{- if gt (int $c.preStopSleepSeconds) 0 }}
+          lifecycle:
+            # Serve on while the endpoint leaves the Service; SIGTERM comes after this.
+            preStop:
+              sleep:
+                seconds: {{ int $c.preStopSleepSeconds }}
+          {{- end }}
           resources:
             {{- toYaml $c.resources | nindent 12 }}
           securityContext:
@@ -384,6 +393,12 @@ spec:
       {{- end }}
       {{- with $c.topologySpreadConstraints }}
       topologySpreadConstraints:
-        {{- toYaml . | nindent 8 }}
+        {{- range . }}
+        {{- $constraint := deepCopy . }}
+        {{- if not (hasKey $constraint "labelSelector") }}
+        {{- $_ := set $constraint "labelSelector" (dict "matchLabels" (include "orderstate.selectorLabels" (list $root $component) | fromYaml)) }}
+        {{- end }}
+        - {{- toYaml $constraint | nindent 10 }}
+        {{- end }}
       {{- end }}
 {{- end -}}

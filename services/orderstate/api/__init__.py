@@ -1,0 +1,1 @@
+"""The REST API, shaped on the Seven Senders Orders API v2."""

@@ -1,0 +1,195 @@
+"""Readiness per process, and the migration level every process and `migrate` agree on.
+
+The api needs PostgreSQL only: with Kafka out of reach it stays in its Service. The worker and
+relay need Kafka too, checked through one reused client, and refuse to start on a database at
+the wrong migration level. A database ahead of the code is a rollback: accepted by all.
+"""
+
+import asyncio
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+
+from orderstate.projector import migrate
+from orderstate.readiness import DatabaseCheck, KafkaCheck, Readiness
+from orderstate.settings import Settings
+from tests.support.pipeline import wait_for
+from tests.support.processes import env_for
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def closed_kafka() -> str:
+    """An address where nothing listens: Kafka out of reach, without touching the shared broker."""
+    return f"127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    opened = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    yield opened
+    await opened.close()
+
+
+async def _execute(database_url: str, sql: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _orderstate(settings: Settings, *args: str) -> tuple[int, str, str]:
+    """Run an orderstate command to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstate",
+        *args,
+        env=env_for(settings),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def _one_behind(database_url: str) -> None:
+    await _execute(database_url, f"DELETE FROM schema_migrations WHERE version = {migrate.head()}")
+
+
+async def _one_ahead(database_url: str) -> None:
+    await _execute(
+        database_url,
+        "INSERT INTO schema_migrations (version, name, checksum) "
+        f"VALUES ({migrate.head() + 1}, 'from_a_newer_release', 'x')",
+    )
+
+
+async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
+    database_url: str, closed_kafka: str, tmp_path: Path
+) -> None:
+    settings = Settings(database_url=database_url, kafka_bootstrap_servers=closed_kafka)
+    port = _free_port()
+    log = tmp_path / "api.log"
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orderstate",
+            "api",
+            env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    answers: list[httpx.Response] = []
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+
+            async def answered() -> bool:
+                try:
+                    answers.append(await client.get("/readyz"))
+                except httpx.TransportError:
+                    return False
+                return True
+
+            await wait_for(answered, timeout_s=30)
+            # Longer than the Kafka check's timeout, had the api one.
+            await asyncio.sleep(4)
+            again = await client.get("/readyz")
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)
+    assert (answers[-1].status_code, answers[-1].json()) == (200, {"status": "ready"}), (
+        log.read_text()
+    )
+    assert (again.status_code, again.json()) == (200, {"status": "ready"})
+
+
+async def test_worker_and_relay_are_not_ready_with_kafka_out_of_reach(
+    database_url: str, closed_kafka: str, pool: asyncpg.Pool
+) -> None:
+    settings = Settings(database_url=database_url, kafka_bootstrap_servers=closed_kafka)
+    for parts in ({"worker"}, {"relay"}, {"api"}):
+        readiness = Readiness.for_parts(parts, settings, pool)
+        try:
+            failing = await readiness()
+        finally:
+            await readiness.close()
+        assert failing == ([] if parts == {"api"} else ["kafka"]), parts
+
+
+async def test_the_kafka_check_reuses_one_client(kafka_bootstrap: str) -> None:
+    check = KafkaCheck(Settings(kafka_bootstrap_servers=kafka_bootstrap), ttl_s=0)
+    try:
+        assert await check() == []
+        first = check.admin
+        assert await check() == []
+        # The same started client, so the second probe made no new connection or handshake.
+        assert first is not None
+        assert check.admin is first
+    finally:
+        await check.close()
+
+
+async def test_the_kafka_check_answers_from_its_cache_within_the_ttl(
+    closed_kafka: str, kafka_bootstrap: str
+) -> None:
+    now = [0.0]
+    check = KafkaCheck(
+        Settings(kafka_bootstrap_servers=closed_kafka), ttl_s=5, clock=lambda: now[0]
+    )
+    try:
+        assert await check() == ["kafka"]
+        # Within the TTL the answer is reused, so pointing elsewhere changes nothing yet ...
+        check.settings = Settings(kafka_bootstrap_servers=kafka_bootstrap)
+        now[0] = 4.9
+        assert await check() == ["kafka"]
+        # ... and after it the check asks again.
+        now[0] = 5.0
+        assert await check() == []
+    finally:
+        await check.close()
+
+
+async def test_a_database_behind_the_code_is_not_ready(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    assert await DatabaseCheck(pool)() == []
+    await _one_behind(database_url)
+    assert await DatabaseCheck(pool)() == ["migrations"]
+
+
+@pytest.mark.parametrize("command", ["worker", "relay"])
+async def test_worker_and_relay_refuse_a_database_behind_the_code(
+    database_url: str, kafka_bootstrap: str, command: str, tmp_path: Path
+) -> None:
+    await _one_behind(database_url)
+    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    code, _, err = await _orderstate(settings, command, "--ops-port", "0")
+    assert code == 2, err
+    assert "wrong migration level" in err
+    assert f"lacks migrations [{migrate.head()}]" in err
+    assert "run `orderstate migrate`" in err
+
+
+async def test_a_database_ahead_of_the_code_is_a_rollback_for_migrate_and_readiness(
+    database_url: str, pool: asyncpg.Pool
+) -> None:
+    await _one_ahead(database_url)
+    settings = Settings(database_url=database_url)
+    code, out, err = await _orderstate(settings, "migrate")
+    assert code == 0, err
+    assert f"at migration {migrate.head() + 1}, ahead of this orderstate" in out
+    assert await DatabaseCheck(pool)() == []
