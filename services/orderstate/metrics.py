@@ -7,6 +7,7 @@ __all__ = [
     "BATCH_SIZE",
     "CONSUMER_LAG",
     "EVENTS",
+    "IGNORED_FIELDS",
     "OUTBOX_BACKLOG",
     "PARKED_EXPIRED",
     "RELAY_PUBLISHED",
@@ -46,4 +47,10 @@ RELAY_PUBLISH_LATENCY = Histogram(
 PARKED_EXPIRED = Counter(
     "orderstate_parked_expired_total",
     "Parked shipment events rejected because their order never arrived.",
+)
+IGNORED_FIELDS = Counter(
+    "orderstate_api_ignored_fields_total",
+    "Request body fields the REST API accepted without using them, by route and field: Seven "
+    "Senders fields orderstate does not keep by name, any other field as '(unknown)'.",
+    ["route", "field"],
 )

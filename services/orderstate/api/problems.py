@@ -42,6 +42,8 @@ class ApiCode(StrEnum):
     PAYLOAD_TOO_LARGE = "payload_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     DATABASE_UNAVAILABLE = "database_unavailable"
+    UNKNOWN_PARAMETER = "unknown_parameter"
+    SHIPMENT_ID_AMBIGUOUS = "shipment_id_ambiguous"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -77,6 +79,8 @@ _STATUS: dict[str, int] = {
     ApiCode.PAYLOAD_TOO_LARGE: 413,
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ApiCode.DATABASE_UNAVAILABLE: 503,
+    ApiCode.UNKNOWN_PARAMETER: 400,
+    ApiCode.SHIPMENT_ID_AMBIGUOUS: 409,
 }
 # A client may retry after this many seconds; the pool replaces lost connections meanwhile.
 _RETRY_AFTER_S = 1

@@ -7,6 +7,8 @@ back, and the accepted event is appended to the inbound topic (source
 """
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -22,9 +24,18 @@ from orderstate.projector.apply import Outcome, OutcomeKind, apply_batch
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming
 
-__all__ = ["API_SOURCE", "submit"]
+__all__ = ["API_SOURCE", "Write", "submit", "submit_all"]
 
 API_SOURCE = "orderstate/api"
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One change a request makes: an inbound event type and its data, for one order."""
+
+    order_id: str
+    type_name: str
+    data: dict[str, Any]
 
 
 async def submit(
@@ -38,28 +49,61 @@ async def submit(
     now: datetime,
 ) -> Outcome:
     """Apply one change; raise a problem for a rejection, return the outcome otherwise."""
+    outcomes = await submit_all(
+        conn,
+        shop_id=shop_id,
+        writes=[Write(order_id, type_name, data)],
+        policies=policies,
+        now=now,
+    )
+    return outcomes[0]
+
+
+async def submit_all(
+    conn: Conn,
+    *,
+    shop_id: str,
+    writes: Sequence[Write],
+    policies: PolicyBook,
+    now: datetime,
+) -> list[Outcome]:
+    """Apply the changes of one request in one ``apply_batch``, decided in the given order
+    exactly as if they had arrived on Kafka in that order (each is logged to its inbound
+    topic). A rejection of any raises its problem; a change decided before it stays applied,
+    as it would from Kafka, and the problem's detail says so."""
+    incoming = [_incoming(shop_id, write, now) for write in writes]
+    result = await apply_batch(conn, incoming, policies=policies, now=now)
+    for index, outcome in enumerate(result.outcomes):
+        if outcome.kind is OutcomeKind.REJECTED:
+            assert outcome.reason is not None and outcome.message is not None  # noqa: S101
+            others = [
+                f"{writes[i].type_name} was {o.kind.value}"
+                for i, o in enumerate(result.outcomes)
+                if i != index
+            ]
+            detail = outcome.message
+            if others:
+                detail += f" (the other change of this request: {'; '.join(others)})"
+            raise ProblemError(outcome.reason, detail)
+    return result.outcomes
+
+
+def _incoming(shop_id: str, write: Write, now: datetime) -> Incoming:
+    role = INBOUND_TYPES[write.type_name].topic
     try:
         event = CloudEvent(
             specversion="1.0",
             id=str(uuid.uuid4()),
             source=API_SOURCE,
-            type=type_name,
+            type=write.type_name,
             time=now,
             shopid=shop_id,
-            orderid=order_id,
-            data=data,
+            orderid=write.order_id,
+            data=write.data,
         )
-        decoded = decode_event(event, INBOUND_TYPES[type_name].topic)
+        decoded = decode_event(event, role)
     except ValidationError as exc:
         raise ProblemError(ReasonCode.MALFORMED, describe_validation_error(exc)) from None
     except DecodeError as exc:
         raise ProblemError(ReasonCode.MALFORMED, exc.message) from None
-    incoming = Incoming(
-        decoded=decoded, topic_role=INBOUND_TYPES[type_name].topic, append_to_log=True
-    )
-    result = await apply_batch(conn, [incoming], policies=policies, now=now)
-    outcome = result.outcomes[0]
-    if outcome.kind is OutcomeKind.REJECTED:
-        assert outcome.reason is not None and outcome.message is not None  # noqa: S101
-        raise ProblemError(outcome.reason, outcome.message)
-    return outcome
+    return Incoming(decoded=decoded, topic_role=role, append_to_log=True)
