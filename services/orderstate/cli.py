@@ -329,9 +329,7 @@ def apikey_revoke(
     typer.echo(f"revoked {key_id}")
 
 
-def _key_reading(
-    profile: str, unknown_fields: str | None, time_zone: str | None
-) -> "KeyReading":
+def _key_reading(profile: str, unknown_fields: str | None, time_zone: str | None) -> "KeyReading":
     from orderstate.api.compat.profiles import profile_named
     from orderstate.api.keys import KeyReading
     from orderstate.settings import zone_named
