@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import TypeAdapter, ValidationError
+from pydantic import AfterValidator, StringConstraints, TypeAdapter, ValidationError
 
 from orderstate.api import idempotency, keys
 from orderstate.api.compat.paths import decode_segment
@@ -16,7 +16,7 @@ from orderstate.api.context import ApiContext
 from orderstate.api.problems import ApiCode, ProblemError, problem_response
 from orderstate.api.tokens import TokenError, read_token
 from orderstate.domain import ReasonCode
-from orderstate.events.fields import REFERENCE_PATTERN, OrderId
+from orderstate.events.fields import REFERENCE_PATTERN, OrderId, check_reference
 from orderstate.projector.connection import Conn
 
 __all__ = [
@@ -27,6 +27,7 @@ __all__ = [
     "ItemIdPath",
     "OrderIdPath",
     "Principal",
+    "ReferenceQuery",
     "ShipmentIdPath",
     "ShopId",
     "etag",
@@ -177,6 +178,10 @@ def _reference_path(name: str, description: str) -> Any:
     return Depends(reference)
 
 
+# A reference in a query parameter (filters[order_id]): the same rule, decoded by the server.
+ReferenceQuery = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(check_reference)
+]
 OrderIdPath = Annotated[str, _reference_path("order_id", "The shop's order reference.")]
 ItemIdPath = Annotated[str, _reference_path("item_id", "The item id.")]
 ShipmentIdPath = Annotated[str, _reference_path("shipment_id", "The shipment id.")]

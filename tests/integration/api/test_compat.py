@@ -156,6 +156,19 @@ class TestReadingRules:
         missed = await api.client.get("/v2/orders", params=before, headers=headers)
         assert ([o["order_id"] for o in found.json()], missed.json()) == (["N-1"], [])
 
+    async def test_both_spellings_of_a_date_bound_both_apply(self, api: Api) -> None:
+        headers = await api.as_shop("shop-a")
+        for day in (1, 2, 3):
+            body = order_body(f"D-{day}", order_date=f"2026-07-0{day}T12:00:00Z")
+            await api.client.post("/v2/orders", json=body, headers=headers)
+        params = {
+            "filters[order_date_from]": "2026-07-01T00:00:00Z",
+            "order_date[after]": "2026-07-02T00:00:00Z",
+            "order_date[before]": "2026-07-03T00:00:00Z",
+        }
+        answer = await api.client.get("/v2/orders", params=params, headers=headers)
+        assert [o["order_id"] for o in answer.json()] == ["D-2"]
+
     @pytest.mark.parametrize(
         ("sent", "kept"),
         [("de_DE", "de"), ("en_GB.UTF-8", "en"), ("FR", "fr"), ("de-de", "de-DE"), ("", None)],

@@ -71,6 +71,21 @@ class TestCreate:
         again = await api.client.post("/v2/shipments", json=shipment("S-1"), headers=headers)
         assert (again.status_code, again.json()["id"]) == (200, "TRK-1")
 
+    async def test_sent_again_after_delivery_it_stays_delivered(self, api: Api) -> None:
+        headers = await api.as_shop("shop-s")
+        await api.client.post("/v2/orders", json=order_body("S-1"), headers=headers)
+        await api.client.post("/v2/shipments", json=shipment("S-1"), headers=headers)
+        async with api.context.pool.acquire() as conn:
+            delivered = event(
+                "shipment.status_changed",
+                {"shipment_id": "TRK-1", "status": "delivered"},
+                shop="shop-s",
+                order="S-1",
+            )
+            await apply_batch(conn, [incoming(delivered)], policies=PolicyBook(), now=api.clock())
+        again = await api.client.post("/v2/shipments", json=shipment("S-1"), headers=headers)
+        assert (again.status_code, again.json()["status"]) == (200, "delivered")
+
     async def test_the_id_is_shipment_id_else_reference_number_else_tracking_code(
         self, api: Api
     ) -> None:

@@ -1,11 +1,12 @@
 """/v2/orders: create, list, read, update, delete."""
 
+from collections.abc import Callable
 from datetime import datetime, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator, StringConstraints
+from pydantic import StringConstraints
 
 from orderstate.api import reads
 from orderstate.api.compat.body import compat_body
@@ -18,6 +19,7 @@ from orderstate.api.deps import (
     ExpectedVersion,
     IdempotencyKey,
     OrderIdPath,
+    ReferenceQuery,
     ShopId,
 )
 from orderstate.api.representation import OrderOut, order_out
@@ -31,7 +33,6 @@ from orderstate.api.routes._common import (
     version_of,
 )
 from orderstate.domain import OrderState
-from orderstate.events.fields import check_reference
 from orderstate.events.inbound import OrderUpdatedData
 from orderstate.projector.apply import Outcome, OutcomeKind
 
@@ -78,9 +79,6 @@ async def create_order(
     )
 
 
-OrderIdQuery = Annotated[str, AfterValidator(check_reference)]
-
-
 @router.get("", response_model=list[OrderOut])
 async def list_orders(
     request: Request,
@@ -90,11 +88,11 @@ async def list_orders(
         list[OrderState] | None, Query(alias="filters[state]", description="Repeatable: any of.")
     ] = None,
     order_id: Annotated[
-        list[OrderIdQuery] | None,
+        list[ReferenceQuery] | None,
         Query(alias="filters[order_id]", description="Repeatable: any of these references."),
     ] = None,
     shop_order_id: Annotated[
-        list[OrderIdQuery] | None,
+        list[ReferenceQuery] | None,
         Query(alias="filters[shop_order_id]", description="Legacy name of filters[order_id]."),
     ] = None,
     order_date_from: Annotated[datetime | None, Query(alias="filters[order_date_from]")] = None,
@@ -110,11 +108,11 @@ async def list_orders(
         str | None, Query(alias="filters[language]", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     ] = None,
     plain_order_id: Annotated[
-        list[OrderIdQuery] | None,
+        list[ReferenceQuery] | None,
         Query(alias="order_id", description="Same as filters[order_id] (Seven Senders)."),
     ] = None,
     plain_shop_order_id: Annotated[
-        list[OrderIdQuery] | None,
+        list[ReferenceQuery] | None,
         Query(alias="shop_order_id", description="Same as filters[order_id] (2017 docs)."),
     ] = None,
     plain_state: Annotated[
@@ -153,8 +151,9 @@ async def list_orders(
             *(plain_order_id or []),
             *(plain_shop_order_id or []),
         ],
-        order_date_from=_aware(order_date_from or order_date_after, zone),
-        order_date_to=_aware(order_date_to or order_date_before, zone),
+        # Both spellings given: both bounds apply.
+        order_date_from=_bound(max, order_date_from, order_date_after, zone),
+        order_date_to=_bound(min, order_date_to, order_date_before, zone),
         updated_at_from=_aware(updated_at_from, zone),
         updated_at_to=_aware(updated_at_to, zone),
         boarding_complete=boarding_complete,
@@ -180,6 +179,16 @@ def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
     if value is None or value.tzinfo is not None:
         return value
     return value.replace(tzinfo=zone)
+
+
+def _bound(
+    pick: Callable[[list[datetime]], datetime],
+    first: datetime | None,
+    second: datetime | None,
+    zone: tzinfo,
+) -> datetime | None:
+    given = [d for d in (_aware(first, zone), _aware(second, zone)) if d is not None]
+    return pick(given) if given else None
 
 
 @router.get("/{order_id}", response_model=OrderOut)

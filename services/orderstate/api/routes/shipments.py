@@ -5,9 +5,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import AfterValidator
 
-from orderstate.api import shipment_reads
+from orderstate.api import reads, shipment_reads
 from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import SHIPMENT_CREATE
 from orderstate.api.compat.openapi import request_body
@@ -15,6 +14,7 @@ from orderstate.api.deps import (
     Context,
     IdempotencyKey,
     OrderIdPath,
+    ReferenceQuery,
     ShipmentIdPath,
     ShopId,
     etag,
@@ -37,15 +37,12 @@ from orderstate.domain import (
     ShipmentDirection,
     ShipmentStatus,
 )
-from orderstate.events.fields import check_reference
 from orderstate.projector.apply import OutcomeKind
 from orderstate.projector.connection import Conn
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["shipments"], responses=PROBLEMS)
-
-Reference = Annotated[str, AfterValidator(check_reference)]
 
 
 @router.post(
@@ -90,6 +87,14 @@ async def create_shipment(
     writes.append(Write(order_id, "shipment.created", shipment))
 
     async def action(conn: Conn) -> Response:
+        if "status" not in body.model_fields_set:
+            # A shipment.created sent again with another status is that status change; a
+            # client that sends none (every Seven Senders client) re-sends the shipment as it
+            # stands, so a retried request cannot take a delivered parcel back to 'new'.
+            current = await reads.get_order(conn, shop_id, order_id)
+            existing = current.shipment(body.shipment_reference) if current else None
+            if existing is not None:
+                shipment["status"] = existing.status.value
         # A savepoint: over REST a shipment for an order that does not exist is answered,
         # not parked to wait for the order as one from Kafka is.
         async with conn.transaction():
@@ -147,15 +152,15 @@ async def list_shop_shipments(
     ctx: Context,
     shop_id: ShopId,
     order_id: Annotated[
-        list[Reference] | None,
+        list[ReferenceQuery] | None,
         Query(alias="filters[order_id]", description="Repeatable: shipments of any of these."),
     ] = None,
     shop_order_id: Annotated[
-        list[Reference] | None,
+        list[ReferenceQuery] | None,
         Query(alias="filters[shop_order_id]", description="Legacy name of filters[order_id]."),
     ] = None,
     shipment_id: Annotated[
-        list[Reference] | None, Query(alias="filters[shipment_id]", description="Repeatable.")
+        list[ReferenceQuery] | None, Query(alias="filters[shipment_id]", description="Repeatable.")
     ] = None,
     status: Annotated[
         list[ShipmentStatus] | None, Query(alias="filters[status]", description="Repeatable.")
