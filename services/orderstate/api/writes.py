@@ -24,7 +24,7 @@ from orderstate.projector.apply import Outcome, OutcomeKind, apply_batch
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming
 
-__all__ = ["API_SOURCE", "Write", "submit", "submit_all"]
+__all__ = ["API_SOURCE", "Write", "apply_writes", "rejection_problem", "submit"]
 
 API_SOURCE = "orderstate/api"
 
@@ -49,17 +49,15 @@ async def submit(
     now: datetime,
 ) -> Outcome:
     """Apply one change; raise a problem for a rejection, return the outcome otherwise."""
-    outcomes = await submit_all(
-        conn,
-        shop_id=shop_id,
-        writes=[Write(order_id, type_name, data)],
-        policies=policies,
-        now=now,
-    )
+    writes = [Write(order_id, type_name, data)]
+    outcomes = await apply_writes(conn, shop_id=shop_id, writes=writes, policies=policies, now=now)
+    problem = rejection_problem(writes, outcomes)
+    if problem is not None:
+        raise problem
     return outcomes[0]
 
 
-async def submit_all(
+async def apply_writes(
     conn: Conn,
     *,
     shop_id: str,
@@ -69,23 +67,28 @@ async def submit_all(
 ) -> list[Outcome]:
     """Apply the changes of one request in one ``apply_batch``, decided in the given order
     exactly as if they had arrived on Kafka in that order (each is logged to its inbound
-    topic). A rejection of any raises its problem; a change decided before it stays applied,
-    as it would from Kafka, and the problem's detail says so."""
+    topic). A change decided before a rejected one stays applied, as it would from Kafka."""
     incoming = [_incoming(shop_id, write, now) for write in writes]
     result = await apply_batch(conn, incoming, policies=policies, now=now)
-    for index, outcome in enumerate(result.outcomes):
+    return result.outcomes
+
+
+def rejection_problem(writes: Sequence[Write], outcomes: Sequence[Outcome]) -> ProblemError | None:
+    """The problem answering the first rejected change; its detail names what else the
+    request's other changes did."""
+    for index, outcome in enumerate(outcomes):
         if outcome.kind is OutcomeKind.REJECTED:
             assert outcome.reason is not None and outcome.message is not None  # noqa: S101
             others = [
                 f"{writes[i].type_name} was {o.kind.value}"
-                for i, o in enumerate(result.outcomes)
+                for i, o in enumerate(outcomes)
                 if i != index
             ]
             detail = outcome.message
             if others:
                 detail += f" (the other change of this request: {'; '.join(others)})"
-            raise ProblemError(outcome.reason, detail)
-    return result.outcomes
+            return ProblemError(outcome.reason, detail)
+    return None
 
 
 def _incoming(shop_id: str, write: Write, now: datetime) -> Incoming:

@@ -1,17 +1,23 @@
 """References as shops write them ('#', '/', spaces, any letter) through every path, REST and
 Kafka, and the rule for what is refused (events/fields.py REFERENCE_RULE)."""
 
+import asyncio
+import socket
+import sys
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import httpx
 import pytest
 
 from orderstate.events.fields import REFERENCE_RULE
 from orderstate.settings import Settings
-from tests.support.api import Api, api_for, order_body
+from tests.support.api import Api, api_for, order_body, plain_api_key
 from tests.support.events import created, record
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import consume_until, produce, running, settings_for, wait_for
+from tests.support.processes import env_for
 
 REFERENCES = ["WEB #1001/2", "Bestellung Müller 17", "注文:2026/11", "100% sicher", "A/items"]
 
@@ -144,3 +150,57 @@ async def test_references_travel_raw_in_the_kafka_key_both_ways(
     # UTF-8 "<shop_id>:<order_id>", not percent-encoded; split at the first ':'.
     assert keys == {f"shop-k:{from_rest}": from_rest, f"shop-k:{from_kafka}": from_kafka}
     assert all(key.split(":", 1)[1] == order for key, order in keys.items())
+
+
+async def test_through_the_real_server_too(
+    database_url: str, kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """uvicorn hands the app a decoded path and the raw one; routing must use the raw one."""
+    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    key = await plain_api_key(
+        database_url, "shop-u", pepper=settings.api_key_pepper.get_secret_value(), label="t"
+    )
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    base = f"http://127.0.0.1:{port}"
+    log = (tmp_path / "api.log").open("wb")
+    server = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstate",
+        "api",
+        env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
+        stdout=log,
+        stderr=log,
+    )
+    try:
+
+        async def ready() -> bool:
+            try:
+                async with httpx.AsyncClient() as client:
+                    return (await client.get(f"{base}/healthz")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        await wait_for(ready, timeout_s=30)
+        async with httpx.AsyncClient(base_url=base, headers={"API-KEY": key}) as client:
+            created = await client.post("/v2/orders", json=order_body("WEB #1001/2 Ä"))
+            location = created.headers["location"]
+            read = await client.get(location)
+            suffixed = await client.get(location + ".json")
+            states = await client.post(
+                "/v2/order_states",
+                json={
+                    "order_id": "WEB #1001/2 Ä",
+                    "state": "paid",
+                    "datetime": "2026-11-21T10:00:00",
+                },
+            )
+    finally:
+        server.terminate()
+        await server.wait()
+        log.close()
+    assert location == "/v2/orders/WEB%20%231001%2F2%20%C3%84"
+    assert read.json()["order_id"] == suffixed.json()["order_id"] == "WEB #1001/2 Ä"
+    assert (states.status_code, states.headers["location"]) == (201, location)

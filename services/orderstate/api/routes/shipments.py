@@ -30,7 +30,7 @@ from orderstate.api.representation import (
 )
 from orderstate.api.requests import ShipmentCreate
 from orderstate.api.routes._common import PROBLEMS, json_response, link_header, order_or_404
-from orderstate.api.writes import Write, submit_all
+from orderstate.api.writes import Write, apply_writes, rejection_problem
 from orderstate.domain import (
     OrderView,
     ReasonCode,
@@ -96,18 +96,24 @@ async def create_shipment(
             if existing is not None:
                 shipment["status"] = existing.status.value
         # A savepoint: over REST a shipment for an order that does not exist is answered,
-        # not parked to wait for the order as one from Kafka is.
+        # not parked to wait for the order as one from Kafka is, so it is rolled back. A
+        # rejection is not: whatever apply_batch keeps of it stays.
         async with conn.transaction():
-            outcomes = await submit_all(
+            outcomes = await apply_writes(
                 conn, shop_id=shop_id, writes=writes, policies=ctx.policies, now=ctx.clock()
             )
             linked = outcomes[-1]
-            if linked.kind is OutcomeKind.PARKED or linked.view is None:
+            if linked.kind is OutcomeKind.PARKED:
                 raise ProblemError(
                     ReasonCode.UNKNOWN_ORDER,
                     f"no order {order_id!r} in this shop: create it first (POST /v2/orders) "
                     "or send it in the shipment's `order` object",
                 )
+        problem = rejection_problem(writes, outcomes)
+        if problem is not None:
+            raise problem
+        if linked.view is None:
+            raise AssertionError("an accepted shipment always has its order's view")
         resource = _resource(linked.view, body.shipment_reference)
         status = 200 if linked.kind is OutcomeKind.DUPLICATE else 201
         headers = {"Location": resource.iri, "ETag": etag(linked.view.version)}
