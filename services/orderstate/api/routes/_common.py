@@ -31,11 +31,16 @@ __all__ = [
 
 # Documented on every route: the problem bodies a client must expect.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "description": "A query parameter the route does not take (unknown_parameter).",
+    },
     401: {"model": Problem, "description": "Missing, invalid or expired credentials."},
     404: {"model": Problem, "description": "No such order for this shop."},
     409: {"model": Problem, "description": "The change was rejected; `code` says why."},
     412: {"model": Problem, "description": "If-Match named a stale version (version_conflict)."},
     413: {"model": Problem, "description": "The body is over the size limit."},
+    415: {"model": Problem, "description": "A body that is not JSON."},
     422: {"model": Problem, "description": "Malformed input, or a reused Idempotency-Key."},
 }
 

@@ -24,6 +24,7 @@ router = APIRouter(tags=["authentication"])
     "/v2/token",
     response_model=TokenResponse,
     responses={
+        400: {"model": Problem},
         401: {"model": Problem},
         415: {"model": Problem},
         422: {"model": Problem},
