@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
     import asyncpg
 
+    from orderstate.api.keys import KeyReading
     from orderstate.settings import Settings
 
 __all__ = ["app", "main"]
@@ -235,21 +236,48 @@ def healthcheck() -> None:
         raise _fail(f"/healthz on port {port}: {exc}") from None
 
 
-apikey_app = typer.Typer(help="Create, list and revoke the REST API keys of a shop.")
+apikey_app = typer.Typer(help="Create, configure, list and revoke the REST API keys of a shop.")
 app.add_typer(apikey_app, name="apikey")
 ShopOption = Annotated[str, typer.Option("--shop", help="The shop id the key belongs to.")]
+ProfileOption = Annotated[
+    str,
+    typer.Option(
+        help="How the key's requests are read: standard, sevensenders, woocommerce or spryker "
+        "(README, 'Coming from Seven Senders')."
+    ),
+]
+UnknownFieldsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--unknown-fields",
+        help="'ignore' or 'refuse' request fields orderstate does not know; unset follows "
+        "ORDERSTATE_API_UNKNOWN_FIELDS.",
+    ),
+]
+TimeZoneOption = Annotated[
+    str | None,
+    typer.Option(
+        "--time-zone",
+        help="IANA zone naive datetimes of this key are read in, e.g. Europe/Berlin; unset "
+        "follows ORDERSTATE_API_TIME_ZONE.",
+    ),
+]
 
 
 @apikey_app.command("create")
 def apikey_create(
     shop: ShopOption,
     label: Annotated[str | None, typer.Option(help="A note, e.g. who uses the key.")] = None,
+    profile: ProfileOption = "standard",
+    unknown_fields: UnknownFieldsOption = None,
+    time_zone: TimeZoneOption = None,
 ) -> None:
     """Create a key; it is shown once and stored only as a keyed hash."""
     from orderstate.api.keys import create_key
 
     settings = _settings()
     _check_shop_id(shop)
+    reading = _key_reading(profile, unknown_fields, time_zone)
 
     async def go() -> str:
         conn = await _connect(settings)
@@ -260,6 +288,7 @@ def apikey_create(
                 label=label,
                 pepper=settings.api_key_pepper.get_secret_value(),
                 now=_now(),
+                reading=reading,
             )
         finally:
             await conn.close()
@@ -270,9 +299,36 @@ def apikey_create(
     typer.echo(f"API key for shop {shop} (shown once; store it now).", err=True)
 
 
+@apikey_app.command("set")
+def apikey_set(
+    shop: ShopOption,
+    key_id: Annotated[str, typer.Argument(help="From `apikey list`.")],
+    profile: ProfileOption = "standard",
+    unknown_fields: UnknownFieldsOption = None,
+    time_zone: TimeZoneOption = None,
+) -> None:
+    """Set how an active key's requests are read (all three options; unset ones go back to
+    their defaults)."""
+    from orderstate.api.keys import configure_key
+
+    settings = _settings()
+    reading = _key_reading(profile, unknown_fields, time_zone)
+
+    async def go() -> bool:
+        conn = await _connect(settings)
+        try:
+            return await configure_key(conn, shop_id=shop, key_id=key_id, reading=reading)
+        finally:
+            await conn.close()
+
+    if not asyncio.run(go()):
+        raise _fail(f"no active key {key_id} for shop {shop}")
+    typer.echo(f"{key_id}: {_describe(reading)}")
+
+
 @apikey_app.command("list")
 def apikey_list(shop: ShopOption) -> None:
-    """The shop's keys: id, created, revoked, label (never the key itself)."""
+    """The shop's keys: id, created, revoked, how requests are read, label (never the key)."""
     from orderstate.api.keys import list_keys
 
     settings = _settings()
@@ -283,7 +339,8 @@ def apikey_list(shop: ShopOption) -> None:
             for key in await list_keys(conn, shop_id=shop):
                 revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
                 typer.echo(
-                    f"{key.key_id}\t{key.created_at.isoformat()}\t{revoked}\t{key.label or ''}"
+                    f"{key.key_id}\t{key.created_at.isoformat()}\t{revoked}\t"
+                    f"{_describe(key.reading)}\t{key.label or ''}"
                 )
         finally:
             await conn.close()
@@ -310,6 +367,29 @@ def apikey_revoke(
     if not asyncio.run(go()):
         raise _fail(f"no active key {key_id} for shop {shop}")
     typer.echo(f"revoked {key_id}")
+
+
+def _key_reading(profile: str, unknown_fields: str | None, time_zone: str | None) -> "KeyReading":
+    from orderstate.api.compat.profiles import profile_named
+    from orderstate.api.keys import KeyReading
+    from orderstate.settings import zone_named
+
+    try:
+        profile_named(profile)
+        if time_zone is not None:
+            zone_named(time_zone)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if unknown_fields not in (None, "ignore", "refuse"):
+        raise _fail(f"--unknown-fields {unknown_fields!r}: use 'ignore' or 'refuse'")
+    return KeyReading(profile=profile, unknown_fields=unknown_fields, time_zone=time_zone)
+
+
+def _describe(reading: "KeyReading") -> str:
+    return (
+        f"profile={reading.profile} unknown_fields={reading.unknown_fields or '(setting)'} "
+        f"time_zone={reading.time_zone or '(setting)'}"
+    )
 
 
 def _check_shop_id(shop: str) -> None:

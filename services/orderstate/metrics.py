@@ -9,6 +9,7 @@ __all__ = [
     "EVENTS",
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
+    "IGNORED_FIELDS",
     "INTERNAL_ERRORS",
     "MERGE_MARKERS",
     "OUTBOX_BACKLOG",
@@ -101,4 +102,10 @@ HTTP_REQUEST_DURATION = Histogram(
     "method and status.",
     ["route", "method", "status"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IGNORED_FIELDS = Counter(
+    "orderstate_api_ignored_fields_total",
+    "Request body fields the REST API accepted without using them, by route and field: Seven "
+    "Senders fields orderstate does not keep by name, any other field as '(unknown)'.",
+    ["route", "field"],
 )

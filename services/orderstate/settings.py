@@ -7,17 +7,27 @@ configuration table is checked against this model by a test.
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderstate.events.topics import TopicRole
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "zone_named"]
 
 _DEV_DATABASE_URL = "postgresql://orderstate:orderstate@127.0.0.1:15432/orderstate"
 _DEV_PEPPER = "dev-only-api-key-pepper"
 _DEV_TOKEN_SECRET = "dev-only-token-secret-not-for-production"  # noqa: S105 -- a placeholder production refuses
+
+
+def zone_named(name: str) -> ZoneInfo:
+    """The IANA time zone of this name; ValueError names the bad one."""
+    try:
+        return ZoneInfo(name)
+    except (ValueError, OSError, ZoneInfoNotFoundError):
+        # OSError: a folder of the database such as 'Europe'.
+        raise ValueError(f"{name!r} is not an IANA time zone, e.g. 'Europe/Berlin'") from None
 
 
 class Settings(BaseSettings):
@@ -167,6 +177,23 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         1024 * 1024, ge=1024, description="Request bodies above this are answered with 413."
     )
+    api_unknown_fields: Literal["ignore", "refuse"] = Field(
+        "ignore",
+        description="Request body fields the REST API does not know: 'ignore' applies the "
+        "request and names them in X-Orderstate-Ignored-Fields; 'refuse' answers 422 naming "
+        "them. An API key may override it (`orderstate apikey set`).",
+    )
+    api_time_zone: str = Field(
+        "UTC",
+        description="IANA time zone naive datetimes in REST requests are read in (Seven "
+        "Senders clients send shop-local times without an offset); never the server's zone. "
+        "An API key may name its own.",
+    )
+    carriers_file: Path | None = Field(
+        None,
+        description="JSON or YAML list of carriers (code, name, countries) served by GET "
+        "/v2/carriers instead of the shipped list.",
+    )
 
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="'auto': console on a terminal in dev, JSON otherwise."
@@ -198,6 +225,12 @@ class Settings(BaseSettings):
                 f"{', '.join(unset)} must be set in production; the defaults are for development"
             )
         return self
+
+    @field_validator("api_time_zone")
+    @classmethod
+    def _known_time_zone(cls, name: str) -> str:
+        zone_named(name)
+        return name
 
     @model_validator(mode="after")
     def _token_secret_is_long_enough(self) -> "Settings":

@@ -10,7 +10,7 @@ import httpx
 
 from orderstate.api.app import create_api
 from orderstate.api.context import ApiContext
-from orderstate.api.keys import create_key
+from orderstate.api.keys import KeyReading, create_key
 from orderstate.domain import PolicyBook
 from orderstate.settings import Settings
 
@@ -31,7 +31,8 @@ class Api:
     context: ApiContext
     clock: Clock
 
-    async def key(self, shop: str) -> str:
+    async def key(self, shop: str, **reading: Any) -> str:
+        """A new key of ``shop``; ``reading`` sets its profile, unknown_fields, time_zone."""
         async with self.context.pool.acquire() as conn:
             created = await create_key(
                 conn,
@@ -39,11 +40,12 @@ class Api:
                 label="test",
                 pepper=self.context.settings.api_key_pepper.get_secret_value(),
                 now=self.clock(),
+                reading=KeyReading(**reading),
             )
         return created.plain
 
-    async def as_shop(self, shop: str) -> dict[str, str]:
-        return {"API-KEY": await self.key(shop)}
+    async def as_shop(self, shop: str, **reading: Any) -> dict[str, str]:
+        return {"API-KEY": await self.key(shop, **reading)}
 
 
 def order_body(order_id: str, **overrides: Any) -> dict[str, Any]:

@@ -2,14 +2,28 @@
 
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from orderstate.api import carriers as carrier_list
 from orderstate.api.access_log import RequestLog
 from orderstate.api.body_limit import BodyLimit
+from orderstate.api.compat import openapi as compat_openapi
+from orderstate.api.compat.ignored import IgnoredFieldsHeader
+from orderstate.api.compat.paths import CompatPaths
+from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
-from orderstate.api.routes import items, orders, problems, shipments, states, tags, token
+from orderstate.api.routes import (
+    carriers,
+    items,
+    orders,
+    problems,
+    shipments,
+    states,
+    tags,
+    token,
+)
 from orderstate.health_routes import health_routes
 from orderstate.readiness import DatabaseCheck, Readiness, ReadinessCheck
 
@@ -17,7 +31,10 @@ __all__ = ["API_DESCRIPTION", "create_api"]
 
 API_DESCRIPTION = """
 Order states of e-commerce orders, shaped on the Seven Senders Orders API v2
-(`/v2/token`, `/v2/orders`, `/v2/order-states`, Seven Senders field names).
+(`/v2/token`, `/v2/orders`, `/v2/order-states`, `/v2/shipments`, `/v2/carriers`, Seven
+Senders field names). The Spryker and WooCommerce Seven Senders plugins work unmodified: the
+legacy spellings (`/v2/order_states`, `.json` suffixes, `shop_order_*` names, naive
+datetimes, `de_DE` locales) are read as the README's "Coming from Seven Senders" lists.
 
 Every write goes through the same state machine as the Kafka events and is also
 appended to the inbound Kafka topic. Rejections are RFC 9457
@@ -42,26 +59,33 @@ def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) 
         openapi_url="/v2/openapi.json",
         docs_url="/v2/docs",
         redoc_url=None,
+        dependencies=[Depends(refuse_unknown_parameters)],
     )
     app.state.context = context
+    app.state.carriers = carrier_list.load(context.settings.carriers_file)
     install_problem_handlers(app)
-    for module in (token, orders, items, states, tags, shipments, problems):
+    for module in (token, orders, items, states, tags, shipments, carriers, problems):
         app.include_router(module.router)
 
     # Plain Starlette routes: outside the OpenAPI document, which describes the REST API.
     app.router.routes.extend(health_routes(readiness or Readiness([DatabaseCheck(context.pool)])))
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
+    app.add_middleware(IgnoredFieldsHeader)
+    # The path is what routing and every inner layer see.
+    app.add_middleware(CompatPaths)
     # Added last, so it is the outermost: it also times and logs the answers of BodyLimit.
     app.add_middleware(RequestLog)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = _problems_as_problem_json(
-                get_openapi(
-                    title=app.title,
-                    version=app.version,
-                    description=app.description,
-                    routes=app.routes,
+            app.openapi_schema = compat_openapi.document(
+                _problems_as_problem_json(
+                    get_openapi(
+                        title=app.title,
+                        version=app.version,
+                        description=app.description,
+                        routes=app.routes,
+                    )
                 )
             )
         return app.openapi_schema

@@ -4,26 +4,31 @@ runner that wraps every write in one transaction with its Idempotency-Key."""
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request, Response, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import AfterValidator, StringConstraints, TypeAdapter, ValidationError
 
 from orderstate.api import idempotency, keys
+from orderstate.api.compat.paths import decode_segment
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import ApiCode, ProblemError, problem_response
 from orderstate.api.tokens import TokenError, read_token
 from orderstate.domain import ReasonCode
-from orderstate.events.fields import ID_PATTERN
+from orderstate.events.fields import REFERENCE_PATTERN, OrderId, check_reference
 from orderstate.projector.connection import Conn
 
 __all__ = [
+    "Caller",
     "Context",
     "ExpectedVersion",
     "IdempotencyKey",
     "ItemIdPath",
     "OrderIdPath",
     "Principal",
+    "ReferenceQuery",
+    "ShipmentIdPath",
     "ShopId",
     "etag",
     "run_write",
@@ -43,6 +48,8 @@ Context = Annotated[ApiContext, Depends(_context)]
 class Principal:
     shop_id: str
     key_id: str
+    # How the key's requests are read (api/compat).
+    reading: keys.KeyReading
 
 
 _UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="orderstate"'}
@@ -73,16 +80,17 @@ async def _principal(
                 )
             except TokenError as exc:
                 raise _unauthorized(str(exc)) from None
-            if not await keys.is_active(conn, claims.key_id, claims.shop_id):
+            key = await keys.find_active_key_by_id(conn, claims.key_id, claims.shop_id)
+            if key is None:
                 raise _unauthorized("the API key behind this token was revoked")
-            return Principal(claims.shop_id, claims.key_id)
+            return Principal(key.shop_id, key.key_id, key.reading)
         if api_key is not None:
             found = await keys.find_active_key(
                 conn, api_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
             )
             if found is None:
                 raise _unauthorized("the API-KEY header names no active API key")
-            return Principal(found.shop_id, found.key_id)
+            return Principal(found.shop_id, found.key_id, found.reading)
     raise _unauthorized(
         "credentials missing: send 'Authorization: Bearer <token>' (POST /v2/token) or the "
         "legacy 'API-KEY' header"
@@ -93,7 +101,10 @@ def _unauthorized(detail: str) -> ProblemError:
     return ProblemError(ApiCode.UNAUTHORIZED, detail, headers=_UNAUTHORIZED_HEADERS)
 
 
-async def _shop_id(principal: Annotated[Principal, Depends(_principal)]) -> str:
+Caller = Annotated[Principal, Depends(_principal)]
+
+
+async def _shop_id(principal: Caller) -> str:
     return principal.shop_id
 
 
@@ -136,12 +147,44 @@ IdempotencyKey = Annotated[
 ]
 
 
-OrderIdPath = Annotated[
-    str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="The shop's order id.")
+_REFERENCE: TypeAdapter[str] = TypeAdapter(OrderId)
+
+
+def _reference_path(name: str, description: str) -> Any:
+    """A reference in the path, percent-encoded by the client. The route path keeps '%2F' and
+    '%25' encoded (api/compat/paths.py), so they are decoded here and the decoded value is
+    checked against the same rule as in a body."""
+
+    async def reference(
+        value: Annotated[
+            str,
+            Path(
+                alias=name,
+                description=f"{description} Percent-encode it: '#' as %23, '/' as %2F, ' ' as %20.",
+                json_schema_extra={"minLength": 1, "maxLength": 128, "pattern": REFERENCE_PATTERN},
+            ),
+        ],
+    ) -> str:
+        try:
+            return _REFERENCE.validate_python(decode_segment(value))
+        except ValidationError as exc:
+            message = exc.errors(include_url=False)[0]["msg"]
+            raise ProblemError(
+                ReasonCode.MALFORMED,
+                f"path.{name}: {message}",
+                errors=[{"field": f"path.{name}", "message": message}],
+            ) from None
+
+    return Depends(reference)
+
+
+# A reference in a query parameter (filters[order_id]): the same rule, decoded by the server.
+ReferenceQuery = Annotated[
+    str, StringConstraints(min_length=1, max_length=128), AfterValidator(check_reference)
 ]
-ItemIdPath = Annotated[
-    str, Path(min_length=1, max_length=128, pattern=ID_PATTERN, description="The item id.")
-]
+OrderIdPath = Annotated[str, _reference_path("order_id", "The shop's order reference.")]
+ItemIdPath = Annotated[str, _reference_path("item_id", "The item id.")]
+ShipmentIdPath = Annotated[str, _reference_path("shipment_id", "The shipment id.")]
 
 
 def etag(version: int) -> str:

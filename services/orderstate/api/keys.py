@@ -13,13 +13,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+import asyncpg
+
 from orderstate.projector.connection import Conn
 
 __all__ = [
     "ApiKey",
+    "KeyReading",
     "StoredKey",
+    "configure_key",
     "create_key",
     "find_active_key",
+    "find_active_key_by_id",
     "hash_key",
     "list_keys",
     "revoke_key",
@@ -37,12 +42,38 @@ class ApiKey:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyReading:
+    """How the REST API reads this key's requests (api/compat): its profile, whether unknown
+    body fields are ignored or refused, and the zone of naive datetimes; None follows the
+    setting."""
+
+    profile: str = "standard"
+    unknown_fields: str | None = None
+    time_zone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StoredKey:
     key_id: str
     shop_id: str
     label: str | None
     created_at: datetime
     revoked_at: datetime | None
+    reading: KeyReading = KeyReading()
+
+
+_COLUMNS = "key_id, shop_id, label, created_at, revoked_at, profile, unknown_fields, time_zone"
+
+
+def _stored(row: asyncpg.Record) -> StoredKey:
+    return StoredKey(
+        row["key_id"],
+        row["shop_id"],
+        row["label"],
+        row["created_at"],
+        row["revoked_at"],
+        KeyReading(row["profile"], row["unknown_fields"], row["time_zone"]),
+    )
 
 
 def hash_key(plain: str, pepper: str) -> str:
@@ -57,20 +88,43 @@ def _key_id_of(plain: str) -> str | None:
 
 
 async def create_key(
-    conn: Conn, *, shop_id: str, label: str | None, pepper: str, now: datetime
+    conn: Conn,
+    *,
+    shop_id: str,
+    label: str | None,
+    pepper: str,
+    now: datetime,
+    reading: KeyReading = KeyReading(),
 ) -> ApiKey:
     key_id = secrets.token_hex(6)
     plain = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     await conn.execute(
-        "INSERT INTO api_keys (key_id, shop_id, key_hash, label, created_at) "
-        "VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO api_keys (key_id, shop_id, key_hash, label, created_at, profile, "
+        "unknown_fields, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         key_id,
         shop_id,
         hash_key(plain, pepper),
         label,
         now,
+        reading.profile,
+        reading.unknown_fields,
+        reading.time_zone,
     )
     return ApiKey(key_id=key_id, shop_id=shop_id, plain=plain)
+
+
+async def configure_key(conn: Conn, *, shop_id: str, key_id: str, reading: KeyReading) -> bool:
+    """Replace how the API reads an active key's requests; False when there is no such key."""
+    status = await conn.execute(
+        "UPDATE api_keys SET profile = $3, unknown_fields = $4, time_zone = $5 "
+        "WHERE key_id = $1 AND shop_id = $2 AND revoked_at IS NULL",
+        key_id,
+        shop_id,
+        reading.profile,
+        reading.unknown_fields,
+        reading.time_zone,
+    )
+    return status == "UPDATE 1"
 
 
 async def find_active_key(conn: Conn, plain: str, *, pepper: str) -> StoredKey | None:
@@ -79,33 +133,30 @@ async def find_active_key(conn: Conn, plain: str, *, pepper: str) -> StoredKey |
     if key_id is None:
         return None
     row = await conn.fetchrow(
-        "SELECT key_id, shop_id, key_hash, label, created_at, revoked_at FROM api_keys "
-        "WHERE key_id = $1",
-        key_id,
+        f"SELECT {_COLUMNS}, key_hash FROM api_keys WHERE key_id = $1", key_id
     )
     if row is None or row["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(row["key_hash"], hash_key(plain, pepper)):
         return None
-    return StoredKey(row["key_id"], row["shop_id"], row["label"], row["created_at"], None)
+    return _stored(row)
 
 
-async def is_active(conn: Conn, key_id: str, shop_id: str) -> bool:
-    revoked = await conn.fetchval(
-        "SELECT revoked_at IS NOT NULL FROM api_keys WHERE key_id = $1 AND shop_id = $2",
-        key_id,
-        shop_id,
+async def find_active_key_by_id(conn: Conn, key_id: str, shop_id: str) -> StoredKey | None:
+    """The unrevoked key a bearer token names, or None."""
+    row = await conn.fetchrow(
+        f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = $1 AND shop_id = $2", key_id, shop_id
     )
-    return revoked is False
+    if row is None or row["revoked_at"] is not None:
+        return None
+    return _stored(row)
 
 
 async def list_keys(conn: Conn, *, shop_id: str) -> list[StoredKey]:
     rows = await conn.fetch(
-        "SELECT key_id, shop_id, label, created_at, revoked_at FROM api_keys "
-        "WHERE shop_id = $1 ORDER BY created_at",
-        shop_id,
+        f"SELECT {_COLUMNS} FROM api_keys WHERE shop_id = $1 ORDER BY created_at", shop_id
     )
-    return [StoredKey(**dict(r)) for r in rows]
+    return [_stored(r) for r in rows]
 
 
 async def revoke_key(conn: Conn, *, shop_id: str, key_id: str, now: datetime) -> bool:

@@ -53,6 +53,8 @@ class ApiCode(StrEnum):
     DATABASE_UNAVAILABLE = "database_unavailable"
     # Any other error the HTTP layer answers before a handler runs; status says which.
     HTTP_ERROR = "http_error"
+    UNKNOWN_PARAMETER = "unknown_parameter"
+    SHIPMENT_ID_AMBIGUOUS = "shipment_id_ambiguous"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -93,6 +95,8 @@ _STATUS: dict[str, int] = {
     ApiCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ApiCode.DATABASE_UNAVAILABLE: 503,
     ApiCode.HTTP_ERROR: 400,
+    ApiCode.UNKNOWN_PARAMETER: 400,
+    ApiCode.SHIPMENT_ID_AMBIGUOUS: 409,
 }
 _TITLES: dict[str, str] = {ApiCode.HTTP_ERROR: "HTTP error"}
 # A client may retry after this many seconds; the pool replaces lost connections meanwhile.

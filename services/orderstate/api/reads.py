@@ -31,6 +31,8 @@ class SortField(StrEnum):
 @dataclass(frozen=True)
 class OrderFilters:
     states: list[OrderState] = field(default_factory=list)
+    # Any of these references (filters[order_id], filters[shop_order_id]).
+    order_ids: list[str] = field(default_factory=list)
     order_date_from: datetime | None = None
     order_date_to: datetime | None = None
     updated_at_from: datetime | None = None
@@ -80,6 +82,10 @@ def list_statements(
         where.append(f"state = {param(filters.states[0].value)}")
     elif filters.states:
         where.append(f"state = ANY({param([s.value for s in filters.states])}::text[])")
+    if len(filters.order_ids) == 1:
+        where.append(f"order_id = {param(filters.order_ids[0])}")
+    elif filters.order_ids:
+        where.append(f"order_id = ANY({param(filters.order_ids)}::text[])")
     if filters.order_date_from is not None:
         where.append(f"order_date >= {param(filters.order_date_from)}")
     if filters.order_date_to is not None:

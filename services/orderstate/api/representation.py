@@ -1,6 +1,7 @@
 """What the REST API returns: orders in Seven Senders field names, built from the view."""
 
 import datetime as dt
+from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
@@ -12,7 +13,30 @@ from orderstate.domain import (
     ShipmentStatus,
 )
 
-__all__ = ["ItemOut", "OrderOut", "ShipmentOut", "StateOut", "order_out"]
+__all__ = [
+    "ItemOut",
+    "OrderOut",
+    "ShipmentOut",
+    "ShipmentResource",
+    "StateOut",
+    "item_iri",
+    "order_iri",
+    "order_out",
+    "shipment_iri",
+]
+
+
+def order_iri(order_id: str) -> str:
+    """The order's path, its reference percent-encoded ('#', '/', spaces, any letter)."""
+    return f"/v2/orders/{quote(order_id, safe='')}"
+
+
+def item_iri(order_id: str, item_id: str) -> str:
+    return f"{order_iri(order_id)}/items/{quote(item_id, safe='')}"
+
+
+def shipment_iri(shipment_id: str) -> str:
+    return f"/v2/shipments/{quote(shipment_id, safe='')}"
 
 
 class ItemOut(BaseModel):
@@ -45,7 +69,22 @@ class StateOut(BaseModel):
     cause_event_id: str
 
 
+class ShipmentResource(ShipmentOut):
+    """A shipment as /v2/shipments shows it: with its order."""
+
+    id: str = Field(description="The shipment id; GET /v2/shipments/{id} reads it.")
+    iri: str = Field(description="The shipment's path, e.g. /v2/shipments/DE--1.")
+    order_id: str
+    order_iri: str
+    order_state: OrderState = Field(description="The order's state now.")
+
+
 class OrderOut(BaseModel):
+    id: str = Field(
+        description="Seven Senders clients read `id`: here it is the order reference itself "
+        "(orderstate has no internal ids), so GET /v2/orders/{id} reads the order."
+    )
+    iri: str = Field(description="The order's path, e.g. /v2/orders/WEB-1001.")
     order_id: str
     order_url: str | None
     order_date: dt.datetime
@@ -64,6 +103,8 @@ class OrderOut(BaseModel):
 
 def order_out(view: OrderView) -> OrderOut:
     return OrderOut(
+        id=view.order_id,
+        iri=order_iri(view.order_id),
         order_id=view.order_id,
         order_url=view.fields.order_url,
         order_date=view.fields.order_date,

@@ -14,6 +14,7 @@ from pydantic import BaseModel
 
 from orderstate.events.envelope import CloudEvent
 from orderstate.events.examples import inbound_examples, outbound_examples
+from orderstate.events.fields import ID_PATTERN, REFERENCE_PATTERN
 from orderstate.events.outbound import (
     BoardingCompletedOut,
     EventRejectedOut,
@@ -140,7 +141,8 @@ def _asyncapi() -> dict[str, Any]:
                 "Order lifecycle events in and out of orderstate. Every message is a CloudEvents "
                 "1.0 event; orderstate writes binary content mode (ce_* headers, data as the "
                 "value) and reads binary and structured mode. The key of every record is "
-                f"'{KEY_FORMAT}', so all events of one order share a partition."
+                f"'{KEY_FORMAT}' in UTF-8, so all events of one order share a partition; it "
+                "splits at the first ':', which a shop id never contains (an order id may)."
             ),
         },
         "defaultContentType": "application/json",
@@ -162,8 +164,8 @@ def _message(direction: Direction, type_name: str) -> dict[str, Any]:
             "kafka": {
                 "key": {
                     "type": "string",
-                    "pattern": "^[A-Za-z0-9][A-Za-z0-9._~-]*:[A-Za-z0-9][A-Za-z0-9._~-]*$",
-                    "description": KEY_FORMAT,
+                    "pattern": f"{ID_PATTERN.removesuffix('$')}:{REFERENCE_PATTERN[1:]}",
+                    "description": f"{KEY_FORMAT}, UTF-8; split at the first ':'",
                 },
                 "bindingVersion": "0.5.0",
             }

@@ -1,9 +1,13 @@
 """Constrained field types shared by every payload, so a limit is written once.
 
-Identifiers are restricted to URL-safe characters without ``:``, because the
-Kafka key is ``<shop_id>:<order_id>`` and the REST API puts order ids in paths.
+Shop ids are restricted to URL-safe characters without ``:``. Order, item and
+shipment ids are the shop's own references, and real shops use ``#``, ``/``,
+spaces and non-ASCII letters in them, so they allow nearly everything
+(``REFERENCE_RULE``). The Kafka key ``<shop_id>:<order_id>`` stays unambiguous
+because it splits at the first ``:``, which a shop id never contains.
 """
 
+import re
 from decimal import Decimal
 from typing import Annotated
 
@@ -15,6 +19,8 @@ __all__ = [
     "ID_PATTERN",
     "MAX_ITEMS",
     "MAX_TAGS",
+    "REFERENCE_PATTERN",
+    "REFERENCE_RULE",
     "Currency",
     "EventId",
     "ItemId",
@@ -28,6 +34,7 @@ __all__ = [
     "ShortText",
     "TagMap",
     "Url",
+    "check_reference",
     "money_to_decimal",
 ]
 
@@ -36,10 +43,40 @@ MAX_TAGS = 100
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"
 
+# Refused anywhere in a reference: C0 and C1 control characters (they cannot travel in a Kafka
+# header or a log line unescaped), the Unicode line and paragraph separators, and the bidi
+# embedding, override and isolate controls (they make a reference display as another one).
+_REFUSED = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+# No leading or trailing white space either: "A-1 " and "A-1" would be two orders that no
+# one can tell apart. The pattern is valid in Rust (pydantic), Python and ECMA-262 regexes.
+REFERENCE_PATTERN = rf"^[^\s{_REFUSED}](?:[^{_REFUSED}]*[^\s{_REFUSED}])?$"
+REFERENCE_RULE = (
+    "1-128 characters; any character but control characters, U+2028/U+2029 and the bidi "
+    "controls U+202A-U+202E/U+2066-U+2069; no white space at either end; not '.' or '..'"
+)
+_REFERENCE = re.compile(REFERENCE_PATTERN)
+# Path segments every URL library resolves away: an order with such an id could never be read.
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
+def check_reference(value: str) -> str:
+    """Checked here rather than by the schema pattern alone, so a refusal says the rule in
+    words instead of quoting the regex."""
+    if value in _DOT_SEGMENTS or not _REFERENCE.match(value):
+        raise ValueError(f"{value!r} is not a valid reference: {REFERENCE_RULE}")
+    return value
+
+
 ShopId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=ID_PATTERN)]
-OrderId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
-ItemId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
-ShipmentId = Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=ID_PATTERN)]
+_Reference = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128),
+    AfterValidator(check_reference),
+    Field(json_schema_extra={"pattern": REFERENCE_PATTERN}),
+]
+OrderId = _Reference
+ItemId = _Reference
+ShipmentId = _Reference
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Location = Annotated[str, StringConstraints(min_length=1, max_length=512)]

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from orderstate.events.decode import Decoded
 from orderstate.events.errors import DecodeError
-from orderstate.events.fields import ID_PATTERN
+from orderstate.events.fields import ID_PATTERN, check_reference
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 
@@ -66,10 +66,14 @@ class Malformed:
 
     @property
     def key(self) -> tuple[str, str]:
-        # The key names the order when it has the documented form; otherwise "unknown".
+        # The key names the order when it has the documented form; otherwise "unknown". It
+        # splits at the first ':', which a shop id never holds; an order id may hold more.
         shop, _, order = (self.original.key or "").partition(":")
-        if _ID.match(shop) and _ID.match(order) and len(shop) <= 64 and len(order) <= 128:
-            return (shop, order)
+        if _ID.match(shop) and len(shop) <= 64 and 0 < len(order) <= 128:
+            try:
+                return (shop, check_reference(order))
+            except ValueError:
+                pass
         return ("unknown", "unknown")
 
 

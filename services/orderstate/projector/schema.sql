@@ -61,6 +61,8 @@ CREATE TABLE order_shipments (
     PRIMARY KEY (shop_id, order_id, shipment_id),
     FOREIGN KEY (shop_id, order_id) REFERENCES orders ON DELETE CASCADE
 );
+CREATE INDEX order_shipments_shop_shipment ON order_shipments (shop_id, shipment_id);
+CREATE INDEX order_shipments_shop_linked ON order_shipments (shop_id, linked_at, order_id, shipment_id);
 
 CREATE TABLE order_state_history (
     shop_id        text        NOT NULL,
@@ -166,7 +168,13 @@ CREATE TABLE api_keys (
     key_hash   text        NOT NULL,
     label      text,
     created_at timestamptz NOT NULL,
-    revoked_at timestamptz
+    revoked_at timestamptz,
+    -- How the REST API reads this key's requests: the client's known quirks, unknown body
+    -- fields ignored or refused (NULL: ORDERSTATE_API_UNKNOWN_FIELDS), and the IANA zone of
+    -- naive datetimes (NULL: ORDERSTATE_API_TIME_ZONE).
+    profile        text NOT NULL DEFAULT 'standard',
+    unknown_fields text CHECK (unknown_fields IN ('ignore', 'refuse')),
+    time_zone      text
 );
 CREATE INDEX api_keys_shop ON api_keys (shop_id);
 

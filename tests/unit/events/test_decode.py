@@ -117,6 +117,15 @@ class TestGoodInput:
         )
         assert decoded.event == event
 
+    @pytest.mark.parametrize(
+        "order_id", ["WEB #1001/2", "Bestellung Müller 7", "注文:2026/11", "a:b:c", "%2F"]
+    )
+    def test_order_references_as_shops_write_them(self, order_id: str) -> None:
+        # Keyed by UTF-8 "<shop_id>:<order_id>": the first ':' ends the shop id.
+        record = binary_record(key=f"shop-1:{order_id}".encode(), orderid=order_id)
+        decoded = decode_record(**record, topic_role=ORDERS)
+        assert (decoded.change.shop_id, decoded.change.order_id) == ("shop-1", order_id)
+
     def test_outbound_sequence_header_is_read_as_integer(self) -> None:
         event = CloudEvent(
             specversion="1.0",
@@ -249,9 +258,22 @@ class TestMalformedInput:
         message = malformed(binary_record(key=None))
         assert message == "the record has no key; it must be 'shop-1:ORD-1' (shopid:orderid)"
 
-    def test_order_id_with_a_colon(self) -> None:
-        message = malformed(binary_record(orderid="ORD:1"))
-        assert message.startswith("orderid: String should match pattern")
+    def test_shop_id_with_a_colon(self) -> None:
+        # The key splits at the first ':', so a shop id must never hold one.
+        message = malformed(binary_record(key=b"shop:1:ORD-1", shopid="shop:1"))
+        assert message.startswith("shopid: String should match pattern")
+
+    def test_order_id_with_a_control_character(self) -> None:
+        message = malformed(binary_record(key=b"shop-1:ORD\t1", orderid="ORD\t1"))
+        assert message == (
+            "orderid: Value error, 'ORD\\t1' is not a valid reference: 1-128 characters; any "
+            "character but control characters, U+2028/U+2029 and the bidi controls "
+            "U+202A-U+202E/U+2066-U+2069; no white space at either end; not '.' or '..'"
+        )
+
+    def test_order_id_with_white_space_at_an_end(self) -> None:
+        message = malformed(binary_record(key=b"shop-1:ORD-1 ", orderid="ORD-1 "))
+        assert message.startswith("orderid: Value error, 'ORD-1 ' is not a valid reference")
 
     def test_unknown_field_in_data(self) -> None:
         message = malformed(binary_record(created_data(customer_email="a@b.example")))

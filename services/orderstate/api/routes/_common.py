@@ -12,7 +12,7 @@ from orderstate.api import reads
 from orderstate.api.context import ApiContext
 from orderstate.api.deps import etag, run_write
 from orderstate.api.problems import ApiCode, Problem, ProblemError
-from orderstate.api.representation import order_out
+from orderstate.api.representation import order_iri, order_out
 from orderstate.api.writes import submit
 from orderstate.domain import OrderView
 from orderstate.projector.apply import Outcome
@@ -22,6 +22,7 @@ __all__ = [
     "PROBLEMS",
     "apply_change",
     "json_response",
+    "link_header",
     "not_found",
     "order_or_404",
     "order_response",
@@ -30,11 +31,16 @@ __all__ = [
 
 # Documented on every route: the problem bodies a client must expect.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": Problem,
+        "description": "A query parameter the route does not take (unknown_parameter).",
+    },
     401: {"model": Problem, "description": "Missing, invalid or expired credentials."},
     404: {"model": Problem, "description": "No such order for this shop."},
     409: {"model": Problem, "description": "The change was rejected; `code` says why."},
     412: {"model": Problem, "description": "If-Match named a stale version (version_conflict)."},
     413: {"model": Problem, "description": "The body is over the size limit."},
+    415: {"model": Problem, "description": "A body that is not JSON."},
     422: {"model": Problem, "description": "Malformed input, or a reused Idempotency-Key."},
 }
 
@@ -53,8 +59,24 @@ def json_response(
 def order_response(view: OrderView, status: int = 200, *, location: bool = False) -> Response:
     headers = {"ETag": etag(view.version)}
     if location:
-        headers["Location"] = f"/v2/orders/{view.order_id}"
+        headers["Location"] = order_iri(view.order_id)
     return json_response(order_out(view), status, headers)
+
+
+def link_header(request: Request, total: int, limit: int, offset: int) -> str:
+    """RFC 8288 first/prev/next/last links of a list page."""
+
+    def page(at: int) -> str:
+        return str(request.url.include_query_params(offset=at, limit=limit))
+
+    links = [f'<{page(0)}>; rel="first"']
+    if offset > 0:
+        links.append(f'<{page(max(offset - limit, 0))}>; rel="prev"')
+    if offset + limit < total:
+        links.append(f'<{page(offset + limit)}>; rel="next"')
+    last = max((total - 1) // limit * limit, 0)
+    links.append(f'<{page(last)}>; rel="last"')
+    return ", ".join(links)
 
 
 def not_found(order_id: str) -> ProblemError:

@@ -1,9 +1,13 @@
 """/v2/orders/{order_id}/items: an order's items, each with its own status."""
 
 from collections.abc import Callable
+from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
+from orderstate.api.compat.body import compat_body
+from orderstate.api.compat.normalise import ITEM_ADD, ITEM_CHANGE
+from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
     Context,
     ExpectedVersion,
@@ -14,7 +18,7 @@ from orderstate.api.deps import (
     etag,
 )
 from orderstate.api.problems import ApiCode, ProblemError
-from orderstate.api.representation import ItemOut, order_out
+from orderstate.api.representation import ItemOut, item_iri, order_out
 from orderstate.api.routes._common import (
     PROBLEMS,
     apply_change,
@@ -43,7 +47,7 @@ def _item_response(item_id: str, status: int = 200) -> Callable[[Outcome], Respo
         view = version_of(outcome)
         headers = {"ETag": etag(view.version)}
         if status == 201:
-            headers["Location"] = f"/v2/orders/{view.order_id}/items/{item_id}"
+            headers["Location"] = item_iri(view.order_id, item_id)
         return json_response(_item(view, item_id), status, headers)
 
     return respond
@@ -63,10 +67,10 @@ async def get_item(
     return json_response(_item(view, item_id), headers={"ETag": etag(view.version)})
 
 
-@router.post("", status_code=201, response_model=ItemOut)
+@router.post("", status_code=201, response_model=ItemOut, openapi_extra=request_body(ItemAddedData))
 async def add_item(
     order_id: OrderIdPath,
-    body: ItemAddedData,
+    body: Annotated[ItemAddedData, compat_body(ITEM_ADD)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
@@ -111,11 +115,11 @@ async def _update(
     )
 
 
-@router.patch("/{item_id}", response_model=ItemOut)
+@router.patch("/{item_id}", response_model=ItemOut, openapi_extra=request_body(ItemChanges))
 async def patch_item(
     order_id: OrderIdPath,
     item_id: ItemIdPath,
-    body: ItemChanges,
+    body: Annotated[ItemChanges, compat_body(ITEM_CHANGE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
@@ -128,11 +132,11 @@ async def patch_item(
     )
 
 
-@router.put("/{item_id}", response_model=ItemOut)
+@router.put("/{item_id}", response_model=ItemOut, openapi_extra=request_body(ItemChanges))
 async def put_item(
     order_id: OrderIdPath,
     item_id: ItemIdPath,
-    body: ItemChanges,
+    body: Annotated[ItemChanges, compat_body(ITEM_CHANGE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,

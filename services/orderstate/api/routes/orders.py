@@ -1,6 +1,7 @@
 """/v2/orders: create, list, read, update, delete."""
 
-from datetime import datetime
+from collections.abc import Callable
+from datetime import datetime, tzinfo
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -8,11 +9,17 @@ from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from orderstate.api import reads
+from orderstate.api.compat.body import compat_body
+from orderstate.api.compat.normalise import ORDER_CREATE, ORDER_UPDATE
+from orderstate.api.compat.openapi import request_body
+from orderstate.api.compat.reading import reading_for
 from orderstate.api.deps import (
+    Caller,
     Context,
     ExpectedVersion,
     IdempotencyKey,
     OrderIdPath,
+    ReferenceQuery,
     ShopId,
 )
 from orderstate.api.representation import OrderOut, order_out
@@ -20,6 +27,7 @@ from orderstate.api.requests import OrderCreate
 from orderstate.api.routes._common import (
     PROBLEMS,
     apply_change,
+    link_header,
     order_or_404,
     order_response,
     version_of,
@@ -35,17 +43,25 @@ TagFilter = Annotated[str, StringConstraints(pattern=r"^[^:\x00]{1,64}:[^\x00]{0
 router = APIRouter(prefix="/v2/orders", tags=["orders"], responses=PROBLEMS)
 
 
-@router.post("", status_code=201, response_model=OrderOut)
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrderOut,
+    responses={200: {"model": OrderOut, "description": "The same order existed already."}},
+    openapi_extra=request_body(OrderCreate),
+)
 async def create_order(
-    body: OrderCreate,
+    body: Annotated[OrderCreate, compat_body(ORDER_CREATE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Create an order (Seven Senders `POST /orders`). 201 with `Location`; the same order id
-    with the same content returns the existing order (200); other content is 409
-    `order_exists`."""
+    """Create an order (Seven Senders `POST /orders`). 201 with `Location`, `id` and `iri`; the
+    same order id with the same content returns the existing order (200); other content is
+    409 `order_exists`. Seven Senders' request shapes are read as README "Coming from Seven
+    Senders" lists (legacy `shop_order_*` names, `de_DE`, naive datetimes in the key's zone,
+    empty `order_url`, unknown fields named in `X-Orderstate-Ignored-Fields`)."""
 
     def respond(outcome: Outcome) -> Response:
         status = 200 if outcome.kind is OutcomeKind.DUPLICATE else 201
@@ -67,9 +83,17 @@ async def create_order(
 async def list_orders(
     request: Request,
     ctx: Context,
-    shop_id: ShopId,
+    caller: Caller,
     state: Annotated[
         list[OrderState] | None, Query(alias="filters[state]", description="Repeatable: any of.")
+    ] = None,
+    order_id: Annotated[
+        list[ReferenceQuery] | None,
+        Query(alias="filters[order_id]", description="Repeatable: any of these references."),
+    ] = None,
+    shop_order_id: Annotated[
+        list[ReferenceQuery] | None,
+        Query(alias="filters[shop_order_id]", description="Legacy name of filters[order_id]."),
     ] = None,
     order_date_from: Annotated[datetime | None, Query(alias="filters[order_date_from]")] = None,
     order_date_to: Annotated[datetime | None, Query(alias="filters[order_date_to]")] = None,
@@ -83,6 +107,26 @@ async def list_orders(
     language: Annotated[
         str | None, Query(alias="filters[language]", pattern=r"^[a-z]{2}(-[A-Z]{2})?$")
     ] = None,
+    plain_order_id: Annotated[
+        list[ReferenceQuery] | None,
+        Query(alias="order_id", description="Same as filters[order_id] (Seven Senders)."),
+    ] = None,
+    plain_shop_order_id: Annotated[
+        list[ReferenceQuery] | None,
+        Query(alias="shop_order_id", description="Same as filters[order_id] (2017 docs)."),
+    ] = None,
+    plain_state: Annotated[
+        list[OrderState] | None,
+        Query(alias="state", description="Same as filters[state] (WooCommerce plugin)."),
+    ] = None,
+    order_date_after: Annotated[
+        datetime | None,
+        Query(alias="order_date[after]", description="Same as filters[order_date_from]."),
+    ] = None,
+    order_date_before: Annotated[
+        datetime | None,
+        Query(alias="order_date[before]", description="Same as filters[order_date_to]."),
+    ] = None,
     order_by: Annotated[
         str,
         Query(
@@ -95,13 +139,23 @@ async def list_orders(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     """List the shop's orders: a bare JSON array, `X-Total-Count`, and an RFC 8288 `Link`
-    header with first/prev/next/last. Date ranges are inclusive."""
+    header with first/prev/next/last. Date ranges are inclusive; a date without an offset is
+    read in the API key's time zone. A query parameter this list does not take is 400
+    `unknown_parameter`, naming it."""
+    zone = reading_for(caller.reading, ctx.settings).zone
     filters = reads.OrderFilters(
-        states=state or [],
-        order_date_from=order_date_from,
-        order_date_to=order_date_to,
-        updated_at_from=updated_at_from,
-        updated_at_to=updated_at_to,
+        states=[*(state or []), *(plain_state or [])],
+        order_ids=[
+            *(order_id or []),
+            *(shop_order_id or []),
+            *(plain_order_id or []),
+            *(plain_shop_order_id or []),
+        ],
+        # Both spellings given: both bounds apply.
+        order_date_from=_bound(max, order_date_from, order_date_after, zone),
+        order_date_to=_bound(min, order_date_to, order_date_before, zone),
+        updated_at_from=_aware(updated_at_from, zone),
+        updated_at_to=_aware(updated_at_to, zone),
         boarding_complete=boarding_complete,
         tags=dict(t.split(":", 1) for t in tag or []),
         language=language,
@@ -109,7 +163,7 @@ async def list_orders(
     async with ctx.pool.acquire() as conn:
         views, total = await reads.list_orders(
             conn,
-            shop_id,
+            caller.shop_id,
             filters,
             sort=reads.SortField(order_by.lstrip("-")),
             descending=order_by.startswith("-"),
@@ -117,25 +171,24 @@ async def list_orders(
             offset=offset,
         )
     body = [order_out(v).model_dump(mode="json") for v in views]
-    headers = {"X-Total-Count": str(total)}
-    link = _link_header(request, total, limit, offset)
-    if link:
-        headers["Link"] = link
+    headers = {"X-Total-Count": str(total), "Link": link_header(request, total, limit, offset)}
     return JSONResponse(body, headers=headers)
 
 
-def _link_header(request: Request, total: int, limit: int, offset: int) -> str:
-    def page(at: int) -> str:
-        return str(request.url.include_query_params(offset=at, limit=limit))
+def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=zone)
 
-    links = [f'<{page(0)}>; rel="first"']
-    if offset > 0:
-        links.append(f'<{page(max(offset - limit, 0))}>; rel="prev"')
-    if offset + limit < total:
-        links.append(f'<{page(offset + limit)}>; rel="next"')
-    last = max((total - 1) // limit * limit, 0)
-    links.append(f'<{page(last)}>; rel="last"')
-    return ", ".join(links)
+
+def _bound(
+    pick: Callable[[list[datetime]], datetime],
+    first: datetime | None,
+    second: datetime | None,
+    zone: tzinfo,
+) -> datetime | None:
+    given = [d for d in (_aware(first, zone), _aware(second, zone)) if d is not None]
+    return pick(given) if given else None
 
 
 @router.get("/{order_id}", response_model=OrderOut)
@@ -167,10 +220,10 @@ async def _update(
     )
 
 
-@router.patch("/{order_id}", response_model=OrderOut)
+@router.patch("/{order_id}", response_model=OrderOut, openapi_extra=request_body(OrderUpdatedData))
 async def patch_order(
     order_id: OrderIdPath,
-    body: OrderUpdatedData,
+    body: Annotated[OrderUpdatedData, compat_body(ORDER_UPDATE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
@@ -182,10 +235,10 @@ async def patch_order(
     return await _update(request, ctx, shop_id, idempotency_key, order_id, body, expected_version)
 
 
-@router.put("/{order_id}", response_model=OrderOut)
+@router.put("/{order_id}", response_model=OrderOut, openapi_extra=request_body(OrderUpdatedData))
 async def put_order(
     order_id: OrderIdPath,
-    body: OrderUpdatedData,
+    body: Annotated[OrderUpdatedData, compat_body(ORDER_UPDATE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,

@@ -1,9 +1,14 @@
 """/v2/order-states (Seven Senders) and /v2/orders/{order_id}/states."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 
+from orderstate.api.compat.body import compat_body
+from orderstate.api.compat.normalise import ORDER_STATE
+from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag
-from orderstate.api.representation import StateOut, order_out
+from orderstate.api.representation import StateOut, order_iri, order_out
 from orderstate.api.requests import OrderStateCreate, OrderStateResult
 from orderstate.api.routes._common import (
     PROBLEMS,
@@ -28,16 +33,23 @@ _MESSAGES = {
 }
 
 
-@router.post("/v2/order-states", status_code=201, response_model=OrderStateResult)
+@router.post(
+    "/v2/order-states",
+    status_code=201,
+    response_model=OrderStateResult,
+    openapi_extra=request_body(OrderStateCreate),
+)
 async def post_order_state(
-    body: OrderStateCreate,
+    body: Annotated[OrderStateCreate, compat_body(ORDER_STATE)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record that the order reached a state at the shop (`datetime`). 201 with `Location` of
-    the order, also for a late state, which the body reports as `recorded_as: late`."""
+    the order, also for a late state, which the body reports as `recorded_as: late`. Also
+    at `/v2/order_states` (the WooCommerce plugin); `shop_order_id` is read as `order_id`,
+    and a `datetime` without an offset is read in the API key's time zone."""
     data: dict[str, object] = {
         "state": body.state.value,
         "occurred_at": body.datetime.isoformat(),
@@ -55,7 +67,7 @@ async def post_order_state(
             version=view.version,
             message=_MESSAGES.get(outcome.kind, ""),
         )
-        headers = {"Location": f"/v2/orders/{view.order_id}", "ETag": etag(view.version)}
+        headers = {"Location": order_iri(view.order_id), "ETag": etag(view.version)}
         return json_response(result, 201, headers)
 
     return await apply_change(
@@ -63,7 +75,7 @@ async def post_order_state(
         ctx,
         shop_id,
         idempotency_key,
-        order_id=body.reference,
+        order_id=body.order_id,
         type_name="order.state_changed",
         data=data,
         expected_version=body.expected_version,

@@ -1,8 +1,13 @@
 """/v2/orders/{order_id}/tags: key-value tags, replaced (PUT) or merged (PATCH)."""
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from orderstate.api.compat.body import compat_body
+from orderstate.api.compat.normalise import TAGS
+from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
     Context,
     ExpectedVersion,
@@ -31,10 +36,10 @@ async def get_tags(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Resp
     return JSONResponse(view.tags, headers={"ETag": etag(view.version)})
 
 
-@router.put("", response_model=dict[str, str])
+@router.put("", response_model=dict[str, str], openapi_extra=request_body(TagsBody))
 async def replace_tags(
     order_id: OrderIdPath,
-    body: TagsBody,
+    body: Annotated[TagsBody, compat_body(TAGS)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,
@@ -55,10 +60,10 @@ async def replace_tags(
     )
 
 
-@router.patch("", response_model=dict[str, str])
+@router.patch("", response_model=dict[str, str], openapi_extra=request_body(TagsBody))
 async def merge_tags(
     order_id: OrderIdPath,
-    body: TagsBody,
+    body: Annotated[TagsBody, compat_body(TAGS)],
     request: Request,
     ctx: Context,
     shop_id: ShopId,

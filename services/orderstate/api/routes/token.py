@@ -1,10 +1,14 @@
 """POST /v2/token: an API key for a bearer token valid 60 minutes (Seven Senders' flow)."""
 
 from datetime import timedelta
+from typing import Annotated
 
 from fastapi import APIRouter, Response
 
 from orderstate.api import keys
+from orderstate.api.compat.body import open_compat_body
+from orderstate.api.compat.normalise import TOKEN
+from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import Context
 from orderstate.api.problems import ApiCode, Problem, ProblemError
 from orderstate.api.requests import TokenRequest, TokenResponse
@@ -19,9 +23,20 @@ router = APIRouter(tags=["authentication"])
 @router.post(
     "/v2/token",
     response_model=TokenResponse,
-    responses={401: {"model": Problem}, 422: {"model": Problem}},
+    responses={
+        400: {"model": Problem},
+        401: {"model": Problem},
+        415: {"model": Problem},
+        422: {"model": Problem},
+    },
+    openapi_extra=request_body(TokenRequest),
 )
-async def create_token(body: TokenRequest, ctx: Context) -> Response:
+async def create_token(
+    body: Annotated[TokenRequest, open_compat_body(TOKEN)], ctx: Context
+) -> Response:
+    """An access key for a bearer token (`token`), valid `expires_in` seconds. The body is
+    read as JSON with or without a Content-Type header (the Spryker module sends none); a
+    stale `Authorization` header on this request is not looked at."""
     async with ctx.pool.acquire() as conn:
         found = await keys.find_active_key(
             conn, body.access_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
