@@ -143,7 +143,9 @@ class TestCreate:
         answer = await api.client.post("/v2/shipments", json=shipment("S-9"), headers=headers)
         assert (answer.status_code, answer.json()["code"]) == (404, "unknown_order")
         assert await _rows(database_url, "SELECT * FROM parked_events") == []
-        assert await _rows(database_url, "SELECT * FROM outbox") == []
+        # Like every REST rejection: published, and logged so that a replay rejects it again.
+        outbox = await _rows(database_url, "SELECT topic_role FROM outbox ORDER BY id")
+        assert [r["topic_role"] for r in outbox] == ["rejected_out", "shipments_in"]
 
     async def test_an_embedded_order_is_created_in_the_same_call(
         self, api: Api, database_url: str
