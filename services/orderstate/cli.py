@@ -369,6 +369,85 @@ def apikey_revoke(
     typer.echo(f"revoked {key_id}")
 
 
+outbox_app = typer.Typer(
+    help="Outbox rows the relay set aside (dead-lettered): list them, send them again, or skip "
+    "them. An order's later events wait behind its dead-lettered row."
+)
+app.add_typer(outbox_app, name="outbox")
+RowIds = Annotated[list[int] | None, typer.Argument(help="Outbox row ids, from `outbox list`.")]
+AllRows = Annotated[bool, typer.Option("--all", help="Every dead-lettered row.")]
+
+
+@outbox_app.command("list")
+def outbox_list(
+    shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's rows.")] = None,
+) -> None:
+    """Dead-lettered rows: id, shop, order, topic, size, when, why, and how many of the order's
+    later events wait behind it."""
+    from orderstate.projector.queries import query
+
+    settings = _settings()
+
+    async def go() -> list["asyncpg.Record"]:
+        conn = await _connect(settings)
+        try:
+            return list(await conn.fetch(query("outbox_dead_rows"), shop))
+        finally:
+            await conn.close()
+
+    rows = asyncio.run(go())
+    if not rows:
+        typer.echo("no dead-lettered outbox rows" + (f" for shop {shop}" if shop else ""))
+        return
+    typer.echo("id\tshop\torder\ttopic\tbytes\tdead since\twaiting behind\treason")
+    for r in rows:
+        typer.echo(
+            f"{r['id']}\t{r['shop_id']}\t{r['order_id']}\t{r['topic_role']}\t{r['bytes']}\t"
+            f"{r['dead_at'].isoformat()}\t{r['waiting']}\t{r['dead_reason']}"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(ids: RowIds = None, all_rows: AllRows = False) -> None:
+    """Give dead-lettered rows back to the relay, once their cause is fixed (for example the
+    topic's max.message.bytes raised); the order's waiting events follow in order."""
+    _outbox_resolve("outbox_retry", ids, all_rows, "given back to the relay")
+
+
+@outbox_app.command("skip")
+def outbox_skip(ids: RowIds = None, all_rows: AllRows = False) -> None:
+    """Give up on dead-lettered rows: they are never published, and the order's later events
+    go out. Consumers see a gap in the order's sequence where a row was skipped."""
+    _outbox_resolve("outbox_skip", ids, all_rows, "skipped")
+
+
+def _outbox_resolve(name: str, ids: list[int] | None, all_rows: bool, done: str) -> None:
+    from orderstate.projector.queries import query
+
+    if not ids and not all_rows:
+        raise _fail("name the rows (ids from `orderstate outbox list`) or pass --all")
+    settings = _settings()
+
+    async def go() -> list[int]:
+        conn = await _connect(settings)
+        try:
+            args = [ids or [], all_rows]
+            if name == "outbox_skip":
+                args.append(_now())
+            return [r["id"] for r in await conn.fetch(query(name), *args)]
+        finally:
+            await conn.close()
+
+    resolved = asyncio.run(go())
+    missing = sorted(set(ids or []) - set(resolved))
+    if resolved:
+        typer.echo(f"{len(resolved)} row(s) {done}: {', '.join(map(str, sorted(resolved)))}")
+    if missing:
+        raise _fail(f"not dead-lettered (or no such row): {', '.join(map(str, missing))}")
+    if not resolved:
+        typer.echo("no dead-lettered outbox rows")
+
+
 def _key_reading(profile: str, unknown_fields: str | None, time_zone: str | None) -> "KeyReading":
     from orderstate.api.compat.profiles import profile_named
     from orderstate.api.keys import KeyReading

@@ -138,6 +138,21 @@ class Settings(BaseSettings):
     outbox_retention_hours: int = Field(
         24, ge=1, description="Published outbox rows are deleted after this many hours."
     )
+    processed_events_retention_days: int = Field(
+        30,
+        ge=1,
+        description="How long an applied event's id is remembered: a redelivery of the same "
+        "(source, id) within this window is recognised and skipped; a later one is decided "
+        "again (docs/reliability.md).",
+    )
+    idempotency_retention_hours: int = Field(
+        24,
+        ge=1,
+        description="How long a REST response is kept for replay under its Idempotency-Key.",
+    )
+    rejected_events_retention_days: int = Field(
+        30, ge=1, description="Rejected and malformed events are kept this many days."
+    )
     relay_batch_size: int = Field(
         500, ge=1, le=10_000, description="Outbox rows the relay publishes per transaction."
     )

@@ -1,33 +1,52 @@
 """The outbox relay: committed outbox rows to Kafka, in commit order per order.
 
-Rows are grouped in lanes by key hash. A relay publishes a lane only while it
-holds that lane's transaction-scoped advisory lock; in one transaction it
-claims every lane no other relay holds, takes their rows in lane and id order
-with ``FOR UPDATE SKIP LOCKED``, waits once for the broker's acknowledgement of
-every row, and only then marks them sent. So with any
-number of relays, one order's events reach Kafka in the order they were
-committed; a relay that dies between produce and mark causes a re-send with
-the same CloudEvents ids, never a loss.
+Rows are grouped in lanes by key hash. A relay publishes a lane only while it holds that
+lane's transaction-scoped advisory lock. One round is one transaction: it finds the lanes
+that have rows (a walk down the index, not a scan of the backlog), claims those no other
+relay holds, takes a share of each lane's oldest rows with ``FOR UPDATE SKIP LOCKED``,
+publishes them, and marks them sent after the broker acknowledged them. A relay that dies
+between produce and mark causes a re-send with the same CloudEvents ids, never a loss.
+
+An order's rows are sent in waves: its next row only after the broker acknowledged the one
+before. So a failure (a broker that goes away mid-round, a record the broker refuses) can
+never put an order's later event on the wire ahead of an earlier one, and the acknowledged
+rows of a failed round are still marked sent. A row the broker refuses for what it is
+(over the message size) is set aside as dead-lettered, with the reason; the later rows of
+its order wait behind it until an operator retries or skips it (``orderstate outbox``),
+while every other order goes on.
 """
 
 import asyncio
 import random
 import time
-from collections import Counter
-from datetime import UTC, datetime, timedelta
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import pydantic_core
 import structlog
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import (
+    CorruptRecordException,
+    KafkaError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    RecordListTooLargeError,
+    RecordTooLargeError,
+    UnknownProducerId,
+)
 
 from orderstate import metrics
 from orderstate.events.envelope import binary_from_data
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.connection import DATABASE_DOWN, Conn
+from orderstate.projector.queries import query
+from orderstate.projector.retention import clean_up
 from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
 
@@ -38,7 +57,42 @@ log = structlog.get_logger("orderstate.relay")
 _LANE_LOCK_CLASS = 0x6F7262  # first key of the two-key advisory lock space: "orb"
 _CHANNEL = "orderstate_outbox"
 _CLEANUP_INTERVAL_S = 300.0
+_BACKLOG_INTERVAL_S = 5.0
 _FAILURES = (KafkaError, asyncpg.PostgresError, *DATABASE_DOWN)
+# The broker (or the client's own size check) refuses the record itself: sending it again
+# cannot help, and it must not hold back other orders.
+_REFUSED_RECORD = (
+    MessageSizeTooLargeError,
+    RecordTooLargeError,
+    RecordListTooLargeError,
+    CorruptRecordException,
+)
+# After these, aiokafka's idempotent producer cannot go on (its sequence numbers no longer
+# match the broker's, and it has no epoch bump as the Java client has): a new one is made.
+_PRODUCER_BROKEN = (
+    *_REFUSED_RECORD,
+    OutOfOrderSequenceNumber,
+    ProducerFenced,
+    ProducerClosed,
+    UnknownProducerId,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    id: int
+    topic_role: str
+    key: tuple[str, str]
+    event: str
+    created_at: datetime
+
+
+class _RoundFailed(Exception):
+    """Some rows could not be published; those acknowledged before are marked sent."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(repr(cause))
+        self.cause = cause
 
 
 class Relay:
@@ -47,13 +101,26 @@ class Relay:
         self.pool = pool
         self.stop = stop
         self.wake = asyncio.Event()
-        self.producer: Any = AIOKafkaProducer(
-            **kafka_options(settings, role="relay"),
+        self.producer: Any = self._new_producer()
+        self._listener: asyncpg.Connection | None = None
+        self._next_backlog = 0.0
+
+    def _new_producer(self) -> Any:
+        return AIOKafkaProducer(
+            **kafka_options(self.settings, role="relay"),
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
         )
-        self._listener: asyncpg.Connection | None = None
+
+    async def _replace_producer(self, why: BaseException) -> None:
+        log.warning("relay_producer_replaced", reason=repr(why))
+        try:
+            await self.producer.stop()
+        except KafkaError as exc:  # its sender is dead already
+            log.info("relay_producer_stop_failed", error=repr(exc))
+        self.producer = self._new_producer()
+        await start_kafka_client(self.producer, self.settings, "relay")
 
     async def run(self) -> int:
         await start_kafka_client(self.producer, self.settings, "relay")
@@ -68,6 +135,8 @@ class Relay:
                     failures = 0
                 except _FAILURES as exc:
                     failures += 1
+                    if isinstance(exc, _PRODUCER_BROKEN):
+                        await self._replace_producer(exc)
                     delay = min(0.2 * 2**failures, 10.0) * random.uniform(0.5, 1.0)  # noqa: S311 -- jitter
                     log.warning("relay_publish_failed", error=repr(exc), retry_in_s=round(delay, 2))
                     await self._sleep(delay)
@@ -89,64 +158,154 @@ class Relay:
         while not self.stop.is_set():
             sent = await self._publish_round()
             total += sent
-            if sent < self.settings.relay_batch_size:
+            if sent == 0:
                 break
-        async with self.pool.acquire() as conn:
-            backlog = await conn.fetchval("SELECT count(*) FROM outbox WHERE sent_at IS NULL")
-        metrics.OUTBOX_BACKLOG.set(backlog)
+        await self._report_backlog()
         return total
 
     async def _publish_round(self) -> int:
-        """One transaction: claim every lane no other relay holds, send their oldest rows in
-        lane and id order, wait once for all acknowledgements, mark the rows sent."""
+        """One transaction: claim the free lanes that have rows, send a share of each lane's
+        oldest rows in waves, mark what the broker acknowledged as sent."""
         async with self.pool.acquire() as conn, conn.transaction():
             lanes = [
-                r["lane"]
-                for r in await conn.fetch(
-                    "WITH pending AS MATERIALIZED ("
-                    "  SELECT DISTINCT lane FROM outbox WHERE sent_at IS NULL) "
-                    "SELECT lane FROM pending WHERE pg_try_advisory_xact_lock($1, lane)",
-                    _LANE_LOCK_CLASS,
-                )
+                r["lane"] for r in await conn.fetch(query("relay_claim_lanes"), _LANE_LOCK_CLASS)
             ]
             if not lanes:
                 return 0
-            rows = await conn.fetch(
-                "SELECT id, topic_role, event, created_at FROM outbox "
-                "WHERE lane = ANY($1::smallint[]) AND sent_at IS NULL "
-                "ORDER BY lane, id LIMIT $2 FOR UPDATE SKIP LOCKED",
-                lanes,
-                self.settings.relay_batch_size,
-            )
+            share = max(1, self.settings.relay_batch_size // len(lanes))
+            rows = [
+                _Row(
+                    r["id"],
+                    r["topic_role"],
+                    (r["shop_id"], r["order_id"]),
+                    r["event"],
+                    r["created_at"],
+                )
+                for r in await conn.fetch(query("relay_take_rows"), lanes, share)
+            ]
             if not rows:
                 return 0
-            pending = []
-            for row in rows:
-                # Written by the projector from validated values; parsed, not re-validated.
-                event = pydantic_core.from_json(row["event"])
-                headers, value = binary_from_data(event)
+            sent, dead, failure = await self._send_in_waves(rows)
+            acked = datetime.now(UTC)
+            if sent:
+                await self._mark_sent(conn, [r.id for r in sent], acked)
+            if dead:
+                await conn.execute(
+                    query("relay_mark_dead"),
+                    [r.id for r, _ in dead],
+                    [reason for _, reason in dead],
+                    acked,
+                )
+        for row, reason in dead:
+            log.error(
+                "outbox_row_dead_lettered",
+                outbox_id=row.id,
+                shop_id=row.key[0],
+                order_id=row.key[1],
+                topic_role=row.topic_role,
+                reason=reason,
+            )
+        for role, count in Counter(r.topic_role for r in sent).items():
+            metrics.RELAY_PUBLISHED.labels(role).inc(count)
+        for row in sent:
+            metrics.RELAY_PUBLISH_LATENCY.observe((acked - row.created_at).total_seconds())
+        if dead:
+            self._next_backlog = 0.0
+        if failure is not None:
+            raise failure.cause
+        return len(sent) + len(dead)
+
+    async def _send_in_waves(
+        self, rows: list[_Row]
+    ) -> tuple[list[_Row], list[tuple[_Row, str]], _RoundFailed | None]:
+        """Wave k holds the k-th row of every order in the round. Returns the rows the broker
+        acknowledged, the rows it refused for what they are, and the failure that ended the
+        round early, if any."""
+        per_order: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+        for row in rows:
+            per_order[row.key].append(row)
+        sent: list[_Row] = []
+        dead: list[tuple[_Row, str]] = []
+        blocked: set[tuple[str, str]] = set()
+        depth = max(len(queue) for queue in per_order.values())
+        for k in range(depth):
+            wave = [q[k] for key, q in per_order.items() if k < len(q) and key not in blocked]
+            if not wave:
+                break
+            results = await self._send(wave)
+            refused = [row for row, error in zip(wave, results, strict=True) if _refused(error)]
+            # A refusal can fail a whole broker batch: find the rows refused on their own.
+            alone = {}
+            for row in refused:
+                await self._replace_producer(results[wave.index(row)] or Exception())
+                alone[row.id] = (await self._send([row]))[0]
+            if refused and _refused(alone[refused[-1].id]):
+                await self._replace_producer(alone[refused[-1].id] or Exception())
+            failure: _RoundFailed | None = None
+            for row, first in zip(wave, results, strict=True):
+                error = alone.get(row.id, first)
+                if error is None:
+                    sent.append(row)
+                elif _refused(error):
+                    dead.append((row, f"{type(error).__name__}: {error}"[:1000]))
+                    blocked.add(row.key)
+                else:
+                    blocked.add(row.key)
+                    failure = failure or _RoundFailed(error)
+            if failure is not None:
+                return sent, dead, failure
+        return sent, dead, None
+
+    async def _send(self, rows: list[_Row]) -> list[BaseException | None]:
+        """Send rows and wait for every one to settle, so nothing is in flight when a wave
+        ends, whatever failed."""
+        pending: list[asyncio.Future[Any] | None] = []
+        errors: list[BaseException | None] = []
+        for row in rows:
+            # Written by the projector from validated values; parsed, not re-validated.
+            event = pydantic_core.from_json(row.event)
+            headers, value = binary_from_data(event)
+            try:
                 pending.append(
                     await self.producer.send(
-                        self.settings.topic_name(TopicRole(row["topic_role"])),
+                        self.settings.topic_name(TopicRole(row.topic_role)),
                         value=value,
                         key=f"{event['shopid']}:{event['orderid']}".encode(),
                         headers=headers,
                     )
                 )
-            await asyncio.gather(*pending)
-            acked = datetime.now(UTC)
-            await self._mark_sent(conn, [r["id"] for r in rows], acked)
-        for role, count in Counter(r["topic_role"] for r in rows).items():
-            metrics.RELAY_PUBLISHED.labels(role).inc(count)
-        for row in rows:
-            metrics.RELAY_PUBLISH_LATENCY.observe((acked - row["created_at"]).total_seconds())
-        return len(rows)
+                errors.append(None)
+            except KafkaError as exc:  # refused before it was queued, e.g. over the size
+                pending.append(None)
+                errors.append(exc)
+        settled = await asyncio.gather(
+            *(p for p in pending if p is not None), return_exceptions=True
+        )
+        outcomes = iter(settled)
+        results: list[BaseException | None] = []
+        for future, error in zip(pending, errors, strict=True):
+            if future is None:
+                results.append(error)
+            else:
+                outcome = next(outcomes)
+                results.append(outcome if isinstance(outcome, BaseException) else None)
+        return results
 
     async def _mark_sent(self, conn: Conn, ids: list[int], acked: datetime) -> None:
-        # Only after every row was acknowledged: a crash before this re-sends, never loses.
-        await conn.execute(
-            "UPDATE outbox SET sent_at = $2 WHERE id = ANY($1::bigint[])", ids, acked
-        )
+        # Only rows the broker acknowledged: a crash before this re-sends, never loses.
+        await conn.execute(query("relay_mark_sent"), ids, acked)
+
+    async def _report_backlog(self) -> None:
+        """Count the backlog now and then, not every round: counting is a scan of the index,
+        which on a large backlog would cost more than the rounds themselves."""
+        if time.monotonic() < self._next_backlog:
+            return
+        self._next_backlog = time.monotonic() + _BACKLOG_INTERVAL_S
+        async with self.pool.acquire() as conn:
+            counts = await conn.fetchrow(query("relay_backlog"))
+        if counts is not None:
+            metrics.OUTBOX_BACKLOG.set(counts["backlog"])
+            metrics.OUTBOX_DEAD_LETTERS.set(counts["dead"])
 
     async def _ensure_listening(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
@@ -172,13 +331,12 @@ class Relay:
             waiter.cancel()
 
     async def _cleanup(self) -> None:
-        cutoff = datetime.now(UTC) - timedelta(hours=self.settings.outbox_retention_hours)
         try:
             async with self.pool.acquire() as conn:
-                status = await conn.execute(
-                    "DELETE FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1", cutoff
-                )
+                await clean_up(conn, self.settings, stop=self.stop)
         except _FAILURES as exc:
-            log.warning("outbox_cleanup_failed", error=repr(exc))
-            return
-        log.info("outbox_cleanup", deleted=int(status.split()[-1]))
+            log.warning("retention_cleanup_failed", error=repr(exc))
+
+
+def _refused(error: BaseException | None) -> bool:
+    return isinstance(error, _REFUSED_RECORD)

@@ -180,3 +180,91 @@ SELECT source, event_id, shop_id, order_id FROM parked_events WHERE pair IS NULL
 UPDATE parked_events p SET pair = u.pair
 FROM unnest($1::text[], $2::text[], $3::int[]) AS u(source, event_id, pair)
 WHERE p.source = u.source AND p.event_id = u.event_id;
+
+-- name: relay_claim_lanes
+-- The lanes that have rows to publish, found by walking down the outbox_unsent index one lane
+-- at a time (at most 64 probes, whatever the backlog), then those no other relay holds: each
+-- one's advisory lock is taken for the rest of the transaction.
+WITH RECURSIVE pending(lane) AS (
+    (SELECT lane FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL ORDER BY lane LIMIT 1)
+    UNION ALL
+    SELECT (SELECT o.lane FROM outbox o
+            WHERE o.sent_at IS NULL AND o.dead_at IS NULL AND o.lane > p.lane
+            ORDER BY o.lane LIMIT 1)
+    FROM pending p WHERE p.lane IS NOT NULL
+)
+SELECT lane FROM pending
+WHERE lane IS NOT NULL AND pg_try_advisory_xact_lock($1, lane);
+
+-- name: relay_take_rows
+-- Up to $2 of the oldest rows of each claimed lane, in id (commit) order, skipping orders that
+-- have a dead-lettered row: their later rows wait behind it.
+SELECT o.id, o.lane, o.topic_role, o.shop_id, o.order_id, o.event, o.created_at
+FROM unnest($1::smallint[]) AS f(lane)
+CROSS JOIN LATERAL (
+    SELECT r.id, r.lane, r.topic_role, r.shop_id, r.order_id, r.event, r.created_at
+    FROM outbox r
+    WHERE r.lane = f.lane AND r.sent_at IS NULL AND r.dead_at IS NULL
+      AND NOT EXISTS (
+          SELECT 1 FROM outbox d
+          WHERE d.dead_at IS NOT NULL AND d.shop_id = r.shop_id AND d.order_id = r.order_id
+            AND d.id < r.id)
+    ORDER BY r.id
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED
+) o
+ORDER BY o.lane, o.id;
+
+-- name: relay_mark_sent
+UPDATE outbox SET sent_at = $2 WHERE id = ANY($1::bigint[]);
+
+-- name: relay_mark_dead
+UPDATE outbox o SET dead_at = $3, dead_reason = u.reason
+FROM unnest($1::bigint[], $2::text[]) AS u(id, reason)
+WHERE o.id = u.id;
+
+-- name: relay_backlog
+SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL) AS backlog,
+       (SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL) AS dead;
+
+-- name: outbox_dead_rows
+-- Dead-lettered rows, oldest first, with what waits behind each.
+SELECT d.id, d.shop_id, d.order_id, d.topic_role, d.event_id, d.dead_at, d.dead_reason,
+       length(d.event) AS bytes,
+       (SELECT count(*) FROM outbox w
+        WHERE w.shop_id = d.shop_id AND w.order_id = d.order_id AND w.id > d.id
+          AND w.sent_at IS NULL) AS waiting
+FROM outbox d
+WHERE d.dead_at IS NOT NULL AND ($1::text IS NULL OR d.shop_id = $1)
+ORDER BY d.id;
+
+-- name: outbox_retry
+-- Give dead-lettered rows back to the relay (after the cause was fixed, e.g. the broker's
+-- message size raised).
+UPDATE outbox SET dead_at = NULL, dead_reason = NULL
+WHERE dead_at IS NOT NULL AND (id = ANY($1::bigint[]) OR $2)
+RETURNING id;
+
+-- name: outbox_skip
+-- Give up on dead-lettered rows: they count as sent and are never published; the orders'
+-- consumers see the gap in sequence.
+UPDATE outbox SET sent_at = $3, dead_reason = dead_reason || ' (skipped)', dead_at = NULL
+WHERE dead_at IS NOT NULL AND (id = ANY($1::bigint[]) OR $2)
+RETURNING id;
+
+-- name: retention_outbox
+-- One batch of published outbox rows past their retention.
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE sent_at IS NOT NULL AND sent_at < $1 LIMIT $2);
+
+-- name: retention_processed_events
+DELETE FROM processed_events WHERE ctid IN (
+    SELECT ctid FROM processed_events WHERE processed_at < $1 LIMIT $2);
+
+-- name: retention_idempotency_keys
+DELETE FROM idempotency_keys WHERE ctid IN (
+    SELECT ctid FROM idempotency_keys WHERE created_at < $1 LIMIT $2);
+
+-- name: retention_rejected_events
+DELETE FROM rejected_events WHERE id IN (
+    SELECT id FROM rejected_events WHERE rejected_at < $1 LIMIT $2);
