@@ -6,9 +6,11 @@ from typing import Any
 
 import asyncpg
 import structlog
-from aiokafka.errors import KafkaError
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from orderstate.kafka_client import kafka_options
 from orderstate.projector import migrate
 from orderstate.settings import Settings
 
@@ -18,6 +20,7 @@ __all__ = [
     "require_migration_level",
     "start_kafka_client",
     "stop_on_signals",
+    "wait_for_kafka",
 ]
 
 log = structlog.get_logger("orderstate")
@@ -56,8 +59,43 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
     raise AssertionError("unreachable")
 
 
-async def start_kafka_client(client: Any, settings: Settings, what: str) -> None:
-    """Start an aiokafka client, or stop it and say which settings to check."""
+async def wait_for_kafka(settings: Settings, what: str, *, wait_s: float) -> None:
+    """Wait (up to ``wait_s``) until a broker answers, as ``open_pool`` waits for PostgreSQL:
+    a process started while the brokers restart comes up when they are back instead of
+    failing at once. Anything but an unreachable broker (wrong credentials, TLS) fails now."""
+    started = asyncio.get_running_loop().time()
+    delay = 0.5
+    while True:
+        admin = AIOKafkaAdminClient(**kafka_options(settings, role=f"{what}-bootstrap"))
+        try:
+            await admin.start()
+        except KafkaConnectionError as exc:
+            waited = asyncio.get_running_loop().time() - started
+            if waited + delay > wait_s:
+                return  # the client's own start reports it, with the settings to check
+            log.warning(
+                "kafka_unreachable_retrying",
+                what=what,
+                servers=settings.kafka_bootstrap_servers,
+                error=str(exc),
+                waited_s=round(waited, 1),
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        except KafkaError:
+            return
+        finally:
+            await admin.close()
+        return
+
+
+async def start_kafka_client(
+    client: Any, settings: Settings, what: str, *, wait_s: float = 60.0
+) -> None:
+    """Start an aiokafka client, waiting up to ``wait_s`` for an unreachable broker; or stop it
+    and say which settings to check."""
+    await wait_for_kafka(settings, what, wait_s=wait_s)
     try:
         await client.start()
     except KafkaError as exc:

@@ -46,7 +46,7 @@ from orderstate.domain import (
     reject_expired_parked,
 )
 from orderstate.events.decode import decode_event
-from orderstate.events.envelope import CloudEvent
+from orderstate.events.envelope import API_SOURCE, CloudEvent
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
@@ -527,7 +527,9 @@ def _too_large(row: OutboxRow, limit: int) -> bool:
 
 def _original(item: Incoming) -> RejectedOriginal:
     event = item.decoded.event
-    position = item.position
+    # A REST change is decided before it reaches the log: its rejection names no log position,
+    # live or in a replay, so both publish the same rejection.
+    position = item.position if event.source != API_SOURCE else None
     value = event.model_dump_json(exclude_none=True)
     headers = {}
     if len(value) > _MAX_KEPT_ORIGINAL:
