@@ -72,8 +72,7 @@ def export_schemas(
     ] = False,
 ) -> None:
     """Write JSON Schemas and examples of every event type, asyncapi.yaml and openapi.json."""
-    from orderstate.published import published_files
-    from orderstate.schema_files import contract_diff, write_contract
+    from orderstate.exports.schemas import contract_diff, published_files, write_contract
 
     files = published_files()
     if check:
@@ -94,7 +93,7 @@ def config_reference(
     ] = None,
 ) -> None:
     """Print the configuration table of the README (every ORDERSTATE_* variable)."""
-    from orderstate.settings_doc import configuration_table, replace_table
+    from orderstate.exports.configuration_reference import configuration_table, replace_table
 
     if write is None:
         typer.echo(configuration_table())
@@ -164,42 +163,42 @@ def topics_create(
 @app.command()
 def worker(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Project inbound Kafka events into PostgreSQL (one consumer-group member)."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"worker"}, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"worker"}, ops_host, ops_port)))
 
 
 @app.command()
 def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Publish committed outbox rows to Kafka."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"relay"}, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"relay"}, ops_host, ops_port)))
 
 
 @app.command()
 def api() -> None:
     """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT (with /healthz, /readyz,
     /metrics on the same port)."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"api"}, "", 0)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"api"}, "", 0)))
 
 
 @app.command()
 def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
     """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
     from orderstate.topics_admin import create_topics
 
     settings = _settings()
     asyncio.run(_migrate(settings))
     asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
     parts = {"worker", "relay", "api"}
-    raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, parts, ops_host, ops_port)))
 
 
 def healthcheck_port(argv: list[str], api_port: int) -> int | None:

@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
+from orderstate.health.readiness import DatabaseCheck, KafkaCheck, Readiness
 from orderstate.projector import migrate
-from orderstate.readiness import DatabaseCheck, KafkaCheck, Readiness
 from orderstate.settings import Settings
 from tests.support.pipeline import wait_for
 from tests.support.processes import env_for

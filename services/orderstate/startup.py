@@ -1,7 +1,6 @@
-"""Process plumbing shared by the commands: database pool, migration level, stop signals."""
+"""Reaching the dependencies at start-up: the database pool and its migration level, a Kafka
+client; ``StartupError`` says which one failed and what to check."""
 
-import asyncio
-import signal
 from typing import Any
 
 import asyncpg
@@ -17,7 +16,6 @@ __all__ = [
     "open_pool",
     "require_migration_level",
     "start_kafka_client",
-    "stop_on_signals",
 ]
 
 log = structlog.get_logger("orderstate")
@@ -69,12 +67,6 @@ async def start_kafka_client(client: Any, settings: Settings, what: str) -> None
             f"{exc!r}; check ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS, "
             "ORDERSTATE_KAFKA_SECURITY_PROTOCOL and the ORDERSTATE_KAFKA_SASL_* / _SSL_* settings"
         ) from exc
-
-
-def stop_on_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
 
 async def require_migration_level(pool: asyncpg.Pool) -> migrate.Level:
