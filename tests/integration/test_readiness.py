@@ -41,10 +41,10 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await opened.close()
 
 
-async def _execute(database_url: str, sql: str) -> None:
+async def _execute(database_url: str, sql: str, *args: object) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(sql)
+        await conn.execute(sql, *args)
     finally:
         await conn.close()
 
@@ -66,14 +66,15 @@ async def _orderstate(settings: Settings, *args: str) -> tuple[int, str, str]:
 
 
 async def _one_behind(database_url: str) -> None:
-    await _execute(database_url, f"DELETE FROM schema_migrations WHERE version = {migrate.head()}")
+    await _execute(database_url, "DELETE FROM schema_migrations WHERE version = $1", migrate.head())
 
 
 async def _one_ahead(database_url: str) -> None:
     await _execute(
         database_url,
         "INSERT INTO schema_migrations (version, name, checksum) "
-        f"VALUES ({migrate.head() + 1}, 'from_a_newer_release', 'x')",
+        "VALUES ($1, 'from_a_newer_release', 'x')",
+        migrate.head() + 1,
     )
 
 

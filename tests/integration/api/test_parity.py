@@ -9,6 +9,7 @@ import pytest
 
 from orderstate.domain import PolicyBook
 from orderstate.events.envelope import CloudEvent
+from orderstate.projector.apply import apply_batch
 from orderstate.settings import Settings
 from tests.support.api import Api, api_for, order_body
 from tests.support.events import incoming, record
@@ -142,8 +143,6 @@ async def _via_rest(api: Api, shop: str, order: str, steps: list[Step]) -> list[
         if op == "ship":
             # Shipments are read-only over REST; they arrive as events, as from a warehouse.
             async with api.context.pool.acquire() as conn:
-                from orderstate.projector.apply import apply_batch
-
                 await apply_batch(
                     conn,
                     [incoming(_event(step, shop, order, n))],
