@@ -1,18 +1,22 @@
 """Reaching the dependencies at start-up: the database pool and its migration level, a Kafka
 client; ``StartupError`` says which one failed and what to check."""
 
+import logging
 from typing import Any
 
 import asyncpg
 import structlog
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
+from orderstate.kafka_client import kafka_options
 from orderstate.projector import migrate
 from orderstate.settings import Settings
 
 __all__ = [
     "StartupError",
+    "check_kafka",
     "open_pool",
     "require_migration_level",
     "start_kafka_client",
@@ -54,19 +58,70 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
     raise AssertionError("unreachable")
 
 
-async def start_kafka_client(client: Any, settings: Settings, what: str) -> None:
-    """Start an aiokafka client, or stop it and say which settings to check."""
+async def start_kafka_client(
+    client: Any, settings: Settings, what: str, *, quiet: bool = False
+) -> None:
+    """Start an aiokafka client, or stop it and raise StartupError saying which settings to
+    check.
+
+    ``quiet`` holds back aiokafka's own log lines while the client starts, so that a broker
+    out of reach is the one line of the StartupError (which quotes aiokafka's reason) instead
+    of several; they are logged after all when the client starts. Only for a client that
+    starts while nothing else in the process talks to Kafka: the hold is process-wide.
+    """
+    held = _HeldRecords()
+    kafka_log = logging.getLogger("aiokafka")
+    if quiet:
+        kafka_log.addHandler(held)
+        kafka_log.propagate = False
     try:
         await client.start()
-    except KafkaError as exc:
-        await client.stop()
-        raise StartupError(
-            f"the {what} cannot reach Kafka at {settings.kafka_bootstrap_servers} "
-            f"({settings.kafka_security_protocol}"
-            f"{', ' + settings.kafka_sasl_mechanism if settings.kafka_sasl_mechanism else ''}): "
-            f"{exc!r}; check ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS, "
-            "ORDERSTATE_KAFKA_SECURITY_PROTOCOL and the ORDERSTATE_KAFKA_SASL_* / _SSL_* settings"
-        ) from exc
+    except (KafkaError, OSError) as exc:
+        # Producers and consumers stop, the admin client closes.
+        await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        raise StartupError(_kafka_unreachable(settings, what, held.reason() or str(exc))) from exc
+    finally:
+        if quiet:
+            kafka_log.removeHandler(held)
+            kafka_log.propagate = True
+    for record in held.records:
+        kafka_log.handle(record)
+
+
+async def check_kafka(settings: Settings, what: str) -> None:
+    """StartupError unless the brokers answer (a metadata request), before anything else
+    of the process talks to Kafka."""
+    admin = AIOKafkaAdminClient(**kafka_options(settings, role="startup"))
+    await start_kafka_client(admin, settings, what, quiet=True)
+    await admin.close()
+
+
+def _kafka_unreachable(settings: Settings, what: str, reason: str) -> str:
+    """One line: where orderstate looked for Kafka, why it failed, and what to check."""
+    how: str = settings.kafka_security_protocol
+    if settings.kafka_sasl_mechanism:
+        how += f", {settings.kafka_sasl_mechanism}"
+    reason = " ".join(reason.split())
+    return (
+        f"the {what} cannot reach Kafka at {settings.kafka_bootstrap_servers} ({how}): "
+        f"{reason}. Check that the brokers run and ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS, "
+        "ORDERSTATE_KAFKA_SECURITY_PROTOCOL and the ORDERSTATE_KAFKA_SASL_* and "
+        "ORDERSTATE_KAFKA_SSL_* settings (`make services-up` starts a broker on a laptop)."
+    )
+
+
+class _HeldRecords(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def reason(self) -> str | None:
+        """aiokafka's last complaint, which says more than its exception ("Unable to
+        bootstrap"): refused, no such host, a TLS or SASL failure."""
+        return self.records[-1].getMessage() if self.records else None
 
 
 async def require_migration_level(pool: asyncpg.Pool) -> migrate.Level:

@@ -26,6 +26,7 @@ __all__ = [
     "create_key",
     "find_active_key",
     "find_active_key_by_id",
+    "find_key",
     "hash_key",
     "list_keys",
     "revoke_key",
@@ -142,6 +143,12 @@ async def find_active_key_by_id(conn: Conn, key_id: str, shop_id: str) -> Stored
     if row is None or row["revoked_at"] is not None:
         return None
     return _stored(row)
+
+
+async def find_key(conn: Conn, key_id: str) -> StoredKey | None:
+    """A key by its id, of any shop, revoked or not: for saying why a key cannot be used."""
+    row = await conn.fetchrow(query("api_key_by_id"), key_id)
+    return None if row is None else _stored(row)
 
 
 async def list_keys(conn: Conn, *, shop_id: str) -> list[StoredKey]:

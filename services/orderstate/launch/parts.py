@@ -12,7 +12,7 @@ from orderstate.launch.servers import serve_api, serve_ops
 from orderstate.policy_config import read_policy_book
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
-from orderstate.startup import StartupError, open_pool, require_migration_level
+from orderstate.startup import StartupError, check_kafka, open_pool, require_migration_level
 from orderstate.worker.loop import Worker
 
 __all__ = ["run_parts"]
@@ -37,9 +37,14 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
         if parts & {"worker", "relay"}:
             # A worker or relay on the wrong schema would fail in the middle of its work: it
             # refuses to start. The api stays up instead and reports "migrations" on /readyz,
-            # which keeps it out of its Service without a crash loop.
+            # which keeps it out of its Service without a crash loop. Kafka out of reach is
+            # found before either part starts its clients, so it is one line, not one per
+            # client with their retries.
             try:
                 await require_migration_level(pool)
+                await check_kafka(
+                    settings, " and ".join(p for p in ("worker", "relay") if p in parts)
+                )
             except StartupError as exc:
                 log.error("startup_failed", error=str(exc))
                 return 2
