@@ -419,7 +419,8 @@ def _version(package: str) -> str:
 def _host() -> dict[str, str]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    mem_kb = int(re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)[1])
+    mem = re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)
+    mem_kb = int(mem[1]) if mem else 0
     jars = sorted((REPO / ".local" / "kafka" / "libs").glob("kafka-server-[0-9]*.jar"))
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],

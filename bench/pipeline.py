@@ -26,7 +26,7 @@ from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import apply_batch
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
-from orderstate.worker.records import to_input
+from orderstate.worker.records import read_record
 
 # --- the worker and relay as processes -------------------------------------------------------
 
@@ -549,7 +549,7 @@ def summarise_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
         by_category[_category(key)] += tt
     functions = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     interesting = (
-        "to_input",
+        "read_record",
         "decode_record",
         "decode_kafka",
         "decode_event",
@@ -644,7 +644,7 @@ class _TimedConn:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
 
     def add(self, name: str, started: float) -> None:
@@ -707,7 +707,9 @@ async def statement_profile(
             inputs = []
             for r in chunk:
                 role = r.role.value
-                inputs.append(to_input(_FakeRecord(role, offsets[role], r), r.role, limits))
+                fake = _FakeRecord(role, offsets[role], r)
+                read = read_record(fake, r.role, limits)
+                inputs.append(read.input(fake, r.role, read.key_ms))
                 offsets[role] += 1
             t1 = time.perf_counter()
             await apply_batch(
