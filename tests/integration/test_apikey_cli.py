@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
 from orderstate.settings import Settings
 from tests.support import databases
@@ -38,7 +39,7 @@ async def _reading(url: str, key_id: str) -> tuple[str, str | None, str | None]:
 
 
 async def test_create_set_and_list_how_a_key_is_read(database_url: str) -> None:
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     code, plain, _ = await _cli(
         settings,
         "create",
@@ -92,7 +93,7 @@ async def test_create_set_and_list_how_a_key_is_read(database_url: str) -> None:
 
 
 async def test_bad_values_are_refused_before_anything_is_written(database_url: str) -> None:
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     for args, message in (
         (("--profile", "magento"), "unknown profile 'magento'"),
         (("--time-zone", "Europe"), "'Europe' is not an IANA time zone"),
@@ -109,7 +110,7 @@ async def test_bad_values_are_refused_before_anything_is_written(database_url: s
 
 
 async def test_every_command_before_migrate_says_to_migrate(unmigrated_url: str) -> None:
-    settings = Settings(database_url=unmigrated_url)
+    settings = Settings(database_url=SecretStr(unmigrated_url))
     for args in (
         ("create", "--shop", "shop-a"),
         ("set", "--shop", "shop-a", "0123456789ab"),
@@ -126,7 +127,7 @@ async def test_every_command_before_migrate_says_to_migrate(unmigrated_url: str)
 
 
 async def test_list_says_no_keys_and_checks_the_shop_id_as_create_does(database_url: str) -> None:
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     assert await _cli(settings, "list", "--shop", "shop-nobody") == (
         0,
         "no keys for shop shop-nobody\n",
@@ -140,7 +141,7 @@ async def test_list_says_no_keys_and_checks_the_shop_id_as_create_does(database_
 async def test_revoke_says_which_of_unknown_other_shop_and_revoked_it_is(
     database_url: str,
 ) -> None:
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     code, plain, _ = await _cli(settings, "create", "--shop", "shop-a")
     assert code == 0
     key_id = plain.strip().split("_")[1]

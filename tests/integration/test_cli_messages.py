@@ -9,6 +9,7 @@ import time
 import urllib.request
 
 import pytest
+from pydantic import SecretStr
 
 from orderstate.settings import Settings
 from tests.support.processes import env_for, orderstate
@@ -33,7 +34,7 @@ async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_che
     database_url: str, args: tuple[str, ...], who: str
 ) -> None:
     nobody = f"127.0.0.1:{_free_port()}"
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=nobody)
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
     code, _, err = await orderstate(settings, *args)
     assert code == 2
     lines = err.splitlines()
@@ -58,7 +59,7 @@ async def test_the_help_names_the_rest_api_and_the_api_takes_host_and_port() -> 
 
 async def test_the_api_listens_on_the_host_and_port_it_is_given(database_url: str) -> None:
     port = _free_port()
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

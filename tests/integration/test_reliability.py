@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from confluent_kafka import Producer
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from orderstate.domain import PolicyBook
 from orderstate.projector import retention
@@ -456,7 +457,7 @@ async def test_retention_deletes_only_rows_past_their_age(database_url: str) -> 
             old,
             new,
         )
-        deleted = await retention.clean_up(conn, Settings(database_url=database_url))
+        deleted = await retention.clean_up(conn, Settings(database_url=SecretStr(database_url)))
         assert deleted == {
             "outbox": 1,
             "processed_events": retention.BATCH + 3,
@@ -497,7 +498,7 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
     )
     for o in orders:
         k, v, h = record(state("paid", order=o, minutes=1))
-        crc32.produce(topics.orders, key=k, value=v, headers=h)
+        crc32.produce(topics.orders, key=k, value=v, headers=[*h])
     assert crc32.flush(30) == 0
     for o in orders:
         k, v, h = record(
@@ -508,7 +509,7 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
                 minutes=2,
             )
         )
-        murmur.produce(topics.shipments, key=k, value=v, headers=h)
+        murmur.produce(topics.shipments, key=k, value=v, headers=[*h])
     assert murmur.flush(30) == 0
     before = (
         REGISTRY.get_sample_value("orderstate_records_misplaced_total", {"topic": topics.orders})

@@ -13,7 +13,7 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
     [
         (["api"], 8080),
         (["api", "--port", "9000"], 9000),
-        (["api", "--host", "0.0.0.0", "--port=9001"], 9001),
+        (["api", "--host", "127.0.0.1", "--port=9001"], 9001),
         (["worker"], 9102),
         (["relay"], 9103),
         (["run"], 9102),
