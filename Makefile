@@ -85,10 +85,10 @@ run: services-up ## laptop: services, migrate, topics, orderstate, a simulation;
 	deploy/local/run.sh
 
 bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent (~8 min); writes bench/results.md
-	$(BIN)/python bench/run.py
+	PYTHONPATH=. $(BIN)/python bench/run.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
-	$(BIN)/python bench/api.py
+	PYTHONPATH=. $(BIN)/python bench/api.py
 
 clean: services-down ## stop services, remove the venv and local data
 	rm -rf $(VENV) .local

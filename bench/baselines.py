@@ -17,6 +17,7 @@ from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.queries import query
 from orderstate.worker.records import read_record
+from tests.support.kafka import TopicNames
 
 __all__ = [
     "ConsumeResult",
@@ -157,7 +158,7 @@ class FaustResult:
 async def run_faust(
     ends: infra.Endpoints,
     scratch: infra.Scratch,
-    topics: infra.Topics,
+    topics: TopicNames,
     url: str,
     logs: Path,
     *,

@@ -4,7 +4,6 @@ worker's time goes."""
 
 import asyncio
 import json
-import math
 import os
 import pstats
 import statistics
@@ -20,6 +19,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import infra
+from figures import percentile
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
@@ -27,6 +27,7 @@ from orderstate.projector.apply import apply_batch
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
 from orderstate.worker.records import read_record
+from tests.support.kafka import TopicNames
 
 # --- the worker and relay as processes -------------------------------------------------------
 
@@ -62,7 +63,7 @@ class Orderstate:
 
     ends: infra.Endpoints
     url: str
-    topics: infra.Topics
+    topics: TopicNames
     group: str
     logs: Path
     profile: bool = False
@@ -107,7 +108,7 @@ class Orderstate:
         self.relay = self._start("relay")
 
     async def restart_worker(
-        self, settings: dict[str, str], inbound: infra.Topics | None = None
+        self, settings: dict[str, str], inbound: TopicNames | None = None
     ) -> None:
         """Stop the worker and start it again with these ORDERSTATE_* settings (and, if given,
         the inbound topics of ``inbound``; the outbound topics stay, the relay keeps running);
@@ -298,13 +299,6 @@ class Latency:
         ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 class _Observer:
     """Sees, from outside, when each event's effect is committed and published."""
 
@@ -369,7 +363,7 @@ class _Observer:
 
 
 async def _paced(
-    kafka: str, topics: infra.Topics, plan: list[SimRecord], rate: float
+    kafka: str, topics: TopicNames, plan: list[SimRecord], rate: float
 ) -> tuple[dict[str, float], float]:
     """Publish ``plan`` at ``rate`` per second; return each id's first send time (wall clock,
     when handed to the producer) and the seconds it took."""
