@@ -602,7 +602,9 @@ def _label(key: tuple[str, int, str]) -> str:
 
 
 class _FakeRecord:
-    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+    """What read_record reads of an aiokafka ConsumerRecord."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
     def __init__(self, topic: str, offset: int, record: SimRecord) -> None:
         self.topic = topic
@@ -611,6 +613,8 @@ class _FakeRecord:
         self.key = record.key
         self.value = record.value
         self.headers = record.headers
+        # The broker's append time, as if produced now.
+        self.timestamp = int(time.time() * 1000)
 
 
 _NAMES = {sql: name for name, sql in QUERIES.items()}
