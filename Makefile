@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration run bench bench-api clean
+        test-integration run bench bench-api chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -90,5 +90,10 @@ bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py
 
-clean: services-down ## stop services, remove the venv and local data
+chaos: install ## the fault-injection suite at full size on a broker and server of its own (~25 min); writes bench/chaos-results.md
+	$(BIN)/python -m tests.chaos --report bench/chaos-results.md
+
+clean: services-down ## stop services (the fault-injection run's too), remove the venv and local data
+	ORDERSTATE_LOCAL_DIR=.local/chaos ORDERSTATE_LOCAL_KAFKA_PORT=39092 ORDERSTATE_LOCAL_KAFKA_CONTROLLER_PORT=39093 \
+	  ORDERSTATE_LOCAL_PG_PORT=35432 deploy/local/services.sh down || true
 	rm -rf $(VENV) .local

@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
+from orderstate.projector.inputs import Position
 from orderstate.projector.queries import query
 from orderstate.worker.records import read_record
 from tests.support.kafka import TopicNames
@@ -69,7 +70,8 @@ async def raw_consume(
                 if roles is not None:
                     for r in batch:
                         read = read_record(r, roles[r.topic], limits)
-                        read.input(r, roles[r.topic], read.key_ms)
+                        at = Position(r.topic, r.partition, r.offset, read.key_ms, r.timestamp)
+                        read.input(r, roles[r.topic], at)
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         seconds = time.perf_counter() - started

@@ -1,13 +1,14 @@
 """Reaching the dependencies at start-up: the database pool and its migration level, a Kafka
 client; ``StartupError`` says which one failed and what to check."""
 
+import asyncio
 import logging
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaConnectionError, KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from orderstate.kafka_client import kafka_options
@@ -20,6 +21,7 @@ __all__ = [
     "open_pool",
     "require_migration_level",
     "start_kafka_client",
+    "wait_for_kafka",
 ]
 
 log = structlog.get_logger("orderstate")
@@ -58,16 +60,57 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
     raise AssertionError("unreachable")
 
 
-async def start_kafka_client(
-    client: Any, settings: Settings, what: str, *, quiet: bool = False
-) -> None:
-    """Start an aiokafka client, or stop it and raise StartupError saying which settings to
-    check.
+async def wait_for_kafka(settings: Settings, what: str, *, wait_s: float) -> None:
+    """Wait (up to ``wait_s``) until a broker answers, as ``open_pool`` waits for PostgreSQL:
+    a process started while the brokers restart comes up when they are back instead of
+    failing at once. Anything but an unreachable broker (wrong credentials, TLS) fails now.
+    One warning line says that it waits, not one per attempt."""
+    started = asyncio.get_running_loop().time()
+    delay = 0.5
+    warned = False
+    while True:
+        admin = AIOKafkaAdminClient(**kafka_options(settings, role=f"{what}-bootstrap"))
+        try:
+            await admin.start()
+        except KafkaConnectionError as exc:
+            waited = asyncio.get_running_loop().time() - started
+            if waited + delay > wait_s:
+                return  # the client's own start reports it, with the settings to check
+            if not warned:
+                log.warning(
+                    "kafka_unreachable_waiting",
+                    what=what,
+                    servers=settings.kafka_bootstrap_servers,
+                    error=str(exc),
+                    wait_s=wait_s,
+                )
+                warned = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        except KafkaError:
+            return
+        finally:
+            await admin.close()
+        return
 
-    ``quiet`` holds back aiokafka's own log lines while the client starts, so that a broker
-    out of reach is the one line of the StartupError (which quotes aiokafka's reason) instead
-    of several; they are logged after all when the client starts. Only for a client that
-    starts while nothing else in the process talks to Kafka: the hold is process-wide.
+
+async def start_kafka_client(
+    client: Any,
+    settings: Settings,
+    what: str,
+    *,
+    wait_s: float | None = None,
+    quiet: bool = False,
+) -> None:
+    """Start an aiokafka client, waiting up to ``wait_s`` (ORDERSTATE_KAFKA_STARTUP_WAIT_S
+    unless given) for an unreachable broker; or stop it and raise StartupError saying which
+    settings to check.
+
+    ``quiet`` holds back aiokafka's own log lines meanwhile, so that a broker out of reach is
+    the one line of the StartupError (which quotes aiokafka's reason) instead of one per
+    attempt; they are logged after all when the client starts. Only for a client that starts
+    while nothing else in the process talks to Kafka: the hold is process-wide.
     """
     held = _HeldRecords()
     kafka_log = logging.getLogger("aiokafka")
@@ -75,6 +118,9 @@ async def start_kafka_client(
         kafka_log.addHandler(held)
         kafka_log.propagate = False
     try:
+        await wait_for_kafka(
+            settings, what, wait_s=settings.kafka_startup_wait_s if wait_s is None else wait_s
+        )
         await client.start()
     except (KafkaError, OSError) as exc:
         # Producers and consumers stop, the admin client closes.
@@ -89,8 +135,8 @@ async def start_kafka_client(
 
 
 async def check_kafka(settings: Settings, what: str) -> None:
-    """StartupError unless the brokers answer (a metadata request), before anything else
-    of the process talks to Kafka."""
+    """StartupError unless the brokers answer (a metadata request) within
+    ORDERSTATE_KAFKA_STARTUP_WAIT_S, before anything else of the process talks to Kafka."""
     admin = AIOKafkaAdminClient(**kafka_options(settings, role="startup"))
     await start_kafka_client(admin, settings, what, quiet=True)
     await admin.close()

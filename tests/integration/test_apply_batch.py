@@ -108,10 +108,10 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-async def test_parked_shipment_expires_when_its_pairs_stream_passes_the_deadline(
+async def test_parked_shipment_expires_when_its_pairs_log_clock_passes_the_deadline(
     conn: asyncpg.Connection,
 ) -> None:
-    """The deadline is on the log's clock: the wall clock (``now``) plays no part, so a
+    """The deadline is on the pair's log clock: the wall clock (``now``) plays no part, so a
     replay expires the event at the same input."""
     await _apply(conn, logged(shipment("S9", order="ORD-NEVER"), 0))
     # 23 h later on another partition pair: not this pair's stream.
@@ -120,7 +120,8 @@ async def test_parked_shipment_expires_when_its_pairs_stream_passes_the_deadline
     # 23 h later on the same pair: not yet.
     soon = logged(created(order="ORD-Y"), 1, time_ms=_ms(T0 + timedelta(hours=23)))
     assert (await _apply(conn, soon)).expired == 0
-    late = Passed(Position("shop.orders.v1", 0, 2, _ms(T0 + timedelta(days=1))), "marker")
+    day = _ms(T0 + timedelta(days=1))
+    late = Passed(Position("shop.orders.v1", 0, 2, day, day, day), "marker")
     result = await _apply(conn, late)
     assert result.expired == 1
     assert await _table(conn, "SELECT order_id, reason FROM rejected_events") == [

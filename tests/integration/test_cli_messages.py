@@ -35,7 +35,7 @@ async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_che
 ) -> None:
     nobody = f"127.0.0.1:{_free_port()}"
     settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
-    code, _, err = await orderstate(settings, *args)
+    code, _, err = await orderstate(settings, *args, ORDERSTATE_KAFKA_STARTUP_WAIT_S="0")
     assert code == 2
     lines = err.splitlines()
     assert len(lines) == 1, err
@@ -43,6 +43,25 @@ async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_che
     assert f"cannot reach Kafka at {nobody} (PLAINTEXT): " in lines[0]
     assert "Connect call failed" in lines[0]
     assert "Check that the brokers run and ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+
+
+async def test_a_worker_says_once_that_it_waits_for_kafka_then_why_it_gives_up(
+    database_url: str,
+) -> None:
+    nobody = f"127.0.0.1:{_free_port()}"
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
+    code, _, err = await orderstate(
+        settings, "worker", "--ops-port", "0", ORDERSTATE_KAFKA_STARTUP_WAIT_S="3"
+    )
+    assert code == 2
+    waiting, failed = (json.loads(line) for line in err.splitlines())
+    assert (waiting["event"], waiting["servers"], waiting["wait_s"]) == (
+        "kafka_unreachable_waiting",
+        nobody,
+        3.0,
+    )
+    assert failed["event"] == "startup_failed"
+    assert f"cannot reach Kafka at {nobody}" in failed["error"]
 
 
 async def test_the_help_names_the_rest_api_and_the_api_takes_host_and_port() -> None:

@@ -395,7 +395,9 @@ async def test_stored_offsets_never_move_back(database_url: str) -> None:
     now = datetime.now(UTC)
     try:
         for offset in (100, 50):
-            await conn.execute(query("store_offsets"), "g", ["t"], [0], [offset], [offset], now)
+            await conn.execute(
+                query("store_offsets"), "g", ["t"], [0], [offset], [offset], [offset], now
+            )
         assert await conn.fetchval("SELECT next_offset FROM consumer_offsets") == 100
     finally:
         await conn.close()

@@ -14,7 +14,7 @@ from orderstate.domain import PolicyBook
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
-from orderstate.worker.records import MARKER_HEADER
+from orderstate.worker.records import MARKER_HEADER, TICK_HEADER
 from tests.support.kafka import TopicNames
 
 
@@ -132,7 +132,7 @@ async def consume_until(
                         )
                         for r in records
                         # The worker's merge markers in the inbound topics carry no event.
-                        if not any(name == MARKER_HEADER for name, _ in r.headers)
+                        if not any(name in (MARKER_HEADER, TICK_HEADER) for name, _ in r.headers)
                     )
     finally:
         await consumer.stop()

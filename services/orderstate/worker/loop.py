@@ -290,7 +290,7 @@ class Worker:
             if forwards and self.markers == "write":
                 # Before the originals' batch can commit: the copies must exist first.
                 await self.writer.forward(forwards)
-            inputs.extend(self.sequencer.release())
+            inputs.extend(self.sequencer.release(limit - len(inputs)))
             if self.sequencer.waiting:
                 inputs.extend(await self._settle_silent_partitions())
             if inputs and deadline == math.inf:
@@ -434,6 +434,7 @@ class Worker:
             return
         waiting = self.sequencer.waiting_by_partition()
         times = self.sequencer.times()
+        log_times = self.sequencer.log_times()
         moved: dict[TopicPartition, int] = {}
         for tp in self.consumer.assignment():
             done = self.applied.get(tp)
@@ -452,6 +453,7 @@ class Worker:
                 [tp.partition for tp in moved],
                 list(moved.values()),
                 [times.get(tp, 0) for tp in moved],
+                [log_times.get(tp, 0) for tp in moved],
                 datetime.now(UTC),
             )
         self.applied.update(moved)
@@ -482,9 +484,10 @@ class Worker:
             )
 
     async def _tick_quiet_pairs_with_due_parked(self) -> None:
-        """Parked events expire when their pair's stream passes their deadline. A quiet pair
-        has no stream: write a marker to both its partitions, so the deadline passes in the
-        log, at a point every replay sees too."""
+        """Parked events expire when their pair's log clock passes their deadline. A quiet
+        pair's clock stands still: write a clock tick to its orders partition (its Kafka
+        timestamp moves the clock on), so the deadline passes in the log, at a point every
+        replay sees too."""
         pairs = sorted({tp.partition for tp in self.consumer.assignment()})
         if not pairs:
             return
@@ -495,18 +498,15 @@ class Worker:
             log.warning("parked_check_skipped", error=repr(exc))
             return
         now_ms = int(time.time() * 1000)
-        times = self.sequencer.times()
         for row in rows:
             pair, due = row["pair"], row["due_ms"]
             sides = [TopicPartition(topic, pair) for topic in self.topics]
-            stream = max(times.get(tp, 0) for tp in sides)
-            if due > now_ms or stream >= due:
+            if due > now_ms or self.sequencer.clock(pair) >= due:
                 continue
             if any([not await self._at_end(tp) for tp in sides]):
-                continue  # records are coming; they move the stream on
-            for tp in sides:
-                self.writer.mark(tp, now_ms)
-            log.info("parked_deadline_marked", pair=pair, due_ms=due)
+                continue  # records are coming; they move the clock on
+            self.writer.mark(sides[0], now_ms, tick=True)
+            log.info("parked_deadline_ticked", pair=pair, due_ms=due)
 
     async def _watchdog(self, main: "asyncio.Task[Any]") -> None:
         """End the worker when it makes no progress while there is lag: a batch stuck on a lock
