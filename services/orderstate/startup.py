@@ -2,13 +2,14 @@
 client; ``StartupError`` says which one failed and what to check."""
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaConnectionError, KafkaError
+from aiokafka.errors import KafkaError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from orderstate.kafka_client import kafka_options
@@ -27,6 +28,7 @@ __all__ = [
 log = structlog.get_logger("orderstate")
 
 _UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+_CONNECT_TIMEOUT_S = 2.0
 
 
 class StartupError(RuntimeError):
@@ -61,38 +63,48 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
 
 
 async def wait_for_kafka(settings: Settings, what: str, *, wait_s: float) -> None:
-    """Wait (up to ``wait_s``) until a broker answers, as ``open_pool`` waits for PostgreSQL:
-    a process started while the brokers restart comes up when they are back instead of
-    failing at once. Anything but an unreachable broker (wrong credentials, TLS) fails now.
-    One warning line says that it waits, not one per attempt."""
-    started = asyncio.get_running_loop().time()
+    """Wait (up to ``wait_s``) until a bootstrap server accepts connections, as ``open_pool``
+    waits for PostgreSQL: a process started while the brokers restart comes up when they are
+    back instead of failing at once. A broker that answers but refuses the client (wrong
+    credentials, TLS) is not waited for: the client's start reports it at once. One warning
+    line says that it waits, not one per attempt."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait_s
     delay = 0.5
     warned = False
     while True:
-        admin = AIOKafkaAdminClient(**kafka_options(settings, role=f"{what}-bootstrap"))
+        error = await _no_broker_listens(settings.kafka_bootstrap_servers)
+        if error is None or loop.time() + delay > deadline:
+            return  # the client's own start reports an unreachable broker, with what to check
+        if not warned:
+            log.warning(
+                "kafka_unreachable_waiting",
+                what=what,
+                servers=settings.kafka_bootstrap_servers,
+                error=error,
+                wait_s=wait_s,
+            )
+            warned = True
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
+async def _no_broker_listens(servers: str) -> str | None:
+    """None when a bootstrap server accepts a TCP connection; else why the last did not."""
+    error = "no bootstrap server given"
+    for server in (s.strip() for s in servers.split(",") if s.strip()):
+        host, _, port = server.rpartition(":")
         try:
-            await admin.start()
-        except KafkaConnectionError as exc:
-            waited = asyncio.get_running_loop().time() - started
-            if waited + delay > wait_s:
-                return  # the client's own start reports it, with the settings to check
-            if not warned:
-                log.warning(
-                    "kafka_unreachable_waiting",
-                    what=what,
-                    servers=settings.kafka_bootstrap_servers,
-                    error=str(exc),
-                    wait_s=wait_s,
-                )
-                warned = True
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
+            async with asyncio.timeout(_CONNECT_TIMEOUT_S):
+                _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+        except (OSError, TimeoutError, ValueError) as exc:
+            error = f"{server}: {str(exc) or type(exc).__name__}"
             continue
-        except KafkaError:
-            return
-        finally:
-            await admin.close()
-        return
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return None
+    return error
 
 
 async def start_kafka_client(
