@@ -33,8 +33,8 @@ from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
 from orderstate.projector.queries import query
-from orderstate.runtime import StartupError, start_kafka_client
 from orderstate.settings import Settings
+from orderstate.startup import StartupError, start_kafka_client
 from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import expected_partition, refused
