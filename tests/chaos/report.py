@@ -1,5 +1,6 @@
 """bench/chaos-results.md from a run's result."""
 
+import os
 import platform
 import subprocess
 from collections import Counter
@@ -213,6 +214,4 @@ def _exits(exits: list[tuple[str, int]]) -> str:
 
 
 def _cores() -> int:
-    import os
-
     return os.cpu_count() or 0

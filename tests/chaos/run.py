@@ -4,15 +4,14 @@ import asyncio
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
+from pydantic import SecretStr
 
 from orderstate.projector.migrate import migrate
 from orderstate.settings import Settings
@@ -218,7 +217,9 @@ async def _run(  # noqa: PLR0917 -- the run's parts, built by run_chaos
         result.stall_by_kind[kind] = (p50, worst, len(values))
     _progress(clock(), "fault-free reference run")
     reference_url = await _reference_database(services.database_url)
-    live = Settings(database_url=services.database_url, kafka_bootstrap_servers=services.kafka)
+    live = Settings(
+        database_url=SecretStr(services.database_url), kafka_bootstrap_servers=services.kafka
+    )
     result.reference_s = await oracle.reference_run(
         live, reference_url, services.kafka, timeout_s=max(config.converge_timeout_s, 120)
     )
@@ -343,32 +344,3 @@ _APPLIED = (
 
 def _progress(at: float, what: str) -> None:
     print(f"chaos: {at:7.1f} s  {what}", flush=True)  # noqa: T201 -- progress of a long run
-
-
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from tests.chaos.report import write_report
-
-    parser = argparse.ArgumentParser(prog="python -m tests.chaos", description=__doc__)
-    parser.add_argument("--short", action="store_true", help="the CI size instead of the full one")
-    parser.add_argument("--records", type=int, help="inbound records from the simulator")
-    parser.add_argument("--rate", type=float, help="records published per second")
-    parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--report", type=Path, help="write the Markdown report here")
-    args = parser.parse_args(argv)
-    config = SHORT if args.short else FULL
-    overrides: dict[str, Any] = {"seed": args.seed}
-    if args.records:
-        overrides["records"] = args.records
-    if args.rate:
-        overrides["rate"] = args.rate
-    config = ChaosConfig(**{**vars(config), **overrides})
-    result = asyncio.run(run_chaos(config))
-    if args.report:
-        write_report(result, args.report)
-        print(f"chaos: report written to {args.report}")  # noqa: T201
-    failures = result.failures
-    for failure in failures:
-        print(f"chaos: FAILED: {failure}", file=sys.stderr)  # noqa: T201
-    return 1 if failures else 0
