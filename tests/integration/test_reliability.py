@@ -658,3 +658,34 @@ async def test_the_worker_keeps_nothing_of_the_batches_it_applied(
         await asyncio.sleep(1)
         alive = sum(1 for o in gc.get_objects() if isinstance(o, Incoming))
     assert alive < 100, f"{alive} inputs of applied batches are still in memory"
+
+
+# -- an operator sees a stall ---------------------------------------------------------------
+
+
+async def test_a_partition_that_stands_still_shows_in_the_stall_gauge(
+    kafka_bootstrap: str, database_url: str, topics: TopicNames
+) -> None:
+    settings = settings_for(kafka_bootstrap, database_url, topics)
+    partition = expected_partition(b"shop-1:ST-1", 6)
+    labels = {"topic": topics.orders, "partition": str(partition)}
+    async with running(settings, relays=0):
+        await produce(kafka_bootstrap, topics.orders, [record(created(order="ST-1"))])
+        await wait_for(lambda: _reaches(database_url, "SELECT count(*) FROM orders", 1))
+        blocker = await asyncpg.connect(database_url)
+        transaction = blocker.transaction()
+        await transaction.start()
+        # Every batch now waits for this lock: the partition has records and makes no progress.
+        await blocker.execute("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+        try:
+            await produce(kafka_bootstrap, topics.orders, [record(state("paid", order="ST-1"))])
+            await asyncio.sleep(12)
+            stalled = REGISTRY.get_sample_value("orderstate_partition_stalled_seconds", labels)
+        finally:
+            await transaction.rollback()
+            await blocker.close()
+        await wait_for(lambda: _reaches(database_url, "SELECT count(*) FROM processed_events", 2))
+        await asyncio.sleep(6)
+        after = REGISTRY.get_sample_value("orderstate_partition_stalled_seconds", labels)
+    assert stalled is not None and stalled >= 5
+    assert after == 0
