@@ -94,6 +94,6 @@ chaos: install ## the fault-injection suite at full size on a broker and server 
 	$(BIN)/python -m tests.chaos --report bench/chaos-results.md
 
 clean: services-down ## stop services (the fault-injection run's too), remove the venv and local data
-	ORDERSTATE_LOCAL_DIR=.local/chaos ORDERSTATE_LOCAL_KAFKA_PORT=39092 ORDERSTATE_LOCAL_KAFKA_CONTROLLER_PORT=39093 \
-	  ORDERSTATE_LOCAL_PG_PORT=35432 deploy/local/services.sh down || true
+	ORDERSTATE_LOCAL_DIR=.local/chaos ORDERSTATE_LOCAL_KAFKA_PORT=29092 ORDERSTATE_LOCAL_KAFKA_CONTROLLER_PORT=29093 \
+	  ORDERSTATE_LOCAL_PG_PORT=25432 deploy/local/services.sh down || true
 	rm -rf $(VENV) .local

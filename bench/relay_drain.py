@@ -12,6 +12,7 @@ bench/relay-drain-results.md.
 
 import argparse
 import asyncio
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -41,6 +42,8 @@ def _relay_class(commit: str | None) -> type:
         text=True,
         check=True,
     ).stdout
+    # Modules renamed since: the old relay imports them by their old names.
+    sys.modules.setdefault("orderstate.runtime", importlib.import_module("orderstate.startup"))
     path = Path(tempfile.mkdtemp()) / f"relay_{commit}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"relay_{commit}", path)

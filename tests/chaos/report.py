@@ -96,8 +96,9 @@ def write_report(result: ChaosResult, path: Path) -> None:
         *_table(
             ("figure", "value"),
             (
-                "time to converge after the last fault",
-                _seconds(result.converged_after_last_fault_s),
+                "time to converge after the last fault / after the load ended",
+                f"{_seconds(result.converged_after_last_fault_s)} / "
+                f"{_seconds(result.converged_after_load_s)}",
             ),
             (
                 "maximum lag (records not yet applied)",

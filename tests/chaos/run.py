@@ -34,7 +34,7 @@ class ChaosConfig:
     rate: float
     faults: FaultCounts
     seed: int = 1
-    rest_share: float = 0.06
+    rest_share: float = 0.08
     workers: int = 2
     relays: int = 2
     converge_timeout_s: float = 300
@@ -56,8 +56,8 @@ FULL = ChaosConfig(
     converge_timeout_s=900,
 )
 SHORT = ChaosConfig(
-    records=24_000,
-    rate=400,
+    records=30_000,
+    rate=500,
     faults=FaultCounts(
         worker_kill=5,
         relay_kill=3,
@@ -79,6 +79,8 @@ class ChaosResult:
     faults: list[Fault] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     converged_after_last_fault_s: float | None = None
+    # The load may still run after the last fault: from its end too.
+    converged_after_load_s: float | None = None
     reference_s: float = 0.0
     rest: list[RestResult] = field(default_factory=list)
     rest_statuses: dict[str, int] = field(default_factory=dict)
@@ -237,7 +239,8 @@ async def _converge(  # noqa: PLR0917 -- the run's parts
 ) -> None:
     """Wait until every inbound record is applied and every outbox row published."""
     last_fault = max((f.over or f.at for f in injector.log), default=0.0)
-    _progress(clock(), "load and faults done; waiting to converge")
+    load_done = clock()
+    _progress(load_done, "load and faults done; waiting to converge")
     deadline = time.monotonic() + config.converge_timeout_s
     steady = 0
     while time.monotonic() < deadline and steady < 3:
@@ -245,7 +248,9 @@ async def _converge(  # noqa: PLR0917 -- the run's parts
         unsent = await _unsent(services.database_url)
         steady = steady + 1 if observer.caught_up() and unsent == 0 else 0
     if steady >= 3:
-        result.converged_after_last_fault_s = clock() - 6 - last_fault
+        converged = clock() - 6
+        result.converged_after_last_fault_s = converged - last_fault
+        result.converged_after_load_s = max(converged - load_done, 0.0)
     result.duration_s = clock()
 
 
