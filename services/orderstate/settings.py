@@ -99,6 +99,9 @@ class Settings(BaseSettings):
         "orderstate.order-events.v1", description="Outbound order events topic."
     )
     topic_rejected: str = Field("orderstate.rejected.v1", description="Outbound rejections topic.")
+    topic_alerts: str = Field(
+        "orderstate.order-alerts.v1", description="The order monitor's alerts topic."
+    )
     topic_partitions: int = Field(
         6, ge=1, le=1000, description="Partitions used by `orderstate topics create`."
     )
@@ -223,6 +226,7 @@ class Settings(BaseSettings):
             TopicRole.SHIPMENTS_IN: self.topic_shipments,
             TopicRole.ORDER_EVENTS_OUT: self.topic_order_events,
             TopicRole.REJECTED_OUT: self.topic_rejected,
+            TopicRole.ALERTS_OUT: self.topic_alerts,
         }[role]
 
     @model_validator(mode="after")
