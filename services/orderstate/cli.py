@@ -31,6 +31,7 @@ app.add_typer(topics_app, name="topics")
 
 WORKER_OPS_PORT = 9102
 RELAY_OPS_PORT = 9103
+MONITOR_OPS_PORT = 9104
 OpsPort = Annotated[
     int, typer.Option(help="Port of /healthz, /readyz and /metrics (0 turns it off).")
 ]
@@ -180,6 +181,16 @@ def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> 
 
 
 @app.command()
+def monitor(ops_port: OpsPort = MONITOR_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+    """Watch the order events for orders past a deadline of their shop's alert rules; publish
+    alert.raised and alert.cleared, keep live counts (faust-streaming)."""
+    from orderstate.processes import run_processes
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_processes(settings, {"monitor"}, ops_host, ops_port)))
+
+
+@app.command()
 def api() -> None:
     """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT (with /healthz, /readyz,
     /metrics on the same port)."""
@@ -191,14 +202,15 @@ def api() -> None:
 
 @app.command()
 def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
-    """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
+    """Laptop mode: migrate, create topics, then worker, relay, monitor and REST API in one
+    process."""
     from orderstate.processes import run_processes
     from orderstate.topics_admin import create_topics
 
     settings = _settings()
     asyncio.run(_migrate(settings))
     asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
-    parts = {"worker", "relay", "api"}
+    parts = {"worker", "relay", "monitor", "api"}
     raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
 
 
@@ -213,14 +225,19 @@ def healthcheck_port(argv: list[str], api_port: int) -> int | None:
         if arg.startswith("--ops-port="):
             return int(arg.split("=", 1)[1]) or None
     command = next((a for a in args if not a.startswith("-")), "")
-    ports = {"api": api_port, "worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT}
+    ports = {
+        "api": api_port,
+        "worker": WORKER_OPS_PORT,
+        "relay": RELAY_OPS_PORT,
+        "monitor": MONITOR_OPS_PORT,
+    }
     return ports.get(command, WORKER_OPS_PORT if command == "run" else None)
 
 
 @app.command(hidden=True)
 def healthcheck() -> None:
     """For the image's HEALTHCHECK: /healthz of the orderstate command that is PID 1, on its
-    own port (api, worker and relay each serve on another one)."""
+    own port (api, worker, relay and monitor each serve on another one)."""
     import urllib.request
 
     from orderstate.settings import Settings

@@ -1,8 +1,11 @@
-"""Run the long-lived parts (worker, relay, api) in one event loop until a signal or a failure."""
+"""Run the long-lived parts (worker, relay, monitor, api) in one event loop until a signal or a
+failure."""
 
 import asyncio
 import gc
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -11,7 +14,7 @@ import uvicorn
 from orderstate.domain import PolicyBook, PolicyError
 from orderstate.ops_server import EmbeddedServer, serve_ops
 from orderstate.policy_config import read_policy_book
-from orderstate.readiness import Readiness
+from orderstate.readiness import Readiness, StateCheck
 from orderstate.runtime import StartupError, open_pool, require_migration_level, stop_on_signals
 from orderstate.settings import Settings
 
@@ -21,6 +24,7 @@ log = structlog.get_logger("orderstate")
 
 
 async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
+    from orderstate.monitor import Monitor
     from orderstate.relay.outbox_relay import Relay
     from orderstate.worker.loop import Worker
 
@@ -32,10 +36,12 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
     except (PolicyError, StartupError) as exc:
         log.error("startup_failed", error=str(exc))
         return 2
-    readiness = Readiness.for_parts(parts, settings, pool)
+    monitor = Monitor(settings, policies, pool, stop=stop) if "monitor" in parts else None
+    extra = [StateCheck("monitor", lambda: monitor.ready)] if monitor is not None else []
+    readiness = Readiness.for_parts(parts, settings, pool, extra)
     ops = None
     try:
-        if parts & {"worker", "relay"}:
+        if parts & {"worker", "relay", "monitor"}:
             # A worker or relay on the wrong schema would fail in the middle of its work: it
             # refuses to start. The api stays up instead and reports "migrations" on /readyz,
             # which keeps it out of its Service without a crash loop.
@@ -51,41 +57,39 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
         gc.set_threshold(10_000, 20, 10)
         if ops_port:
             ops = await serve_ops(ops_host, ops_port, readiness)
-        runners = []
+        runners: list[Coroutine[Any, Any, int]] = []
         if "worker" in parts:
+            timeout = settings.watchdog_timeout_s
             runners.append(
-                Worker(
-                    settings,
-                    policies,
-                    pool,
-                    stop=stop,
-                    watchdog_timeout_s=settings.watchdog_timeout_s,
-                ).run()
+                Worker(settings, policies, pool, stop=stop, watchdog_timeout_s=timeout).run()
             )
         if "relay" in parts:
             runners.append(Relay(settings, pool, stop=stop).run())
+        if monitor is not None:
+            runners.append(monitor.run())
         if "api" in parts:
             runners.append(serve_api(settings, pool, policies, stop, readiness))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.
         stop.set()
-        codes = []
-        for task in tasks:
-            try:
-                codes.append(await task)
-            except StartupError as exc:
-                log.error("startup_failed", error=str(exc))
-                codes.append(2)
-            except Exception:
-                log.exception("process_part_failed")
-                codes.append(1)
-        return max(codes)
+        return max([await _exit_code(task) for task in tasks])
     finally:
         if ops is not None:
             ops.cancel()
         await readiness.close()
         await pool.close()
+
+
+async def _exit_code(task: "asyncio.Future[int]") -> int:
+    try:
+        return await task
+    except StartupError as exc:
+        log.error("startup_failed", error=str(exc))
+        return 2
+    except Exception:
+        log.exception("process_part_failed")
+        return 1
 
 
 async def serve_api(

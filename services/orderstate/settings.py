@@ -170,6 +170,40 @@ class Settings(BaseSettings):
         description="The worker exits non-zero after this long without progress while lagging.",
     )
 
+    monitor_group: str = Field(
+        "orderstate-monitor",
+        description="Consumer group and faust app id of the order monitor; its changelog "
+        "topics are named after it (<group>-monitor-orders-changelog, "
+        "<group>-monitor-counts-changelog).",
+    )
+    monitor_batch_max_events: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="The monitor processes at most this many records per batch.",
+    )
+    monitor_batch_max_wait_ms: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="A monitor batch closes this many milliseconds after it began, or when full.",
+    )
+    monitor_tick_ms: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description="How often the monitor looks for deadlines that passed while no event came.",
+    )
+    monitor_parked_check_ms: int = Field(
+        30_000,
+        ge=10,
+        le=3_600_000,
+        description="How often the monitor reads parked_events for parked_too_long alerts.",
+    )
+    alert_retention_days: int = Field(
+        30, ge=1, description="Cleared alerts are deleted from order_alerts after this many days."
+    )
+
     api_host: str = Field(
         "127.0.0.1", description="Address the REST API binds to (0.0.0.0 in a container)."
     )

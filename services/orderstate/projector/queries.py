@@ -4,13 +4,14 @@ statement is ever assembled from input."""
 import re
 from importlib import resources
 
-__all__ = ["QUERIES", "query"]
+__all__ = ["QUERIES", "named_queries", "query"]
 
 _HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.M)
 
 
-def _load() -> dict[str, str]:
-    text = (resources.files("orderstate.projector") / "sql" / "queries.sql").read_text()
+def named_queries(package: str) -> dict[str, str]:
+    """The ``-- name: ...`` queries of ``sql/queries.sql`` in ``package``."""
+    text = (resources.files(package) / "sql" / "queries.sql").read_text()
     parts = _HEADER.split(text)
     # parts = [preamble, name1, body1, name2, body2, ...]
     queries = {}
@@ -20,7 +21,7 @@ def _load() -> dict[str, str]:
     return queries
 
 
-QUERIES = _load()
+QUERIES = named_queries("orderstate.projector")
 
 
 def query(name: str) -> str:

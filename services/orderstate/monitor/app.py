@@ -1,0 +1,522 @@
+"""``orderstate monitor``: a faust-streaming app over orderstate's outbound topics that turns
+the lifecycle deadlines of the shops' alert rules into alerts (docs/monitor.md).
+
+- One agent reads ``orderstate.order-events.v1`` and ``orderstate.rejected.v1`` in batches
+  (``noack_take``). Each order event folds into the order's row of the ``monitor-orders``
+  table (``watches.py``); the rows the batch touched are reconciled with their deadlines
+  (``alerting.py``); the alert events, the table's changelog records and the live counts'
+  changelog records are published together and acknowledged (``publisher.py``); the alerts
+  are upserted into PostgreSQL (``store.py``); only then are the batch's records acknowledged
+  to faust, which commits their offsets. A crash at any point repeats work, never loses it.
+- A timer looks every ``ORDERSTATE_MONITOR_TICK_MS`` for deadlines that passed while no event
+  came (``timekeeping.DueIndex``), at each partition's own time (``timekeeping``).
+- A timer on the group's leader compares ``parked_events`` with the open ``parked_too_long``
+  alerts; another refreshes the gauges.
+
+The batch, the deadline timer and the parked timer take one lock: a monitor makes one
+decision at a time, so an alert cannot be raised and cleared out of order.
+"""
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import asyncpg
+import faust
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from faust.types import TP
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
+
+from orderstate import metrics
+from orderstate.domain import PolicyBook
+from orderstate.events.alerts import alert_event_data
+from orderstate.kafka_client import kafka_options
+from orderstate.monitor.alerting import Change, alert_data, alert_row, reconcile
+from orderstate.monitor.counts import HourlyCounts
+from orderstate.monitor.faust_app import create_app
+from orderstate.monitor.parked import parked_changes
+from orderstate.monitor.publisher import Outgoing, Publisher, alert_record, changelog_record
+from orderstate.monitor.records import order_event, rejection
+from orderstate.monitor.store import (
+    AlertRow,
+    delete_cleared_alerts,
+    open_alert_counts,
+    open_parked_alerts,
+    parked_orders,
+    write_alerts,
+)
+from orderstate.monitor.timekeeping import DueIndex, PartitionTime
+from orderstate.monitor.watches import Row, apply_changes, fold, open_alerts, watch_of
+from orderstate.projector.connection import DATABASE_DOWN
+from orderstate.runtime import StartupError
+from orderstate.settings import Settings
+
+__all__ = ["WATCH_TABLE", "Monitor"]
+
+log = structlog.get_logger("orderstate.monitor")
+
+WATCH_TABLE = "monitor-orders"
+_GAUGES_S = 10.0
+_RETENTION_EVERY_S = 3600.0
+# Errors of Kafka or PostgreSQL that a retry may outlast; anything else is a bug.
+_TRANSIENT = (KafkaError, OSError, asyncpg.PostgresConnectionError, *DATABASE_DOWN)
+# Counted per shop and hour: (to_state, from_state is None) of order.state_changed.
+_COUNTED = {"new": "created", "shipped": "shipped", "completed": "completed"}
+
+T = TypeVar("T")
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Monitor:
+    def __init__(
+        self,
+        settings: Settings,
+        policies: PolicyBook,
+        pool: asyncpg.Pool,
+        *,
+        stop: asyncio.Event,
+        clock: Callable[[], datetime] = _wall_clock,
+    ) -> None:
+        self.settings = settings
+        self.policies = policies
+        self.pool = pool
+        self.stop = stop
+        self.clock = clock
+        self.time = PartitionTime(self._clock_ms)
+        self.due = DueIndex()
+        self.lock = asyncio.Lock()
+        self.publisher = Publisher(settings)
+        self.assigned: set[int] = set()
+        self.failed: BaseException | None = None
+        self.started = False
+        self._last_retention = 0.0
+        self.app: faust.App | None = None
+        # At most one batch waits while another is processed and a third is being read.
+        self.batches: asyncio.Queue[tuple[int, Any, list[Any]]] = asyncio.Queue(maxsize=1)
+        self.generation = 0
+
+    def _clock_ms(self) -> int:
+        return int(self.clock().timestamp() * 1000)
+
+    @property
+    def ready(self) -> bool:
+        """Running, and its tables recovered at least once."""
+        return self.started and self.failed is None and not self.stop.is_set()
+
+    # ---- start and stop ------------------------------------------------------------------
+
+    async def run(self) -> int:
+        """Run until ``stop`` is set (0) or the monitor fails (1)."""
+        partitions, replication = await self._topics()
+        app = create_app(self.settings, partitions=partitions, replication=replication)
+        self.app = app
+        self.watches = app.Table(
+            WATCH_TABLE, default=None, partitions=partitions, on_recover=self._recovered
+        )
+        self.counts = HourlyCounts(app, partitions=partitions)
+        self.watch_changelog = str(self.watches.changelog_topic.get_topic_name())
+        source = app.topic(
+            self.settings.topic_order_events,
+            self.settings.topic_rejected,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
+        app.agent(source, name="orderstate-monitor.events")(self._agent)
+        app.timer(self.settings.monitor_tick_ms / 1000, name="deadlines")(self._on_tick)
+        app.timer(self.settings.monitor_parked_check_ms / 1000, on_leader=True, name="parked")(
+            self._on_parked_check
+        )
+        app.timer(_GAUGES_S, name="gauges")(self._on_gauges)
+        app.on_partitions_revoked.connect(self._revoked)
+        await self.publisher.start(self.settings)
+        processor = asyncio.create_task(self._process_batches(), name="monitor-batches")
+        try:
+            await app.start()
+            log.info("monitor_started", group=self.settings.monitor_group, partitions=partitions)
+            await self._wait()
+        finally:
+            # Wait for a batch in flight: its records are acknowledged only once it is done,
+            # and faust commits acknowledged offsets as it stops.
+            async with self.lock:
+                processor.cancel()
+                await app.stop()
+            await asyncio.gather(processor, return_exceptions=True)
+            await self.publisher.stop()
+        if self.failed is not None:
+            log.error("monitor_failed", error=repr(self.failed))
+            return 1
+        return 0
+
+    async def _wait(self) -> None:
+        assert self.app is not None  # noqa: S101 -- set by run()
+        stopping = asyncio.ensure_future(self.stop.wait())
+        try:
+            while not stopping.done():
+                if self.app.crashed:
+                    self.failed = self.app.crash_reason or RuntimeError("faust app crashed")
+                    return
+                await asyncio.wait([stopping], timeout=0.5)
+        finally:
+            stopping.cancel()
+
+    async def _topics(self) -> tuple[int, int]:
+        """The order events topic's partition count and replication factor, which the
+        changelog topics follow; the rejections topic must have the same count (one agent
+        reads both, partition by partition)."""
+        names = [
+            self.settings.topic_order_events,
+            self.settings.topic_rejected,
+            self.settings.topic_alerts,
+        ]
+        admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="monitor-admin"))
+        try:
+            await admin.start()
+            described = {d["topic"]: d for d in await admin.describe_topics(names)}
+        except KafkaError as exc:
+            raise StartupError(f"the monitor cannot reach Kafka: {exc!r}") from exc
+        finally:
+            await admin.close()
+        missing = [n for n in names if not described.get(n, {}).get("partitions")]
+        if missing:
+            raise StartupError(
+                f"topics {missing} do not exist; create them with `orderstate topics create`"
+            )
+        counts = {n: len(described[n]["partitions"]) for n in names}
+        events, rejected = names[0], names[1]
+        if counts[events] != counts[rejected]:
+            raise StartupError(
+                f"{events} has {counts[events]} partitions and {rejected} {counts[rejected]}: "
+                "the monitor reads both partition by partition and needs the same count"
+            )
+        replication = len(described[events]["partitions"][0]["replicas"])
+        return counts[events], replication
+
+    # ---- faust callbacks ------------------------------------------------------------------
+
+    async def _agent(self, stream: Any) -> None:
+        # Hand each batch over and gather the next one meanwhile: faust buffers nothing while
+        # a take batch is being consumed, and delivering records costs it as much as the
+        # monitor spends on them (bench/results.md, "Monitor").
+        async for events in stream.noack_take(
+            self.settings.monitor_batch_max_events,
+            within=self.settings.monitor_batch_max_wait_ms / 1000,
+        ):
+            await self.batches.put((self.generation, stream, events))
+
+    async def _process_batches(self) -> None:
+        while True:
+            generation, stream, events = await self.batches.get()
+            if generation != self.generation:
+                continue  # read before a rebalance: the partitions' new owner reads them again
+            try:
+                async with self.lock:
+                    await self._batch(events)
+            except Exception as exc:
+                # Never acknowledge past a batch that was not done: faust would commit over
+                # it (faust-streaming #606). Stop instead; the restart reads it again.
+                log.exception("monitor_batch_failed")
+                self.failed = exc
+                self.stop.set()
+                return
+            # Only now, with its output durable, may faust commit the batch's offsets.
+            for event in events:
+                await stream.ack(event)
+
+    async def _revoked(self, _sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
+        revoked: set[TP] = args[0]
+        lost = {tp.partition for tp in revoked if tp.topic == self.settings.topic_order_events}
+        if not lost:
+            return
+        async with self.lock:
+            # Batches read before the rebalance are not processed (nor acknowledged).
+            self.generation += 1
+            while not self.batches.empty():
+                self.batches.get_nowait()
+            self.assigned -= lost
+            self.time.forget(lost)
+            self.due.forget(lost)
+            # The memory store forgets only rows it recovered itself; rows this process wrote
+            # for a partition that moved elsewhere must go too, or they would go stale here.
+            for key in [k for k, row in self.watches.data.items() if row["p"] in lost]:
+                self.watches.data.pop(key, None)
+            self.counts.forget_partitions(self.assigned)
+        log.info("monitor_partitions_revoked", partitions=sorted(lost))
+
+    async def _recovered(self) -> None:
+        """The tables hold the assigned partitions' rows again: rebuild what is derived from
+        them (the deadline index, each partition's stream time), and reconcile every order
+        once, so a changed policy file takes effect at start."""
+        assert self.app is not None  # noqa: S101 -- set by run()
+        topic = self.settings.topic_order_events
+        self.assigned = {
+            tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic
+        }
+        async with self.lock:
+            self.due = DueIndex()
+            for key in [k for k, row in self.watches.data.items() if row["p"] not in self.assigned]:
+                self.watches.data.pop(key, None)
+            for row in self.watches.data.values():
+                self.time.stream_ms[row["p"]] = max(self.time.stream_ms.get(row["p"], 0), row["t"])
+            await self._reconcile_and_publish(dict(self.watches.data.items()), schedule_all=True)
+            self.counts.forget_partitions(self.assigned)
+        self.started = True
+        metrics.MONITOR_WATCHED_ORDERS.set(len(self.watches.data))
+        log.info(
+            "monitor_recovered",
+            partitions=sorted(self.assigned),
+            orders=len(self.watches.data),
+            pending_deadlines=len(self.due),
+        )
+
+    async def _on_tick(self) -> None:
+        await self._guarded("deadlines", self._tick)
+
+    async def _on_parked_check(self) -> None:
+        await self._guarded("parked", self._parked_check)
+
+    async def _on_gauges(self) -> None:
+        await self._guarded("gauges", self._gauges)
+
+    async def _guarded(self, what: str, job: Callable[[], Awaitable[None]]) -> None:
+        """A timer that fails logs and tries again next time; a bug stops the monitor."""
+        try:
+            await job()
+        except _TRANSIENT as exc:
+            log.warning("monitor_timer_failed", timer=what, error=repr(exc))
+        except Exception as exc:
+            log.exception("monitor_timer_failed", timer=what)
+            self.failed = exc
+            self.stop.set()
+
+    # ---- the work ---------------------------------------------------------------------------
+
+    async def _batch(self, events: list[Any]) -> None:
+        started = time.perf_counter()
+        orders_topic = self.settings.topic_order_events
+        touched: dict[str, Row] = {}
+        counted: set[Any] = set()
+        tally: Counter[str] = Counter()
+        for event in events:
+            message = event.message
+            partition = message.partition
+            if message.topic != orders_topic:
+                found = rejection(message.key, message.value, message.headers)
+                if found is None:
+                    tally["malformed"] += 1
+                    continue
+                reason = f"rejected:{found.reason}"
+                counted.add(self.counts.add(found.shop_id, reason, partition, found.time_ms))
+                tally["rejection"] += 1
+                continue
+            parsed = order_event(message.key, message.value, message.headers)
+            self.time.saw(partition, message.offset, parsed.occurred_ms if parsed else None)
+            if parsed is None:
+                tally["malformed"] += 1
+                log.warning("monitor_unreadable_record", partition=partition, offset=message.offset)
+                continue
+            row = touched.get(parsed.key) or self.watches.data.get(parsed.key)
+            new_row, outcome, gap = fold(row, parsed, partition)
+            tally[outcome] += 1
+            if new_row is None:
+                continue
+            if gap:
+                metrics.MONITOR_SEQUENCE_GAPS.inc()
+                log.warning(
+                    "monitor_sequence_gap",
+                    shop_id=parsed.shop_id,
+                    order_id=parsed.order_id,
+                    event_id=parsed.event_id,
+                    after=row["s"] if row else None,
+                    sequence=parsed.sequence,
+                )
+            touched[parsed.key] = new_row
+            count = _COUNTED.get(parsed.to_state.value) if parsed.to_state else None
+            if count and (count != "created" or parsed.from_state is None):
+                counted.add(self.counts.add(parsed.shop_id, count, partition, parsed.occurred_ms))
+        await self._reconcile_and_publish(touched, self.counts.changelog(counted))
+        for outcome, n in tally.items():
+            metrics.MONITOR_EVENTS.labels(outcome).inc(n)
+        metrics.MONITOR_BATCH_DURATION.observe(time.perf_counter() - started)
+
+    async def _tick(self) -> None:
+        assert self.app is not None  # noqa: S101 -- set by run()
+        consumer = self.app.consumer
+        topic = self.settings.topic_order_events
+        for partition in sorted(self.assigned):
+            tp = TP(topic, partition)
+            # aiokafka knows a partition's end only after a fetch from it.
+            highwater: int | None = consumer.highwater(tp)
+            position = None
+            if partition not in self.time.next_offset:
+                position = await consumer.position(tp)
+            self.time.update(partition, highwater=highwater, position=position)
+            processed = self.time.next_offset.get(partition, position)
+            if highwater is not None and processed is not None:
+                metrics.MONITOR_LAG.labels(str(partition)).set(max(highwater - processed, 0))
+        async with self.lock:
+            due: dict[str, Row] = {}
+            for partition in sorted(self.assigned):
+                now = self.time.now(partition)
+                if now is None:
+                    continue
+                for due_ms, key in self.due.pop_due(partition, now):
+                    row = self.watches.data.get(key)
+                    # Only the order's current next deadline counts; older entries are stale.
+                    if row is not None and row["n"] == due_ms:
+                        due[key] = row
+            if due:
+                await self._reconcile_and_publish(due, schedule_all=True)
+        self._refresh_counts()
+
+    async def _reconcile_and_publish(
+        self,
+        rows: dict[str, Row],
+        extra: list[Outgoing] | None = None,
+        *,
+        schedule_all: bool = False,
+    ) -> None:
+        """Reconcile these orders' alerts; publish and store what changed; then keep it.
+
+        ``rows`` may be newer than the table (a batch's events folded in); the table and the
+        deadline index change only after Kafka and PostgreSQL took everything.
+        """
+        alerts: list[Outgoing] = []
+        stored: list[AlertRow] = []
+        final: dict[str, Row] = {}
+        for key, row in rows.items():
+            shop_id, _, order_id = key.partition(":")
+            now = self.time.now(row["p"])
+            result = reconcile(
+                shop_id=shop_id,
+                order_id=order_id,
+                watch=watch_of(row),
+                open_alerts=open_alerts(row),
+                rules=self.policies.for_shop(shop_id).alerts,
+                now_ms=now,
+            )
+            final[key] = apply_changes(row, result.changes, result.next_due_ms)
+            for change in result.changes:
+                event, stored_row = self._alert(
+                    change, shop_id, order_id, row=row, now_ms=now or self._clock_ms()
+                )
+                alerts.append(event)
+                stored.append(stored_row)
+        written = {k: r for k, r in final.items() if r != self.watches.data.get(k)}
+        records = [
+            *alerts,
+            *(changelog_record(self.watch_changelog, k, r, r["p"]) for k, r in written.items()),
+            *(extra or []),
+        ]
+        await self._durably(self.publisher.send, records)
+        await self._durably(write_alerts, self.pool, stored)
+        for key, row in final.items():
+            if key in written:
+                self.watches.data[key] = row
+            # An unchanged next deadline is in the index already (popped ones are not).
+            if row["n"] is not None and (schedule_all or row["n"] != rows[key]["n"]):
+                self.due.schedule(row["p"], row["n"], key)
+        _count_alerts(stored)
+        metrics.MONITOR_WATCHED_ORDERS.set(len(self.watches.data))
+
+    def _alert(
+        self, change: Change, shop_id: str, order_id: str, *, row: Row | None, now_ms: int
+    ) -> tuple[Outgoing, AlertRow]:
+        """The alert event and the order_alerts row of one change; ``row`` is the order's
+        (None for parked_too_long: the order does not exist yet)."""
+        state = row["w"][0] if row is not None else None
+        version = row["v"] if row is not None else None
+        data = alert_data(
+            change, order_id=order_id, state=state, order_version=version, now_ms=now_ms
+        )
+        event = alert_event_data(change.kind, shop_id=shop_id, data=data, time_ms=now_ms)
+        log.info(
+            "alert_raised" if change.because is None else "alert_cleared",
+            shop_id=shop_id,
+            order_id=order_id,
+            alert_id=change.alert_id,
+            rule=change.alert.rule,
+        )
+        stored = alert_row(
+            change,
+            shop_id=shop_id,
+            order_id=order_id,
+            state=state,
+            order_version=version,
+            now_ms=now_ms,
+        )
+        return alert_record(self.settings.topic_alerts, event), stored
+
+    async def _durably(self, send: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Retry what failed for want of Kafka or PostgreSQL, until it works or the monitor
+        stops (then the batch stays unacknowledged and is read again after the restart)."""
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(_TRANSIENT),
+            wait=wait_random_exponential(multiplier=0.2, max=5),
+            before_sleep=lambda state: log.warning(
+                "monitor_output_retrying",
+                attempt=state.attempt_number,
+                error=repr(state.outcome.exception()) if state.outcome else None,
+            ),
+            reraise=True,
+        ):
+            with attempt:
+                if self.stop.is_set() and attempt.retry_state.attempt_number > 1:
+                    raise asyncio.CancelledError
+                return await send(*args)
+        raise AssertionError("unreachable")
+
+    async def _parked_check(self) -> None:
+        now = self._clock_ms()
+        parked = await parked_orders(self.pool)
+        opened = await open_parked_alerts(self.pool)
+        outgoing: list[Outgoing] = []
+        stored: list[AlertRow] = []
+        async with self.lock:
+            for shop_id, order_id, change in parked_changes(parked, opened, self.policies, now):
+                event, alert = self._alert(change, shop_id, order_id, row=None, now_ms=now)
+                outgoing.append(event)
+                stored.append(alert)
+            await self._durably(self.publisher.send, outgoing)
+            await self._durably(write_alerts, self.pool, stored)
+        _count_alerts(stored)
+        if time.monotonic() - self._last_retention >= _RETENTION_EVERY_S:
+            days = timedelta(days=self.settings.alert_retention_days)
+            deleted = await delete_cleared_alerts(self.pool, self.clock() - days)
+            self._last_retention = time.monotonic()
+            if deleted:
+                log.info("cleared_alerts_deleted", rows=deleted)
+
+    async def _gauges(self) -> None:
+        counts = await open_alert_counts(self.pool)
+        metrics.MONITOR_OPEN_ALERTS.clear()
+        for (shop_id, rule), n in counts.items():
+            metrics.MONITOR_OPEN_ALERTS.labels(shop_id, rule).set(n)
+
+    def _refresh_counts(self) -> None:
+        if not hasattr(self, "counts"):
+            return
+        orders, rejections = metrics.MONITOR_ORDERS_PER_HOUR, metrics.MONITOR_REJECTIONS_PER_HOUR
+        totals = list(self.counts.totals(self.time.latest()))
+        orders.clear()
+        rejections.clear()
+        for shop_id, count, window, value in totals:
+            if count.startswith("rejected:"):
+                rejections.labels(shop_id, count.removeprefix("rejected:"), window).set(value)
+            else:
+                orders.labels(shop_id, count, window).set(value)
+
+
+def _count_alerts(rows: list[AlertRow]) -> None:
+    for row in rows:
+        kind = "raised" if row.cleared_at_ms is None else "cleared"
+        metrics.MONITOR_ALERTS.labels(row.rule, kind).inc()
