@@ -10,6 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from orderstate.domain import DEFAULT_POLICY, Accepted, OrderView, PolicyBook, decide
 from orderstate.events.decode import decode_event
@@ -83,7 +85,9 @@ class Order:
         return self.change("order.created", body, at)
 
     def to(self, state: str, at: datetime) -> list[Record]:
-        return self.change("order.state_changed", {"state": state, "occurred_at": at.isoformat()}, at)
+        return self.change(
+            "order.state_changed", {"state": state, "occurred_at": at.isoformat()}, at
+        )
 
     def ship(self, at: datetime, shipment_id: str = "S1") -> list[Record]:
         return self.change(
@@ -137,6 +141,25 @@ async def running_monitor(
         code = await task
         await pool.close()
         assert code == 0, f"the monitor exited with {code}"
+
+
+async def published_count(kafka: str, topic: str) -> int:
+    """How many records ``topic`` holds (the sum of its partitions' end offsets)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        [described] = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    assert partitions, f"{topic} has no partitions"
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets(partitions)
+    finally:
+        await consumer.stop()
+    return sum(ends.values())
 
 
 async def alerts_until(

@@ -3,11 +3,12 @@ the lifecycle deadlines of the shops' alert rules into alerts (docs/monitor.md).
 
 - One agent reads ``orderstate.order-events.v1`` and ``orderstate.rejected.v1`` in batches
   (``noack_take``). Each order event folds into the order's row of the ``monitor-orders``
-  table (``watches.py``); the rows the batch touched are reconciled with their deadlines
-  (``alerting.py``); the alert events, the table's changelog records and the live counts'
-  changelog records are published together and acknowledged (``publisher.py``); the alerts
-  are upserted into PostgreSQL (``store.py``); only then are the batch's records acknowledged
-  to faust, which commits their offsets. A crash at any point repeats work, never loses it.
+  table (``watches.py``) and the order is judged at once (``decisions.py``, ``alerting.py``);
+  so are the orders whose deadlines the partition's time passed. The batch's alert events,
+  the table's changelog records and the live counts' changelog records are published together
+  and acknowledged (``publisher.py``); the alerts are upserted into PostgreSQL (``store.py``);
+  only then are the batch's records acknowledged to faust, which commits their offsets. A
+  crash at any point repeats work, never loses it.
 - A timer looks every ``ORDERSTATE_MONITOR_TICK_MS`` for deadlines that passed while no event
   came (``timekeeping.DueIndex``), at each partition's own time (``timekeeping``).
 - A timer on the group's leader compares ``parked_events`` with the open ``parked_too_long``
@@ -34,14 +35,13 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 
 from orderstate import metrics
 from orderstate.domain import PolicyBook
-from orderstate.events.alerts import alert_event_data
 from orderstate.kafka_client import kafka_options
-from orderstate.monitor.alerting import Change, alert_data, alert_row, reconcile
 from orderstate.monitor.counts import HourlyCounts
+from orderstate.monitor.decisions import Pass, alert_output
 from orderstate.monitor.faust_app import create_app
 from orderstate.monitor.parked import parked_changes
-from orderstate.monitor.publisher import Outgoing, Publisher, alert_record, changelog_record
-from orderstate.monitor.records import order_event, rejection
+from orderstate.monitor.publisher import Outgoing, Publisher, changelog_record
+from orderstate.monitor.records import OrderEvent, order_event, rejection
 from orderstate.monitor.store import (
     AlertRow,
     delete_cleared_alerts,
@@ -51,7 +51,7 @@ from orderstate.monitor.store import (
     write_alerts,
 )
 from orderstate.monitor.timekeeping import DueIndex, PartitionTime
-from orderstate.monitor.watches import Row, apply_changes, fold, open_alerts, watch_of
+from orderstate.monitor.watches import Row, fold
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.runtime import StartupError
 from orderstate.settings import Settings
@@ -267,7 +267,10 @@ class Monitor:
                 self.watches.data.pop(key, None)
             for row in self.watches.data.values():
                 self.time.stream_ms[row["p"]] = max(self.time.stream_ms.get(row["p"], 0), row["t"])
-            await self._reconcile_and_publish(dict(self.watches.data.items()), schedule_all=True)
+            decisions = self._pass()
+            for key in list(self.watches.data.keys()):
+                decisions.judge(key, reschedule=True)
+            await self._flush(decisions)
             self.counts.forget_partitions(self.assigned)
         self.started = True
         metrics.MONITOR_WATCHED_ORDERS.set(len(self.watches.data))
@@ -303,9 +306,11 @@ class Monitor:
     async def _batch(self, events: list[Any]) -> None:
         started = time.perf_counter()
         orders_topic = self.settings.topic_order_events
-        touched: dict[str, Row] = {}
+        decisions = self._pass()
         counted: set[Any] = set()
         tally: Counter[str] = Counter()
+        for partition in {e.message.partition for e in events if e.message.topic == orders_topic}:
+            self.time.reading(partition)
         for event in events:
             message = event.message
             partition = message.partition
@@ -324,29 +329,44 @@ class Monitor:
                 tally["malformed"] += 1
                 log.warning("monitor_unreadable_record", partition=partition, offset=message.offset)
                 continue
-            row = touched.get(parsed.key) or self.watches.data.get(parsed.key)
+            row = decisions.row(parsed.key)
             new_row, outcome, gap = fold(row, parsed, partition)
             tally[outcome] += 1
-            if new_row is None:
-                continue
-            if gap:
-                metrics.MONITOR_SEQUENCE_GAPS.inc()
-                log.warning(
-                    "monitor_sequence_gap",
-                    shop_id=parsed.shop_id,
-                    order_id=parsed.order_id,
-                    event_id=parsed.event_id,
-                    after=row["s"] if row else None,
-                    sequence=parsed.sequence,
-                )
-            touched[parsed.key] = new_row
-            count = _COUNTED.get(parsed.to_state.value) if parsed.to_state else None
-            if count and (count != "created" or parsed.from_state is None):
-                counted.add(self.counts.add(parsed.shop_id, count, partition, parsed.occurred_ms))
-        await self._reconcile_and_publish(touched, self.counts.changelog(counted))
+            if new_row is not None:
+                if gap:
+                    self._gap(parsed, row)
+                decisions.put(parsed.key, new_row)
+                decisions.judge(parsed.key)
+                count = _COUNTED.get(parsed.to_state.value) if parsed.to_state else None
+                if count and (count != "created" or parsed.from_state is None):
+                    shop = parsed.shop_id
+                    counted.add(self.counts.add(shop, count, partition, parsed.occurred_ms))
+            # The partition's time moved: other orders' deadlines may have passed with it.
+            decisions.judge_due(partition)
+        await self._flush(decisions, self.counts.changelog(counted))
         for outcome, n in tally.items():
             metrics.MONITOR_EVENTS.labels(outcome).inc(n)
         metrics.MONITOR_BATCH_DURATION.observe(time.perf_counter() - started)
+
+    def _gap(self, parsed: OrderEvent, row: Row | None) -> None:
+        metrics.MONITOR_SEQUENCE_GAPS.inc()
+        log.warning(
+            "monitor_sequence_gap",
+            shop_id=parsed.shop_id,
+            order_id=parsed.order_id,
+            event_id=parsed.event_id,
+            after=row["s"] if row else None,
+            sequence=parsed.sequence,
+        )
+
+    def _pass(self) -> Pass:
+        return Pass(
+            table=self.watches.data,
+            due=self.due,
+            time=self.time,
+            policies=self.policies,
+            alerts_topic=self.settings.topic_alerts,
+        )
 
     async def _tick(self) -> None:
         assert self.app is not None  # noqa: S101 -- set by run()
@@ -364,97 +384,26 @@ class Monitor:
             if highwater is not None and processed is not None:
                 metrics.MONITOR_LAG.labels(str(partition)).set(max(highwater - processed, 0))
         async with self.lock:
-            due: dict[str, Row] = {}
+            decisions = self._pass()
             for partition in sorted(self.assigned):
-                now = self.time.now(partition)
-                if now is None:
-                    continue
-                for due_ms, key in self.due.pop_due(partition, now):
-                    row = self.watches.data.get(key)
-                    # Only the order's current next deadline counts; older entries are stale.
-                    if row is not None and row["n"] == due_ms:
-                        due[key] = row
-            if due:
-                await self._reconcile_and_publish(due, schedule_all=True)
+                decisions.judge_due(partition)
+            await self._flush(decisions)
         self._refresh_counts()
 
-    async def _reconcile_and_publish(
-        self,
-        rows: dict[str, Row],
-        extra: list[Outgoing] | None = None,
-        *,
-        schedule_all: bool = False,
-    ) -> None:
-        """Reconcile these orders' alerts; publish and store what changed; then keep it.
-
-        ``rows`` may be newer than the table (a batch's events folded in); the table and the
-        deadline index change only after Kafka and PostgreSQL took everything.
-        """
-        alerts: list[Outgoing] = []
-        stored: list[AlertRow] = []
-        final: dict[str, Row] = {}
-        for key, row in rows.items():
-            shop_id, _, order_id = key.partition(":")
-            now = self.time.now(row["p"])
-            result = reconcile(
-                shop_id=shop_id,
-                order_id=order_id,
-                watch=watch_of(row),
-                open_alerts=open_alerts(row),
-                rules=self.policies.for_shop(shop_id).alerts,
-                now_ms=now,
-            )
-            final[key] = apply_changes(row, result.changes, result.next_due_ms)
-            for change in result.changes:
-                event, stored_row = self._alert(
-                    change, shop_id, order_id, row=row, now_ms=now or self._clock_ms()
-                )
-                alerts.append(event)
-                stored.append(stored_row)
-        written = {k: r for k, r in final.items() if r != self.watches.data.get(k)}
+    async def _flush(self, decisions: Pass, extra: list[Outgoing] | None = None) -> None:
+        """Make a pass durable: its alert events, the changelog records of the rows it changed
+        and ``extra`` records on Kafka, its alerts in PostgreSQL; then keep its rows."""
+        changed = decisions.changed_rows()
         records = [
-            *alerts,
-            *(changelog_record(self.watch_changelog, k, r, r["p"]) for k, r in written.items()),
+            *decisions.alerts,
+            *(changelog_record(self.watch_changelog, k, r, r["p"]) for k, r in changed.items()),
             *(extra or []),
         ]
         await self._durably(self.publisher.send, records)
-        await self._durably(write_alerts, self.pool, stored)
-        for key, row in final.items():
-            if key in written:
-                self.watches.data[key] = row
-            # An unchanged next deadline is in the index already (popped ones are not).
-            if row["n"] is not None and (schedule_all or row["n"] != rows[key]["n"]):
-                self.due.schedule(row["p"], row["n"], key)
-        _count_alerts(stored)
+        await self._durably(write_alerts, self.pool, decisions.stored)
+        self.watches.data.update(changed)
+        _count_alerts(decisions.stored)
         metrics.MONITOR_WATCHED_ORDERS.set(len(self.watches.data))
-
-    def _alert(
-        self, change: Change, shop_id: str, order_id: str, *, row: Row | None, now_ms: int
-    ) -> tuple[Outgoing, AlertRow]:
-        """The alert event and the order_alerts row of one change; ``row`` is the order's
-        (None for parked_too_long: the order does not exist yet)."""
-        state = row["w"][0] if row is not None else None
-        version = row["v"] if row is not None else None
-        data = alert_data(
-            change, order_id=order_id, state=state, order_version=version, now_ms=now_ms
-        )
-        event = alert_event_data(change.kind, shop_id=shop_id, data=data, time_ms=now_ms)
-        log.info(
-            "alert_raised" if change.because is None else "alert_cleared",
-            shop_id=shop_id,
-            order_id=order_id,
-            alert_id=change.alert_id,
-            rule=change.alert.rule,
-        )
-        stored = alert_row(
-            change,
-            shop_id=shop_id,
-            order_id=order_id,
-            state=state,
-            order_version=version,
-            now_ms=now_ms,
-        )
-        return alert_record(self.settings.topic_alerts, event), stored
 
     async def _durably(self, send: Callable[..., Awaitable[T]], *args: Any) -> T:
         """Retry what failed for want of Kafka or PostgreSQL, until it works or the monitor
@@ -483,7 +432,14 @@ class Monitor:
         stored: list[AlertRow] = []
         async with self.lock:
             for shop_id, order_id, change in parked_changes(parked, opened, self.policies, now):
-                event, alert = self._alert(change, shop_id, order_id, row=None, now_ms=now)
+                event, alert = alert_output(
+                    change,
+                    shop_id=shop_id,
+                    order_id=order_id,
+                    row=None,
+                    now_ms=now,
+                    topic=self.settings.topic_alerts,
+                )
                 outgoing.append(event)
                 stored.append(alert)
             await self._durably(self.publisher.send, outgoing)

@@ -10,6 +10,9 @@ all see the same alerts as the live run did:
 - once it has processed everything the partition holds, its time is the later of stream time
   and the clock: deadlines pass while nothing happens, as they should.
 
+Within a batch a partition's time is its stream time (``reading``): what a batch decides then
+depends only on the events, and the clock comes in only at the ticks between batches.
+
 ``clock`` is the wall clock in production and a settable one in tests (milliseconds).
 """
 
@@ -32,6 +35,10 @@ class PartitionTime:
         self.next_offset[partition] = offset + 1
         if event_ms is not None and event_ms > self.stream_ms.get(partition, 0):
             self.stream_ms[partition] = event_ms
+
+    def reading(self, partition: int) -> None:
+        """A batch of the partition is being processed: event time only until the next tick."""
+        self.caught_up[partition] = False
 
     def update(self, partition: int, *, highwater: int | None, position: int | None) -> None:
         """Caught up: every record up to the partition's end has been processed.
