@@ -325,6 +325,8 @@ class Monitor:
                 continue
             parsed = order_event(message.key, message.value, message.headers)
             self.time.saw(partition, message.offset, parsed.occurred_ms if parsed else None)
+            # Time moved to this event's: the deadlines it passed passed before it happened.
+            decisions.judge_due(partition)
             if parsed is None:
                 tally["malformed"] += 1
                 log.warning("monitor_unreadable_record", partition=partition, offset=message.offset)
@@ -341,8 +343,6 @@ class Monitor:
                 if count and (count != "created" or parsed.from_state is None):
                     shop = parsed.shop_id
                     counted.add(self.counts.add(shop, count, partition, parsed.occurred_ms))
-            # The partition's time moved: other orders' deadlines may have passed with it.
-            decisions.judge_due(partition)
         await self._flush(decisions, self.counts.changelog(counted))
         for outcome, n in tally.items():
             metrics.MONITOR_EVENTS.labels(outcome).inc(n)

@@ -2,11 +2,12 @@
 a recovery. It collects new table rows and alert events; the monitor makes them durable
 (``Monitor._flush``) and only then keeps the rows.
 
-Orders are judged event by event, at the partition's time right after each event: the order
-the event is about, and every order whose next deadline that time has passed. So what a
-replay decides depends only on the order of the events in each partition, never on how they
-were cut into batches: a replay raises and clears the alerts the first run did, with the
-same ids (docs/monitor.md, "Time").
+Orders are judged event by event. When an event moves a partition's time forward, the orders
+whose next deadline that time has passed are judged first (the deadline passed before the
+event happened), then the event is applied and its own order judged. So what a replay decides
+depends only on the order of the events in each partition, never on how they were cut into
+batches: a replay raises and clears the alerts the first run did, with the same ids
+(docs/monitor.md, "Time").
 """
 
 from dataclasses import dataclass, field
