@@ -145,7 +145,8 @@ def topics_create(
     ] = None,
     replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
 ) -> None:
-    """Create the inbound, outbound and rejected topics if missing."""
+    """Create the inbound, outbound, rejected and alerts topics, and the monitor's changelog
+    topics, if missing."""
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
     settings = _settings()

@@ -24,7 +24,7 @@ log = structlog.get_logger("orderstate")
 
 
 async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
-    from orderstate.monitor import Monitor
+    from orderstate.monitor.app import Monitor
     from orderstate.relay.outbox_relay import Relay
     from orderstate.worker.loop import Worker
 

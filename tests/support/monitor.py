@@ -18,7 +18,7 @@ from orderstate.events.decode import decode_event
 from orderstate.events.envelope import CloudEvent, encode_binary
 from orderstate.events.outbound import outbound_event
 from orderstate.events.registry import INBOUND_TYPES
-from orderstate.monitor import Monitor
+from orderstate.monitor.app import Monitor
 from orderstate.settings import Settings
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import Published, consume_until, settings_for

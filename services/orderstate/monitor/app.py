@@ -36,6 +36,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from orderstate import metrics
 from orderstate.domain import PolicyBook
 from orderstate.kafka_client import kafka_options
+from orderstate.monitor.changelogs import WATCH_TABLE
 from orderstate.monitor.counts import HourlyCounts
 from orderstate.monitor.decisions import Pass, alert_output
 from orderstate.monitor.faust_app import create_app
@@ -56,11 +57,10 @@ from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.runtime import StartupError
 from orderstate.settings import Settings
 
-__all__ = ["WATCH_TABLE", "Monitor"]
+__all__ = ["Monitor"]
 
 log = structlog.get_logger("orderstate.monitor")
 
-WATCH_TABLE = "monitor-orders"
 _GAUGES_S = 10.0
 _RETENTION_EVERY_S = 3600.0
 # Errors of Kafka or PostgreSQL that a retry may outlast; anything else is a bug.

@@ -16,25 +16,22 @@ deduplicated on their sequence before they are counted).
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
-from datetime import timedelta
 from typing import Any
 
 import faust
 
+from orderstate.monitor.changelogs import COUNTS_KEPT, COUNTS_TABLE
 from orderstate.monitor.publisher import Outgoing, changelog_record
 
 __all__ = ["HourlyCounts"]
 
 HOUR_S = 3600.0
-# Only the hour in progress and the one before are exposed; two more are kept for late events.
-_KEEP = timedelta(hours=4)
 
 
 class HourlyCounts:
     def __init__(self, app: faust.App, *, partitions: int) -> None:
-        self.wrapper = app.Table("monitor-counts", default=int, partitions=partitions).tumbling(
-            HOUR_S, expires=_KEEP
-        )
+        table = app.Table(COUNTS_TABLE, default=int, partitions=partitions)
+        self.wrapper = table.tumbling(HOUR_S, expires=COUNTS_KEPT)
         self.table = self.wrapper.table
 
     @property
@@ -63,8 +60,9 @@ class HourlyCounts:
         """(shop, count, window name, value) of the current and the previous hour, the
         partitions' parts added up; windows older than that are dropped from memory (their
         changelog records expire with the topic's retention)."""
-        starts = {start: name for name, start in self.windows(now_ms).items()}
-        oldest = min(starts) - (_KEEP.total_seconds() - 2 * HOUR_S)
+        windows = self.windows(now_ms)
+        starts = {start: name for name, start in windows.items()}
+        oldest = windows["current"] - (COUNTS_KEPT.total_seconds() - HOUR_S)
         sums: dict[tuple[str, str, str], int] = defaultdict(int)
         stale = []
         for key, value in list(self.table.data.items()):

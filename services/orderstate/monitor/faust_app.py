@@ -12,6 +12,10 @@ defaults (README, "The order monitor"):
 - ``table_standby_replicas=0``: with the memory store a standby's rows would share the active
   rows' dictionary.
 - ``web_enabled=False``: /healthz, /readyz and /metrics are orderstate's own ops port.
+- ``stream_wait_empty=False``: on stop faust would wait for every record it handed over to be
+  acknowledged; the monitor acknowledges a batch only once its output is durable, so records
+  of a batch not yet processed stay unacknowledged, are not committed, and are read again by
+  the next owner. Waiting for them would only hold up the shutdown.
 - ``consumer_auto_offset_reset="earliest"``: a new monitor starts from the beginning of the
   retained order events, so it knows every order still on the topic.
 - The Kafka connection (bootstrap servers, TLS, SASL) is the one every orderstate client uses
@@ -63,6 +67,7 @@ def create_app(settings: Settings, *, partitions: int, replication: int) -> faus
         "consumer_auto_offset_reset": "earliest",
         "producer_acks": -1,
         "web_enabled": False,
+        "stream_wait_empty": False,
         "autodiscover": False,
         # faust wants a data directory even for the memory store; /tmp is the one writable
         # path of the container image.
