@@ -144,16 +144,16 @@ MONITOR_OPEN_ALERTS = Gauge(
 )
 MONITOR_ORDERS_PER_HOUR = Gauge(
     "orderstate_monitor_orders_per_hour",
-    "Orders created, shipped and completed per shop in the hour in progress and the one "
-    "before (event time), from the monitor's windowed table; each monitor reports the "
-    "partitions it owns: sum by (shop_id, event, window).",
-    ["shop_id", "event", "window"],
+    "Orders created, shipped and completed per shop and hour of event time (hour: its RFC 3339 "
+    "start), the last ORDERSTATE_MONITOR_COUNT_HOURS hours, from the monitor's windowed "
+    "table; each monitor reports the partitions it owns: sum by (shop_id, event, hour).",
+    ["shop_id", "event", "hour"],
 )
 MONITOR_REJECTIONS_PER_HOUR = Gauge(
     "orderstate_monitor_rejections_per_hour",
-    "Rejected events per shop and reason code in the hour in progress and the one before; "
-    "each monitor reports the partitions it owns: sum by (shop_id, reason, window).",
-    ["shop_id", "reason", "window"],
+    "Rejected events per shop, reason code and hour of event time, like "
+    "orderstate_monitor_orders_per_hour: sum by (shop_id, reason, hour).",
+    ["shop_id", "reason", "hour"],
 )
 MONITOR_LAG = Gauge(
     "orderstate_monitor_lag",

@@ -200,6 +200,13 @@ class Settings(BaseSettings):
         le=3_600_000,
         description="How often the monitor reads parked_events for parked_too_long alerts.",
     )
+    monitor_count_hours: int = Field(
+        24,
+        ge=1,
+        le=168,
+        description="Hours of live counts per shop the monitor keeps and exports (one gauge "
+        "series per shop, count and hour).",
+    )
     alert_retention_days: int = Field(
         30, ge=1, description="Cleared alerts are deleted from order_alerts after this many days."
     )

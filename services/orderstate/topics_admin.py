@@ -62,7 +62,7 @@ async def _create_changelogs(
     settings: Settings, partitions: int, replication: int, existing: set[str]
 ) -> list[str]:
     """The monitor's changelog topics, co-partitioned with the order events it reads."""
-    wanted = changelog_topics(settings.monitor_group)
+    wanted = changelog_topics(settings.monitor_group, settings.monitor_count_hours)
     missing = [n for n in wanted if n not in existing]
     if not missing:
         return []

@@ -121,7 +121,9 @@ class Monitor:
         self.watches = app.Table(
             WATCH_TABLE, default=None, partitions=partitions, on_recover=self._recovered
         )
-        self.counts = HourlyCounts(app, partitions=partitions)
+        self.counts = HourlyCounts(
+            app, partitions=partitions, hours=self.settings.monitor_count_hours
+        )
         self.watch_changelog = str(self.watches.changelog_topic.get_topic_name())
         source = app.topic(
             self.settings.topic_order_events,
@@ -465,11 +467,11 @@ class Monitor:
         totals = list(self.counts.totals(self.time.latest()))
         orders.clear()
         rejections.clear()
-        for shop_id, count, window, value in totals:
+        for shop_id, count, hour, value in totals:
             if count.startswith("rejected:"):
-                rejections.labels(shop_id, count.removeprefix("rejected:"), window).set(value)
+                rejections.labels(shop_id, count.removeprefix("rejected:"), hour).set(value)
             else:
-                orders.labels(shop_id, count, window).set(value)
+                orders.labels(shop_id, count, hour).set(value)
 
 
 def _count_alerts(rows: list[AlertRow]) -> None:

@@ -3,13 +3,16 @@ completed, and rejections per reason.
 
 The table is a tumbling one-hour window (``Table.tumbling``) over event time: an order counts
 in the hour its change happened at the shop, as the events say (``occurred_at``; for a
-rejection the rejected event's own time). Its key is (shop, count, partition): each partition
-keeps its own part of a shop's count, so a key lives in exactly one changelog partition and a
-rebalance moves whole keys, never half of one. The gauges add the parts up.
+rejection the rejected event's own time). The last ``ORDERSTATE_MONITOR_COUNT_HOURS`` hours up
+to the monitor's time are kept and shown, one gauge series per shop, count and hour. The table's
+key is (shop, count, partition): each partition keeps its own part of a shop's count, so a key lives
+in exactly one changelog partition and a rebalance moves whole keys, never half of one. The
+gauges add the parts up.
 
 faust writes a table key to the changelog partition of the *current event*; inside a
-``take_events`` batch there is none (faust hands the batch over from another task), so
-``add`` names the partition itself and returns the changelog record for the batch's flush.
+``noack_take`` batch there is none (faust hands the batch over from another task), so the
+monitor names the partition itself and sends the changelog records with the batch's output
+(``changelog``).
 Counts are at least once: a rejection delivered twice counts twice (order events are
 deduplicated on their sequence before they are counted).
 """
@@ -20,7 +23,8 @@ from typing import Any
 
 import faust
 
-from orderstate.monitor.changelogs import COUNTS_KEPT, COUNTS_TABLE
+from orderstate.events.alerts import ms_to_time
+from orderstate.monitor.changelogs import COUNTS_TABLE, counts_kept
 from orderstate.monitor.publisher import Outgoing, changelog_record
 
 __all__ = ["HourlyCounts"]
@@ -29,9 +33,11 @@ HOUR_S = 3600.0
 
 
 class HourlyCounts:
-    def __init__(self, app: faust.App, *, partitions: int) -> None:
+    def __init__(self, app: faust.App, *, partitions: int, hours: int) -> None:
+        """``hours``: how many hours, up to the monitor's time, are kept and shown."""
+        self.hours = hours
         table = app.Table(COUNTS_TABLE, default=int, partitions=partitions)
-        self.wrapper = table.tumbling(HOUR_S, expires=COUNTS_KEPT)
+        self.wrapper = table.tumbling(HOUR_S, expires=counts_kept(hours))
         self.table = self.wrapper.table
 
     @property
@@ -51,30 +57,24 @@ class HourlyCounts:
         topic = self.changelog_topic
         return [changelog_record(topic, k, self.table.data[k], k[0][2]) for k in keys]
 
-    def windows(self, now_ms: int) -> dict[str, float]:
-        """Start (seconds) of the hour that contains ``now_ms`` and of the one before it."""
-        current = (now_ms // 1000) // int(HOUR_S) * HOUR_S
-        return {"current": current, "previous": current - HOUR_S}
-
     def totals(self, now_ms: int) -> Iterator[tuple[str, str, str, int]]:
-        """(shop, count, window name, value) of the current and the previous hour, the
-        partitions' parts added up; windows older than that are dropped from memory (their
-        changelog records expire with the topic's retention)."""
-        windows = self.windows(now_ms)
-        starts = {start: name for name, start in windows.items()}
-        oldest = windows["current"] - (COUNTS_KEPT.total_seconds() - HOUR_S)
-        sums: dict[tuple[str, str, str], int] = defaultdict(int)
+        """(shop, count, hour, value) of the kept hours up to ``now_ms``, the partitions'
+        parts added up; ``hour`` is the RFC 3339 start of the hour. Older windows are dropped
+        from memory (their changelog records expire with the topic's retention)."""
+        current = (now_ms // 1000) // int(HOUR_S) * HOUR_S
+        oldest = current - (self.hours - 1) * HOUR_S
+        sums: dict[tuple[str, str, float], int] = defaultdict(int)
         stale = []
         for key, value in list(self.table.data.items()):
             (shop_id, count, _partition), (start, _end) = key
             if start < oldest:
                 stale.append(key)
-            elif start in starts:
-                sums[shop_id, count, starts[start]] += int(value)
+            elif start <= current:
+                sums[shop_id, count, start] += int(value)
         for key in stale:
             self.table.data.pop(key, None)
-        for (shop_id, count, window), value in sorted(sums.items()):
-            yield shop_id, count, window, value
+        for (shop_id, count, start), value in sorted(sums.items()):
+            yield shop_id, count, ms_to_time(int(start * 1000)), value
 
     def forget_partitions(self, keep: set[int]) -> None:
         """Drop the rows of partitions this process no longer owns."""

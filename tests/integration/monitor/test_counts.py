@@ -34,6 +34,9 @@ def _rejection(reason: ReasonCode, minutes: float) -> tuple[bytes, bytes, list[t
     return b"shop-c:C-9", value, headers
 
 
+EIGHT, NINE = "2026-03-02T08:00:00Z", "2026-03-02T09:00:00Z"
+
+
 def _gauge(name: str, **labels: str) -> float | None:
     return REGISTRY.get_sample_value(name, labels)
 
@@ -41,9 +44,9 @@ def _gauge(name: str, **labels: str) -> float | None:
 async def test_orders_and_rejections_are_counted_per_shop_and_hour(
     kafka_bootstrap: str, database_url: str, topics: TopicNames
 ) -> None:
-    """Event time decides the hour: 09:xx counts in the current hour when the monitor's time
-    is 09:54, 08:30 in the previous one; a rejection counts in its event's hour."""
-    settings = monitor_settings(kafka_bootstrap, database_url, topics)
+    """Event time decides the hour: 09:xx counts in 09:00, 08:30 in 08:00; a rejection counts
+    in its event's hour; hours older than ORDERSTATE_MONITOR_COUNT_HOURS go."""
+    settings = monitor_settings(kafka_bootstrap, database_url, topics, monitor_count_hours=2)
     records = []
     early = Order("C-0", shop_id="shop-c")
     records += early.create(at(-0.5))
@@ -74,56 +77,46 @@ async def test_orders_and_rejections_are_counted_per_shop_and_hour(
                     "orderstate_monitor_rejections_per_hour",
                     shop_id="shop-c",
                     reason="order_closed",
-                    window="previous",
+                    hour=EIGHT,
                 )
                 == 1
                 and _gauge(
                     "orderstate_monitor_orders_per_hour",
                     shop_id="shop-c",
                     event="completed",
-                    window="current",
+                    hour=NINE,
                 )
                 == 1
             )
 
         await wait_for(counted, timeout_s=20)
         orders = {
-            (event_, window): _gauge(
-                "orderstate_monitor_orders_per_hour",
-                shop_id="shop-c",
-                event=event_,
-                window=window,
+            (event_, hour): _gauge(
+                "orderstate_monitor_orders_per_hour", shop_id="shop-c", event=event_, hour=hour
             )
             for event_ in ("created", "shipped", "completed")
-            for window in ("current", "previous")
+            for hour in (EIGHT, NINE)
         }
         rejections = _gauge(
             "orderstate_monitor_rejections_per_hour",
             shop_id="shop-c",
             reason="state_not_settable",
-            window="current",
+            hour=NINE,
         )
-        # The hour moves on with the clock: what was current becomes previous.
+        # Two hours are kept: at 10:xx the 08:00 hour goes.
         clock.now += timedelta(hours=1)
 
         async def moved() -> bool:
-            return (
-                _gauge(
-                    "orderstate_monitor_orders_per_hour",
-                    shop_id="shop-c",
-                    event="created",
-                    window="previous",
-                )
-                == 3
-            )
+            old = {"shop_id": "shop-c", "event": "created", "hour": EIGHT}
+            return _gauge("orderstate_monitor_orders_per_hour", **old) is None
 
         await wait_for(moved, timeout_s=10)
     assert orders == {
-        ("created", "current"): 3,
-        ("created", "previous"): 1,
-        ("shipped", "current"): 1,
-        ("shipped", "previous"): None,
-        ("completed", "current"): 1,
-        ("completed", "previous"): None,
+        ("created", NINE): 3,
+        ("created", EIGHT): 1,
+        ("shipped", NINE): 1,
+        ("shipped", EIGHT): None,
+        ("completed", NINE): 1,
+        ("completed", EIGHT): None,
     }
     assert rejections == 2

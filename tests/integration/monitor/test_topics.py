@@ -1,11 +1,13 @@
 """`orderstate topics create` makes the alerts topic and the monitor's changelog topics."""
 
+from typing import Any
+
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from orderstate.topics_admin import create_topics
 from tests.support.kafka import delete_topics, unique_topics
-from tests.support.pipeline import settings_for
+from tests.support.pipeline import settings_for, wait_for
 
 
 async def test_topics_create_makes_the_alerts_and_changelog_topics(
@@ -22,7 +24,14 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         await admin.start()
         try:
-            described = await admin.describe_topics([orders_changelog, counts_changelog])
+            described: list[dict[str, Any]] = []
+
+            async def known() -> bool:
+                # A topic just created has no partitions in the metadata for a moment.
+                described[:] = await admin.describe_topics([orders_changelog, counts_changelog])
+                return all(d["partitions"] for d in described)
+
+            await wait_for(known, timeout_s=10)
             configs = await admin.describe_configs(
                 [
                     ConfigResource(ConfigResourceType.TOPIC, orders_changelog),
@@ -39,7 +48,8 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
         }
         assert found[orders_changelog]["cleanup.policy"] == "compact"
         assert found[counts_changelog]["cleanup.policy"] == "compact,delete"
-        assert found[counts_changelog]["retention.ms"] == str(4 * 3600 * 1000)
+        # The hours shown (ORDERSTATE_MONITOR_COUNT_HOURS, 24) and one for late events.
+        assert found[counts_changelog]["retention.ms"] == str(25 * 3600 * 1000)
         # Run again: nothing is missing any more.
         assert await create_topics(settings, partitions=4) == []
     finally:
