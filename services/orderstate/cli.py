@@ -514,7 +514,7 @@ async def _connect(settings: "Settings") -> "asyncpg.Connection":
 
 
 @app.command()
-def simulate(
+def simulate(  # noqa: PLR0917 -- typer passes every option of the command
     shops: Annotated[int, typer.Option(min=1, help="Shops to spread the orders over.")] = 5,
     orders: Annotated[
         int, typer.Option(min=1, help="Orders, each through a whole lifecycle.")
@@ -524,8 +524,30 @@ def simulate(
         bool, typer.Option(help="Wait until worker and relay processed everything.")
     ] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 600,
+    promised: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1, help="Share of orders promised for delivery 4 hours after ordering."
+        ),
+    ] = 0.1,
+    overdue: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Stalled orders from three days earlier, as a share of --orders, on top.",
+        ),
+    ] = 0.03,
+    monitor_metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="/metrics URL of the order monitor (`orderstate run`'s ops port): wait for it "
+            "and add its alerts and live counts to the summary."
+        ),
+    ] = None,
 ) -> None:
-    """Publish realistic traffic (races, duplicates, late and invalid events) and summarise."""
+    """Publish realistic traffic (races, duplicates, late and invalid events, orders that
+    miss their deadlines) and summarise."""
     from rich.console import Console
 
     from orderstate.simulation.generator import SimConfig
@@ -534,10 +556,17 @@ def simulate(
 
     settings = _settings()
     console = Console(stderr=False)
-    config = SimConfig(shops=shops, orders=orders, seed=seed)
+    config = SimConfig(shops=shops, orders=orders, seed=seed, promised=promised, overdue=overdue)
     try:
         summary = asyncio.run(
-            run_simulation(settings, config, wait=wait, timeout_s=timeout, console=console)
+            run_simulation(
+                settings,
+                config,
+                wait=wait,
+                timeout_s=timeout,
+                console=console,
+                monitor_metrics=monitor_metrics,
+            )
         )
     except SimulationTimeoutError as exc:
         raise _fail(str(exc)) from None
