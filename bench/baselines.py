@@ -16,7 +16,7 @@ import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.queries import query
-from orderstate.worker.records import to_input
+from orderstate.worker.records import read_record
 
 __all__ = [
     "ConsumeResult",
@@ -67,7 +67,9 @@ async def raw_consume(
                 count += len(batch)
                 if roles is not None:
                     for r in batch:
-                        to_input(r, roles[r.topic], limits)
+                        role = roles[r.topic]
+                        read = read_record(r, role, limits)
+                        read.input(r, role, read.key_ms)
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         seconds = time.perf_counter() - started

@@ -26,7 +26,7 @@ from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import apply_batch
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
-from orderstate.worker.records import to_input
+from orderstate.worker.records import read_record
 
 # --- the worker and relay as processes -------------------------------------------------------
 
@@ -549,7 +549,8 @@ def summarise_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
         by_category[_category(key)] += tt
     functions = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     interesting = (
-        "to_input",
+        "read_record",
+        "input",
         "decode_record",
         "decode_kafka",
         "decode_event",
@@ -608,7 +609,7 @@ def _label(key: tuple[str, int, str]) -> str:
 
 
 class _FakeRecord:
-    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
     def __init__(self, topic: str, offset: int, record: SimRecord) -> None:
         self.topic = topic
@@ -617,6 +618,8 @@ class _FakeRecord:
         self.key = record.key
         self.value = record.value
         self.headers = record.headers
+        # As if produced now: the worker's merge time is the event time, but never later.
+        self.timestamp = int(time.time() * 1000)
 
 
 _NAMES = {sql: name for name, sql in QUERIES.items()}
@@ -707,7 +710,9 @@ async def statement_profile(
             inputs = []
             for r in chunk:
                 role = r.role.value
-                inputs.append(to_input(_FakeRecord(role, offsets[role], r), r.role, limits))
+                fake = _FakeRecord(role, offsets[role], r)
+                read = read_record(fake, r.role, limits)
+                inputs.append(read.input(fake, r.role, read.key_ms))
                 offsets[role] += 1
             t1 = time.perf_counter()
             await apply_batch(
