@@ -9,7 +9,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from orderstate.events.topics import TOPICS
 from orderstate.kafka_client import kafka_options
-from orderstate.monitor.changelogs import changelog_topics
+from orderstate.monitor.changelogs import changelog_topics, leader_topic
 from orderstate.settings import Settings
 
 __all__ = ["TopicMismatchError", "create_topics"]
@@ -61,8 +61,15 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
 async def _create_changelogs(
     settings: Settings, partitions: int, replication: int, existing: set[str]
 ) -> list[str]:
-    """The monitor's changelog topics, co-partitioned with the order events it reads."""
-    wanted = changelog_topics(settings.monitor_group, settings.monitor_count_hours)
+    """The monitor's changelog topics, co-partitioned with the order events it reads, and
+    faust's leader topic of one partition."""
+    wanted = {
+        name: (partitions, config)
+        for name, config in changelog_topics(
+            settings.monitor_group, settings.monitor_count_hours
+        ).items()
+    }
+    wanted[leader_topic(settings.monitor_group)] = (1, {})
     missing = [n for n in wanted if n not in existing]
     if not missing:
         return []
@@ -74,9 +81,9 @@ async def _create_changelogs(
                 [
                     NewTopic(
                         n,
-                        num_partitions=partitions,
+                        num_partitions=wanted[n][0],
                         replication_factor=replication,
-                        topic_configs=wanted[n],
+                        topic_configs=wanted[n][1],
                     )
                     for n in missing
                 ]
@@ -84,5 +91,5 @@ async def _create_changelogs(
     finally:
         await admin.close()
     for name in missing:
-        log.info("topic", name=name, partitions=partitions, created=True)
+        log.info("topic", name=name, partitions=wanted[name][0], created=True)
     return missing

@@ -1,14 +1,15 @@
-"""The monitor's faust tables and their changelog topics, named in one place.
+"""The monitor's faust tables and the topics faust keeps for it, named in one place.
 
-faust declares a table's changelog topic itself when the app starts (which needs the Kafka
-``Create`` ACL); ``orderstate topics create`` makes them beforehand with the same settings, so
-a monitor whose user may not create topics finds them there. This module imports no faust,
-so ``topics create`` stays quick.
+faust declares its topics itself when the app starts (which needs the Kafka ``Create`` ACL):
+a changelog topic per table, and the leader election topic
+``<app id>-__assignor-__leader``. ``orderstate topics create`` makes them beforehand with the
+same settings, so a monitor whose user may not create topics finds them there. This module
+imports no faust, so ``topics create`` stays quick.
 """
 
 from datetime import timedelta
 
-__all__ = ["COUNTS_TABLE", "WATCH_TABLE", "changelog_topics", "counts_kept"]
+__all__ = ["COUNTS_TABLE", "WATCH_TABLE", "changelog_topics", "counts_kept", "leader_topic"]
 
 WATCH_TABLE = "monitor-orders"
 COUNTS_TABLE = "monitor-counts"
@@ -29,3 +30,8 @@ def changelog_topics(group: str, count_hours: int) -> dict[str, dict[str, str]]:
             "retention.ms": str(int(counts_kept(count_hours).total_seconds() * 1000)),
         },
     }
+
+
+def leader_topic(group: str) -> str:
+    """faust's leader election topic: one partition, the leader is whoever is assigned it."""
+    return f"{group}-__assignor-__leader"

@@ -1,4 +1,5 @@
-"""`orderstate topics create` makes the alerts topic and the monitor's changelog topics."""
+"""`orderstate topics create` makes the alerts topic and the topics faust keeps for the monitor
+(its changelogs and its leader topic), for users without the Create ACL."""
 
 from typing import Any
 
@@ -20,7 +21,8 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
         created = await create_topics(settings, partitions=4)
         orders_changelog = f"{group}-monitor-orders-changelog"
         counts_changelog = f"{group}-monitor-counts-changelog"
-        assert set(created) == {*names.all, orders_changelog, counts_changelog}
+        leader = f"{group}-__assignor-__leader"
+        assert set(created) == {*names.all, orders_changelog, counts_changelog, leader}
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
         await admin.start()
         try:
@@ -28,7 +30,9 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
 
             async def known() -> bool:
                 # A topic just created has no partitions in the metadata for a moment.
-                described[:] = await admin.describe_topics([orders_changelog, counts_changelog])
+                described[:] = await admin.describe_topics(
+                    [orders_changelog, counts_changelog, leader]
+                )
                 return all(d["partitions"] for d in described)
 
             await wait_for(known, timeout_s=10)
@@ -40,7 +44,7 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
             )
         finally:
             await admin.close()
-        assert [len(d["partitions"]) for d in described] == [4, 4]
+        assert [len(d["partitions"]) for d in described] == [4, 4, 1]
         found = {
             resource[3]: {entry[0]: entry[1] for entry in resource[4]}
             for response in configs
