@@ -19,6 +19,7 @@ decision at a time, so an alert cannot be raised and cleared out of order.
 """
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -28,25 +29,23 @@ from typing import Any, TypeVar
 import asyncpg
 import faust
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.types import TP
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from orderstate import metrics
 from orderstate.domain import PolicyBook
-from orderstate.kafka_client import kafka_options
 from orderstate.monitor.changelogs import WATCH_TABLE
 from orderstate.monitor.counts import HourlyCounts
 from orderstate.monitor.decisions import Pass, alert_output
-from orderstate.monitor.faust_app import create_app
+from orderstate.monitor.exports import export_counts, export_open_alerts
+from orderstate.monitor.faust_app import create_app, input_topics
 from orderstate.monitor.parked import parked_changes
 from orderstate.monitor.publisher import Outgoing, Publisher, changelog_record
 from orderstate.monitor.records import OrderEvent, order_event, rejection
 from orderstate.monitor.store import (
     AlertRow,
     delete_cleared_alerts,
-    open_alert_counts,
     open_parked_alerts,
     parked_orders,
     write_alerts,
@@ -54,7 +53,6 @@ from orderstate.monitor.store import (
 from orderstate.monitor.timekeeping import DueIndex, PartitionTime
 from orderstate.monitor.watches import Row, fold
 from orderstate.projector.connection import DATABASE_DOWN
-from orderstate.runtime import StartupError
 from orderstate.settings import Settings
 
 __all__ = ["Monitor"]
@@ -115,7 +113,7 @@ class Monitor:
 
     async def run(self) -> int:
         """Run until ``stop`` is set (0) or the monitor fails (1)."""
-        partitions, replication = await self._topics()
+        partitions, replication = await input_topics(self.settings)
         app = create_app(self.settings, partitions=partitions, replication=replication)
         self.app = app
         self.watches = app.Table(
@@ -171,38 +169,6 @@ class Monitor:
         finally:
             stopping.cancel()
 
-    async def _topics(self) -> tuple[int, int]:
-        """The order events topic's partition count and replication factor, which the
-        changelog topics follow; the rejections topic must have the same count (one agent
-        reads both, partition by partition)."""
-        names = [
-            self.settings.topic_order_events,
-            self.settings.topic_rejected,
-            self.settings.topic_alerts,
-        ]
-        admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="monitor-admin"))
-        try:
-            await admin.start()
-            described = {d["topic"]: d for d in await admin.describe_topics(names)}
-        except KafkaError as exc:
-            raise StartupError(f"the monitor cannot reach Kafka: {exc!r}") from exc
-        finally:
-            await admin.close()
-        missing = [n for n in names if not described.get(n, {}).get("partitions")]
-        if missing:
-            raise StartupError(
-                f"topics {missing} do not exist; create them with `orderstate topics create`"
-            )
-        counts = {n: len(described[n]["partitions"]) for n in names}
-        events, rejected = names[0], names[1]
-        if counts[events] != counts[rejected]:
-            raise StartupError(
-                f"{events} has {counts[events]} partitions and {rejected} {counts[rejected]}: "
-                "the monitor reads both partition by partition and needs the same count"
-            )
-        replication = len(described[events]["partitions"][0]["replicas"])
-        return counts[events], replication
-
     # ---- faust callbacks ------------------------------------------------------------------
 
     async def _agent(self, stream: Any) -> None:
@@ -252,6 +218,10 @@ class Monitor:
             for key in [k for k, row in self.watches.data.items() if row["p"] in lost]:
                 self.watches.data.pop(key, None)
             self.counts.forget_partitions(self.assigned)
+        for partition in lost:
+            # The new owner reports its lag; a series left here would go stale.
+            with contextlib.suppress(KeyError):
+                metrics.MONITOR_LAG.remove(str(partition))
         log.info("monitor_partitions_revoked", partitions=sorted(lost))
 
     async def _recovered(self) -> None:
@@ -290,7 +260,7 @@ class Monitor:
         await self._guarded("parked", self._parked_check)
 
     async def _on_gauges(self) -> None:
-        await self._guarded("gauges", self._gauges)
+        await self._guarded("gauges", lambda: export_open_alerts(self.pool))
 
     async def _guarded(self, what: str, job: Callable[[], Awaitable[None]]) -> None:
         """A timer that fails logs and tries again next time; a bug stops the monitor."""
@@ -390,7 +360,8 @@ class Monitor:
             for partition in sorted(self.assigned):
                 decisions.judge_due(partition)
             await self._flush(decisions)
-        self._refresh_counts()
+        if hasattr(self, "counts"):
+            export_counts(self.counts, self.time.latest())
 
     async def _flush(self, decisions: Pass, extra: list[Outgoing] | None = None) -> None:
         """Make a pass durable: its alert events, the changelog records of the rows it changed
@@ -453,25 +424,6 @@ class Monitor:
             self._last_retention = time.monotonic()
             if deleted:
                 log.info("cleared_alerts_deleted", rows=deleted)
-
-    async def _gauges(self) -> None:
-        counts = await open_alert_counts(self.pool)
-        metrics.MONITOR_OPEN_ALERTS.clear()
-        for (shop_id, rule), n in counts.items():
-            metrics.MONITOR_OPEN_ALERTS.labels(shop_id, rule).set(n)
-
-    def _refresh_counts(self) -> None:
-        if not hasattr(self, "counts"):
-            return
-        orders, rejections = metrics.MONITOR_ORDERS_PER_HOUR, metrics.MONITOR_REJECTIONS_PER_HOUR
-        totals = list(self.counts.totals(self.time.latest()))
-        orders.clear()
-        rejections.clear()
-        for shop_id, count, hour, value in totals:
-            if count.startswith("rejected:"):
-                rejections.labels(shop_id, count.removeprefix("rejected:"), hour).set(value)
-            else:
-                orders.labels(shop_id, count, hour).set(value)
 
 
 def _count_alerts(rows: list[AlertRow]) -> None:

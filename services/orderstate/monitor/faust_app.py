@@ -27,11 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
-from orderstate.kafka_client import ssl_context
+from orderstate.kafka_client import kafka_options, ssl_context
+from orderstate.runtime import StartupError
 from orderstate.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "input_topics"]
 
 
 def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
@@ -77,3 +80,36 @@ def create_app(settings: Settings, *, partitions: int, replication: int) -> faus
     if credentials is not None:
         options["broker_credentials"] = credentials
     return faust.App(settings.monitor_group, **options)
+
+
+async def input_topics(settings: Settings) -> tuple[int, int]:
+    """The order events topic's partition count and replication factor, which the
+    changelog topics follow; the rejections topic must have the same count (one agent
+    reads both, partition by partition)."""
+    names = [
+        settings.topic_order_events,
+        settings.topic_rejected,
+        settings.topic_alerts,
+    ]
+    admin = AIOKafkaAdminClient(**kafka_options(settings, role="monitor-admin"))
+    try:
+        await admin.start()
+        described = {d["topic"]: d for d in await admin.describe_topics(names)}
+    except KafkaError as exc:
+        raise StartupError(f"the monitor cannot reach Kafka: {exc!r}") from exc
+    finally:
+        await admin.close()
+    missing = [n for n in names if not described.get(n, {}).get("partitions")]
+    if missing:
+        raise StartupError(
+            f"topics {missing} do not exist; create them with `orderstate topics create`"
+        )
+    counts = {n: len(described[n]["partitions"]) for n in names}
+    events, rejected = names[0], names[1]
+    if counts[events] != counts[rejected]:
+        raise StartupError(
+            f"{events} has {counts[events]} partitions and {rejected} {counts[rejected]}: "
+            "the monitor reads both partition by partition and needs the same count"
+        )
+    replication = len(described[events]["partitions"][0]["replicas"])
+    return counts[events], replication
