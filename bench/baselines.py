@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
+from orderstate.projector.inputs import Position
 from orderstate.projector.queries import query
 from orderstate.worker.records import read_record
 
@@ -69,7 +70,7 @@ async def raw_consume(
                     for r in batch:
                         role = roles[r.topic]
                         read = read_record(r, role, limits)
-                        read.input(r, role, read.key_ms)
+                        read.input(r, role, Position(r.topic, r.partition, r.offset, read.key_ms))
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         seconds = time.perf_counter() - started

@@ -24,6 +24,7 @@ from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import apply_batch
+from orderstate.projector.inputs import Position
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
 from orderstate.worker.records import read_record
@@ -712,7 +713,9 @@ async def statement_profile(
                 role = r.role.value
                 fake = _FakeRecord(role, offsets[role], r)
                 read = read_record(fake, r.role, limits)
-                inputs.append(read.input(fake, r.role, read.key_ms))
+                # One clock for all three of the log's clocks: the records go in generated order.
+                at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
+                inputs.append(read.input(fake, r.role, at))
                 offsets[role] += 1
             t1 = time.perf_counter()
             await apply_batch(

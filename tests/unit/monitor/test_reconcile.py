@@ -118,3 +118,37 @@ def test_alert_data_is_the_published_payload() -> None:
         cleared, order_id="O-1", state="shipped", order_version=4, now_ms=PAID_DUE + H
     )
     assert (data["cleared_at"], data["cleared_because"]) == ("2026-03-04T10:30:00Z", "moved_on")
+
+
+def test_the_published_events_follow_the_contract() -> None:
+    """What the monitor publishes validates against the models the schemas come from."""
+    from orderstate.events.alerts import AlertClearedOut, AlertRaisedOut
+    from orderstate.events.envelope import CloudEvent, decode_kafka
+    from orderstate.monitor.decisions import alert_output
+
+    [change] = _reconcile(_paid(), PAID_DUE + 1000).changes
+    row = {"w": ["paid", T0, None, False, None, False], "v": 3}
+    raised, stored = alert_output(
+        change, shop_id="shop-1", order_id="O-1", row=row, now_ms=PAID_DUE + 1000, topic="t"
+    )
+    event = decode_kafka(raised.headers, raised.value, max_bytes=10**6, max_depth=32)
+    assert isinstance(event, CloudEvent)
+    assert (event.type, event.subject, event.key) == (
+        "alert.raised",
+        "state_deadline.paid",
+        "shop-1:O-1",
+    )
+    AlertRaisedOut.model_validate(event.data)
+    assert (stored.alert_id, stored.cleared_at_ms) == (PAID_ID, None)
+    cleared, stored = alert_output(
+        Change(PAID_ID, change.alert, ClearedBecause.MOVED_ON),
+        shop_id="shop-1",
+        order_id="O-1",
+        row=row,
+        now_ms=PAID_DUE + H,
+        topic="t",
+    )
+    event = decode_kafka(cleared.headers, cleared.value, max_bytes=10**6, max_depth=32)
+    AlertClearedOut.model_validate(event.data)
+    assert event.id != decode_kafka(raised.headers, raised.value, max_bytes=10**6, max_depth=32).id
+    assert (stored.cleared_at_ms, stored.cleared_because) == (PAID_DUE + H, "moved_on")
