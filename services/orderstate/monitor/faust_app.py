@@ -29,6 +29,7 @@ from typing import Any
 import faust
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
+from faust.types.auth import CredentialsT
 
 from orderstate.kafka_client import kafka_options, ssl_context
 from orderstate.runtime import StartupError
@@ -37,7 +38,7 @@ from orderstate.settings import Settings
 __all__ = ["create_app", "input_topics"]
 
 
-def _credentials(settings: Settings) -> faust.types.auth.CredentialsT | None:
+def _credentials(settings: Settings) -> CredentialsT | None:
     protocol = settings.kafka_security_protocol
     context = ssl_context(settings) if protocol in ("SSL", "SASL_SSL") else None
     if protocol.startswith("SASL_"):
