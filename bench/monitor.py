@@ -3,7 +3,9 @@
 ``orderstate monitor`` processes start (one, then two in one group) on the order events and
 rejections of the (d) run: its backlog and latency runs, all published before the monitor
 starts. A monitor's rate is the records of both topics over the time from its start to the
-moment its /metrics counted them all; the processes are timed from their start, like (d).
+moment its /metrics counted them all and reported no lag on any partition (with two
+processes a rebalance hands partitions over and some records are read twice, so the count
+alone would end early); the processes are timed from their start, like (d).
 
 (e') measures faust-streaming alone on the same topics: bench/faust_take.py, an agent that
 takes batches the way the monitor does (``noack_take``) and only acknowledges them. It is the
@@ -54,14 +56,22 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _scrape(port: int) -> tuple[int, dict[str, int]]:
-    """Records the monitor has processed, and the alerts it published by kind."""
+@dataclass(frozen=True)
+class _Scraped:
+    records: int
+    alerts: dict[str, int]
+    lag: dict[str, int]
+
+
+def _scrape(port: int) -> _Scraped:
+    """Records the monitor has processed, the alerts it published by kind, its lag per
+    partition it owns."""
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as answer:
             text = answer.read().decode()
     except OSError:
-        return 0, {}
-    records, alerts = 0, {"raised": 0, "cleared": 0}
+        return _Scraped(0, {}, {})
+    records, alerts, lag = 0, {"raised": 0, "cleared": 0}, {}
     for family in text_string_to_metric_families(text):
         if family.name == "orderstate_monitor_events":
             records += sum(int(s.value) for s in family.samples if s.name.endswith("_total"))
@@ -69,7 +79,9 @@ def _scrape(port: int) -> tuple[int, dict[str, int]]:
             for s in family.samples:
                 if s.name.endswith("_total"):
                     alerts[s.labels["kind"]] += int(s.value)
-    return records, alerts
+        elif family.name == "orderstate_monitor_lag":
+            lag.update({s.labels["partition"]: int(s.value) for s in family.samples})
+    return _Scraped(records, alerts, lag)
 
 
 async def run_monitor(
@@ -85,6 +97,7 @@ async def run_monitor(
     """``processes`` monitor processes in one new group on the order events and rejections."""
     ends_now = await infra.end_offsets(ends.kafka, [topics.order_events, topics.rejected])
     records = sum(ends_now.values())
+    partitions = sum(1 for tp in ends_now if tp.topic == topics.order_events)
     alerts_topic = scratch.name(f"monitor{processes}.orderstate.order-alerts.v1")
     await scratch.create_topics([alerts_topic])
     env = infra.orderstate_env(url, ends.kafka, topics, scratch.group(f"unused{processes}"))
@@ -130,12 +143,13 @@ async def run_monitor(
                 if process.poll() is not None:
                     raise RuntimeError(f"a monitor exited with {process.returncode}")
             scraped = [await asyncio.to_thread(_scrape, port) for port in ports]
-            done = sum(n for n, _ in scraped)
-            alerts = {k: sum(a.get(k, 0) for _, a in scraped) for k in ("raised", "cleared")}
+            done = sum(s.records for s in scraped)
+            alerts = {k: sum(s.alerts.get(k, 0) for s in scraped) for k in ("raised", "cleared")}
+            lag = {p: n for s in scraped for p, n in s.lag.items()}
             now = time.monotonic() - started
             if done and first is None:
                 first = now
-            if done >= records:
+            if done >= records and len(lag) == partitions and not any(lag.values()):
                 break
             if now > timeout_s:
                 raise TimeoutError(f"the monitor processed {done} of {records} in {timeout_s} s")

@@ -123,7 +123,8 @@ IGNORED_FIELDS = Counter(
 MONITOR_EVENTS = Counter(
     "orderstate_monitor_events_total",
     "Records the monitor read: order events applied, duplicates (a sequence it had seen), "
-    "rejections counted, and malformed records it could not read.",
+    "rejections counted, malformed records it could not read, and records of partitions it no "
+    "longer owns (elsewhere: left to their new owner).",
     ["outcome"],
 )
 MONITOR_SEQUENCE_GAPS = Counter(

@@ -93,6 +93,9 @@ class Monitor:
         self.lock = asyncio.Lock()
         self.publisher = Publisher(settings)
         self.assigned: set[int] = set()
+        # Partitions taken away and not given back: records of them still in faust's buffers
+        # belong to their new owner.
+        self.lost: set[int] = set()
         self.failed: BaseException | None = None
         self.started = False
         self._last_retention = 0.0
@@ -188,7 +191,7 @@ class Monitor:
                 continue  # read before a rebalance: the partitions' new owner reads them again
             try:
                 async with self.lock:
-                    await self._batch(events)
+                    done = await self._batch(events)
             except Exception as exc:
                 # Never acknowledge past a batch that was not done: faust would commit over
                 # it (faust-streaming #606). Stop instead; the restart reads it again.
@@ -197,7 +200,7 @@ class Monitor:
                 self.stop.set()
                 return
             # Only now, with its output durable, may faust commit the batch's offsets.
-            for event in events:
+            for event in done:
                 await stream.ack(event)
 
     async def _revoked(self, _sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
@@ -211,6 +214,7 @@ class Monitor:
             while not self.batches.empty():
                 self.batches.get_nowait()
             self.assigned -= lost
+            self.lost |= lost
             self.time.forget(lost)
             self.due.forget(lost)
             # The memory store forgets only rows it recovered itself; rows this process wrote
@@ -233,6 +237,7 @@ class Monitor:
         self.assigned = {
             tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic
         }
+        self.lost -= self.assigned
         async with self.lock:
             self.due = DueIndex()
             for key in [k for k, row in self.watches.data.items() if row["p"] not in self.assigned]:
@@ -275,7 +280,9 @@ class Monitor:
 
     # ---- the work ---------------------------------------------------------------------------
 
-    async def _batch(self, events: list[Any]) -> None:
+    async def _batch(self, events: list[Any]) -> list[Any]:
+        """Process a batch; returns its records to acknowledge (not those of partitions that
+        went elsewhere: their new owner reads them)."""
         started = time.perf_counter()
         orders_topic = self.settings.topic_order_events
         decisions = self._pass()
@@ -283,9 +290,14 @@ class Monitor:
         tally: Counter[str] = Counter()
         for partition in {e.message.partition for e in events if e.message.topic == orders_topic}:
             self.time.reading(partition)
+        done = []
         for event in events:
             message = event.message
             partition = message.partition
+            if partition in self.lost:
+                tally["elsewhere"] += 1
+                continue
+            done.append(event)
             if message.topic != orders_topic:
                 found = rejection(message.key, message.value, message.headers)
                 if found is None:
@@ -319,6 +331,7 @@ class Monitor:
         for outcome, n in tally.items():
             metrics.MONITOR_EVENTS.labels(outcome).inc(n)
         metrics.MONITOR_BATCH_DURATION.observe(time.perf_counter() - started)
+        return done
 
     def _gap(self, parsed: OrderEvent, row: Row | None) -> None:
         metrics.MONITOR_SEQUENCE_GAPS.inc()
