@@ -14,6 +14,7 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
         (["api"], 8080),
         (["worker"], 9102),
         (["relay"], 9103),
+        (["monitor"], 9104),
         (["run"], 9102),
         (["worker", "--ops-port", "9200"], 9200),
         (["relay", "--ops-port=9300"], 9300),
