@@ -25,6 +25,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 import infra
+from tests.support.kafka import TopicNames
 
 __all__ = ["MonitorResult", "run_faust_ceiling", "run_monitor"]
 
@@ -87,7 +88,7 @@ def _scrape(port: int) -> _Scraped:
 async def run_monitor(
     ends: infra.Endpoints,
     scratch: infra.Scratch,
-    topics: infra.Topics,
+    topics: TopicNames,
     url: str,
     logs: Path,
     *,
@@ -185,7 +186,7 @@ class CeilingResult:
 async def run_faust_ceiling(
     ends: infra.Endpoints,
     scratch: infra.Scratch,
-    topics: infra.Topics,
+    topics: TopicNames,
     logs: Path,
     *,
     timeout_s: float = 600,

@@ -1,7 +1,7 @@
 """How long the relay takes to drain a large outbox backlog (after a broker outage, say), with
 the relay of a given commit and with the current one, in one run on the same data.
 
-    .venv/bin/python bench/relay_drain.py --rows 500000 --before debdfa3
+    PYTHONPATH=. .venv/bin/python bench/relay_drain.py --rows 500000 --before debdfa3
 
 Each variant gets a fresh database holding the same backlog (rows of a realistic size,
 spread over many orders) and its own topics, and runs alone in this process until the
@@ -12,6 +12,7 @@ bench/relay-drain-results.md.
 
 import argparse
 import asyncio
+import importlib
 import importlib.util
 import subprocess
 import sys
@@ -21,8 +22,10 @@ from pathlib import Path
 from types import ModuleType
 
 import asyncpg
-from bench.infra import REPO, Scratch, endpoints
+from pydantic import SecretStr
 
+from infra import REPO, Scratch, endpoints
+from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 
 _EVENT_BYTES = 1500
@@ -31,8 +34,6 @@ _ORDERS = 50_000
 
 def _relay_class(commit: str | None) -> type:
     if commit is None:
-        from orderstate.relay.outbox_relay import Relay
-
         return Relay
     source = subprocess.run(
         ["git", "show", f"{commit}:services/orderstate/relay/outbox_relay.py"],
@@ -41,6 +42,8 @@ def _relay_class(commit: str | None) -> type:
         text=True,
         check=True,
     ).stdout
+    # Modules renamed since: the old relay imports them by their old names.
+    sys.modules.setdefault("orderstate.runtime", importlib.import_module("orderstate.startup"))
     path = Path(tempfile.mkdtemp()) / f"relay_{commit}.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location(f"relay_{commit}", path)
@@ -114,7 +117,7 @@ async def _variant(scratch: Scratch, name: str, commit: str | None, rows: int) -
     print(f"relay_drain: {name}: writing {rows:,} outbox rows ...", flush=True)
     await _fill(url, rows)
     settings = Settings(
-        database_url=url,
+        database_url=SecretStr(url),
         kafka_bootstrap_servers=scratch.ends.kafka,
         topic_order_events=topics.order_events,
         topic_rejected=topics.rejected,

@@ -135,7 +135,7 @@ class RestWriter:
                 if ahead > 0:
                     await asyncio.sleep(min(ahead, 0.5))
                     continue
-                if len(running) >= 16:
+                if len(running) >= 32:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 task = asyncio.create_task(self._one(client, rng, sent))

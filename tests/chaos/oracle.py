@@ -286,7 +286,7 @@ async def check_outbound(kafka: str, live_url: str) -> Outbound:
             out.not_matching_last_sequence += 1
             if len(out.examples) < 5:
                 out.examples.append(f"{key}: {len(order)} events, last_sequence {last.get(key)}")
-    ids = Counter()
+    ids: Counter[bytes] = Counter()
     for record in await _read_topic(kafka, "orderstate.rejected.v1"):
         ids[dict(record.headers or ())["ce_id"]] += 1
     out.rejected_events = sum(ids.values())

@@ -1,5 +1,6 @@
 """bench/chaos-results.md from a run's result."""
 
+import os
 import platform
 import subprocess
 from collections import Counter
@@ -95,8 +96,9 @@ def write_report(result: ChaosResult, path: Path) -> None:
         *_table(
             ("figure", "value"),
             (
-                "time to converge after the last fault",
-                _seconds(result.converged_after_last_fault_s),
+                "time to converge after the last fault / after the load ended",
+                f"{_seconds(result.converged_after_last_fault_s)} / "
+                f"{_seconds(result.converged_after_load_s)}",
             ),
             (
                 "maximum lag (records not yet applied)",
@@ -213,6 +215,4 @@ def _exits(exits: list[tuple[str, int]]) -> str:
 
 
 def _cores() -> int:
-    import os
-
     return os.cpu_count() or 0

@@ -16,10 +16,12 @@ LOCAL = REPO / "deploy" / "local"
 
 @dataclass
 class ChaosServices:
+    # Below the kernel's ephemeral range (32768-60999): a port in it can be taken by any
+    # outgoing connection's local end while the broker starts (CI failed so once).
     root: Path
-    kafka_port: int = 39092
-    controller_port: int = 39093
-    pg_port: int = 35432
+    kafka_port: int = 29092
+    controller_port: int = 29093
+    pg_port: int = 25432
 
     @property
     def kafka(self) -> str:

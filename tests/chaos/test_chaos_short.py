@@ -1,4 +1,4 @@
-"""The short fault-injection run of `make test`: about 24,000 records, 5 worker kills, 3 relay
+"""The short fault-injection run of `make test`: about 30,000 records, 5 worker kills, 3 relay
 kills, an api kill, a broker restart, a PostgreSQL crash and killed connections, on a broker
 and server of its own; every invariant must hold (`make chaos` is the full size)."""
 

@@ -12,8 +12,8 @@ from orderstate.events.decode import decode_record
 from orderstate.events.errors import DecodeError
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
-from orderstate.projector.apply import OutcomeKind, apply_batch
-from orderstate.projector.inputs import Incoming, Malformed, Passed, Position
+from orderstate.projector.apply import BatchResult, OutcomeKind, apply_batch
+from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from tests.support.events import T0, created, event, incoming, logged, shipment, state
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ async def conn(database_url: str):  # type: ignore[no-untyped-def]
     await connection.close()
 
 
-async def _apply(conn: asyncpg.Connection, *items: Incoming | Malformed, group: str | None = None):  # type: ignore[no-untyped-def]
+async def _apply(conn: asyncpg.Connection, *items: Input, group: str | None = None) -> BatchResult:
     return await apply_batch(conn, list(items), policies=POLICIES, now=NOW, consumer_group=group)
 
 

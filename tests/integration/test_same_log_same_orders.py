@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from orderstate.domain import PolicyBook
 from orderstate.settings import Settings
@@ -42,8 +43,6 @@ async def three_databases(endpoints: Endpoints, template_database: str) -> Async
 
 
 async def _publish(kafka: str, topics: TopicNames) -> int:
-    from aiokafka import AIOKafkaProducer
-
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka, enable_idempotence=True, acks="all", linger_ms=10
     )
@@ -64,8 +63,6 @@ async def _publish(kafka: str, topics: TopicNames) -> int:
 async def _done(url: str, group: str, kafka: str, topics: TopicNames) -> bool:
     """The group's stored offsets reached the end of every inbound partition (markers the
     runs append come after every real record, so the end may still move)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, isolation_level="read_committed")
     await consumer.start()
     try:

@@ -15,6 +15,10 @@ class TopicNames:
     alerts: str
 
     @property
+    def inbound(self) -> list[str]:
+        return [self.orders, self.shipments]
+
+    @property
     def all(self) -> list[str]:
         return [self.orders, self.shipments, self.order_events, self.rejected, self.alerts]
 

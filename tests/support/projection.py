@@ -29,7 +29,7 @@ class Projection:
 
 
 def _strip_view(text: str) -> dict[str, Any]:
-    view = json.loads(text)
+    view: dict[str, Any] = json.loads(text)
     for name in _VIEW_CLOCK:
         view.pop(name, None)
     for entry in view.get("history", []):
@@ -38,7 +38,7 @@ def _strip_view(text: str) -> dict[str, Any]:
 
 
 def _strip_event(text: str) -> dict[str, Any]:
-    event = json.loads(text)
+    event: dict[str, Any] = json.loads(text)
     event.pop("time", None)
     order = event.get("data", {}).get("order")
     if isinstance(order, dict):

@@ -12,6 +12,8 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
     ("args", "port"),
     [
         (["api"], 8080),
+        (["api", "--port", "9000"], 9000),
+        (["api", "--host", "127.0.0.1", "--port=9001"], 9001),
         (["worker"], 9102),
         (["relay"], 9103),
         (["monitor"], 9104),

@@ -1,7 +1,7 @@
 """Configuration fails fast, with the variable names in the message."""
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from orderstate.settings import Settings
 
@@ -23,9 +23,9 @@ def test_production_refuses_every_development_default() -> None:
 def test_production_with_real_secrets_is_accepted() -> None:
     settings = Settings(
         environment="production",
-        database_url="postgresql://app:secret@db.internal:5432/orderstate",
-        api_key_pepper="a-pepper-from-the-secret-store",
-        token_secret="x" * 48,
+        database_url=SecretStr("postgresql://app:secret@db.internal:5432/orderstate"),
+        api_key_pepper=SecretStr("a-pepper-from-the-secret-store"),
+        token_secret=SecretStr("x" * 48),
     )
     assert settings.environment == "production"
 

@@ -19,7 +19,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderstate import metrics
-from orderstate.health_routes import OPS_PATHS
+from orderstate.health.routes import OPS_PATHS
 
 __all__ = ["REQUEST_ID_HEADER", "UNMATCHED", "RequestLog", "request_id_from"]
 

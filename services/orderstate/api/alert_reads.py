@@ -14,6 +14,7 @@ import asyncpg
 
 from orderstate.domain import OrderState
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = ["AlertFilters", "AlertRow", "AlertSort", "list_alerts", "open_alerts_of"]
 
@@ -111,12 +112,7 @@ async def open_alerts_of(
     conn: Conn, shop_id: str, order_ids: list[str]
 ) -> dict[str, list[AlertRow]]:
     """The open alerts of these orders, oldest first, by order."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM order_alerts WHERE shop_id = $1 AND order_id = ANY($2::text[]) "
-        "AND cleared_at IS NULL ORDER BY order_id, raised_at, alert_id",
-        shop_id,
-        order_ids,
-    )
+    rows = await conn.fetch(query("open_alerts_of_orders"), shop_id, order_ids)
     found: dict[str, list[AlertRow]] = {}
     for record in rows:
         row = _row(record)

@@ -25,8 +25,8 @@ from orderstate.api.routes import (
     tags,
     token,
 )
-from orderstate.health_routes import health_routes
-from orderstate.readiness import DatabaseCheck, Readiness, ReadinessCheck
+from orderstate.health.readiness import DatabaseCheck, Readiness, ReadinessCheck
+from orderstate.health.routes import health_routes
 
 __all__ = ["API_DESCRIPTION", "create_api"]
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = ["StoredResponse", "lock_and_find", "request_hash", "store"]
 
@@ -32,17 +33,8 @@ def request_hash(method: str, path: str, body: bytes) -> str:
 
 
 async def lock_and_find(conn: Conn, shop_id: str, key: str) -> StoredResponse | None:
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('idem:' || $1 || ':' || $2, 0))",
-        shop_id,
-        key,
-    )
-    row = await conn.fetchrow(
-        "SELECT request_hash, status, headers::text AS headers, body FROM idempotency_keys "
-        "WHERE shop_id = $1 AND key = $2",
-        shop_id,
-        key,
-    )
+    await conn.execute(query("idempotency_lock"), shop_id, key)
+    row = await conn.fetchrow(query("idempotency_find"), shop_id, key)
     if row is None:
         return None
     return StoredResponse(
@@ -54,8 +46,7 @@ async def store(
     conn: Conn, shop_id: str, key: str, response: StoredResponse, now: datetime
 ) -> None:
     await conn.execute(
-        "INSERT INTO idempotency_keys (shop_id, key, request_hash, status, headers, body, "
-        "created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
+        query("idempotency_store"),
         shop_id,
         key,
         response.request_hash,

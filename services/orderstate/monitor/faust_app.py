@@ -32,8 +32,8 @@ from aiokafka.errors import KafkaError
 from faust.types.auth import CredentialsT
 
 from orderstate.kafka_client import kafka_options, ssl_context
-from orderstate.runtime import StartupError
 from orderstate.settings import Settings
+from orderstate.startup import StartupError
 
 __all__ = ["create_app", "input_topics"]
 

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaProducer
 
 from orderstate.events.envelope import binary_from_data
 from orderstate.kafka_client import kafka_options
-from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
+from orderstate.startup import start_kafka_client
 
 __all__ = ["Outgoing", "Publisher", "changelog_record"]
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from orderstate.projector.queries import named_queries
+from orderstate.projector.queries import query
 
 __all__ = [
     "AlertRow",
@@ -23,8 +23,6 @@ __all__ = [
     "parked_orders",
     "write_alerts",
 ]
-
-_QUERIES = named_queries("orderstate.monitor")
 
 
 def _time(ms: int | None) -> datetime | None:
@@ -71,12 +69,12 @@ async def write_alerts(pool: asyncpg.Pool, rows: list[AlertRow]) -> None:
         [_time(r.updated_ms) for r in last],
     ]
     async with pool.acquire() as conn:
-        await conn.execute(_QUERIES["upsert_alerts"], *columns)
+        await conn.execute(query("upsert_alerts"), *columns)
 
 
 async def open_alert_counts(pool: asyncpg.Pool) -> dict[tuple[str, str], int]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_QUERIES["open_alert_counts"])
+        rows = await conn.fetch(query("open_alert_counts"))
     return {(r["shop_id"], r["rule"]): r["open"] for r in rows}
 
 
@@ -90,7 +88,7 @@ class ParkedOrder:
 
 async def parked_orders(pool: asyncpg.Pool) -> list[ParkedOrder]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_QUERIES["parked_orders"])
+        rows = await conn.fetch(query("parked_orders"))
     return [ParkedOrder(r["shop_id"], r["order_id"], _ms(r["since"]), r["waiting"]) for r in rows]
 
 
@@ -106,7 +104,7 @@ class OpenParkedAlert:
 
 async def open_parked_alerts(pool: asyncpg.Pool) -> list[OpenParkedAlert]:
     async with pool.acquire() as conn:
-        rows = await conn.fetch(_QUERIES["open_parked_alerts"])
+        rows = await conn.fetch(query("open_parked_alerts"))
     return [
         OpenParkedAlert(
             r["shop_id"],
@@ -122,5 +120,5 @@ async def open_parked_alerts(pool: asyncpg.Pool) -> list[OpenParkedAlert]:
 
 async def delete_cleared_alerts(pool: asyncpg.Pool, before: datetime) -> int:
     async with pool.acquire() as conn:
-        status = await conn.execute(_QUERIES["delete_cleared_alerts"], before)
+        status = await conn.execute(query("delete_cleared_alerts"), before)
     return int(status.split()[-1])

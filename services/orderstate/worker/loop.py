@@ -33,8 +33,8 @@ from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
 from orderstate.projector.queries import query
-from orderstate.runtime import StartupError, start_kafka_client
 from orderstate.settings import Settings
+from orderstate.startup import StartupError, start_kafka_client
 from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import expected_partition, refused
@@ -152,8 +152,8 @@ class Worker:
         # database works on the other core instead of the worker idling for it.
         ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch(ready), name="fetch")
-        next_housekeeping = time.monotonic()
-        next_parked_check = time.monotonic()
+        # Its own task: the stall gauge must move also while a batch is stuck.
+        housekeeper = asyncio.create_task(self._housekeeping(), name="housekeeping")
         try:
             while not self.stop.is_set():
                 batch = await self._next(ready, fetcher)
@@ -161,13 +161,6 @@ class Worker:
                     await self._process(batch)
                 elif self.lag == 0 and not self.in_flight and not self.sequencer.waiting:
                     self.last_progress = time.monotonic()
-                now = time.monotonic()
-                if now >= next_housekeeping:
-                    await self._housekeeping()
-                    next_housekeeping = now + _HOUSEKEEPING_S
-                if now >= next_parked_check and self.markers == "write":
-                    await self._tick_quiet_pairs_with_due_parked()
-                    next_parked_check = now + _PARKED_CHECK_S
         except asyncio.CancelledError:
             if self.exit_code != WATCHDOG_EXIT_CODE:
                 raise
@@ -175,6 +168,7 @@ class Worker:
         finally:
             fetcher.cancel()
             watchdog.cancel()
+            housekeeper.cancel()
             # Leaves the group at once, so the partitions move without a session timeout.
             await self.consumer.stop()
             await self.writer.stop()
@@ -420,11 +414,17 @@ class Worker:
     # -- housekeeping --------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        try:
-            await self._step_over_transaction_markers()
-            await self._report_stalls()
-        except (KafkaError, *DATABASE_DOWN) as exc:
-            log.warning("worker_housekeeping_failed", error=repr(exc))
+        next_parked_check = time.monotonic()
+        while True:
+            try:
+                await self._report_stalls()
+                await self._step_over_transaction_markers()
+                if self.markers == "write" and time.monotonic() >= next_parked_check:
+                    await self._tick_quiet_pairs_with_due_parked()
+                    next_parked_check = time.monotonic() + _PARKED_CHECK_S
+            except (KafkaError, *DATABASE_DOWN) as exc:
+                log.warning("worker_housekeeping_failed", error=repr(exc))
+            await asyncio.sleep(_HOUSEKEEPING_S)
 
     async def _step_over_transaction_markers(self) -> None:
         """A transactional producer's commit marker takes an offset after its last record.

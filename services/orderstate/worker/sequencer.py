@@ -76,6 +76,7 @@ class Sequencer:
         self._hold_limit = hold_limit
         self._pairs: dict[int, PairMerge[_Fetched]] = {}
         self._clocks: dict[int, _Clocks] = {}
+        self._turn = 0
         # Partition counts of the two topics, for finding misplaced records.
         self.partitions: dict[str, int] = {}
         # When a side of a pair began to block real records on the other side, and which
@@ -132,18 +133,23 @@ class Sequencer:
                     self._marker_sent.pop(tp, None)
 
     def release(self, limit: int) -> list[Input]:
-        """At most ``limit`` inputs whose place is settled, each pair's in merged order."""
+        """At most ``limit`` inputs whose place is settled, each pair's in merged order. The
+        pair that goes first turns with every call, so a full batch does not always come
+        from the same pairs."""
         out: list[Input] = []
-        for pair, merge in self._pairs.items():
+        pairs = sorted(self._pairs)
+        if pairs:
+            self._turn = (self._turn + 1) % len(pairs)
+        for pair in pairs[self._turn :] + pairs[: self._turn]:
             if len(out) >= limit:
                 break
             clocks = self._clocks[pair]
-            for time_ms, fetched in merge.release(limit - len(out)):
-                out.append(self._input(pair, clocks, time_ms, fetched))
+            for time_ms, fetched in self._pairs[pair].release(limit - len(out)):
+                out.append(self._input(clocks, time_ms, fetched))
         self._pause_the_full()
         return out
 
-    def _input(self, pair: int, clocks: _Clocks, time_ms: int, fetched: _Fetched) -> Input:
+    def _input(self, clocks: _Clocks, time_ms: int, fetched: _Fetched) -> Input:
         record = fetched.record
         # A merge marker's timestamp is when the worker happened to write it: it must not move
         # the clock. Every other record's does, a clock tick's too (that is what it is for).
@@ -232,7 +238,7 @@ class Sequencer:
                 if needed is not None and tp in silent:
                     merge.advance(side, needed)
             clocks = self._clocks[pair]
-            out.extend(self._input(pair, clocks, t, f) for t, f in merge.release())
+            out.extend(self._input(clocks, t, f) for t, f in merge.release())
         return out
 
     def _pause_the_full(self) -> None:

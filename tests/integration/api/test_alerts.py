@@ -65,7 +65,7 @@ async def test_the_shops_alerts_newest_first_with_filters(api: Api) -> None:
         "cleared_because": None,
     }
 
-    async def ids(**params: object) -> list[str]:
+    async def ids(**params: str | int | list[str]) -> list[str]:
         got = await api.client.get("/v2/alerts", params=params, headers=headers)
         assert got.status_code == 200, got.text
         return [a["id"] for a in got.json()]

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from orderstate.settings import Settings
 from tests.support.api import order_body, plain_api_key
@@ -34,7 +35,9 @@ async def _ready(base: str) -> bool:
 async def test_a_thousand_generated_requests_and_no_server_error(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings(
+        database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
+    )
     key = await plain_api_key(
         database_url,
         "fuzz-shop",

@@ -244,7 +244,7 @@ async def test_redelivered_order_events_change_nothing(
         await alerts_until(kafka_bootstrap, topics.alerts, 1)
 
         async def skipped() -> bool:
-            return metrics.MONITOR_EVENTS.labels("duplicate")._value.get() == duplicates + 2
+            return bool(metrics.MONITOR_EVENTS.labels("duplicate")._value.get() == duplicates + 2)
 
         await wait_for(skipped, timeout_s=10)
         await _ticks(running)

@@ -16,7 +16,7 @@ def test_plaintext_has_no_credentials_and_the_settings_it_relies_on() -> None:
     assert conf.id == "mon"
     assert [str(b) for b in conf.broker] == ["kafka://k1:9092", "kafka://k2:9092"]
     assert conf.broker_credentials is None
-    assert conf.processing_guarantee.value == "at_least_once"
+    assert str(conf.processing_guarantee.value) == "at_least_once"
     assert str(conf.store) == "memory:"
     assert conf.table_standby_replicas == 0
     assert conf.stream_wait_empty is False

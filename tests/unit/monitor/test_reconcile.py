@@ -3,8 +3,10 @@
 from datetime import timedelta
 
 from orderstate.domain import DEFAULT_ALERT_RULES, AlertRules, OrderState, OrderWatch
-from orderstate.events.alerts import ClearedBecause, alert_id
-from orderstate.monitor.alerting import Change, OpenAlert, alert_data, reconcile
+from orderstate.events.alerts import AlertClearedOut, AlertRaisedOut, ClearedBecause, alert_id
+from orderstate.events.envelope import CloudEvent, decode_kafka
+from orderstate.monitor.alerting import Change, OpenAlert, Reconciled, alert_data, reconcile
+from orderstate.monitor.decisions import alert_output
 
 S = OrderState
 H = 3_600_000
@@ -31,7 +33,7 @@ def _reconcile(
     now: int | None,
     opened: dict[str, OpenAlert] | None = None,
     rules: AlertRules = DEFAULT_ALERT_RULES,
-):  # type: ignore[no-untyped-def]
+) -> Reconciled:
     return reconcile(
         shop_id="shop-1",
         order_id="O-1",
@@ -122,10 +124,6 @@ def test_alert_data_is_the_published_payload() -> None:
 
 def test_the_published_events_follow_the_contract() -> None:
     """What the monitor publishes validates against the models the schemas come from."""
-    from orderstate.events.alerts import AlertClearedOut, AlertRaisedOut
-    from orderstate.events.envelope import CloudEvent, decode_kafka
-    from orderstate.monitor.decisions import alert_output
-
     [change] = _reconcile(_paid(), PAID_DUE + 1000).changes
     row = {"w": ["paid", T0, None, False, None, False], "v": 3}
     raised, stored = alert_output(

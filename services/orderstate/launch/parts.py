@@ -3,31 +3,29 @@ failure."""
 
 import asyncio
 import gc
+import signal
 from collections.abc import Coroutine
-from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import structlog
-import uvicorn
 
-from orderstate.domain import PolicyBook, PolicyError
-from orderstate.ops_server import EmbeddedServer, serve_ops
+from orderstate.domain import PolicyError
+from orderstate.health.readiness import Check, Readiness, StateCheck
+from orderstate.launch.servers import serve_api, serve_ops
 from orderstate.policy_config import read_policy_book
-from orderstate.readiness import Readiness, StateCheck
-from orderstate.runtime import StartupError, open_pool, require_migration_level, stop_on_signals
+from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
+from orderstate.startup import StartupError, check_kafka, open_pool, require_migration_level
+from orderstate.worker.loop import Worker
 
-__all__ = ["run_processes", "serve_api"]
+__all__ = ["run_parts"]
 
 log = structlog.get_logger("orderstate")
 
 
-async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
-    from orderstate.monitor.app import Monitor
-    from orderstate.relay.outbox_relay import Relay
-    from orderstate.worker.loop import Worker
-
+async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
+    """Run ``parts`` (a subset of worker, relay, monitor and api) until SIGTERM or SIGINT, or
+    until one of them ends; the exit code is the worst of theirs."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     try:
@@ -36,17 +34,29 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
     except (PolicyError, StartupError) as exc:
         log.error("startup_failed", error=str(exc))
         return 2
-    monitor = Monitor(settings, policies, pool, stop=stop) if "monitor" in parts else None
-    extra = [StateCheck("monitor", lambda: monitor.ready)] if monitor is not None else []
+    monitor = None
+    extra: list[Check] = []
+    if "monitor" in parts:
+        # faust-streaming is loaded only by a process that runs the monitor.
+        from orderstate.monitor.app import Monitor
+
+        monitor = Monitor(settings, policies, pool, stop=stop)
+        extra.append(StateCheck("monitor", lambda: monitor.ready))
     readiness = Readiness.for_parts(parts, settings, pool, extra)
     ops = None
     try:
         if parts & {"worker", "relay", "monitor"}:
-            # A worker or relay on the wrong schema would fail in the middle of its work: it
-            # refuses to start. The api stays up instead and reports "migrations" on /readyz,
-            # which keeps it out of its Service without a crash loop.
+            # A worker, relay or monitor on the wrong schema would fail in the middle of its
+            # work: it refuses to start. The api stays up instead and reports "migrations" on
+            # /readyz, which keeps it out of its Service without a crash loop. Kafka out of
+            # reach is found before any part starts its clients, so it is one line, not one
+            # per client with their retries.
             try:
                 await require_migration_level(pool)
+                await check_kafka(
+                    settings,
+                    " and ".join(p for p in ("worker", "relay", "monitor") if p in parts),
+                )
             except StartupError as exc:
                 log.error("startup_failed", error=str(exc))
                 return 2
@@ -59,9 +69,14 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
             ops = await serve_ops(ops_host, ops_port, readiness)
         runners: list[Coroutine[Any, Any, int]] = []
         if "worker" in parts:
-            timeout = settings.watchdog_timeout_s
             runners.append(
-                Worker(settings, policies, pool, stop=stop, watchdog_timeout_s=timeout).run()
+                Worker(
+                    settings,
+                    policies,
+                    pool,
+                    stop=stop,
+                    watchdog_timeout_s=settings.watchdog_timeout_s,
+                ).run()
             )
         if "relay" in parts:
             runners.append(Relay(settings, pool, stop=stop).run())
@@ -92,36 +107,7 @@ async def _exit_code(task: "asyncio.Future[int]") -> int:
         return 1
 
 
-async def serve_api(
-    settings: Settings,
-    pool: asyncpg.Pool,
-    policies: PolicyBook,
-    stop: asyncio.Event,
-    readiness: Readiness,
-) -> int:
-    """Serve the REST API until ``stop`` is set; in-flight requests get
-    ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish."""
-    from orderstate.api.app import create_api
-    from orderstate.api.context import ApiContext
-
-    app = create_api(
-        ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)), readiness=readiness
-    )
-    config = uvicorn.Config(
-        app,
-        host=settings.api_host,
-        port=settings.api_port,
-        log_level="warning",
-        # The API's own access log (api/access_log.py) replaces uvicorn's, which would print
-        # query strings.
-        access_log=False,
-        lifespan="off",
-        proxy_headers=True,
-        timeout_graceful_shutdown=settings.api_shutdown_timeout_s,
-    )
-    server = EmbeddedServer(config)
-    task = asyncio.create_task(server.serve(), name="api")
-    await stop.wait()
-    server.should_exit = True
-    await task
-    return 0
+def stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)

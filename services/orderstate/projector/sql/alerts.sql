@@ -1,5 +1,8 @@
--- Named queries of the order monitor (orderstate.monitor.store loads them). Alerts are
--- written a batch at a time, from arrays, after the broker acknowledged their events.
+-- Named queries of the order monitor's alerts: the monitor's writes and reads
+-- (orderstate.monitor.store), and the open alerts of the orders a REST response shows
+-- (orderstate.api.alert_reads). Alerts are written a batch at a time, from arrays, after the
+-- broker acknowledged their events. The list request GET /v2/alerts is not here: its WHERE
+-- clause is composed from fixed fragments in orderstate.api.alert_reads.
 
 -- name: upsert_alerts
 -- One row per alert event. A raise of an alert that was cleared reopens it; a raise of an
@@ -42,3 +45,10 @@ FROM order_alerts WHERE rule = 'parked_too_long' AND cleared_at IS NULL;
 -- name: delete_cleared_alerts
 -- Retention: alerts cleared before the cut-off.
 DELETE FROM order_alerts WHERE cleared_at < $1;
+
+-- name: open_alerts_of_orders
+-- The open alerts of the orders one REST response shows, oldest first, within the shop.
+SELECT alert_id, order_id, rule, state, order_version, since, deadline, raised_at, cleared_at,
+       cleared_because
+FROM order_alerts WHERE shop_id = $1 AND order_id = ANY($2::text[]) AND cleared_at IS NULL
+ORDER BY order_id, raised_at, alert_id;
