@@ -13,6 +13,8 @@ the lifecycle deadlines of the shops' alert rules into alerts (docs/monitor.md).
   came (``timekeeping.DueIndex``), at each partition's own time (``timekeeping``).
 - A timer on the group's leader compares ``parked_events`` with the open ``parked_too_long``
   alerts; another refreshes the gauges.
+- The same deadline timer seeks back a partition faust read past records it never handed to
+  the agent (``delivery.DeliveryWatch``, a guard against a faust-streaming bug).
 
 The batch, the deadline timer and the parked timer take one lock: a monitor makes one
 decision at a time, so an alert cannot be raised and cleared out of order.
@@ -29,15 +31,18 @@ from typing import Any, TypeVar
 import asyncpg
 import faust
 import structlog
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from faust.types import TP
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from orderstate import metrics
 from orderstate.domain import PolicyBook
+from orderstate.kafka_client import kafka_options
 from orderstate.monitor.changelogs import WATCH_TABLE
 from orderstate.monitor.counts import HourlyCounts
 from orderstate.monitor.decisions import Pass, alert_output
+from orderstate.monitor.delivery import DeliveryWatch
 from orderstate.monitor.exports import export_counts, export_open_alerts
 from orderstate.monitor.faust_app import create_app, input_topics
 from orderstate.monitor.parked import parked_changes
@@ -61,6 +66,10 @@ log = structlog.get_logger("orderstate.monitor")
 
 _GAUGES_S = 10.0
 _RETENTION_EVERY_S = 3600.0
+# How long nothing may reach the agent, with nothing waiting or being processed, before the
+# consumer's positions are compared with what it delivered: far longer than a batch takes to
+# fill (ORDERSTATE_MONITOR_BATCH_MAX_WAIT_MS), so records still on their way are not read twice.
+_DELIVERY_QUIET_S = 5.0
 # Errors of Kafka or PostgreSQL that a retry may outlast; anything else is a bug.
 _TRANSIENT = (KafkaError, OSError, asyncpg.PostgresConnectionError, *DATABASE_DOWN)
 # Counted per shop and hour: (to_state, from_state is None) of order.state_changed.
@@ -103,6 +112,9 @@ class Monitor:
         # At most one batch waits while another is processed and a third is being read.
         self.batches: asyncio.Queue[tuple[int, Any, list[Any]]] = asyncio.Queue(maxsize=1)
         self.generation = 0
+        self.processing = False
+        quiet_s = max(_DELIVERY_QUIET_S, 10 * settings.monitor_batch_max_wait_ms / 1000)
+        self.delivery: DeliveryWatch[TP] = DeliveryWatch(quiet_s)
 
     def _clock_ms(self) -> int:
         return int(self.clock().timestamp() * 1000)
@@ -182,6 +194,9 @@ class Monitor:
             self.settings.monitor_batch_max_events,
             within=self.settings.monitor_batch_max_wait_ms / 1000,
         ):
+            now = time.monotonic()
+            for event in events:
+                self.delivery.got(event.message.tp, event.message.offset, now)
             await self.batches.put((self.generation, stream, events))
 
     async def _process_batches(self) -> None:
@@ -189,6 +204,7 @@ class Monitor:
             generation, stream, events = await self.batches.get()
             if generation != self.generation:
                 continue  # read before a rebalance: the partitions' new owner reads them again
+            self.processing = True
             try:
                 async with self.lock:
                     done = await self._batch(events)
@@ -202,6 +218,7 @@ class Monitor:
             # Only now, with its output durable, may faust commit the batch's offsets.
             for event in done:
                 await stream.ack(event)
+            self.processing = False
 
     async def _revoked(self, _sender: Any, /, *args: Any, signal: Any, **_: Any) -> None:
         revoked: set[TP] = args[0]
@@ -238,6 +255,7 @@ class Monitor:
             tp.partition for tp in self.app.assignor.assigned_actives() if tp.topic == topic
         }
         self.lost -= self.assigned
+        self.delivery.assigned(time.monotonic())
         async with self.lock:
             self.due = DueIndex()
             for key in [k for k, row in self.watches.data.items() if row["p"] not in self.assigned]:
@@ -375,6 +393,56 @@ class Monitor:
             await self._flush(decisions)
         if hasattr(self, "counts"):
             export_counts(self.counts, self.time.latest())
+        await self._redeliver_skipped()
+
+    async def _redeliver_skipped(self) -> None:
+        """Seek back the input partitions faust read past records it never handed to the
+        agent (``delivery.py``)."""
+        assert self.app is not None  # noqa: S101 -- set by run()
+        if self.processing or not self.batches.empty():
+            return
+        if not self.delivery.quiet(time.monotonic()):
+            return
+        consumer = self.app.consumer
+        inputs = {self.settings.topic_order_events, self.settings.topic_rejected}
+        tps = [tp for tp in consumer.assignment() if tp.topic in inputs]
+        positions = {tp: await consumer.position(tp) for tp in tps}
+        unknown = self.delivery.without_start(positions)
+        if unknown:
+            self.delivery.committed.update(await self._committed(unknown))
+        behind = self.delivery.skipped(positions)
+        if not behind:
+            return
+        for tp, offset in behind.items():
+            await consumer.seek(tp, offset)
+        # Wait a quiet period again before the next comparison: the records are on their way.
+        self.delivery.assigned(time.monotonic())
+        log.warning(
+            "monitor_records_read_again",
+            partitions={f"{tp.topic}[{tp.partition}]": o for tp, o in behind.items()},
+            reason="faust read past records its stream did not deliver",
+        )
+
+    async def _committed(self, tps: list[TP]) -> dict[TP, int | None]:
+        """The group's committed offsets; the partition's first offset where there is none
+        (the monitor starts from the earliest record)."""
+        assert self.app is not None  # noqa: S101 -- set by run()
+        admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="monitor-admin"))
+        await admin.start()
+        try:
+            found = await admin.list_consumer_group_offsets(
+                self.settings.monitor_group, partitions=tps
+            )
+        finally:
+            await admin.close()
+        offsets: dict[TP, int | None] = {}
+        for tp in tps:
+            meta = found.get(tp)
+            offsets[tp] = meta.offset if meta is not None and meta.offset >= 0 else None
+        missing = [tp for tp, o in offsets.items() if o is None]
+        if missing:
+            offsets.update(await self.app.consumer.earliest_offsets(*missing))
+        return offsets
 
     async def _flush(self, decisions: Pass, extra: list[Outgoing] | None = None) -> None:
         """Make a pass durable: its alert events, the changelog records of the rows it changed

@@ -109,7 +109,16 @@ async def test_a_sigkilled_monitor_resumes_from_its_changelog(
                 and await _alert_ids(database_url, open_=False) == cleared
             )
 
-        await wait_for(settled, timeout_s=60)
+        try:
+            await wait_for(settled, timeout_s=60)
+        except TimeoutError:
+            opened = await _alert_ids(database_url, open_=True)
+            closed = await _alert_ids(database_url, open_=False)
+            raise AssertionError(
+                f"open: {len(opened - still_open)} unexpected, {len(still_open - opened)} "
+                f"missing; cleared: {len(closed - cleared)} unexpected, "
+                f"{len(cleared - closed)} missing\n{log.read_text()[-6000:]}"
+            ) from None
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(timeout=30)
