@@ -242,17 +242,8 @@ class _Simulation:
     async def alerts(self, config: SimConfig) -> AlertTally:
         prefix = f"SIM-{config.seed}-%"
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT rule, count(*) FILTER (WHERE cleared_at IS NULL) AS open, "
-                "count(*) FILTER (WHERE cleared_at IS NOT NULL) AS cleared "
-                "FROM order_alerts WHERE order_id LIKE $1 GROUP BY rule ORDER BY rule",
-                prefix,
-            )
-            examples = await conn.fetch(
-                "SELECT DISTINCT ON (rule) order_id, rule, deadline FROM order_alerts "
-                "WHERE order_id LIKE $1 AND cleared_at IS NULL ORDER BY rule, deadline, order_id",
-                prefix,
-            )
+            rows = await conn.fetch(query("sim_alerts_per_rule"), prefix)
+            examples = await conn.fetch(query("sim_open_alert_examples"), prefix)
         return AlertTally(
             open={r["rule"]: r["open"] for r in rows},
             cleared={r["rule"]: r["cleared"] for r in rows},
