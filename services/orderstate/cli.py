@@ -29,6 +29,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Manage the Kafka topics orderstate reads and writes.")
 app.add_typer(topics_app, name="topics")
 
+API_OPS_PORT = 9101
 WORKER_OPS_PORT = 9102
 RELAY_OPS_PORT = 9103
 OpsPort = Annotated[
@@ -42,25 +43,47 @@ def _root() -> None:
     """Event-driven order-state service: Kafka in, one state machine, PostgreSQL, Kafka out."""
 
 
+# Secret values no message of this process may print (set once the settings are read).
+_SECRETS: list[str] = []
+
+
 def _settings() -> "Settings":
+    import os
+
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from orderstate.logging import configure_logging
     from orderstate.settings import Settings
+    from orderstate.settings_errors import (
+        configuration_problems,
+        redact,
+        secrets_in_environment,
+        secrets_of,
+    )
 
     try:
         settings = Settings()
-    except ValidationError as exc:
-        typer.echo(f"orderstate: invalid configuration:\n{exc}", err=True)
+    except (ValidationError, SettingsError) as exc:
+        # Never pydantic's own rendering: it quotes the input, secrets included.
+        secrets = secrets_in_environment(os.environ)
+        lines = [f"  {redact(line, secrets)}" for line in configuration_problems(exc)]
+        typer.echo("orderstate: invalid configuration:\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from None
+    _SECRETS[:] = secrets_of(settings)
     configure_logging(
-        level=settings.log_level, fmt=settings.log_format, environment=settings.environment
+        level=settings.log_level,
+        fmt=settings.log_format,
+        environment=settings.environment,
+        secrets=_SECRETS,
     )
     return settings
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"orderstate: {message}", err=True)
+    from orderstate.settings_errors import redact
+
+    typer.echo(f"orderstate: {redact(message, _SECRETS)}", err=True)
     return typer.Exit(code)
 
 
@@ -117,14 +140,15 @@ async def _migrate(settings: "Settings") -> None:
     import asyncpg
 
     from orderstate.projector import migrate as migrations
+    from orderstate.runtime import CONNECT_ERRORS, connect_failure
 
     try:
         # No statement cache: the same command works through PgBouncer in transaction mode.
         conn = await asyncpg.connect(
             settings.database_url.get_secret_value(), statement_cache_size=0
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
+    except CONNECT_ERRORS as exc:
+        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
     try:
         applied = await migrations.migrate(conn)
         level = await migrations.level(conn)
@@ -180,13 +204,13 @@ def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> 
 
 
 @app.command()
-def api() -> None:
-    """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT (with /healthz, /readyz,
-    /metrics on the same port)."""
+def api(ops_port: OpsPort = API_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+    """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT; /healthz, /readyz and
+    /metrics only on the ops port, never to the API's clients."""
     from orderstate.processes import run_processes
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"api"}, "", 0)))
+    raise typer.Exit(asyncio.run(run_processes(settings, {"api"}, ops_host, ops_port)))
 
 
 @app.command()
@@ -202,7 +226,7 @@ def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") ->
     raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
 
 
-def healthcheck_port(argv: list[str], api_port: int) -> int | None:
+def healthcheck_port(argv: list[str]) -> int | None:
     """The port whose /healthz tells whether the orderstate command in ``argv`` (a process's
     command line, interpreter first) is alive; None for a command that serves nothing."""
     names = [Path(part).name for part in argv]
@@ -213,20 +237,18 @@ def healthcheck_port(argv: list[str], api_port: int) -> int | None:
         if arg.startswith("--ops-port="):
             return int(arg.split("=", 1)[1]) or None
     command = next((a for a in args if not a.startswith("-")), "")
-    ports = {"api": api_port, "worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT}
+    ports = {"api": API_OPS_PORT, "worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT}
     return ports.get(command, WORKER_OPS_PORT if command == "run" else None)
 
 
 @app.command(hidden=True)
 def healthcheck() -> None:
     """For the image's HEALTHCHECK: /healthz of the orderstate command that is PID 1, on its
-    own port (api, worker and relay each serve on another one)."""
+    ops port (api, worker and relay each have their own). Reads no settings."""
     import urllib.request
 
-    from orderstate.settings import Settings
-
     argv = Path("/proc/1/cmdline").read_bytes().decode().split("\0")
-    port = healthcheck_port([part for part in argv if part], Settings().api_port)
+    port = healthcheck_port([part for part in argv if part])
     if port is None:
         return
     try:
@@ -489,10 +511,12 @@ def _now() -> "datetime":
 async def _connect(settings: "Settings") -> "asyncpg.Connection":
     import asyncpg
 
+    from orderstate.runtime import CONNECT_ERRORS, connect_failure
+
     try:
         return await asyncpg.connect(settings.database_url.get_secret_value())
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
+    except CONNECT_ERRORS as exc:
+        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
 
 
 @app.command()

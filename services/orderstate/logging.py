@@ -9,13 +9,21 @@ are rendered by the same processors, so a JSON log stays JSON throughout.
 
 import logging
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 import structlog
+
+from orderstate.settings_errors import redact
 
 __all__ = ["configure_logging"]
 
 
-def configure_logging(*, level: str, fmt: str, environment: str) -> None:
+def configure_logging(
+    *, level: str, fmt: str, environment: str, secrets: Sequence[str] = ()
+) -> None:
+    """``secrets``: values no rendered line may contain (a library's error message may quote
+    a URL or a configuration); they are replaced after rendering."""
     use_console = fmt == "console" or (
         fmt == "auto" and environment == "dev" and sys.stderr.isatty()
     )
@@ -27,12 +35,14 @@ def configure_logging(*, level: str, fmt: str, environment: str) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    redacted = _redacting(secrets)
     structlog.configure(
         processors=[
             *shared,
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
             renderer,
+            *redacted,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
@@ -46,6 +56,7 @@ def configure_logging(*, level: str, fmt: str, environment: str) -> None:
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
                 renderer,
+                *redacted,
             ],
         )
     )
@@ -53,3 +64,13 @@ def configure_logging(*, level: str, fmt: str, environment: str) -> None:
     root.handlers[:] = [handler]
     # Libraries are quieter than orderstate: their INFO lines are noise in production.
     root.setLevel(max(logging.getLevelNamesMapping()[level], logging.WARNING))
+
+
+def _redacting(secrets: Sequence[str]) -> list[structlog.typing.Processor]:
+    if not secrets:
+        return []
+
+    def scrub(_logger: Any, _name: str, line: Any) -> Any:
+        return redact(line, secrets) if isinstance(line, str) else line
+
+    return [scrub]

@@ -2,7 +2,9 @@
 
 import asyncio
 import gc
+from collections.abc import Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -21,9 +23,6 @@ log = structlog.get_logger("orderstate")
 
 
 async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
-    from orderstate.relay.outbox_relay import Relay
-    from orderstate.worker.loop import Worker
-
     stop = asyncio.Event()
     stop_on_signals(stop)
     try:
@@ -35,15 +34,16 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
     readiness = Readiness.for_parts(parts, settings, pool)
     ops = None
     try:
-        if parts & {"worker", "relay"}:
-            # A worker or relay on the wrong schema would fail in the middle of its work: it
-            # refuses to start. The api stays up instead and reports "migrations" on /readyz,
-            # which keeps it out of its Service without a crash loop.
-            try:
+        try:
+            if parts & {"worker", "relay"}:
+                # A worker or relay on the wrong schema would fail in the middle of its work:
+                # it refuses to start. The api stays up instead and reports "migrations" on
+                # /readyz, which keeps it out of its Service without a crash loop.
                 await require_migration_level(pool)
-            except StartupError as exc:
-                log.error("startup_failed", error=str(exc))
-                return 2
+            runners = _runners(settings, parts, policies, pool, stop)
+        except StartupError as exc:
+            log.error("startup_failed", error=str(exc))
+            return 2
         # Everything built at start-up lives as long as the process: keep it out of every
         # future collection, and collect the young generation less often. Full collections of
         # 60-100 ms showed up directly in the p99 latency of the benchmark.
@@ -51,21 +51,6 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
         gc.set_threshold(10_000, 20, 10)
         if ops_port:
             ops = await serve_ops(ops_host, ops_port, readiness)
-        runners = []
-        if "worker" in parts:
-            runners.append(
-                Worker(
-                    settings,
-                    policies,
-                    pool,
-                    stop=stop,
-                    watchdog_timeout_s=settings.watchdog_timeout_s,
-                ).run()
-            )
-        if "relay" in parts:
-            runners.append(Relay(settings, pool, stop=stop).run())
-        if "api" in parts:
-            runners.append(serve_api(settings, pool, policies, stop, readiness))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.
@@ -88,21 +73,48 @@ async def run_processes(settings: Settings, parts: set[str], ops_host: str, ops_
         await pool.close()
 
 
+def _runners(
+    settings: Settings,
+    parts: set[str],
+    policies: PolicyBook,
+    pool: asyncpg.Pool,
+    stop: asyncio.Event,
+) -> list[Coroutine[Any, Any, int]]:
+    """The parts to run. StartupError when one cannot be built (the Kafka clients read their
+    TLS files here)."""
+    from orderstate.relay.outbox_relay import Relay
+    from orderstate.worker.loop import Worker
+
+    runners: list[Coroutine[Any, Any, int]] = []
+    try:
+        if "worker" in parts:
+            worker = Worker(
+                settings, policies, pool, stop=stop, watchdog_timeout_s=settings.watchdog_timeout_s
+            )
+            runners.append(worker.run())
+        if "relay" in parts:
+            runners.append(Relay(settings, pool, stop=stop).run())
+    except StartupError:
+        for runner in runners:
+            runner.close()
+        raise
+    if "api" in parts:
+        runners.append(serve_api(settings, pool, policies, stop))
+    return runners
+
+
 async def serve_api(
     settings: Settings,
     pool: asyncpg.Pool,
     policies: PolicyBook,
     stop: asyncio.Event,
-    readiness: Readiness,
 ) -> int:
     """Serve the REST API until ``stop`` is set; in-flight requests get
     ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish."""
     from orderstate.api.app import create_api
     from orderstate.api.context import ApiContext
 
-    app = create_api(
-        ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)), readiness=readiness
-    )
+    app = create_api(ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)))
     config = uvicorn.Config(
         app,
         host=settings.api_host,
@@ -112,7 +124,8 @@ async def serve_api(
         # query strings.
         access_log=False,
         lifespan="off",
-        proxy_headers=True,
+        # X-Forwarded-* count only from ORDERSTATE_API_TRUSTED_PROXIES (api/forwarded.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.api_shutdown_timeout_s,
     )
     server = EmbeddedServer(config)

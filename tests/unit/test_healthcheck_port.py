@@ -1,4 +1,4 @@
-"""The image's HEALTHCHECK asks /healthz on the port of whichever command the container runs."""
+"""The image's HEALTHCHECK asks /healthz on the ops port of whichever command the container runs."""
 
 import pytest
 
@@ -11,7 +11,8 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
 @pytest.mark.parametrize(
     ("args", "port"),
     [
-        (["api"], 8080),
+        (["api"], 9101),
+        (["api", "--ops-port", "9400"], 9400),
         (["worker"], 9102),
         (["relay"], 9103),
         (["run"], 9102),
@@ -23,8 +24,8 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
     ],
 )
 def test_the_port_follows_the_command(args: list[str], port: int | None) -> None:
-    assert healthcheck_port([PYTHON, ORDERSTATE, *args], api_port=8080) == port
+    assert healthcheck_port([PYTHON, ORDERSTATE, *args]) == port
 
 
 def test_a_command_line_without_the_interpreter() -> None:
-    assert healthcheck_port(["orderstate", "relay"], api_port=8000) == 9103
+    assert healthcheck_port(["orderstate", "relay"]) == 9103

@@ -1,18 +1,41 @@
 """``Idempotency-Key`` on writes: the same key with the same request replays the first
 response; the same key with a different request is refused (422).
 
-The key is claimed under an advisory lock inside the write's transaction, so two
-concurrent retries cannot both apply the change.
+The rules (README, "Idempotency"):
+
+- A key is 1-255 visible ASCII characters (``!`` to ``~``, no space), e.g. a UUID; keys are
+  per shop.
+- The fingerprint of a request is its method, its path, its ``If-Match``, how the caller's
+  API key reads requests (profile, unknown fields, time zone) and the body's bytes.
+- What is stored: the status, the ``Location``, ``ETag`` and ``Content-Type`` headers and the
+  body of the answer, for ``ORDERSTATE_IDEMPOTENCY_RETENTION_HOURS`` (after that the key is
+  new again, and the retention clean-up deletes the row). Not stored: 404 and 412, which
+  say the order or its version was not what the request expected and changed nothing (the
+  same request with the same key is decided again once that is fixed), and 5xx.
+
+The key is claimed under an advisory lock inside the write's transaction, so concurrent
+requests with one key run one after the other: the first applies, the others replay.
 """
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from orderstate.projector.connection import Conn
 
-__all__ = ["StoredResponse", "lock_and_find", "request_hash", "store"]
+__all__ = [
+    "KEY_PATTERN",
+    "StoredResponse",
+    "is_kept",
+    "lock_and_find",
+    "request_hash",
+    "store",
+]
+
+KEY_PATTERN = r"^[\x21-\x7e]{1,255}$"
+# Answers about a precondition of the request, not a decision on the change.
+_NOT_KEPT = frozenset({404, 412})
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,25 +46,34 @@ class StoredResponse:
     body: str | None
 
 
-def request_hash(method: str, path: str, body: bytes) -> str:
+def request_hash(*parts: bytes) -> str:
+    """Length-prefixed, so no two different sequences of parts hash alike."""
     digest = hashlib.sha256()
-    for part in (method.encode(), path.encode(), body):
+    for part in parts:
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.hexdigest()
 
 
-async def lock_and_find(conn: Conn, shop_id: str, key: str) -> StoredResponse | None:
+def is_kept(status: int) -> bool:
+    return status < 500 and status not in _NOT_KEPT
+
+
+async def lock_and_find(
+    conn: Conn, shop_id: str, key: str, *, now: datetime, retention: timedelta
+) -> StoredResponse | None:
     await conn.execute(
         "SELECT pg_advisory_xact_lock(hashtextextended('idem:' || $1 || ':' || $2, 0))",
         shop_id,
         key,
     )
+    # A row past its retention that the clean-up has not reached yet counts as gone.
     row = await conn.fetchrow(
         "SELECT request_hash, status, headers::text AS headers, body FROM idempotency_keys "
-        "WHERE shop_id = $1 AND key = $2",
+        "WHERE shop_id = $1 AND key = $2 AND created_at >= $3",
         shop_id,
         key,
+        now - retention,
     )
     if row is None:
         return None
@@ -55,7 +87,10 @@ async def store(
 ) -> None:
     await conn.execute(
         "INSERT INTO idempotency_keys (shop_id, key, request_hash, status, headers, body, "
-        "created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7)",
+        "created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) "
+        "ON CONFLICT (shop_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
+        "status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body, "
+        "created_at = EXCLUDED.created_at",
         shop_id,
         key,
         response.request_hash,

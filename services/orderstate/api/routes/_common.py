@@ -42,6 +42,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "The body is over the size limit."},
     415: {"model": Problem, "description": "A body that is not JSON."},
     422: {"model": Problem, "description": "Malformed input, or a reused Idempotency-Key."},
+    429: {
+        "model": Problem,
+        "description": "Too many failed authentications from this client address or API key "
+        "id within a minute (too_many_requests); Retry-After says when to try again.",
+    },
 }
 
 
