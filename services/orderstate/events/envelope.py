@@ -60,17 +60,39 @@ class CloudEvent(BaseModel):
 
 
 def parse_json(raw: bytes, *, max_bytes: int, max_depth: int, what: str) -> Any:
+    """JSON text in UTF-8 (RFC 8259 8.1; a byte order mark is ignored), read as text:
+    ``json.loads`` on bytes would also take UTF-16 or UTF-32, and UTF-8-encoded surrogates."""
     if len(raw) > max_bytes:
         raise DecodeError(f"{what} is {len(raw)} bytes; the limit is {max_bytes} bytes")
     try:
-        value = json.loads(raw)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"{what} is not UTF-8: byte {exc.start} ({raw[exc.start : exc.start + 1]!r})"
+        ) from None
+    try:
+        value = json.loads(text)
     except RecursionError:
         raise DecodeError(f"{what} nests deeper than {max_depth} levels") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise DecodeError(f"{what} is not valid JSON: {exc}") from None
     if _depth_exceeds(value, max_depth):
         raise DecodeError(f"{what} nests deeper than {max_depth} levels")
+    if ("\\ud" in text or "\\uD" in text) and not _is_text(value):
+        raise DecodeError(
+            f"{what} holds a lone surrogate (an escape \\ud800-\\udfff that is not half of a "
+            "pair), which is not a character"
+        )
     return value
+
+
+def _is_text(value: Any) -> bool:
+    """Every string (and key) in ``value`` is Unicode text that UTF-8 can carry."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
