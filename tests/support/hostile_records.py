@@ -90,13 +90,22 @@ def _attributes(shop: str, order: str, event_id: str) -> dict[str, str]:
 def _data() -> dict[str, Any]:
     return {
         "order_date": "2026-03-02T09:30:00Z",
-        "items": [{"item_id": "l1", "sku": "SKU-1", "quantity": 1, "unit_price": "9.99",
-                   "currency": "EUR"}],
+        "items": [
+            {
+                "item_id": "l1",
+                "sku": "SKU-1",
+                "quantity": 1,
+                "unit_price": "9.99",
+                "currency": "EUR",
+            }
+        ],
     }
 
 
 @st.composite
-def hostile_records(draw: st.DrawFn, *, shop: str = "fuzz-shop", max_bytes: int = 1_100_000) -> HostileRecord:
+def hostile_records(
+    draw: st.DrawFn, *, shop: str = "fuzz-shop", max_bytes: int = 1_100_000
+) -> HostileRecord:
     """One record of a kind drawn from KINDS. ``max_bytes`` bounds huge values (a broker
     refuses records over its message.max.bytes)."""
     kind = draw(st.sampled_from(KINDS))
@@ -106,8 +115,13 @@ def hostile_records(draw: st.DrawFn, *, shop: str = "fuzz-shop", max_bytes: int 
     assert value is not None and key is not None
     if kind == "random_bytes":
         key = draw(st.none() | st.binary(max_size=64))
-        value = draw(st.none() | st.binary(max_size=2048))
-        headers = draw(st.lists(st.tuples(st.text(max_size=24), st.binary(max_size=64)), max_size=6))
+        # A producer must send a key or a value.
+        value = draw(
+            st.binary(max_size=2048) if key is None else st.none() | st.binary(max_size=2048)
+        )
+        headers = draw(
+            st.lists(st.tuples(st.text(max_size=24), st.binary(max_size=64)), max_size=6)
+        )
     elif kind == "broken_json":
         cut = draw(st.integers(min_value=0, max_value=len(value) - 1))
         junk = draw(st.binary(max_size=8))

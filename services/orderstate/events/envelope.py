@@ -238,9 +238,7 @@ def _check_extension(name: str, value: Any) -> None:
         )
     # JSON format of CloudEvents: string, integer or boolean (and null for "absent").
     if value is not None and not isinstance(value, str | int | bool):
-        raise DecodeError(
-            f"extension attribute {name!r} must be a string, an integer or a boolean"
-        )
+        raise DecodeError(f"extension attribute {name!r} must be a string, an integer or a boolean")
 
 
 def encode_binary(event: CloudEvent) -> tuple[list[tuple[str, bytes]], bytes]:

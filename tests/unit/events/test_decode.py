@@ -374,6 +374,8 @@ def _structured(extra: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, by
         "data": created_data(),
         **extra,
     }
-    return b"shop-1:ORD-1", json.dumps(event).encode(), [
-        ("content-type", b"application/cloudevents+json")
-    ]
+    return (
+        b"shop-1:ORD-1",
+        json.dumps(event).encode(),
+        [("content-type", b"application/cloudevents+json")],
+    )
