@@ -7,6 +7,7 @@ broker in front of a running worker.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -112,68 +113,113 @@ def hostile_records(
     order = draw(_ORDER_IDS)
     event_id = f"fz-{draw(st.uuids())}"
     key, value, headers = valid_record(shop, order, event_id)
-    assert value is not None and key is not None
-    if kind == "random_bytes":
-        key = draw(st.none() | st.binary(max_size=64))
-        # A producer must send a key or a value.
-        value = draw(
-            st.binary(max_size=2048) if key is None else st.none() | st.binary(max_size=2048)
-        )
-        headers = draw(
-            st.lists(st.tuples(st.text(max_size=24), st.binary(max_size=64)), max_size=6)
-        )
-    elif kind == "broken_json":
-        cut = draw(st.integers(min_value=0, max_value=len(value) - 1))
-        junk = draw(st.binary(max_size=8))
-        value = value[:cut] + junk
-    elif kind == "deep_nesting":
-        depth = draw(st.integers(min_value=30, max_value=5000))
-        inner = draw(st.sampled_from(["[", '{"a":']))
-        closing = "]" if inner == "[" else "}"
-        nested = inner * depth + "1" + closing * depth
-        data = _data()
-        data["order_tags"] = "@"
-        value = json.dumps(data).encode().replace(b'"@"', nested.encode())
-    elif kind == "huge_string":
-        size = draw(st.integers(min_value=4096, max_value=max_bytes))
-        where = draw(st.sampled_from(["sku", "order_id", "header", "source"]))
-        huge = draw(st.characters(codec="utf-8", exclude_categories=["Cs"])) * size
-        if where == "sku":
-            data = _data()
-            data["items"][0]["sku"] = huge
-            value = json.dumps(data, ensure_ascii=False).encode()[:max_bytes]
-        elif where == "header":
-            headers.append(("ce_subject", huge.encode()[:max_bytes]))
-        else:
-            name = "ce_orderid" if where == "order_id" else "ce_source"
-            headers = [(n, huge.encode()[:max_bytes] if n == name else v) for n, v in headers]
-    elif kind == "bad_utf8_key":
-        at = draw(st.integers(min_value=0, max_value=len(key)))
-        bad = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]))
-        key = key[:at] + bad + key[at:]
-    elif kind == "bad_utf8_header":
-        index = draw(st.integers(min_value=0, max_value=len(headers) - 1))
-        name, raw = headers[index]
-        bad = draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xb2\x80", b"\x80"]))
-        headers[index] = (name, raw + bad)
-    elif kind == "wrong_type":
-        value, headers = draw(_wrong_type(value, headers))
-    elif kind == "attribute_missing":
-        dropped = draw(st.sampled_from(_REQUIRED))
-        headers = [(n, v) for n, v in headers if n != f"ce_{dropped}"]
-    elif kind == "attribute_duplicated":
-        name = draw(st.sampled_from([*(f"ce_{a}" for a in _REQUIRED), "content-type"]))
-        other = draw(st.sampled_from([dict(headers)[name], b"other"]))
-        headers.insert(draw(st.integers(min_value=0, max_value=len(headers))), (name, other))
-    elif kind == "extension_attribute":
-        name = draw(
-            st.sampled_from(["traceparent", "tracestate", "partitionkey", "x1"])
-            | st.text(min_size=0, max_size=30)
-        )
-        headers.append((f"ce_{name}", draw(st.binary(max_size=80))))
-    elif kind == "structured_mode":
+    assert key is not None and value is not None
+    if kind == "structured_mode":
         value, headers = draw(_structured(shop, order, event_id))
+    elif kind != "valid":
+        key, value, headers = _MUTATIONS[kind](draw, key, value, headers, max_bytes)
     return HostileRecord(kind, key, value, headers)
+
+
+Mutation = Callable[[st.DrawFn, bytes, bytes, list[tuple[str, bytes]], int], Record]
+
+
+def _random_bytes(draw: st.DrawFn, key: bytes, value: bytes, headers: Any, _: int) -> Record:
+    new_key = draw(st.none() | st.binary(max_size=64))
+    # A producer must send a key or a value.
+    values = st.binary(max_size=2048)
+    new_value = draw(values if new_key is None else st.none() | values)
+    names = st.tuples(st.text(max_size=24), st.binary(max_size=64))
+    return new_key, new_value, draw(st.lists(names, max_size=6))
+
+
+def _broken_json(draw: st.DrawFn, key: bytes, value: bytes, headers: Any, _: int) -> Record:
+    cut = draw(st.integers(min_value=0, max_value=len(value) - 1))
+    return key, value[:cut] + draw(st.binary(max_size=8)), headers
+
+
+def _deep_nesting(draw: st.DrawFn, key: bytes, value: bytes, headers: Any, _: int) -> Record:
+    depth = draw(st.integers(min_value=30, max_value=5000))
+    opening, closing = draw(st.sampled_from([("[", "]"), ('{"a":', "}")]))
+    data = {**_data(), "order_tags": "@"}
+    nested = (opening * depth + "1" + closing * depth).encode()
+    return key, json.dumps(data).encode().replace(b'"@"', nested), headers
+
+
+def _huge_string(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], max_bytes: int
+) -> Record:
+    size = draw(st.integers(min_value=4096, max_value=max_bytes))
+    huge = draw(st.characters(codec="utf-8", exclude_categories=["Cs"])) * size
+    raw = huge.encode()[:max_bytes]
+    where = draw(st.sampled_from(["sku", "ce_orderid", "ce_subject", "ce_source"]))
+    if where == "sku":
+        data = _data()
+        data["items"][0]["sku"] = huge
+        return key, json.dumps(data, ensure_ascii=False).encode()[:max_bytes], headers
+    if where == "ce_subject":
+        return key, value, [*headers, (where, raw)]
+    return key, value, [(n, raw if n == where else v) for n, v in headers]
+
+
+def _bad_utf8_key(draw: st.DrawFn, key: bytes, value: bytes, headers: Any, _: int) -> Record:
+    at = draw(st.integers(min_value=0, max_value=len(key)))
+    bad = draw(st.sampled_from([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]))
+    return key[:at] + bad + key[at:], value, headers
+
+
+def _bad_utf8_header(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> Record:
+    index = draw(st.integers(min_value=0, max_value=len(headers) - 1))
+    bad = draw(st.sampled_from([b"\xff", b"\xc0\xaf", b"\xed\xb2\x80", b"\x80"]))
+    changed = [(n, v + bad if i == index else v) for i, (n, v) in enumerate(headers)]
+    return key, value, changed
+
+
+def _wrong_type_record(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> Record:
+    new_value, new_headers = draw(_wrong_type(value, headers))
+    return key, new_value, new_headers
+
+
+def _attribute_missing(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> Record:
+    dropped = draw(st.sampled_from(_REQUIRED))
+    return key, value, [(n, v) for n, v in headers if n != f"ce_{dropped}"]
+
+
+def _attribute_duplicated(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> Record:
+    name = draw(st.sampled_from([*(f"ce_{a}" for a in _REQUIRED), "content-type"]))
+    other = draw(st.sampled_from([dict(headers)[name], b"other"]))
+    at = draw(st.integers(min_value=0, max_value=len(headers)))
+    return key, value, [*headers[:at], (name, other), *headers[at:]]
+
+
+def _extension_attribute(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> Record:
+    names = st.sampled_from(["traceparent", "tracestate", "partitionkey", "x1"])
+    name = draw(names | st.text(min_size=0, max_size=30))
+    return key, value, [*headers, (f"ce_{name}", draw(st.binary(max_size=80)))]
+
+
+_MUTATIONS: dict[str, Mutation] = {
+    "random_bytes": _random_bytes,
+    "broken_json": _broken_json,
+    "deep_nesting": _deep_nesting,
+    "huge_string": _huge_string,
+    "bad_utf8_key": _bad_utf8_key,
+    "bad_utf8_header": _bad_utf8_header,
+    "wrong_type": _wrong_type_record,
+    "attribute_missing": _attribute_missing,
+    "attribute_duplicated": _attribute_duplicated,
+    "extension_attribute": _extension_attribute,
+}
 
 
 @st.composite
