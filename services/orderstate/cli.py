@@ -169,6 +169,7 @@ def topics_create(
     replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
 ) -> None:
     """Create the inbound, outbound and rejected topics if missing."""
+    from orderstate.runtime import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
     settings = _settings()
@@ -180,7 +181,7 @@ def topics_create(
                 replication=replication,
             )
         )
-    except TopicMismatchError as exc:
+    except (TopicMismatchError, StartupError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"created {len(created)} topics: {', '.join(created) or 'none needed'}")
 

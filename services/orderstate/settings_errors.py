@@ -20,8 +20,15 @@ __all__ = ["configuration_problems", "redact", "secrets_in_environment", "secret
 _PREFIX = Settings.model_config.get("env_prefix", "")
 # A pydantic message for a ValueError raised by a validator starts with this.
 _VALUE_ERROR = "Value error, "
-# Parts of secrets shorter than this are not searched for: they occur in any text.
-_SHORTEST_REDACTED = 4
+# Shorter values are not searched for: they occur in ordinary words ("orderstate" is the
+# development database's password).
+_SHORTEST_REDACTED = 8
+# The development defaults are published in the repository: nothing to hide.
+_DEFAULTS = [
+    field.default.get_secret_value()
+    for field in Settings.model_fields.values()
+    if isinstance(field.default, SecretStr)
+]
 
 
 def configuration_problems(exc: ValidationError | SettingsError) -> list[str]:
@@ -66,7 +73,7 @@ def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value in it replaced: the last line of defence behind
     messages that are written not to quote values."""
     for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= _SHORTEST_REDACTED:
+        if len(secret) >= _SHORTEST_REDACTED and secret not in _PUBLIC:
             text = text.replace(secret, "[redacted]")
     return text
 
@@ -74,6 +81,9 @@ def redact(text: str, secrets: Iterable[str]) -> str:
 def _url_password(url: str) -> list[str]:
     password = url.partition("://")[2].rpartition("@")[0].partition(":")[2]
     return [password, unquote(password)] if password else []
+
+
+_PUBLIC = frozenset([*_DEFAULTS, *(p for url in _DEFAULTS for p in _url_password(url))])
 
 
 def _is_secret(annotation: object) -> bool:
