@@ -43,7 +43,11 @@ def tls_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int
 
     def script(command: str) -> str:
         result = subprocess.run(
-            [str(LOCAL / "postgres.sh"), command], env=env, capture_output=True, text=True
+            [str(LOCAL / "postgres.sh"), command],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             pytest.fail(f"postgres.sh {command}:\n{result.stdout}{result.stderr}", pytrace=False)
