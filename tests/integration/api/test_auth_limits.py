@@ -119,3 +119,19 @@ async def test_without_a_trusted_proxy_x_forwarded_for_changes_nothing(
             "/v2/orders", headers={"API-KEY": "x", **_from("192.0.2.200")}
         )
         assert spoofed.status_code == 429
+
+
+async def test_tokens_of_a_key_under_attack_keep_working(limited: Api) -> None:
+    """Wrong secrets for a key id lock that key id out, not the tokens already issued for it:
+    a flood must not take a bearer client down with it."""
+    key = await limited.key("shop-a")
+    token = (await limited.client.post("/v2/token", json={"access_key": key})).json()["token"]
+    key_id = key.split("_")[1]
+    for n in range(LIMIT + 2):
+        await limited.client.get(
+            "/v2/orders", headers={"API-KEY": f"osk_{key_id}_x{n}", **_from(f"198.51.100.{n}")}
+        )
+    answer = await limited.client.get(
+        "/v2/orders", headers={"Authorization": f"Bearer {token}", **_from("192.0.2.1")}
+    )
+    assert answer.status_code == 200
