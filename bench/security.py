@@ -287,12 +287,15 @@ async def flood(
         # Older code took X-Forwarded-For from 127.0.0.1 by uvicorn's default.
         "FORWARDED_ALLOW_IPS": "127.0.0.1",
     }
-    api = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "orderstate", "api"],
+    api = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstate",
+        "api",
         env=env,
         cwd=tempfile.gettempdir(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
 
@@ -309,27 +312,24 @@ async def flood(
             token = (await client.post("/v2/token", json={"access_key": key})).json()["token"]
         await _good(base, token, 3, args.good_rate)  # warm-up
         alone = _percentiles(await _good(base, token, args.flood_seconds, args.good_rate))
-        bad = subprocess.Popen(  # noqa: S603
-            [
-                sys.executable,
-                __file__,
-                "--flood-rate",
-                str(args.flood_rate),
-                "--flooder",
-                base,
-                key.split("_")[1],
-                str(args.flood_seconds),
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
+        bad = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--flood-rate",
+            str(args.flood_rate),
+            "--flooder",
+            base,
+            key.split("_")[1],
+            str(args.flood_seconds),
+            stdout=asyncio.subprocess.PIPE,
         )
         await asyncio.sleep(1)
         flooded = _percentiles(await _good(base, token, args.flood_seconds - 2, args.good_rate))
-        out, _ = bad.communicate(timeout=120)
-        statuses = {int(k): v for k, v in json.loads(out.strip().splitlines()[-1]).items()}
+        out, _ = await asyncio.wait_for(bad.communicate(), timeout=120)
+        statuses = {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
     finally:
         api.terminate()
-        api.wait(timeout=30)
+        await asyncio.wait_for(api.wait(), timeout=30)
         await databases.drop_database(endpoints.database_url, name)
     return {"alone": alone, "flooded": flooded, "flood_statuses": statuses}
 
@@ -338,10 +338,10 @@ async def flood(
 
 
 def _revision(rev: str, into: Path) -> Path:
-    archive = subprocess.run(  # noqa: S603
+    archive = subprocess.run(
         ["git", "-C", str(REPO), "archive", rev, "services"], check=True, capture_output=True
     ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)  # noqa: S603
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into / "services"
 
 
