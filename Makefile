@@ -13,7 +13,8 @@ STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help install prereqs kafka-jars services-up services-down services-status lint lint-deploy fmt \
-        schemas test test-unit test-contract test-integration run bench bench-api clean
+        schemas test test-unit test-contract test-integration run bench bench-api bench-security \
+        clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -79,6 +80,9 @@ bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	$(BIN)/python bench/api.py
+
+bench-security: install services-up ## 100,000 hostile records (decoder and worker), 10,000+ fuzzed REST requests, an auth flood (~25 min); writes bench/security-results.md figures to .local/security-bench.json
+	$(BIN)/python bench/security.py --before 7e02192
 
 clean: services-down ## stop services, remove the venv and local data
 	rm -rf $(VENV) .local
