@@ -46,6 +46,15 @@ from tests.support.pipeline import produce, running, settings_for, wait_for  # n
 from tests.support.rest_fuzz import VICTIM, fuzz, rest_api, shop_rows  # noqa: E402
 
 RESULTS = REPO / "bench" / "security-results.md"
+# Each part's figures are merged into this file as soon as the part is done.
+RAW = REPO / ".local" / "security-bench.json"
+
+
+def _keep(found: dict[str, Any]) -> None:
+    RAW.parent.mkdir(exist_ok=True)
+    kept = json.loads(RAW.read_text()) if RAW.exists() else {}
+    kept.update(json.loads(json.dumps(found, default=str)))
+    RAW.write_text(json.dumps(kept, indent=2))
 
 
 def _args() -> argparse.Namespace:
@@ -59,6 +68,7 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--before", help="also measure the flood against this git revision")
     parser.add_argument("--only", choices=["decode", "worker", "rest", "flood"], action="append")
     parser.add_argument("--flooder", nargs=3, metavar=("BASE", "KEY_ID", "SECONDS"))
+    parser.add_argument("--render", type=Path, help="write the results page from a run's JSON")
     return parser.parse_args()
 
 
@@ -215,15 +225,19 @@ async def flooder(base: str, key_id: str, seconds: float, rate: float) -> None:
     statuses: Counter[int] = Counter()
     limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+        in_flight = 0
 
         async def one() -> None:
+            nonlocal in_flight
             method, url, headers, body = _bad_request(base, key_id)
+            in_flight += 1
             try:
-                statuses[
-                    (await client.request(method, url, headers=headers, json=body)).status_code
-                ] += 1
+                answer = await client.request(method, url, headers=headers, json=body)
+                statuses[answer.status_code] += 1
             except httpx.HTTPError:
                 statuses[0] += 1
+            finally:
+                in_flight -= 1
 
         tasks = []
         started = time.perf_counter()
@@ -231,8 +245,13 @@ async def flooder(base: str, key_id: str, seconds: float, rate: float) -> None:
         while (now := time.perf_counter() - started) < seconds:
             due = int(now * rate)
             while sent < due:
-                tasks.append(asyncio.create_task(one()))
                 sent += 1
+                # Open loop, but bounded: a request the server cannot take now is not sent
+                # (counted as status -1), so the flood ends on time.
+                if in_flight >= 64:
+                    statuses[-1] += 1
+                    continue
+                tasks.append(asyncio.create_task(one()))
             await asyncio.sleep(0.002)
         await asyncio.gather(*tasks)
     print(json.dumps(dict(statuses)))
@@ -323,9 +342,14 @@ async def flood(
             str(args.flood_seconds),
             stdout=asyncio.subprocess.PIPE,
         )
-        await asyncio.sleep(1)
-        flooded = _percentiles(await _good(base, token, args.flood_seconds - 2, args.good_rate))
-        out, _ = await asyncio.wait_for(bad.communicate(), timeout=120)
+        try:
+            await asyncio.sleep(1)
+            flooded = _percentiles(await _good(base, token, args.flood_seconds - 2, args.good_rate))
+            out, _ = await asyncio.wait_for(bad.communicate(), timeout=120)
+        finally:
+            if bad.returncode is None:
+                bad.kill()
+                await bad.wait()
         statuses = {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
     finally:
         api.terminate()
@@ -350,40 +374,107 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     found: dict[str, Any] = {}
     if "decode" in only:
         found["decode"] = decode_fuzz(args.records)
+        _keep(found)
         print("decode", found["decode"]["records"], "crashes", len(found["decode"]["crashes"]))
     with provide() as endpoints:
         template = await databases.create_template(endpoints.database_url)
         try:
             if "worker" in only:
                 found["worker"] = await worker_fuzz(args.records, endpoints, template)
+                _keep(found)
                 print("worker", found["worker"])
             if "rest" in only:
                 found["rest"] = await rest_fuzz(
                     args.rest_examples, args.rest_seconds, endpoints, template
                 )
+                _keep(found)
                 print("rest", found["rest"])
             if "flood" in only:
                 found["flood"] = await flood(args, endpoints, template, REPO / "services")
+                _keep(found)
                 print("flood", found["flood"])
                 if args.before:
                     with tempfile.TemporaryDirectory() as folder:
                         old = _revision(args.before, Path(folder))
                         found["flood_before"] = await flood(args, endpoints, template, old)
                         found["before"] = args.before
+                    _keep(found)
                     print("flood before", found["flood_before"])
         finally:
             await databases.drop_database(endpoints.database_url, template)
     return found
 
 
+def render(found: dict[str, Any]) -> str:
+    """The figures of a run as the section "Measured" of bench/security-results.md."""
+    lines = ["## Measured", ""]
+    if "decode" in found:
+        d = found["decode"]
+        kinds: Counter[str] = Counter()
+        for key, n in d["outcomes"].items():
+            kinds[key] += n
+        lines += [
+            f"**decode_record**: {d['records']:,} generated records, "
+            f"{len(d['crashes'])} exceptions other than DecodeError "
+            f"({d['decode_s']:.1f} s to decode, {d['generate_s']:.0f} s to generate).",
+            "",
+            "| kind | decoded | malformed |",
+            "| --- | ---: | ---: |",
+        ]
+        names = sorted({k.split("/")[0] for k in kinds})
+        for name in names:
+            lines.append(
+                f"| {name} | {kinds.get(name + '/decoded', 0):,} | "
+                f"{kinds.get(name + '/malformed', 0):,} |"
+            )
+        lines.append("")
+    if "worker" in found:
+        w = found["worker"]
+        lines += [
+            f"**Through a running worker** (real broker, 6 partitions): {w['records']:,} "
+            f"records, {w['decided']:,} accounted for as decided or malformed "
+            f"({w['malformed']:,} malformed), worker still running: {w['alive']}, "
+            f"{w['hostile_s']:.0f} s for all of them. Throughput on 5,000 valid orders "
+            f"(produce to applied): {w['before_rate']:,.0f}/s before, "
+            f"{w['after_rate']:,.0f}/s after.",
+            "",
+        ]
+    if "rest" in found:
+        r = found["rest"]
+        statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(r["statuses"].items()))
+        server_errors = sum(v for k, v in r["statuses"].items() if int(k) >= 500)
+        lines += [
+            f"**REST** (schemathesis, every phase; {r['stateful']} stateful scenarios): "
+            f"{r['requests']:,} requests in {r['seconds']:.0f} s, {server_errors} 5xx, "
+            f"{r['leaks']} answers naming the other shop's orders, the other shop's rows "
+            f"changed: {r['victim_changed']}, schemathesis exit code {r['returncode']}, "
+            f"{r['tracebacks']} tracebacks in the api's log. Statuses: {statuses}.",
+            "",
+        ]
+    for name, label in (("flood", "this code"), ("flood_before", found.get("before", ""))):
+        if name not in found:
+            continue
+        f = found[name]
+        alone, flooded = f["alone"], f["flooded"]
+        lines += [
+            f"**Auth flood, {label}**: good requests alone p50 {alone['p50']:.1f} ms, "
+            f"p99 {alone['p99']:.1f} ms (n={alone['n']}); beside the flood p50 "
+            f"{flooded['p50']:.1f} ms, p99 {flooded['p99']:.1f} ms (n={flooded['n']}), "
+            f"{flooded['p99'] / alone['p99']:.2f} x. Flood answers: "
+            + ", ".join(f"{k}: {v:,}" for k, v in sorted(f["flood_statuses"].items()))
+            + ".",
+            "",
+        ]
+    return "\n".join(lines)
+
+
 if __name__ == "__main__":
     arguments = _args()
-    if arguments.flooder:
+    if arguments.render:
+        print(render(json.loads(arguments.render.read_text())))
+    elif arguments.flooder:
         base, key_id, seconds = arguments.flooder
         asyncio.run(flooder(base, key_id, float(seconds), arguments.flood_rate))
     else:
-        results = asyncio.run(main(arguments))
-        out = REPO / ".local" / "security-bench.json"
-        out.parent.mkdir(exist_ok=True)
-        out.write_text(json.dumps(results, indent=2, default=str))
-        print(f"raw figures in {out}")
+        asyncio.run(main(arguments))
+        print(f"raw figures in {RAW}")
