@@ -6,15 +6,14 @@ SHELL := bash
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 .DEFAULT_GOAL := help
 
-PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install prereqs kafka-jars services-up services-down services-status lint lint-deploy fmt \
-        schemas test test-unit test-contract test-integration run bench bench-api bench-security \
-        clean
+.PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
+        services-status lint lint-deploy fmt schemas test test-unit test-contract \
+        test-integration run bench bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -22,14 +21,24 @@ help: ## list the targets
 prereqs: ## check (and on Debian as root, install) java, maven, PostgreSQL, kcat, pgbouncer
 	deploy/local/prereqs.sh
 
-$(STAMP): pyproject.toml
-	$(MAKE) prereqs
-	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=25.1"
-	$(BIN)/python -m pip install --quiet -e . --group test --group lint
+# The virtual environment alone: a Python >= 3.11 (PYTHON=... picks one) and the packages of
+# uv.lock. Enough for test-unit, test-contract, lint, fmt and schemas: no Java, Maven or jars.
+$(STAMP): pyproject.toml uv.lock deploy/local/venv.sh deploy/local/lib.sh
+	deploy/local/venv.sh
 	touch $@
 
-install: $(STAMP) kafka-jars ## virtual environment, packages and Kafka jars (incremental)
+venv: $(STAMP) ## only the virtual environment, from uv.lock (what test-unit and lint need)
+
+install: $(STAMP) prereqs kafka-jars ## virtual environment, system tools (apt as root) and Kafka jars (incremental)
+
+hooks: $(STAMP) ## run ruff, mypy and the import contracts before every git commit (pre-commit)
+	$(BIN)/pre-commit install
+
+lock: ## update uv.lock after changing the dependencies in pyproject.toml; commit both
+	deploy/local/uv.sh lock
+
+lock-upgrade: ## move uv.lock to the newest versions pyproject.toml allows; test, then commit
+	deploy/local/uv.sh lock --upgrade
 
 kafka-jars: ## resolve the Apache Kafka jars from Maven Central into .local/kafka/libs (cached)
 	deploy/local/kafka-jars.sh
@@ -43,27 +52,27 @@ services-down: ## stop the native services this checkout started
 services-status: ## show whether the native services run, and where
 	deploy/local/services.sh status
 
-lint: install ## ruff, format check, mypy strict, import contracts, and lint-deploy
+lint: $(STAMP) ## ruff, format check, mypy strict, import contracts, and lint-deploy
 	$(BIN)/ruff check services tests bench
 	$(BIN)/ruff format --check services tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 	deploy/lint/lint-deploy.sh
 
-lint-deploy: install ## Dockerfile, compose file, Helm chart: hadolint, helm template, schemas, checkov
+lint-deploy: $(STAMP) ## Dockerfile, compose file, Helm chart: hadolint, helm template, schemas, checkov
 	deploy/lint/lint-deploy.sh
 
-fmt: install ## apply ruff fixes and formatting
+fmt: $(STAMP) ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix services tests bench
 	$(BIN)/ruff format services tests bench
 
-schemas: install ## export JSON Schemas, examples, AsyncAPI and OpenAPI into schemas/
+schemas: $(STAMP) ## export JSON Schemas, examples, AsyncAPI and OpenAPI into schemas/
 	$(BIN)/orderstate export-schemas --out schemas
 
-test-unit: install ## pure tests: no network, seconds
+test-unit: $(STAMP) ## pure tests: no network, seconds
 	$(PYTEST) tests/unit
 
-test-contract: install ## the published contract in schemas/ matches the code
+test-contract: $(STAMP) ## the published contract in schemas/ matches the code
 	$(PYTEST) tests/contract
 
 test-integration: install ## real Kafka + PostgreSQL (started if needed; never skipped)
@@ -76,13 +85,18 @@ run: services-up ## laptop: services, migrate, topics, orderstate, a simulation;
 	deploy/local/run.sh
 
 bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent (~8 min); writes bench/results.md
-	$(BIN)/python bench/run.py
+	PYTHONPATH=. $(BIN)/python bench/run.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
-	$(BIN)/python bench/api.py
+	PYTHONPATH=. $(BIN)/python bench/api.py
 
 bench-security: install services-up ## 100,000 hostile records (decoder and worker), 10,000+ fuzzed REST requests, an auth flood (~25 min); writes bench/security-results.md figures to .local/security-bench.json
-	$(BIN)/python bench/security.py --before 7e02192
+	PYTHONPATH=. $(BIN)/python bench/security.py --before 7e02192
 
-clean: services-down ## stop services, remove the venv and local data
+chaos: install ## the fault-injection suite at full size on a broker and server of its own (~25 min); writes bench/chaos-results.md
+	$(BIN)/python -m tests.chaos --report bench/chaos-results.md
+
+clean: services-down ## stop services (the fault-injection run's too), remove the venv and local data
+	ORDERSTATE_LOCAL_DIR=.local/chaos ORDERSTATE_LOCAL_KAFKA_PORT=29092 ORDERSTATE_LOCAL_KAFKA_CONTROLLER_PORT=29093 \
+	  ORDERSTATE_LOCAL_PG_PORT=25432 deploy/local/services.sh down || true
 	rm -rf $(VENV) .local

@@ -38,6 +38,7 @@ import api_explain
 import api_load
 import api_report
 import infra
+from figures import percentile
 from orderstate.api.keys import create_key
 from orderstate.settings import Settings
 
@@ -213,7 +214,7 @@ class ApiBench:
         meter.start()
         result: api_load.LoadResult = await run
         result.cpu = meter.stop()
-        p50, p99 = (api_load.percentile(result.latencies_ms, q) for q in (50, 99))
+        p50, p99 = (percentile(result.latencies_ms, q) for q in (50, 99))
         print(
             f"   {label}: {result.rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
             f"{result.errors} errors; CPU api {result.cpu['orderstate api']:.2f}, "

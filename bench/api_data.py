@@ -22,6 +22,7 @@ What is generated (shares of every shop's orders):
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -59,7 +60,7 @@ _CHANNELS = [("web", 0.50), ("app", 0.25), ("marketplace", 0.15), ("store", 0.10
 CAMPAIGN_SHARE = 0.08
 
 
-def _buckets(u: str, choices: list[tuple[str | None, float]]) -> str:
+def _buckets(u: str, choices: Sequence[tuple[str | None, float]]) -> str:
     """A CASE expression picking a choice by cumulative share of the uniform number ``u``."""
     if abs(sum(s for _, s in choices) - 1) > 1e-9:
         raise ValueError(f"shares do not add up to 1: {choices}")

@@ -50,14 +50,6 @@ class LoadResult:
         return self.client_cpu_s / self.requests * 1e6 if self.requests else math.nan
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest rank, as bench/pipeline.py."""
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 def request(path: str, host: str, headers: dict[str, str]) -> bytes:
     lines = [f"GET {path} HTTP/1.1", f"Host: {host}", *(f"{k}: {v}" for k, v in headers.items())]
     return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -9,23 +9,16 @@ from typing import Any
 import api_data
 import api_explain
 import infra
-from api_load import LoadResult, percentile
+from api_load import LoadResult
+from figures import number, percentile, verdict
 
 RESULTS = Path(__file__).with_name("results-api.md")
 TARGET_P99_MS, TARGET_RATE = 10.0, 500.0
 API, PG, CLIENT = "orderstate api", "PostgreSQL (every backend)", "bench client (this process)"
 
 
-def _n(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
-
-
 def _ms(values: list[float], q: float) -> str:
-    return _n(percentile(values, q), 1)
-
-
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
+    return number(percentile(values, q), 1)
 
 
 RUNS = (
@@ -58,10 +51,10 @@ def summary(r: dict[str, Any]) -> str:
         target = ""
         if key == "get_paced":
             ok = p99 <= TARGET_P99_MS and run.rate >= TARGET_RATE * 0.98 and not run.errors
-            target = f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:g} req/s: {_verdict(ok)}"
+            target = f"p99 ≤ {TARGET_P99_MS:g} ms at {TARGET_RATE:g} req/s: {verdict(ok)}"
         errors = f" ({run.errors:,} errors)" if run.errors else ""
         lines.append(
-            f"| {_label(r, key)} | {_n(run.rate)}{errors} | "
+            f"| {_label(r, key)} | {number(run.rate)}{errors} | "
             f"{_ms(run.latencies_ms, 50)} / **{_ms(run.latencies_ms, 99)} ms** | {target} |"
         )
     if "explain" in r:
@@ -72,7 +65,7 @@ def summary(r: dict[str, Any]) -> str:
             f"| EXPLAIN: {plans} list statements (page and count), every filter x order_by | | "
             f"{bad} with a sequential scan, a sort of > {api_explain.BIG_SORT_ROWS:,} rows or "
             f"a scan discarding > {api_explain.UNBOUNDED_ROWS:,} rows | "
-            f"index-bounded scans only: {_verdict(bad == 0)} |"
+            f"index-bounded scans only: {verdict(bad == 0)} |"
         )
     return "\n".join(lines)
 
@@ -83,10 +76,10 @@ def _cpu_lines(run: LoadResult) -> list[str]:
         if name == infra.HOST:
             continue
         per = cores / run.rate * 1000 if run.rate else math.nan
-        lines.append(f"| {name} | {cores:.2f} | {_n(per, 2)} |")
+        lines.append(f"| {name} | {cores:.2f} | {number(per, 2)} |")
     host = run.cpu.get(infra.HOST, math.nan)
     lines.append(
-        f"| **{infra.HOST}** | **{host:.2f}** | {_n(host / run.rate * 1000, 2)} |"
+        f"| **{infra.HOST}** | **{host:.2f}** | {number(host / run.rate * 1000, 2)} |"
         if run.rate
         else f"| **{infra.HOST}** | **{host:.2f}** | |"
     )
@@ -104,7 +97,7 @@ def _windows(run: LoadResult, width_s: float = 5.0) -> list[str]:
         lines.append(
             f"| {start / run.target_rate:.0f}-{(start + per) / run.target_rate:.0f} | "
             f"{len(chunk):,} | {_ms(chunk, 50)} | {_ms(chunk, 99)} | "
-            f"{_n(max(chunk) if chunk else math.nan, 1)} |"
+            f"{number(max(chunk) if chunk else math.nan, 1)} |"
         )
     return lines
 
@@ -121,17 +114,17 @@ def _run_section(r: dict[str, Any], key: str, add: Any) -> None:
     add("|---|---|---|---|---|---|---|---|---|---|")
     statuses = ", ".join(f"{s}: {n:,}" for s, n in sorted(run.statuses.items()) if s != 200)
     add(
-        f"| {run.requests:,} | {run.seconds:.1f} | {_n(run.rate)} | {_ms(lat, 50)} | "
-        f"{_ms(lat, 90)} | {_ms(lat, 99)} | {_ms(lat, 99.9)} | {_n(max(lat), 1)} | "
-        f"{statuses or 0} | {_n(run.bytes_in / run.requests if run.requests else math.nan)} |"
+        f"| {run.requests:,} | {run.seconds:.1f} | {number(run.rate)} | {_ms(lat, 50)} | "
+        f"{_ms(lat, 90)} | {_ms(lat, 99)} | {_ms(lat, 99.9)} | {number(max(lat), 1)} | "
+        f"{statuses or 0} | {number(run.bytes_in / run.requests if run.requests else math.nan)} |"
     )
     add("")
     if run.kind == "paced":
         add(
             f"Latency in ms from each request's due time. Service time (send → answer) p50 "
             f"{_ms(run.service_ms, 50)} / p99 {_ms(run.service_ms, 99)} ms; the client sent "
-            f"p99 {_ms(run.send_lag_ms, 99)} ms (max {_n(max(run.send_lag_ms), 1)} ms) after the "
-            "due time (waiting for a free connection or for its event loop)."
+            f"p99 {_ms(run.send_lag_ms, 99)} ms (max {number(max(run.send_lag_ms), 1)} ms) "
+            "after the due time (waiting for a free connection or for its event loop)."
         )
     else:
         add("Latency in ms from send to the end of the response.")
@@ -142,7 +135,7 @@ def _run_section(r: dict[str, Any], key: str, add: Any) -> None:
         else ""
     )
     add(
-        f"Client CPU: {run.client_cpu_s:.1f} s = {_n(run.client_cpu_us_per_request)} µs per "
+        f"Client CPU: {run.client_cpu_s:.1f} s = {number(run.client_cpu_us_per_request)} µs per "
         f"request.{reconnects}"
     )
     add("")
@@ -194,10 +187,10 @@ def _explain_section(r: dict[str, Any], add: Any) -> None:
     add("|---|" + "---|" * (len(api_explain.ORDER_BYS) + 1))
     for c in results:
         cells = [
-            _n(c.pages[o].execution_ms, 2) + ("" if c.pages[o].ok else " **!**")
+            number(c.pages[o].execution_ms, 2) + ("" if c.pages[o].ok else " **!**")
             for o in api_explain.ORDER_BYS
         ]
-        count = _n(c.count.execution_ms, 2) + ("" if c.count.ok else " **!**")
+        count = number(c.count.execution_ms, 2) + ("" if c.count.ok else " **!**")
         add(f"| {c.case.label} | {' | '.join(cells)} | {count} |")
     add("")
     add("Scan nodes per statement (rows = rows the node returned):")
@@ -214,7 +207,7 @@ def _explain_section(r: dict[str, Any], add: Any) -> None:
             jit = " (JIT)" if p.jit else ""
             add(
                 f"| {c.case.label}: {query} | {label}{kind} | {p.summary}{jit} | "
-                f"{_n(p.execution_ms, 2)} | {p.shared_hit:,} / {p.shared_read:,} |"
+                f"{number(p.execution_ms, 2)} | {p.shared_hit:,} / {p.shared_read:,} |"
             )
     add("")
 

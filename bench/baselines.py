@@ -15,8 +15,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
+from orderstate.projector.inputs import Position
 from orderstate.projector.queries import query
-from orderstate.worker.records import to_input
+from orderstate.worker.records import read_record
+from tests.support.kafka import TopicNames
 
 __all__ = [
     "ConsumeResult",
@@ -67,7 +69,9 @@ async def raw_consume(
                 count += len(batch)
                 if roles is not None:
                     for r in batch:
-                        to_input(r, roles[r.topic], limits)
+                        read = read_record(r, roles[r.topic], limits)
+                        at = Position(r.topic, r.partition, r.offset, read.key_ms, r.timestamp)
+                        read.input(r, roles[r.topic], at)
                 if batch and batch[-1].offset + 1 >= ends[tp]:
                     remaining.discard(tp)
         seconds = time.perf_counter() - started
@@ -156,7 +160,7 @@ class FaustResult:
 async def run_faust(
     ends: infra.Endpoints,
     scratch: infra.Scratch,
-    topics: infra.Topics,
+    topics: TopicNames,
     url: str,
     logs: Path,
     *,

@@ -1,5 +1,7 @@
 """What every benchmark phase needs: the local services, scratch databases and topics that are
-removed again, processes started by pid, and CPU and memory readings from /proc."""
+removed again, processes started by pid, and CPU and memory readings from /proc. Databases,
+topics and the environment of an orderstate process are made as the tests make them
+(tests/support; `make bench` runs with the repository root on PYTHONPATH)."""
 
 import asyncio
 import contextlib
@@ -15,15 +17,20 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.protocol.admin import DeleteGroupsRequest
+from pydantic import SecretStr
 
 from orderstate.projector.migrate import migrate
+from orderstate.settings import Settings
 from orderstate.simulation.generator import SimRecord
+from tests.support import databases, kafka
+from tests.support.kafka import TopicNames
+from tests.support.processes import env_for
 
 REPO = Path(__file__).resolve().parents[1]
 SERVICES = REPO / "deploy" / "local" / "services.sh"
@@ -56,34 +63,6 @@ def endpoints() -> Endpoints:
     return Endpoints(kafka, url, pids["postgres"], pids["kafka"])
 
 
-def with_database(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
-
-
-@dataclass(frozen=True)
-class Topics:
-    orders: str
-    shipments: str
-    order_events: str
-    rejected: str
-
-    @property
-    def inbound(self) -> list[str]:
-        return [self.orders, self.shipments]
-
-    @property
-    def all(self) -> list[str]:
-        return [self.orders, self.shipments, self.order_events, self.rejected]
-
-    def env(self) -> dict[str, str]:
-        return {
-            "ORDERSTATE_TOPIC_ORDERS": self.orders,
-            "ORDERSTATE_TOPIC_SHIPMENTS": self.shipments,
-            "ORDERSTATE_TOPIC_ORDER_EVENTS": self.order_events,
-            "ORDERSTATE_TOPIC_REJECTED": self.rejected,
-        }
-
-
 @dataclass
 class Scratch:
     """Databases, topics and consumer groups this run created; ``cleanup`` removes them all."""
@@ -97,8 +76,8 @@ class Scratch:
     def name(self, suffix: str) -> str:
         return f"bench{self.run_id}.{suffix}"
 
-    def topic_set(self, suffix: str) -> Topics:
-        return Topics(
+    def topic_set(self, suffix: str) -> TopicNames:
+        return TopicNames(
             orders=self.name(f"{suffix}.shop.orders.v1"),
             shipments=self.name(f"{suffix}.shop.shipments.v1"),
             order_events=self.name(f"{suffix}.orderstate.order-events.v1"),
@@ -113,13 +92,9 @@ class Scratch:
     async def database(self, suffix: str, *, migrated: bool = True) -> str:
         """A new database (migrated to head unless told otherwise); returns its URL."""
         name = f"bench_{self.run_id}_{suffix}"
-        admin = await asyncpg.connect(with_database(self.ends.database_url, "postgres"))
-        try:
-            await admin.execute(f'CREATE DATABASE "{name}"')
-        finally:
-            await admin.close()
+        await databases.create_empty(self.ends.database_url, name)
         self.databases.append(name)
-        url = with_database(self.ends.database_url, name)
+        url = databases.with_database(self.ends.database_url, name)
         if migrated:
             conn = await asyncpg.connect(url)
             try:
@@ -130,30 +105,18 @@ class Scratch:
 
     async def create_topics(self, topics: Iterable[str]) -> None:
         names = list(topics)
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.ends.kafka)
-        await admin.start()
-        try:
-            await admin.create_topics(
-                [NewTopic(n, num_partitions=PARTITIONS, replication_factor=1) for n in names]
-            )
-        finally:
-            await admin.close()
+        await kafka.create_topics(self.ends.kafka, names, PARTITIONS)
         self.topics.extend(names)
         await partitions(self.ends.kafka, names)
 
     async def drop_databases(self) -> list[str]:
         """Drop every database this run made; return what could not be."""
         problems: list[str] = []
-        if self.databases:
-            admin = await asyncpg.connect(with_database(self.ends.database_url, "postgres"))
+        for name in self.databases:
             try:
-                for name in self.databases:
-                    try:
-                        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                    except asyncpg.PostgresError as exc:
-                        problems.append(f"database {name}: {exc}")
-            finally:
-                await admin.close()
+                await databases.drop_database(self.ends.database_url, name)
+            except (OSError, asyncpg.PostgresError) as exc:
+                problems.append(f"database {name}: {exc}")
         return problems
 
     async def cleanup(self) -> list[str]:
@@ -260,18 +223,19 @@ async def wait_group_stable(kafka: str, group: str, *, timeout_s: float = 60) ->
 # --- processes -------------------------------------------------------------------------------
 
 
-def orderstate_env(url: str, kafka: str, topics: Topics, group: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATE_")}
-    env.update(
-        {
-            "ORDERSTATE_DATABASE_URL": url,
-            "ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS": kafka,
-            "ORDERSTATE_CONSUMER_GROUP": group,
-            "ORDERSTATE_LOG_FORMAT": "json",
-            **topics.env(),
-        }
+def orderstate_env(url: str, kafka: str, topics: TopicNames, group: str) -> dict[str, str]:
+    """The environment of an orderstate process on these resources, default settings else."""
+    return env_for(
+        Settings(
+            database_url=SecretStr(url),
+            kafka_bootstrap_servers=kafka,
+            topic_orders=topics.orders,
+            topic_shipments=topics.shipments,
+            topic_order_events=topics.order_events,
+            topic_rejected=topics.rejected,
+            consumer_group=group,
+        )
     )
-    return env
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -419,7 +383,8 @@ def _version(package: str) -> str:
 def _host() -> dict[str, str]:
     cpuinfo = Path("/proc/cpuinfo").read_text()
     model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.M)
-    mem_kb = int(re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)[1])
+    mem = re.search(r"^MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text(), re.M)
+    mem_kb = int(mem[1]) if mem else 0
     jars = sorted((REPO / ".local" / "kafka" / "libs").glob("kafka-server-[0-9]*.jar"))
     head = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],

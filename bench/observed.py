@@ -40,9 +40,7 @@ def main() -> None:
 
     if args.gc_tune:
         # Import what the command imports lazily, so it is frozen too.
-        import orderstate.processes
-        import orderstate.relay.outbox_relay
-        import orderstate.worker.loop  # noqa: F401
+        import orderstate.launch.parts  # noqa: F401 -- with the worker, relay and api
 
         gc.collect()
         gc.freeze()

@@ -4,7 +4,6 @@ worker's time goes."""
 
 import asyncio
 import json
-import math
 import os
 import pstats
 import statistics
@@ -20,13 +19,16 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import infra
+from figures import percentile
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import apply_batch
+from orderstate.projector.inputs import Position
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
-from orderstate.worker.records import to_input
+from orderstate.worker.records import read_record
+from tests.support.kafka import TopicNames
 
 # --- the worker and relay as processes -------------------------------------------------------
 
@@ -62,7 +64,7 @@ class Orderstate:
 
     ends: infra.Endpoints
     url: str
-    topics: infra.Topics
+    topics: TopicNames
     group: str
     logs: Path
     profile: bool = False
@@ -107,7 +109,7 @@ class Orderstate:
         self.relay = self._start("relay")
 
     async def restart_worker(
-        self, settings: dict[str, str], inbound: infra.Topics | None = None
+        self, settings: dict[str, str], inbound: TopicNames | None = None
     ) -> None:
         """Stop the worker and start it again with these ORDERSTATE_* settings (and, if given,
         the inbound topics of ``inbound``; the outbound topics stay, the relay keeps running);
@@ -298,13 +300,6 @@ class Latency:
         ]
 
 
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return math.nan
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q / 100 * len(ordered)) - 1)]
-
-
 class _Observer:
     """Sees, from outside, when each event's effect is committed and published."""
 
@@ -369,7 +364,7 @@ class _Observer:
 
 
 async def _paced(
-    kafka: str, topics: infra.Topics, plan: list[SimRecord], rate: float
+    kafka: str, topics: TopicNames, plan: list[SimRecord], rate: float
 ) -> tuple[dict[str, float], float]:
     """Publish ``plan`` at ``rate`` per second; return each id's first send time (wall clock,
     when handed to the producer) and the seconds it took."""
@@ -549,7 +544,7 @@ def summarise_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
         by_category[_category(key)] += tt
     functions = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
     interesting = (
-        "to_input",
+        "read_record",
         "decode_record",
         "decode_kafka",
         "decode_event",
@@ -608,7 +603,9 @@ def _label(key: tuple[str, int, str]) -> str:
 
 
 class _FakeRecord:
-    __slots__ = ("headers", "key", "offset", "partition", "topic", "value")
+    """What read_record reads of an aiokafka ConsumerRecord."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
 
     def __init__(self, topic: str, offset: int, record: SimRecord) -> None:
         self.topic = topic
@@ -617,6 +614,8 @@ class _FakeRecord:
         self.key = record.key
         self.value = record.value
         self.headers = record.headers
+        # The broker's append time, as if produced now.
+        self.timestamp = int(time.time() * 1000)
 
 
 _NAMES = {sql: name for name, sql in QUERIES.items()}
@@ -644,7 +643,7 @@ class _TimedConn:
 
     def __init__(self, conn: asyncpg.Connection) -> None:
         self.conn = conn
-        self.seconds: Counter[str] = Counter()
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self.calls: Counter[str] = Counter()
 
     def add(self, name: str, started: float) -> None:
@@ -707,7 +706,10 @@ async def statement_profile(
             inputs = []
             for r in chunk:
                 role = r.role.value
-                inputs.append(to_input(_FakeRecord(role, offsets[role], r), r.role, limits))
+                fake = _FakeRecord(role, offsets[role], r)
+                read = read_record(fake, r.role, limits)
+                at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
+                inputs.append(read.input(fake, r.role, at))
                 offsets[role] += 1
             t1 = time.perf_counter()
             await apply_batch(

@@ -9,25 +9,18 @@ import baselines
 import hotpaths
 import infra
 import pipeline
+from figures import number, percentile, verdict
 
 RESULTS = Path(__file__).with_name("results.md")
 TARGET_RATE, STRETCH_RATE, TARGET_RATIO, TARGET_P99_MS = 5_000, 10_000, 10, 50
-
-
-def _n(value: float | None, digits: int = 0) -> str:
-    return "n/a" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
 def _mib(kb: int | None) -> str:
     return "n/a" if kb is None else f"{kb / 1024:,.0f} MiB"
 
 
-def _verdict(ok: bool) -> str:
-    return "met" if ok else "**not met**"
-
-
 def _pct(values: list[float], q: float) -> str:
-    return _n(pipeline.percentile(values, q))
+    return number(percentile(values, q))
 
 
 def _shares(counts: dict[str, int]) -> str:
@@ -42,25 +35,25 @@ def summary(r: dict[str, Any]) -> str:
     lat, _ = r["latency"][0]
     faust: baselines.FaustResult | None = r.get("faust")
     up: baselines.UpsertResult = r["upsert"]
-    p50, p99 = (pipeline.percentile(lat.committed_ms, q) for q in (50, 99))
+    p50, p99 = (percentile(lat.committed_ms, q) for q in (50, 99))
     ratio = tp.rate / faust.rate if faust else math.nan
     rows = [
         (
             "(a)",
             "raw aiokafka consume of the input topics",
-            f"{_n(r['consume'].rate)} records/s",
+            f"{number(r['consume'].rate)} records/s",
             "ceiling",
         ),
         (
             "(a')",
             "same + `decode_record` per record (the worker's fetch task)",
-            f"{_n(r['decode'].rate)} records/s",
+            f"{number(r['decode'].rate)} records/s",
             "ceiling",
         ),
         (
             "(b)",
             f"batched upsert of order views, {up.batch_size} rows per statement and commit",
-            f"insert {_n(up.insert_rate)} rows/s, update {_n(up.update_rate)} rows/s",
+            f"insert {number(up.insert_rate)} rows/s, update {number(up.update_rate)} rows/s",
             "ceiling",
         ),
     ]
@@ -71,7 +64,7 @@ def summary(r: dict[str, Any]) -> str:
                 "(c)",
                 f"per-event faust agent, one transaction per event ({box}, "
                 f"{faust.events:,} events)",
-                f"{_n(faust.rate)} events/s",
+                f"{number(faust.rate)} events/s",
                 "baseline",
             )
         )
@@ -89,31 +82,31 @@ def summary(r: dict[str, Any]) -> str:
             "(d)",
             f"**orderstate** worker + relay: {tp.records:,} pre-loaded records to committed views, "
             "outbox drained, timed from process start",
-            f"**{_n(tp.rate)} events/s**",
-            f"≥ {TARGET_RATE:,} (stretch {STRETCH_RATE:,}): {_verdict(tp.rate >= TARGET_RATE)}",
+            f"**{number(tp.rate)} events/s**",
+            f"≥ {TARGET_RATE:,} (stretch {STRETCH_RATE:,}): {verdict(tp.rate >= TARGET_RATE)}",
         ),
         (
             "(d)",
             "same, timed from the first committed batch",
-            f"{_n(tp.rate_after_first_commit)} events/s",
+            f"{number(tp.rate_after_first_commit)} events/s",
             "",
         ),
         (
             "(d)/(c)",
             "orderstate ÷ per-event faust agent",
-            f"{_n(ratio, 1)} times",
-            f"≥ {TARGET_RATIO} times: {_verdict(ratio >= TARGET_RATIO)}",
+            f"{number(ratio, 1)} times",
+            f"≥ {TARGET_RATIO} times: {verdict(ratio >= TARGET_RATIO)}",
         ),
         (
             "(d)",
-            f"latency send → committed view at {_n(lat.achieved_rate)} events/s (defaults), "
+            f"latency send → committed view at {number(lat.achieved_rate)} events/s (defaults), "
             "p50 / p99",
-            f"{_n(p50)} / **{_n(p99)} ms**",
-            f"p99 ≤ {TARGET_P99_MS} ms: {_verdict(p99 <= TARGET_P99_MS)}",
+            f"{number(p50)} / **{number(p99)} ms**",
+            f"p99 ≤ {TARGET_P99_MS} ms: {verdict(p99 <= TARGET_P99_MS)}",
         ),
     ]
     for extra, _ in r["latency"][1:]:
-        extra_p99 = pipeline.percentile(extra.committed_ms, 99)
+        extra_p99 = percentile(extra.committed_ms, 99)
         rows.append(
             (
                 "(d)",
@@ -123,7 +116,7 @@ def summary(r: dict[str, Any]) -> str:
                     for k, v in extra.settings.items()
                 ),
                 f"{_pct(extra.committed_ms, 50)} / **{_pct(extra.committed_ms, 99)} ms**",
-                f"p99 ≤ {TARGET_P99_MS} ms: {_verdict(extra_p99 <= TARGET_P99_MS)}",
+                f"p99 ≤ {TARGET_P99_MS} ms: {verdict(extra_p99 <= TARGET_P99_MS)}",
             )
         )
     if "scale2" in r:
@@ -131,7 +124,7 @@ def summary(r: dict[str, Any]) -> str:
             (
                 "(d)",
                 "same backlog with two worker processes (and one relay)",
-                f"{_n(r['scale2'].rate)} events/s",
+                f"{number(r['scale2'].rate)} events/s",
                 "",
             )
         )
@@ -161,7 +154,7 @@ def _cpu_table(cpu: dict[str, float]) -> list[str]:
     for name, cores in sorted(cpu.items(), key=lambda kv: -kv[1]):
         if name != infra.HOST:
             lines.append(f"| {name} | {cores:.2f} |")
-    lines.append(f"| **{infra.HOST}** | **{_n(host, 2)}** |")
+    lines.append(f"| **{infra.HOST}** | **{number(host, 2)}** |")
     return lines
 
 
@@ -242,14 +235,15 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
     b = r["backlog_batches"]
     add(
         f"- Worker and relay started at t = 0; first batch committed at "
-        f"{_n(tp.first_commit_s, 1)} s; stored offsets at the end offsets at "
+        f"{number(tp.first_commit_s, 1)} s; stored offsets at the end offsets at "
         f"{tp.started_to_offsets_s:.1f} s; outbox drained at {tp.started_to_drained_s:.1f} s "
         f"({tp.outbox_rows:,} outbox rows published)."
     )
     add(
         f"- {b['batches']:,} batches, mean {b['mean_size']:.0f} events; apply_batch per batch p50 "
-        f"{_n(b['apply_ms_p50'])} ms, p99 {_n(b['apply_ms_p99'])} ms; {b['apply_s']:.1f} s in "
-        f"apply_batch and {b['decode_s']:.1f} s decoding (in the fetch task, overlapping)."
+        f"{number(b['apply_ms_p50'])} ms, p99 {number(b['apply_ms_p99'])} ms; "
+        f"{b['apply_s']:.1f} s in apply_batch and {b['decode_s']:.1f} s decoding (in the fetch "
+        "task, overlapping)."
     )
     add(
         f"- The relay published them in {tp.relay_transactions:,} lane transactions "
@@ -338,8 +332,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         )
         add(
             f"| {label} | | | worker batches: {batches['batches']:,}, mean "
-            f"{batches['mean_size']:.0f} events, apply p50 {_n(batches['apply_ms_p50'])} ms, "
-            f"p99 {_n(batches['apply_ms_p99'])} ms; poll gap p99 {lat.poll_gap_ms:.1f} ms; "
+            f"{batches['mean_size']:.0f} events, apply p50 {number(batches['apply_ms_p50'])} ms, "
+            f"p99 {number(batches['apply_ms_p99'])} ms; poll gap p99 {lat.poll_gap_ms:.1f} ms; "
             f"{lat.missing} events never seen | | | | |"
         )
     add("")
@@ -351,7 +345,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         "(collector, checkpoints, the other processes on the two cores)."
     )
     add("")
-    add(f"CPU during the first latency run ({_n(lat0.achieved_rate)} events/s), in cores:")
+    add(f"CPU during the first latency run ({number(lat0.achieved_rate)} events/s), in cores:")
     add("")
     lines.extend(_cpu_table(lat0.cpu))
     add("")
@@ -367,8 +361,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         add("")
         add(
             f"The backlog again on a fresh database and group with two worker processes (the "
-            f"consumer group splits the 12 partitions) and one relay: {_n(two.rate)} events/s, "
-            f"against {_n(tp.rate)} with one. CPU in cores:"
+            f"consumer group splits the 12 partitions) and one relay: {number(two.rate)} events/s, "
+            f"against {number(tp.rate)} with one. CPU in cores:"
         )
         add("")
         lines.extend(_cpu_table(two.cpu))
@@ -436,7 +430,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
     )
     add(
         "- (a) ran three times ("
-        + ", ".join(_n(c.rate) for c in r["consume_runs"])
+        + ", ".join(number(c.rate) for c in r["consume_runs"])
         + " records/s); the table shows the fastest, with the page cache warm."
     )
     add(
@@ -542,7 +536,7 @@ def _gc_section(r: dict[str, Any], add: Any) -> None:
         worker_cores = tp.cpu.get(pipeline.WORKER, math.nan)
         us = worker_cores * tp.started_to_drained_s / tp.records * 1e6
         add(
-            f"| {arm} | {_n(tp.rate)} | {us:,.0f} | {_pct(lat.committed_ms, 50)} / "
+            f"| {arm} | {number(tp.rate)} | {us:,.0f} | {_pct(lat.committed_ms, 50)} / "
             f"{_pct(lat.committed_ms, 99)} | {_mib(data['hwm_kb'])} | {_gc_line(data['gc'])} |"
         )
     others = [d["throughput"].cpu.get(infra.OTHER, 0.0) for d in r["gc"].values()]

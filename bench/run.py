@@ -32,8 +32,10 @@ import hotpaths
 import infra
 import pipeline
 import report
+from figures import percentile
 from orderstate.events.topics import TopicRole
 from orderstate.simulation.generator import SimConfig, SimRecord, generate
+from tests.support.kafka import TopicNames
 
 
 def _args() -> argparse.Namespace:
@@ -103,7 +105,7 @@ class Bench:
         self.running.append(run)
         return run
 
-    async def live_topics(self, name: str) -> infra.Topics:
+    async def live_topics(self, name: str) -> TopicNames:
         topics = self.scratch.topic_set(name)
         await self.scratch.create_topics(topics.inbound)
         return topics
@@ -182,8 +184,8 @@ class Bench:
             r["worker_hwm_kb"] = infra.status_kb(run.worker.pid, "VmHWM")
             r["relay_hwm_kb"] = infra.status_kb(run.relay.pid, "VmHWM")
         print(
-            f"   committed p50 {pipeline.percentile(lat.committed_ms, 50):.0f} ms, "
-            f"p99 {pipeline.percentile(lat.committed_ms, 99):.0f} ms "
+            f"   committed p50 {percentile(lat.committed_ms, 50):.0f} ms, "
+            f"p99 {percentile(lat.committed_ms, 99):.0f} ms "
             f"({len(lat.committed_ms)} events, sent at {lat.achieved_rate:.0f}/s)"
         )
 
@@ -231,8 +233,8 @@ class Bench:
                 }
                 print(
                     f"   {tp.rate:.0f} events/s; latency p50 "
-                    f"{pipeline.percentile(lat.committed_ms, 50):.0f} ms, p99 "
-                    f"{pipeline.percentile(lat.committed_ms, 99):.0f} ms"
+                    f"{percentile(lat.committed_ms, 50):.0f} ms, p99 "
+                    f"{percentile(lat.committed_ms, 99):.0f} ms"
                 )
 
     async def scale(self) -> None:
@@ -338,7 +340,7 @@ def _write(r: dict[str, Any], logs: Path) -> int:
     return 0
 
 
-def _topic_for(topics: infra.Topics) -> dict[str, str]:
+def _topic_for(topics: TopicNames) -> dict[str, str]:
     return {
         TopicRole.ORDERS_IN.value: topics.orders,
         TopicRole.SHIPMENTS_IN.value: topics.shipments,

@@ -32,6 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+from pydantic import SecretStr  # noqa: E402
 
 from orderstate.events.decode import decode_record  # noqa: E402
 from orderstate.events.errors import DecodeError  # noqa: E402
@@ -288,7 +289,9 @@ async def flood(
     """Good requests alone, then beside a flood, against the code under ``code``."""
     name = await databases.clone_database(endpoints.database_url, template)
     url = databases.with_database(endpoints.database_url, name)
-    settings = Settings(database_url=url, kafka_bootstrap_servers=endpoints.kafka_bootstrap)
+    settings = Settings(
+        database_url=SecretStr(url), kafka_bootstrap_servers=endpoints.kafka_bootstrap
+    )
     key = await plain_api_key(
         url, "good-shop", pepper=settings.api_key_pepper.get_secret_value(), label="bench"
     )

@@ -43,7 +43,7 @@ PLACEHOLDERS = {
     "ORDERSTATE_DATABASE_URL": "postgresql://orderstate:placeholder@db.invalid:5432/orderstate",
 }
 # How long /readyz may take: PostgreSQL (2 s), and Kafka (3 s, at the same time) in the worker
-# and relay (services/orderstate/readiness.py).
+# and relay (services/orderstate/health/readiness.py).
 READYZ_S = {"api": 2, "worker": 3, "relay": 3}
 # What a process needs after SIGTERM: the api its ORDERSTATE_API_SHUTDOWN_TIMEOUT_S; a worker
 # its batch, a commit and leaving the group; a relay its publish round.

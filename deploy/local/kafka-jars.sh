@@ -51,8 +51,23 @@ tmp="$(mktemp -d "$KAFKA_DIR/libs.tmp.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 # mktemp makes it 0700; the jars are public, and another user may run the broker from them.
 chmod 0755 "$tmp"
-if ! "$MVN" -q -B -f "$POM" dependency:copy-dependencies \
-  -DincludeScope=runtime -DoutputDirectory="$tmp" >"$tmp/.mvn.log" 2>&1; then
+# Maven's own output (hundreds of lines) goes to a log; a count of the files it has fetched
+# shows that it is working: one updating line at a terminal, a line every 10 s in CI.
+"$MVN" -B -f "$POM" dependency:copy-dependencies \
+  -DincludeScope=runtime -DoutputDirectory="$tmp" >"$tmp/.mvn.log" 2>&1 &
+mvn_pid=$!
+started=$SECONDS
+while pid_alive "$mvn_pid"; do
+  sleep 1
+  fetched="$(grep -c '^Downloaded from' "$tmp/.mvn.log" || true)"
+  if [[ -t 1 ]]; then
+    printf '\r%s: %d files fetched from Maven Central (%d s) ' "$SCRIPT_NAME" "$fetched" $((SECONDS - started))
+  elif (((SECONDS - started) % 10 == 0)); then
+    say "$fetched files fetched from Maven Central ($((SECONDS - started)) s)"
+  fi
+done
+[[ -t 1 ]] && printf '\n'
+if ! wait "$mvn_pid"; then
   cat "$tmp/.mvn.log" >&2
   die "Maven could not resolve the jars listed in deploy/local/pom.xml (output above)." \
     "Check that Maven Central is reachable (a proxy in ~/.m2/settings.xml?) and retry."

@@ -122,6 +122,67 @@ pid_matches() {
 
 # ---- tool lookup --------------------------------------------------------------------------
 
+# Sets PYTHON_BIN and PYTHON_VERSION to the first Python >= 3.11 that can make a virtual
+# environment: $PYTHON when set (and only that), else the newest python3.N on PATH, then
+# python3. Returns 1 with PYTHON_PROBLEM saying what was found instead.
+find_python() {
+  PYTHON_BIN='' PYTHON_VERSION='' PYTHON_PROBLEM=''
+  local candidates=(python3.14 python3.13 python3.12 python3.11 python3) candidate version
+  local seen=()
+  [[ -n "${PYTHON:-}" ]] && candidates=("$PYTHON")
+  for candidate in "${candidates[@]}"; do
+    command -v "$candidate" >/dev/null 2>&1 || continue
+    # A pyenv shim of a version that is not installed fails here and is skipped.
+    version="$("$candidate" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)" ||
+      continue
+    if ! "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+      seen+=("$candidate is $version")
+    elif ! "$candidate" -c 'import ensurepip, venv' 2>/dev/null; then
+      seen+=("$candidate ($version) lacks the venv module: apt-get install python$version-venv")
+    else
+      # The interpreter itself, not a wrapper (a pyenv shim): uv compares it with the one of
+      # an existing .venv, and would rebuild the environment on every run otherwise.
+      PYTHON_BIN="$("$candidate" -c 'import sys; print(sys.executable)')" PYTHON_VERSION="$version"
+      return 0
+    fi
+  done
+  if ((${#seen[@]})); then
+    PYTHON_PROBLEM="$(printf '%s; ' "${seen[@]}")"
+    PYTHON_PROBLEM="${PYTHON_PROBLEM%; }"
+  else
+    PYTHON_PROBLEM="none of ${candidates[*]} is on PATH"
+  fi
+  return 1
+}
+
+# Dies with what to do when find_python finds nothing.
+require_python() {
+  find_python ||
+    die "no Python >= 3.11 that can make a virtual environment: $PYTHON_PROBLEM." \
+      "Install one (Debian 12 or later: apt-get install python3 python3-venv; Ubuntu 22.04:" \
+      "apt-get install python3.11 python3.11-venv), or name one: make install PYTHON=/path/to/python3.12"
+}
+
+# uv installs the project's packages from uv.lock. Its version is pyproject.toml's
+# [tool.uv] required-version (one place); it lives in its own small environment under .local.
+UV_DIR="$LOCAL_DIR/uv"
+UV="$UV_DIR/bin/uv"
+
+ensure_uv() {
+  local want have=''
+  want="$(sed -n 's/^required-version = "==\(.*\)"$/\1/p' "$ORDERSTATE_ROOT/pyproject.toml")"
+  [[ -n "$want" ]] || die "pyproject.toml names no uv version ([tool.uv] required-version = \"==X.Y.Z\")."
+  [[ -x "$UV" ]] && have="$("$UV" --version 2>/dev/null | awk '{print $2}')"
+  [[ "$have" == "$want" ]] && return 0
+  require_python
+  say "installing uv $want from PyPI into $UV_DIR (once) ..."
+  rm -rf "$UV_DIR"
+  "$PYTHON_BIN" -m venv "$UV_DIR"
+  "$UV_DIR/bin/python" -m pip install --disable-pip-version-check --quiet "uv==$want" ||
+    die "pip could not install uv $want (output above)." "Check that PyPI is reachable and retry."
+}
+
+
 # Sets JAVA and JAVA_MAJOR, or returns 1 with JAVA_PROBLEM describing why.
 find_java() {
   JAVA='' JAVA_MAJOR='' JAVA_PROBLEM=''

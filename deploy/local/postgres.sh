@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# postgres.sh {start|stop|status}: a private PostgreSQL server for this checkout, from the
+# postgres.sh {start|stop|status|crash}: a private PostgreSQL server for this checkout, from the
 # distribution's binaries, on 127.0.0.1 only, with its data under .local/postgres. It never
 # touches the distribution's own cluster (Debian's on 5432) or its socket directory.
 #
@@ -19,7 +19,7 @@ PG_PASSWORD=orderstate
 PG_DATABASES=(orderstate orderstate_test)
 
 usage() {
-  echo "usage: $SCRIPT_NAME {start|stop|status}" >&2
+  echo "usage: $SCRIPT_NAME {start|stop|status|crash}" >&2
   exit 2
 }
 
@@ -274,6 +274,20 @@ stop() {
   say "stopped (pid $pid)"
 }
 
+# For fault-injection runs: an immediate shutdown (what a crash looks like to clients, and
+# crash recovery on start), then the server at once again.
+crash() {
+  require_binaries
+  choose_dirs
+  local pid
+  pid="$(our_pid)" || die "not running"
+  timeout 60 "${PG_AS[@]}" "$PG_BINDIR/pg_ctl" -D "$PG_DATA" -l "$PG_LOG" -m immediate -w \
+    -t "$START_TIMEOUT" restart >"$PG_DIR/pg_ctl.log" 2>&1 ||
+    { show_tail 30 "$PG_LOG" "$PG_DIR/pg_ctl.log"; die "immediate restart failed"; }
+  wait_for 10 pg_answers || die "PostgreSQL restarted but does not answer; see $PG_LOG."
+  ok "restarted after an immediate shutdown (pid $pid -> $(our_pid))"
+}
+
 # Exit 0 when running, 3 when not (LSB convention).
 status() {
   require_binaries
@@ -291,5 +305,6 @@ case "${1:-}" in
   start) start ;;
   stop) stop ;;
   status) status ;;
+  crash) crash ;;
   *) usage ;;
 esac

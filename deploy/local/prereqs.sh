@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# prereqs.sh: checks the system tools the native services need: java >= 17 (Kafka 4), Maven
-# (fetches the Kafka jars once), the PostgreSQL server binaries, kcat and PgBouncer (both used
-# by tests), and openssl and keytool (the TLS tests make their own certificate authority and
-# the broker's Java key stores).
+# prereqs.sh: checks the system tools the native services need: a Python >= 3.11 (checked
+# first, never installed here), java >= 17 (Kafka 4), Maven (fetches the Kafka jars once), the
+# PostgreSQL server binaries, kcat and PgBouncer (both used by tests), and openssl and keytool
+# (the TLS tests make their own certificate authority and the broker's Java key stores).
 # As root on Debian it installs what is missing with apt-get, because every new machine and
 # CI run starts without them; anywhere else it prints the command and exits 1.
 # One line when everything is there. ORDERSTATE_PREREQS_NO_INSTALL=1 only reports.
@@ -61,7 +61,7 @@ summary() {
   local pg_version jars=mvn
   pg_version="$("$PG_BINDIR/postgres" --version 2>/dev/null | awk '{print $3}')"
   [[ -n "${KAFKA_HOME:-}" ]] && jars="KAFKA_HOME=$KAFKA_HOME"
-  say "ok: java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer, openssl, keytool"
+  say "ok: python $PYTHON_VERSION, java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer, openssl, keytool"
 }
 
 report_and_exit() {
@@ -77,6 +77,10 @@ report_and_exit() {
   exit 1
 }
 
+# The interpreter first: it is not installed with apt here (which Python to use is the
+# developer's choice), so a missing one is said before apt-get takes its minutes.
+require_python
+
 if check; then
   summary
   exit 0
@@ -91,7 +95,8 @@ if ! can_install; then
   report_and_exit
 fi
 
-say "installing ${PACKAGES[*]} with apt-get (once per machine) ..."
+say "missing: ${PROBLEMS[*]}"
+say "installing ${PACKAGES[*]} with apt-get (once per machine; a few minutes) ..."
 export DEBIAN_FRONTEND=noninteractive
 apt_log="$(mktemp)"
 trap 'rm -f "$apt_log"' EXIT

@@ -20,15 +20,25 @@ mkdir -p "$LOCAL_DIR"
 
 "$BIN/orderstate" run --ops-port "$OPS_PORT" >>"$LOG" 2>&1 &
 pid=$!
+stopped_with=0
+# Stops orderstate if it still runs; its exit code goes to stopped_with.
 stop() {
   trap - INT TERM EXIT
   if kill -0 "$pid" 2>/dev/null; then
     say "stopping orderstate (pid $pid) ..."
     kill -TERM "$pid" 2>/dev/null || true
-    wait "$pid" || true
+    wait "$pid" || stopped_with=$?
   fi
 }
-trap stop INT TERM EXIT
+# Ctrl-C is the documented way to stop: orderstate shuts down as on SIGTERM, and the script
+# ends with its exit code (0), so make reports no error.
+on_signal() {
+  stop
+  say "orderstate stopped (exit code $stopped_with); the services stay up: make services-down"
+  exit "$stopped_with"
+}
+trap on_signal INT TERM
+trap stop EXIT
 
 say "orderstate starting (pid $pid), log: $LOG"
 deadline=$((SECONDS + 90))

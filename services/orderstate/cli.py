@@ -15,15 +15,16 @@ if TYPE_CHECKING:
 
     import asyncpg
 
-    from orderstate.api.keys import KeyReading
+    from orderstate.api.keys import KeyReading, StoredKey
     from orderstate.settings import Settings
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="orderstate",
-    help="Event-driven order-state service: Kafka in, one state machine, PostgreSQL, Kafka out.",
     no_args_is_help=True,
+    # Markdown joins the lines of a docstring's paragraph; "rich" would keep each line break.
+    rich_markup_mode="markdown",
     pretty_exceptions_enable=False,
 )
 topics_app = typer.Typer(help="Manage the Kafka topics orderstate reads and writes.")
@@ -40,7 +41,15 @@ OpsHost = Annotated[str, typer.Option(help="Address the ops port binds to.")]
 
 @app.callback()
 def _root() -> None:
-    """Event-driven order-state service: Kafka in, one state machine, PostgreSQL, Kafka out."""
+    """Order states from Kafka events and a REST API, through one state machine.
+
+    Kafka in, one state machine, PostgreSQL, Kafka out; and a REST API shaped on the Seven
+    Senders Orders API v2 that makes the same changes through the same state machine.
+
+    On a laptop, `orderstate run` starts everything in one process. In production: `migrate`,
+    `topics create`, then the processes `worker`, `relay` and `api` (the REST API), each
+    configured by ORDERSTATE_* environment variables (README, "Configuration").
+    """
 
 
 # Secret values no message of this process may print (set once the settings are read).
@@ -58,6 +67,7 @@ def _settings() -> "Settings":
     from orderstate.settings_errors import (
         configuration_problems,
         redact,
+        redactable,
         secrets_in_environment,
         secrets_of,
     )
@@ -70,7 +80,7 @@ def _settings() -> "Settings":
         lines = [f"  {redact(line, secrets)}" for line in configuration_problems(exc)]
         typer.echo("orderstate: invalid configuration:\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from None
-    _SECRETS[:] = secrets_of(settings)
+    _SECRETS[:] = redactable(secrets_of(settings))
     configure_logging(
         level=settings.log_level,
         fmt=settings.log_format,
@@ -95,8 +105,7 @@ def export_schemas(
     ] = False,
 ) -> None:
     """Write JSON Schemas and examples of every event type, asyncapi.yaml and openapi.json."""
-    from orderstate.published import published_files
-    from orderstate.schema_files import contract_diff, write_contract
+    from orderstate.exports.schemas import contract_diff, published_files, write_contract
 
     files = published_files()
     if check:
@@ -117,7 +126,7 @@ def config_reference(
     ] = None,
 ) -> None:
     """Print the configuration table of the README (every ORDERSTATE_* variable)."""
-    from orderstate.settings_doc import configuration_table, replace_table
+    from orderstate.exports.configuration_reference import configuration_table, replace_table
 
     if write is None:
         typer.echo(configuration_table())
@@ -140,7 +149,7 @@ async def _migrate(settings: "Settings") -> None:
     import asyncpg
 
     from orderstate.projector import migrate as migrations
-    from orderstate.runtime import CONNECT_ERRORS, connect_failure
+    from orderstate.startup import CONNECT_ERRORS, connect_failure
 
     try:
         # No statement cache: the same command works through PgBouncer in transaction mode.
@@ -169,7 +178,8 @@ def topics_create(
     replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
 ) -> None:
     """Create the inbound, outbound and rejected topics if missing."""
-    from orderstate.runtime import StartupError
+    from orderstate.kafka_client import KafkaTlsFilesError
+    from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
     settings = _settings()
@@ -181,50 +191,71 @@ def topics_create(
                 replication=replication,
             )
         )
-    except (TopicMismatchError, StartupError) as exc:
+    except TopicMismatchError as exc:
         raise _fail(str(exc)) from None
+    except (StartupError, KafkaTlsFilesError) as exc:
+        raise _fail(str(exc), 2) from None
     typer.echo(f"created {len(created)} topics: {', '.join(created) or 'none needed'}")
 
 
 @app.command()
 def worker(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Project inbound Kafka events into PostgreSQL (one consumer-group member)."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"worker"}, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"worker"}, ops_host, ops_port)))
 
 
 @app.command()
 def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Publish committed outbox rows to Kafka."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"relay"}, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"relay"}, ops_host, ops_port)))
 
 
 @app.command()
-def api(ops_port: OpsPort = API_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+def api(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on [default: ORDERSTATE_API_HOST]")
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Port to listen on [default: ORDERSTATE_API_PORT]"),
+    ] = None,
+    ops_port: OpsPort = API_OPS_PORT,
+    ops_host: OpsHost = "0.0.0.0",  # noqa: S104 -- pods listen on all interfaces
+) -> None:
     """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT; /healthz, /readyz and
     /metrics only on the ops port, never to the API's clients."""
-    from orderstate.processes import run_processes
+    from orderstate.launch import run_parts
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_processes(settings, {"api"}, ops_host, ops_port)))
+    chosen = {"api_host": host, "api_port": port}
+    settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
+    raise typer.Exit(asyncio.run(run_parts(settings, {"api"}, ops_host, ops_port)))
 
 
 @app.command()
 def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
     """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
-    from orderstate.processes import run_processes
-    from orderstate.topics_admin import create_topics
+    from orderstate.kafka_client import KafkaTlsFilesError
+    from orderstate.launch import run_parts
+    from orderstate.startup import StartupError
+    from orderstate.topics_admin import TopicMismatchError, create_topics
 
     settings = _settings()
     asyncio.run(_migrate(settings))
-    asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
+    try:
+        asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
+    except TopicMismatchError as exc:
+        raise _fail(str(exc)) from None
+    except (StartupError, KafkaTlsFilesError) as exc:
+        raise _fail(str(exc), 2) from None
     parts = {"worker", "relay", "api"}
-    raise typer.Exit(asyncio.run(run_processes(settings, parts, ops_host, ops_port)))
+    raise typer.Exit(asyncio.run(run_parts(settings, parts, ops_host, ops_port)))
 
 
 def healthcheck_port(argv: list[str]) -> int | None:
@@ -232,14 +263,26 @@ def healthcheck_port(argv: list[str]) -> int | None:
     command line, interpreter first) is alive; None for a command that serves nothing."""
     names = [Path(part).name for part in argv]
     args = argv[names.index("orderstate") + 1 :] if "orderstate" in names else argv
-    for i, arg in enumerate(args):
-        if arg == "--ops-port" and i + 1 < len(args):
-            return int(args[i + 1]) or None
-        if arg.startswith("--ops-port="):
-            return int(arg.split("=", 1)[1]) or None
+
+    def option(name: str) -> str | None:
+        for i, arg in enumerate(args):
+            if arg == name and i + 1 < len(args):
+                return args[i + 1]
+            if arg.startswith(f"{name}="):
+                return arg.split("=", 1)[1]
+        return None
+
     command = next((a for a in args if not a.startswith("-")), "")
-    ports = {"api": API_OPS_PORT, "worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT}
-    return ports.get(command, WORKER_OPS_PORT if command == "run" else None)
+    ops_port = option("--ops-port")
+    if ops_port is not None:
+        return int(ops_port) or None
+    ports = {
+        "api": API_OPS_PORT,
+        "worker": WORKER_OPS_PORT,
+        "relay": RELAY_OPS_PORT,
+        "run": WORKER_OPS_PORT,
+    }
+    return ports.get(command)
 
 
 @app.command(hidden=True)
@@ -330,22 +373,26 @@ def apikey_set(
     unknown_fields: UnknownFieldsOption = None,
     time_zone: TimeZoneOption = None,
 ) -> None:
-    """Set how an active key's requests are read (all three options; unset ones go back to
-    their defaults)."""
-    from orderstate.api.keys import configure_key
+    """Set how an active key's requests are read.
+
+    All three options at once: those not given go back to their defaults."""
+    from orderstate.api.keys import configure_key, find_key
 
     settings = _settings()
+    _check_shop_id(shop)
     reading = _key_reading(profile, unknown_fields, time_zone)
 
-    async def go() -> bool:
+    async def go() -> tuple[bool, "StoredKey | None"]:
         conn = await _connect(settings)
         try:
-            return await configure_key(conn, shop_id=shop, key_id=key_id, reading=reading)
+            done = await configure_key(conn, shop_id=shop, key_id=key_id, reading=reading)
+            return done, None if done else await find_key(conn, key_id)
         finally:
             await conn.close()
 
-    if not asyncio.run(go()):
-        raise _fail(f"no active key {key_id} for shop {shop}")
+    done, found = asyncio.run(go())
+    if not done:
+        raise _fail(_why_not_active(found, key_id, shop))
     typer.echo(f"{key_id}: {_describe(reading)}")
 
 
@@ -355,20 +402,34 @@ def apikey_list(shop: ShopOption) -> None:
     from orderstate.api.keys import list_keys
 
     settings = _settings()
+    _check_shop_id(shop)
 
-    async def go() -> None:
+    async def go() -> list["StoredKey"]:
         conn = await _connect(settings)
         try:
-            for key in await list_keys(conn, shop_id=shop):
-                revoked = key.revoked_at.isoformat() if key.revoked_at else "active"
-                typer.echo(
-                    f"{key.key_id}\t{key.created_at.isoformat()}\t{revoked}\t"
-                    f"{_describe(key.reading)}\t{key.label or ''}"
-                )
+            return await list_keys(conn, shop_id=shop)
         finally:
             await conn.close()
 
-    asyncio.run(go())
+    keys = asyncio.run(go())
+    if not keys:
+        typer.echo(f"no keys for shop {shop}")
+        return
+    typer.echo("key id\tcreated\trevoked\tprofile\tunknown fields\ttime zone\tlabel")
+    for key in keys:
+        typer.echo(
+            "\t".join(
+                [
+                    key.key_id,
+                    key.created_at.isoformat(),
+                    key.revoked_at.isoformat() if key.revoked_at else "active",
+                    key.reading.profile,
+                    key.reading.unknown_fields or "(setting)",
+                    key.reading.time_zone or "(setting)",
+                    key.label or "",
+                ]
+            )
+        )
 
 
 @apikey_app.command("revoke")
@@ -376,20 +437,33 @@ def apikey_revoke(
     shop: ShopOption, key_id: Annotated[str, typer.Argument(help="From `apikey list`.")]
 ) -> None:
     """Revoke a key; its bearer tokens stop working at once."""
-    from orderstate.api.keys import revoke_key
+    from orderstate.api.keys import find_key, revoke_key
 
     settings = _settings()
+    _check_shop_id(shop)
 
-    async def go() -> bool:
+    async def go() -> tuple[bool, "StoredKey | None"]:
         conn = await _connect(settings)
         try:
-            return await revoke_key(conn, shop_id=shop, key_id=key_id, now=_now())
+            done = await revoke_key(conn, shop_id=shop, key_id=key_id, now=_now())
+            return done, None if done else await find_key(conn, key_id)
         finally:
             await conn.close()
 
-    if not asyncio.run(go()):
-        raise _fail(f"no active key {key_id} for shop {shop}")
+    done, found = asyncio.run(go())
+    if not done:
+        raise _fail(_why_not_active(found, key_id, shop))
     typer.echo(f"revoked {key_id}")
+
+
+def _why_not_active(found: "StoredKey | None", key_id: str, shop: str) -> str:
+    """Why the active key ``key_id`` of ``shop`` could not be changed."""
+    if found is None:
+        return f"no key {key_id}; `orderstate apikey list --shop {shop}` shows the shop's keys"
+    if found.shop_id != shop:
+        return f"key {key_id} is not a key of shop {shop}; check --shop"
+    revoked_at = found.revoked_at.isoformat() if found.revoked_at else "?"
+    return f"key {key_id} of shop {shop} was already revoked at {revoked_at}"
 
 
 outbox_app = typer.Typer(
@@ -405,8 +479,10 @@ AllRows = Annotated[bool, typer.Option("--all", help="Every dead-lettered row.")
 def outbox_list(
     shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's rows.")] = None,
 ) -> None:
-    """Dead-lettered rows: id, shop, order, topic, size, when, why, and how many of the order's
-    later events wait behind it."""
+    """List the dead-lettered rows.
+
+    Id, shop, order, topic, size, when, why, and how many of the order's later events wait
+    behind it."""
     from orderstate.projector.queries import query
 
     settings = _settings()
@@ -432,15 +508,19 @@ def outbox_list(
 
 @outbox_app.command("retry")
 def outbox_retry(ids: RowIds = None, all_rows: AllRows = False) -> None:
-    """Give dead-lettered rows back to the relay, once their cause is fixed (for example the
-    topic's max.message.bytes raised); the order's waiting events follow in order."""
+    """Give dead-lettered rows back to the relay, once their cause is fixed.
+
+    For example after the topic's max.message.bytes was raised; the order's waiting events
+    follow in order."""
     _outbox_resolve("outbox_retry", ids, all_rows, "given back to the relay")
 
 
 @outbox_app.command("skip")
 def outbox_skip(ids: RowIds = None, all_rows: AllRows = False) -> None:
-    """Give up on dead-lettered rows: they are never published, and the order's later events
-    go out. Consumers see a gap in the order's sequence where a row was skipped."""
+    """Give up on dead-lettered rows: they are never published.
+
+    The order's later events go out. Consumers see a gap in the order's sequence where a row
+    was skipped."""
     _outbox_resolve("outbox_skip", ids, all_rows, "skipped")
 
 
@@ -510,14 +590,23 @@ def _now() -> "datetime":
 
 
 async def _connect(settings: "Settings") -> "asyncpg.Connection":
+    """A connection to a database this code can work on, or a message saying what to do."""
     import asyncpg
 
-    from orderstate.runtime import CONNECT_ERRORS, connect_failure
+    from orderstate.projector import migrate as migrations
+    from orderstate.startup import CONNECT_ERRORS, connect_failure
 
     try:
-        return await asyncpg.connect(settings.database_url.get_secret_value())
+        conn = await asyncpg.connect(settings.database_url.get_secret_value())
     except CONNECT_ERRORS as exc:
         raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
+    found = await migrations.level(conn)
+    if found.usable:
+        return conn
+    await conn.close()
+    if found.database == 0:
+        raise _fail("the database has no orderstate tables yet; run `orderstate migrate` first")
+    raise _fail(found.describe())
 
 
 @app.command()

@@ -12,12 +12,16 @@ from typing import Any
 from aiokafka.helpers import create_ssl_context
 from pydantic import SecretStr
 
-from orderstate.runtime import StartupError
 from orderstate.settings import Settings
 
-__all__ = ["kafka_options", "tls_diagnosis"]
+__all__ = ["KafkaTlsFilesError", "kafka_options", "tls_diagnosis"]
 
 _TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
+
+
+class KafkaTlsFilesError(ValueError):
+    """The ORDERSTATE_KAFKA_SSL_* files cannot be used; the message names the settings to
+    check. Start-up (orderstate.startup) reports it as a StartupError."""
 
 
 def kafka_options(settings: Settings, *, role: str) -> dict[str, Any]:
@@ -39,7 +43,7 @@ def kafka_options(settings: Settings, *, role: str) -> dict[str, Any]:
 def _ssl_context(settings: Settings) -> ssl.SSLContext:
     """Verifies the brokers (and their host names) against the CA file, or the system CAs
     when none is given; presents a client certificate when one is configured (mutual TLS).
-    A file that cannot be used is a StartupError naming the setting, never a traceback."""
+    A file that cannot be used is a KafkaTlsFilesError naming the setting, never a traceback."""
     try:
         context: ssl.SSLContext = create_ssl_context(
             cafile=settings.kafka_ssl_cafile,
@@ -48,7 +52,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext:
             password=_reveal(settings.kafka_ssl_key_password),
         )
     except (OSError, ValueError) as exc:
-        raise StartupError(_unusable_tls_files(settings, exc)) from None
+        raise KafkaTlsFilesError(_unusable_tls_files(settings, exc)) from None
     return context
 
 
@@ -92,7 +96,7 @@ async def tls_diagnosis(settings: Settings, *, timeout_s: float = 5.0) -> str | 
         )
     except ssl.SSLError as exc:
         return f"the TLS handshake with the broker failed ({exc.reason or exc})"
-    except (OSError, ValueError, TimeoutError, StartupError):
+    except (OSError, ValueError, TimeoutError):
         return None
     writer.close()
     return None

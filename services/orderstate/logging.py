@@ -14,8 +14,6 @@ from typing import Any
 
 import structlog
 
-from orderstate.settings_errors import redact
-
 __all__ = ["configure_logging"]
 
 
@@ -23,7 +21,8 @@ def configure_logging(
     *, level: str, fmt: str, environment: str, secrets: Sequence[str] = ()
 ) -> None:
     """``secrets``: values no rendered line may contain (a library's error message may quote
-    a URL or a configuration); they are replaced after rendering."""
+    a URL or a configuration); they are replaced after rendering, in the order given
+    (``settings_errors.redactable`` orders them)."""
     use_console = fmt == "console" or (
         fmt == "auto" and environment == "dev" and sys.stderr.isatty()
     )
@@ -71,6 +70,10 @@ def _redacting(secrets: Sequence[str]) -> list[structlog.typing.Processor]:
         return []
 
     def scrub(_logger: Any, _name: str, line: Any) -> Any:
-        return redact(line, secrets) if isinstance(line, str) else line
+        if not isinstance(line, str):
+            return line
+        for secret in secrets:
+            line = line.replace(secret, "[redacted]")
+        return line
 
     return [scrub]

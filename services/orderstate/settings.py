@@ -67,6 +67,12 @@ class Settings(BaseSettings):
         "127.0.0.1:19092", description="Comma-separated Kafka bootstrap servers."
     )
     kafka_client_id: str = Field("orderstate", description="Kafka client.id prefix.")
+    kafka_startup_wait_s: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds a worker or relay waits at start-up for Kafka brokers that do not "
+        "answer (a broker restarting) before it exits with code 2; one log line says it waits.",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="How clients talk to Kafka (SASL_SSL for MSK, Confluent, Strimzi)."
     )

@@ -15,7 +15,13 @@ from pydantic_settings import SettingsError
 
 from orderstate.settings import Settings
 
-__all__ = ["configuration_problems", "redact", "secrets_in_environment", "secrets_of"]
+__all__ = [
+    "configuration_problems",
+    "redact",
+    "redactable",
+    "secrets_in_environment",
+    "secrets_of",
+]
 
 _PREFIX = Settings.model_config.get("env_prefix", "")
 # A pydantic message for a ValueError raised by a validator starts with this.
@@ -69,12 +75,18 @@ def secrets_of(settings: Settings) -> list[str]:
     return [*values, *_url_password(settings.database_url.get_secret_value())]
 
 
+def redactable(secrets: Iterable[str]) -> list[str]:
+    """The values worth replacing, longest first (so a password inside a URL given whole is
+    not replaced first): not the published development values, not the shortest."""
+    kept = {s for s in secrets if len(s) >= _SHORTEST_REDACTED and s not in _PUBLIC}
+    return sorted(kept, key=len, reverse=True)
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every secret value in it replaced: the last line of defence behind
     messages that are written not to quote values."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        if len(secret) >= _SHORTEST_REDACTED and secret not in _PUBLIC:
-            text = text.replace(secret, "[redacted]")
+    for secret in redactable(secrets):
+        text = text.replace(secret, "[redacted]")
     return text
 
 

@@ -9,6 +9,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from orderstate.events.topics import TOPICS
 from orderstate.kafka_client import kafka_options
 from orderstate.settings import Settings
+from orderstate.startup import start_kafka_client
 
 __all__ = ["TopicMismatchError", "create_topics"]
 
@@ -23,7 +24,8 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
     """Create missing topics; check that existing ones have the same partition count."""
     names = [settings.topic_name(role) for role in TOPICS]
     admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
-    await admin.start()
+    # A one-shot command: it says at once that Kafka is out of reach instead of waiting.
+    await start_kafka_client(admin, settings, "topic set-up", wait_s=0, quiet=True)
     created = []
     try:
         existing = set(await admin.list_topics())

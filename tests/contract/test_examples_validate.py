@@ -17,7 +17,8 @@ EXAMPLES = sorted((SCHEMAS / "examples").rglob("*.json"))
 
 def _schema_for(example: Path) -> dict[str, object]:
     relative = example.relative_to(SCHEMAS / "examples")
-    return json.loads((SCHEMAS / "jsonschema" / relative).read_text())
+    schema: dict[str, object] = json.loads((SCHEMAS / "jsonschema" / relative).read_text())
+    return schema
 
 
 def test_every_type_in_the_topic_table_has_an_example_and_a_schema() -> None:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from orderstate.settings_doc import BEGIN, END, configuration_table
+from orderstate.exports.configuration_reference import BEGIN, END, configuration_table
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 

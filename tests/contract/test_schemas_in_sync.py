@@ -2,8 +2,7 @@
 
 from pathlib import Path
 
-from orderstate.published import published_files
-from orderstate.schema_files import contract_diff
+from orderstate.exports.schemas import contract_diff, published_files
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
 

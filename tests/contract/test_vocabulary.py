@@ -1,11 +1,13 @@
 """Each vocabulary is declared once and every published document agrees with it."""
 
+import json
 import re
 from pathlib import Path
 
 import yaml
 
 import orderstate.domain.reasons as reasons_module
+from orderstate.api.problems import ApiCode
 from orderstate.domain import ReasonCode
 from orderstate.events.registry import INBOUND_TYPES
 from orderstate.events.topics import TOPICS, Direction, TopicRole
@@ -52,10 +54,6 @@ def test_rejected_topic_is_outbound_and_carries_only_rejections() -> None:
 
 def test_openapi_lists_every_reason_code_as_an_enum() -> None:
     """REST problems and rejected Kafka events share one vocabulary."""
-    import json
-
-    from orderstate.api.problems import ApiCode
-
     document = json.loads((SCHEMAS / "openapi.json").read_text())
     codes = document["components"]["schemas"]["Problem"]["properties"]["code"]["enum"]
     assert set(codes) == {c.value for c in ReasonCode} | {c.value for c in ApiCode}

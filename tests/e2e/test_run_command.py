@@ -72,7 +72,8 @@ async def test_orderstate_run_end_to_end(
             await produce(kafka_bootstrap, topics.shipments, [record(shipment("S1"))])
 
             async def shipped() -> bool:
-                return (await client.get("/v2/orders/ORD-1")).json()["state"] == "shipped"
+                state: str = (await client.get("/v2/orders/ORD-1")).json()["state"]
+                return state == "shipped"
 
             await wait_for(shipped, timeout_s=60)
             listed = await client.get("/v2/orders", params={"filters[state]": "shipped"})

@@ -12,8 +12,8 @@ from orderstate.events.decode import decode_record
 from orderstate.events.errors import DecodeError
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
-from orderstate.projector.apply import OutcomeKind, apply_batch
-from orderstate.projector.inputs import Incoming, Malformed, Passed, Position
+from orderstate.projector.apply import BatchResult, OutcomeKind, apply_batch
+from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from tests.support.events import T0, created, event, incoming, logged, shipment, state
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -27,7 +27,7 @@ async def conn(database_url: str):  # type: ignore[no-untyped-def]
     await connection.close()
 
 
-async def _apply(conn: asyncpg.Connection, *items: Incoming | Malformed, group: str | None = None):  # type: ignore[no-untyped-def]
+async def _apply(conn: asyncpg.Connection, *items: Input, group: str | None = None) -> BatchResult:
     return await apply_batch(conn, list(items), policies=POLICIES, now=NOW, consumer_group=group)
 
 
@@ -108,10 +108,10 @@ def _ms(at: datetime) -> int:
     return int(at.timestamp() * 1000)
 
 
-async def test_parked_shipment_expires_when_its_pairs_stream_passes_the_deadline(
+async def test_parked_shipment_expires_when_its_pairs_log_clock_passes_the_deadline(
     conn: asyncpg.Connection,
 ) -> None:
-    """The deadline is on the log's clock: the wall clock (``now``) plays no part, so a
+    """The deadline is on the pair's log clock: the wall clock (``now``) plays no part, so a
     replay expires the event at the same input."""
     await _apply(conn, logged(shipment("S9", order="ORD-NEVER"), 0))
     # 23 h later on another partition pair: not this pair's stream.
@@ -120,7 +120,8 @@ async def test_parked_shipment_expires_when_its_pairs_stream_passes_the_deadline
     # 23 h later on the same pair: not yet.
     soon = logged(created(order="ORD-Y"), 1, time_ms=_ms(T0 + timedelta(hours=23)))
     assert (await _apply(conn, soon)).expired == 0
-    late = Passed(Position("shop.orders.v1", 0, 2, _ms(T0 + timedelta(days=1))), "marker")
+    day = _ms(T0 + timedelta(days=1))
+    late = Passed(Position("shop.orders.v1", 0, 2, day, day, day), "marker")
     result = await _apply(conn, late)
     assert result.expired == 1
     assert await _table(conn, "SELECT order_id, reason FROM rejected_events") == [

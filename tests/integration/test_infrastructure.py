@@ -117,7 +117,7 @@ async def test_postgres_transaction_commits_and_rolls_back(database_url: str) ->
             async with conn.transaction():
                 await conn.execute("INSERT INTO probe VALUES (2)")
                 await conn.execute("INSERT INTO probe VALUES (1)")
-        assert await conn.fetch("SELECT n FROM probe ORDER BY n") == [(1,)]
+        assert [tuple(r) for r in await conn.fetch("SELECT n FROM probe ORDER BY n")] == [(1,)]
         assert (await conn.fetchval("SHOW server_version")).split(".")[0].isdigit()
     finally:
         await conn.close()

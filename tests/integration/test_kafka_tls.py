@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
+from orderstate.health.readiness import Readiness
 from orderstate.kafka_client import kafka_options
-from orderstate.readiness import Readiness
 from orderstate.settings import Settings
 from orderstate.topics_admin import create_topics
 from tests.support.events import created, record, state

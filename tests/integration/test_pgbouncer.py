@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from orderstate.projector import migrate
 from orderstate.settings import Settings
@@ -110,7 +111,7 @@ async def _migrate(database_url: str) -> tuple[int, str]:
         "-m",
         "orderstate",
         "migrate",
-        env=env_for(Settings(database_url=database_url)),
+        env=env_for(Settings(database_url=SecretStr(database_url))),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -141,7 +142,8 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
     pgbouncer: int, database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     settings = Settings(
-        database_url=_through(database_url, pgbouncer), kafka_bootstrap_servers=kafka_bootstrap
+        database_url=SecretStr(_through(database_url, pgbouncer)),
+        kafka_bootstrap_servers=kafka_bootstrap,
     )
     key = await plain_api_key(
         database_url, "shop-pool", pepper=settings.api_key_pepper.get_secret_value(), label="t"

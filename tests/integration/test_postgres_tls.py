@@ -15,9 +15,10 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from pydantic import SecretStr
 
-from orderstate.runtime import open_pool
 from orderstate.settings import Settings
+from orderstate.startup import open_pool
 from tests.support.infra import LOCAL
 from tests.support.tls import Authority, make_authority, make_other_authority
 
@@ -87,7 +88,7 @@ async def test_orderstate_migrates_and_connects_with_verify_full(
     )
     output, _ = await asyncio.wait_for(migrate.communicate(), timeout=60)
     assert migrate.returncode == 0, output.decode()
-    pool = await open_pool(Settings(database_url=url), wait_s=5)
+    pool = await open_pool(Settings(database_url=SecretStr(url)), wait_s=5)
     try:
         async with pool.acquire() as conn:
             encrypted = await conn.fetchval(

@@ -14,9 +14,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 import pytest
+from pydantic import SecretStr
 
+from orderstate.health.readiness import DatabaseCheck, KafkaCheck, Readiness
 from orderstate.projector import migrate
-from orderstate.readiness import DatabaseCheck, KafkaCheck, Readiness
 from orderstate.settings import Settings
 from tests.support.pipeline import wait_for
 from tests.support.processes import env_for
@@ -41,10 +42,10 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
     await opened.close()
 
 
-async def _execute(database_url: str, sql: str) -> None:
+async def _execute(database_url: str, sql: str, *args: object) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute(sql)
+        await conn.execute(sql, *args)
     finally:
         await conn.close()
 
@@ -66,21 +67,22 @@ async def _orderstate(settings: Settings, *args: str) -> tuple[int, str, str]:
 
 
 async def _one_behind(database_url: str) -> None:
-    await _execute(database_url, f"DELETE FROM schema_migrations WHERE version = {migrate.head()}")
+    await _execute(database_url, "DELETE FROM schema_migrations WHERE version = $1", migrate.head())
 
 
 async def _one_ahead(database_url: str) -> None:
     await _execute(
         database_url,
         "INSERT INTO schema_migrations (version, name, checksum) "
-        f"VALUES ({migrate.head() + 1}, 'from_a_newer_release', 'x')",
+        "VALUES ($1, 'from_a_newer_release', 'x')",
+        migrate.head() + 1,
     )
 
 
 async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
     database_url: str, closed_kafka: str, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=closed_kafka)
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=closed_kafka)
     port, ops_port = _free_port(), _free_port()
     log = tmp_path / "api.log"
     with log.open("wb") as out:
@@ -122,7 +124,7 @@ async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
 async def test_worker_and_relay_are_not_ready_with_kafka_out_of_reach(
     database_url: str, closed_kafka: str, pool: asyncpg.Pool
 ) -> None:
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=closed_kafka)
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=closed_kafka)
     for parts in ({"worker"}, {"relay"}, {"api"}):
         readiness = Readiness.for_parts(parts, settings, pool)
         try:
@@ -178,7 +180,9 @@ async def test_worker_and_relay_refuse_a_database_behind_the_code(
     database_url: str, kafka_bootstrap: str, command: str, tmp_path: Path
 ) -> None:
     await _one_behind(database_url)
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings(
+        database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
+    )
     code, _, err = await _orderstate(settings, command, "--ops-port", "0")
     assert code == 2, err
     assert "wrong migration level" in err
@@ -190,7 +194,7 @@ async def test_a_database_ahead_of_the_code_is_a_rollback_for_migrate_and_readin
     database_url: str, pool: asyncpg.Pool
 ) -> None:
     await _one_ahead(database_url)
-    settings = Settings(database_url=database_url)
+    settings = Settings(database_url=SecretStr(database_url))
     code, out, err = await _orderstate(settings, "migrate")
     assert code == 0, err
     assert f"at migration {migrate.head() + 1}, ahead of this orderstate" in out

@@ -3,20 +3,28 @@ fault-injection review found, on the real broker and server. docs/reliability.md
 each protects."""
 
 import asyncio
+import gc
+import json
 import os
 import subprocess
 import sys
+import zlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from confluent_kafka import Producer
 from prometheus_client import REGISTRY
+from pydantic import SecretStr
 
 from orderstate.domain import PolicyBook
+from orderstate.projector import retention
+from orderstate.projector.inputs import Incoming
+from orderstate.projector.queries import query
 from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
 from orderstate.worker.records import MARKER_HEADER, expected_partition
@@ -385,13 +393,13 @@ async def test_a_redelivered_malformed_record_is_rejected_once(
 
 
 async def test_stored_offsets_never_move_back(database_url: str) -> None:
-    from orderstate.projector.queries import query
-
     conn = await asyncpg.connect(database_url)
     now = datetime.now(UTC)
     try:
         for offset in (100, 50):
-            await conn.execute(query("store_offsets"), "g", ["t"], [0], [offset], [offset], now)
+            await conn.execute(
+                query("store_offsets"), "g", ["t"], [0], [offset], [offset], [offset], now
+            )
         assert await conn.fetchval("SELECT next_offset FROM consumer_offsets") == 100
     finally:
         await conn.close()
@@ -420,8 +428,6 @@ async def test_an_order_created_with_boarding_complete_numbers_both_events(
 
 
 async def test_retention_deletes_only_rows_past_their_age(database_url: str) -> None:
-    from orderstate.projector import retention
-
     old = datetime.now(UTC) - timedelta(days=400)
     new = datetime.now(UTC)
     conn = await asyncpg.connect(database_url)
@@ -455,7 +461,7 @@ async def test_retention_deletes_only_rows_past_their_age(database_url: str) -> 
             old,
             new,
         )
-        deleted = await retention.clean_up(conn, Settings(database_url=database_url))
+        deleted = await retention.clean_up(conn, Settings(database_url=SecretStr(database_url)))
         assert deleted == {
             "outbox": 1,
             "processed_events": retention.BATCH + 3,
@@ -483,8 +489,6 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
     """orderstate's own producer (murmur2), librdkafka's default (CRC32) and librdkafka with
     murmur2_random write the events of the same orders; misplaced ones are copied to the
     partition their key maps to, counted, and every order ends as its events say."""
-    from confluent_kafka import Producer
-
     settings = settings_for(kafka_bootstrap, database_url, topics)
     orders = [f"MIX-{n}" for n in range(12)]
     await produce(kafka_bootstrap, topics.orders, [record(created(order=o)) for o in orders])
@@ -498,7 +502,7 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
     )
     for o in orders:
         k, v, h = record(state("paid", order=o, minutes=1))
-        crc32.produce(topics.orders, key=k, value=v, headers=h)
+        crc32.produce(topics.orders, key=k, value=v, headers=[*h])
     assert crc32.flush(30) == 0
     for o in orders:
         k, v, h = record(
@@ -509,7 +513,7 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
                 minutes=2,
             )
         )
-        murmur.produce(topics.shipments, key=k, value=v, headers=h)
+        murmur.produce(topics.shipments, key=k, value=v, headers=[*h])
     assert murmur.flush(30) == 0
     before = (
         REGISTRY.get_sample_value("orderstate_records_misplaced_total", {"topic": topics.orders})
@@ -542,8 +546,6 @@ async def test_the_same_orders_from_three_partitioners_end_the_same(
 
 def _crc32_partition(key: bytes) -> int:
     """librdkafka's consistent_random for a non-empty key: CRC32 of the key, modulo."""
-    import zlib
-
     return zlib.crc32(key) % 6
 
 
@@ -560,7 +562,6 @@ async def test_a_silent_twin_gets_a_merge_marker_and_nothing_waits_long(
             lambda: _reaches(database_url, "SELECT count(*) FROM orders", 1), timeout_s=10
         )
     partition = expected_partition(b"shop-1:Z-1", 6)
-    from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap)
     await consumer.start()
@@ -593,10 +594,6 @@ def _scanned(plan: list[dict[str, Any]]) -> int:
 
 
 async def test_a_relay_round_reads_the_rows_it_takes_not_the_backlog(database_url: str) -> None:
-    import json
-
-    from orderstate.projector.queries import query
-
     backlog = 20_000
     conn = await asyncpg.connect(database_url)
     try:
@@ -625,3 +622,70 @@ async def test_a_relay_round_reads_the_rows_it_takes_not_the_backlog(database_ur
     # 64 lanes: about two index probes each to find them, five rows each to take.
     assert _scanned(claim) <= 64 * 3
     assert _scanned(take) <= 64 * 5 * 2
+
+
+# -- the worker holds no batch it has applied -------------------------------------------------
+
+
+async def test_the_worker_keeps_nothing_of_the_batches_it_applied(
+    kafka_bootstrap: str, database_url: str, topics: TopicNames
+) -> None:
+    """Malformed records among records that wait for their twin: a decode error's traceback
+    used to hold the fetch loop's frames, and through them every batch gathered since (the
+    workers of the fault-injection run grew past 700 MB)."""
+    settings = settings_for(kafka_bootstrap, database_url, topics, batch_max_events=50)
+    orders, parcels = [], []
+    for n in range(400):
+        order = f"G-{n}"
+        orders.append(record(created(order=order)))
+        parcels.append(
+            record(
+                event(
+                    "shipment.created",
+                    {"shipment_id": "S", "direction": "outbound"},
+                    order=order,
+                    minutes=1,
+                )
+            )
+        )
+        if n % 10 == 0:
+            orders.append((f"shop-1:{order}".encode(), b"{not json", []))
+            parcels.append((f"shop-1:{order}".encode(), b"{not json", []))
+    await produce(kafka_bootstrap, topics.orders, orders)
+    await produce(kafka_bootstrap, topics.shipments, parcels)
+    async with running(settings, relays=0):
+        await wait_for(lambda: _reaches(database_url, "SELECT count(*) FROM processed_events", 880))
+        await asyncio.sleep(1)
+        alive = sum(1 for o in gc.get_objects() if isinstance(o, Incoming))
+    assert alive < 100, f"{alive} inputs of applied batches are still in memory"
+
+
+# -- an operator sees a stall ---------------------------------------------------------------
+
+
+async def test_a_partition_that_stands_still_shows_in_the_stall_gauge(
+    kafka_bootstrap: str, database_url: str, topics: TopicNames
+) -> None:
+    settings = settings_for(kafka_bootstrap, database_url, topics)
+    partition = expected_partition(b"shop-1:ST-1", 6)
+    labels = {"topic": topics.orders, "partition": str(partition)}
+    async with running(settings, relays=0):
+        await produce(kafka_bootstrap, topics.orders, [record(created(order="ST-1"))])
+        await wait_for(lambda: _reaches(database_url, "SELECT count(*) FROM orders", 1))
+        blocker = await asyncpg.connect(database_url)
+        transaction = blocker.transaction()
+        await transaction.start()
+        # Every batch now waits for this lock: the partition has records and makes no progress.
+        await blocker.execute("LOCK TABLE processed_events IN ACCESS EXCLUSIVE MODE")
+        try:
+            await produce(kafka_bootstrap, topics.orders, [record(state("paid", order="ST-1"))])
+            await asyncio.sleep(12)
+            stalled = REGISTRY.get_sample_value("orderstate_partition_stalled_seconds", labels)
+        finally:
+            await transaction.rollback()
+            await blocker.close()
+        await wait_for(lambda: _reaches(database_url, "SELECT count(*) FROM processed_events", 2))
+        await asyncio.sleep(6)
+        after = REGISTRY.get_sample_value("orderstate_partition_stalled_seconds", labels)
+    assert stalled is not None and stalled >= 5
+    assert after == 0

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from orderstate.cli import app
@@ -134,7 +135,7 @@ async def _start(command: str, env: dict[str, str]) -> tuple[int, str]:
 async def test_processes_fail_to_start_in_one_line_without_a_secret(
     database_url: str, tmp_path: Path
 ) -> None:
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=_CLOSED)
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=_CLOSED)
     missing = tmp_path / "missing"
     failures = {
         **{

@@ -77,9 +77,12 @@ async def test_shipments_do_not_overtake_their_orders_on_a_backlog(
     assert await _count(database_url, "orders WHERE state = 'shipped'", None) == 120
     conn = await asyncpg.connect(database_url)
     try:
-        outcomes = dict(
-            await conn.fetch("SELECT outcome, count(*) FROM processed_events GROUP BY outcome")
-        )
+        outcomes = {
+            r["outcome"]: r["count"]
+            for r in await conn.fetch(
+                "SELECT outcome, count(*) FROM processed_events GROUP BY outcome"
+            )
+        }
         late = await conn.fetchval("SELECT count(*) FROM order_state_history WHERE late")
     finally:
         await conn.close()

@@ -88,10 +88,11 @@ def logged(
     ev: CloudEvent, offset: int, *, partition: int = 0, time_ms: int | None = None
 ) -> Incoming:
     """``ev`` as the worker hands it over: from the default topic of its type, at ``offset``
-    of ``partition``, with the pair's stream time there (its event time unless given)."""
+    of ``partition``, with the pair's merge time and log clock there both ``time_ms`` (its
+    event time unless given)."""
     role = INBOUND_TYPES[ev.type].topic
     at = int(ev.time.timestamp() * 1000) if time_ms is None else time_ms
-    position = Position(TOPICS[role].default_name, partition, offset, at)
+    position = Position(TOPICS[role].default_name, partition, offset, at, at, at)
     return incoming(ev, position)
 
 

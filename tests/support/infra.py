@@ -52,7 +52,7 @@ def _docker_answers() -> bool:
     try:
         if host.startswith("unix://"):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            address: object = host.removeprefix("unix://")
+            address: str | tuple[str, int] = host.removeprefix("unix://")
         elif host.startswith("tcp://"):
             hostname, _, port = host.removeprefix("tcp://").rpartition(":")
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -14,6 +14,10 @@ class TopicNames:
     rejected: str
 
     @property
+    def inbound(self) -> list[str]:
+        return [self.orders, self.shipments]
+
+    @property
     def all(self) -> list[str]:
         return [self.orders, self.shipments, self.order_events, self.rejected]
 

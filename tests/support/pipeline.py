@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +14,7 @@ from orderstate.domain import PolicyBook
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
-from orderstate.worker.records import MARKER_HEADER
+from orderstate.worker.records import MARKER_HEADER, TICK_HEADER
 from tests.support.kafka import TopicNames
 
 
@@ -74,7 +74,9 @@ async def running(
 
 
 async def produce(
-    kafka: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+    kafka: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
     await producer.start()
@@ -132,7 +134,7 @@ async def consume_until(
                         )
                         for r in records
                         # The worker's merge markers in the inbound topics carry no event.
-                        if not any(name == MARKER_HEADER for name, _ in r.headers)
+                        if not any(name in (MARKER_HEADER, TICK_HEADER) for name, _ in r.headers)
                     )
     finally:
         await consumer.stop()

@@ -1,5 +1,6 @@
 """orderstate commands as real processes, for crash and shutdown tests."""
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -51,3 +52,26 @@ def terminate(process: subprocess.Popen[bytes], *, within_s: float) -> tuple[int
         process.wait()
         raise AssertionError(f"process did not exit within {within_s} s of SIGTERM") from None
     return code, time.monotonic() - started
+
+
+async def orderstate(
+    settings: Settings, *args: str, timeout_s: float = 60, **extra: str
+) -> tuple[int, str, str]:
+    """Run an orderstate command to its end: exit code, stdout, stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstate",
+        *args,
+        env=env_for(settings, **extra),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        out, err = await asyncio.wait_for(process.communicate(), timeout=timeout_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+        raise
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()

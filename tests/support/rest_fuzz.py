@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from pydantic import SecretStr
 
 from orderstate.settings import Settings
 from tests.support.api import order_body, plain_api_key
@@ -70,7 +71,7 @@ async def rest_api(database_url: str, kafka: str, log: Path) -> AsyncIterator[Sh
     """``orderstate api`` on a free port, with an attacker's and a victim's key; the victim
     has orders. The failed-login limit is off: the fuzzer's own requests without credentials
     would lock its address out (api/auth_limits.py has tests of its own)."""
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka)
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka)
     pepper = settings.api_key_pepper.get_secret_value()
     attacker = await plain_api_key(database_url, ATTACKER, pepper=pepper, label="attacker")
     victim = await plain_api_key(database_url, VICTIM, pepper=pepper, label="victim")

@@ -13,6 +13,8 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
     [
         (["api"], 9101),
         (["api", "--ops-port", "9400"], 9400),
+        (["api", "--port", "9000"], 9101),
+        (["api", "--host", "127.0.0.1", "--port=9001", "--ops-port=9401"], 9401),
         (["worker"], 9102),
         (["relay"], 9103),
         (["run"], 9102),

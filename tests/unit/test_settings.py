@@ -1,7 +1,7 @@
 """Configuration fails fast, with the variable names in the message."""
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from orderstate.settings import Settings
 
@@ -23,9 +23,9 @@ def test_production_refuses_every_development_default() -> None:
 def test_production_with_real_secrets_is_accepted() -> None:
     settings = Settings(
         environment="production",
-        database_url="postgresql://app:secret@db.internal:5432/orderstate",
-        api_key_pepper="a-pepper-from-the-secret-store-of-48-bytes-or-so",
-        token_secret="x" * 48,
+        database_url=SecretStr("postgresql://app:secret@db.internal:5432/orderstate"),
+        api_key_pepper=SecretStr("a-pepper-from-the-secret-store-of-48-bytes-or-so"),
+        token_secret=SecretStr("x" * 48),
     )
     assert settings.environment == "production"
 
@@ -71,7 +71,7 @@ def test_a_database_url_that_does_not_parse_is_refused(url: str) -> None:
     ],
 )
 def test_database_urls_libpq_takes_are_accepted(url: str) -> None:
-    assert Settings(database_url=url).database_url.get_secret_value() == url
+    assert Settings(database_url=SecretStr(url)).database_url.get_secret_value() == url
 
 
 def test_trusted_proxies_are_addresses_and_networks() -> None:

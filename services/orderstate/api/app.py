@@ -50,7 +50,7 @@ documents; they are numbered in the repository's `docs/lifecycle.md`.
 
 def create_api(context: ApiContext) -> FastAPI:
     """The REST API and nothing else: /healthz, /readyz and /metrics are on the process's ops
-    port (ops_server.py), which is never exposed to clients."""
+    port (orderstate.launch.servers), which is never exposed to clients."""
     app = FastAPI(
         title="orderstate",
         version="1.0.0",

@@ -15,7 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from orderstate.events.envelope import describe_validation_error
-from orderstate.runtime import StartupError
+from orderstate.startup import StartupError
 
 __all__ = ["Carrier", "CarrierListError", "load"]
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = [
     "KEY_PATTERN",
@@ -62,19 +63,8 @@ def is_kept(status: int) -> bool:
 async def lock_and_find(
     conn: Conn, shop_id: str, key: str, *, now: datetime, retention: timedelta
 ) -> StoredResponse | None:
-    await conn.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('idem:' || $1 || ':' || $2, 0))",
-        shop_id,
-        key,
-    )
-    # A row past its retention that the clean-up has not reached yet counts as gone.
-    row = await conn.fetchrow(
-        "SELECT request_hash, status, headers::text AS headers, body FROM idempotency_keys "
-        "WHERE shop_id = $1 AND key = $2 AND created_at >= $3",
-        shop_id,
-        key,
-        now - retention,
-    )
+    await conn.execute(query("idempotency_lock"), shop_id, key)
+    row = await conn.fetchrow(query("idempotency_find"), shop_id, key, now - retention)
     if row is None:
         return None
     return StoredResponse(
@@ -86,11 +76,7 @@ async def store(
     conn: Conn, shop_id: str, key: str, response: StoredResponse, now: datetime
 ) -> None:
     await conn.execute(
-        "INSERT INTO idempotency_keys (shop_id, key, request_hash, status, headers, body, "
-        "created_at) VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7) "
-        "ON CONFLICT (shop_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
-        "status = EXCLUDED.status, headers = EXCLUDED.headers, body = EXCLUDED.body, "
-        "created_at = EXCLUDED.created_at",
+        query("idempotency_store"),
         shop_id,
         key,
         response.request_hash,

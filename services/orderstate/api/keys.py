@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = [
     "ApiKey",
@@ -25,6 +26,7 @@ __all__ = [
     "create_key",
     "find_active_key",
     "find_active_key_by_id",
+    "find_key",
     "hash_key",
     "key_id_of",
     "list_keys",
@@ -63,9 +65,6 @@ class StoredKey:
     reading: KeyReading = KeyReading()
 
 
-_COLUMNS = "key_id, shop_id, label, created_at, revoked_at, profile, unknown_fields, time_zone"
-
-
 def _stored(row: asyncpg.Record) -> StoredKey:
     return StoredKey(
         row["key_id"],
@@ -101,8 +100,7 @@ async def create_key(
     key_id = secrets.token_hex(6)
     plain = f"{_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
     await conn.execute(
-        "INSERT INTO api_keys (key_id, shop_id, key_hash, label, created_at, profile, "
-        "unknown_fields, time_zone) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        query("api_key_insert"),
         key_id,
         shop_id,
         hash_key(plain, pepper),
@@ -118,8 +116,7 @@ async def create_key(
 async def configure_key(conn: Conn, *, shop_id: str, key_id: str, reading: KeyReading) -> bool:
     """Replace how the API reads an active key's requests; False when there is no such key."""
     status = await conn.execute(
-        "UPDATE api_keys SET profile = $3, unknown_fields = $4, time_zone = $5 "
-        "WHERE key_id = $1 AND shop_id = $2 AND revoked_at IS NULL",
+        query("api_key_configure"),
         key_id,
         shop_id,
         reading.profile,
@@ -134,9 +131,7 @@ async def find_active_key(conn: Conn, plain: str, *, pepper: str) -> StoredKey |
     key_id = key_id_of(plain)
     if key_id is None:
         return None
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS}, key_hash FROM api_keys WHERE key_id = $1", key_id
-    )
+    row = await conn.fetchrow(query("api_key_by_id"), key_id)
     if row is None or row["revoked_at"] is not None:
         return None
     if not hmac.compare_digest(row["key_hash"], hash_key(plain, pepper)):
@@ -146,25 +141,26 @@ async def find_active_key(conn: Conn, plain: str, *, pepper: str) -> StoredKey |
 
 async def find_active_key_by_id(conn: Conn, key_id: str, shop_id: str) -> StoredKey | None:
     """The unrevoked key a bearer token names, or None."""
-    row = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM api_keys WHERE key_id = $1 AND shop_id = $2", key_id, shop_id
-    )
+    row = await conn.fetchrow(query("api_key_of_shop"), key_id, shop_id)
     if row is None or row["revoked_at"] is not None:
         return None
     return _stored(row)
 
 
+async def find_key(conn: Conn, key_id: str) -> StoredKey | None:
+    """A key by its id, of any shop, revoked or not: for saying why a key cannot be used."""
+    row = await conn.fetchrow(query("api_key_by_id"), key_id)
+    return None if row is None else _stored(row)
+
+
 async def list_keys(conn: Conn, *, shop_id: str) -> list[StoredKey]:
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} FROM api_keys WHERE shop_id = $1 ORDER BY created_at", shop_id
-    )
+    rows = await conn.fetch(query("api_keys_of_shop"), shop_id)
     return [_stored(r) for r in rows]
 
 
 async def revoke_key(conn: Conn, *, shop_id: str, key_id: str, now: datetime) -> bool:
     status = await conn.execute(
-        "UPDATE api_keys SET revoked_at = $3 "
-        "WHERE key_id = $1 AND shop_id = $2 AND revoked_at IS NULL",
+        query("api_key_revoke"),
         key_id,
         shop_id,
         now,

@@ -1,7 +1,10 @@
 """Reading a shop's shipments across its orders (``/v2/shipments``).
 
 Shipments of deleted orders are not shown, as their orders are not. Every query is scoped
-to the caller's shop; the WHERE clause is assembled only from the fixed fragments below.
+to the caller's shop. The shipments with one id are a named query
+(projector/sql/api_reads.sql); the list statement is composed here from the fixed fragments
+below, for the reason and with the guarantees api/reads.py gives: all SQL text is literals of
+this module, and every value a client sends is bound as a parameter.
 """
 
 from dataclasses import dataclass, field
@@ -11,6 +14,7 @@ import asyncpg
 
 from orderstate.domain import OrderState, ShipmentDirection, ShipmentStatus
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = ["ShipmentFilters", "ShipmentRow", "find_shipments", "list_shipments"]
 
@@ -44,12 +48,7 @@ class ShipmentRow:
 
 async def find_shipments(conn: Conn, shop_id: str, shipment_id: str) -> list[ShipmentRow]:
     """Every shipment of the shop with this id: ids are unique per order, not per shop."""
-    rows = await conn.fetch(
-        f"SELECT {_COLUMNS} {_FROM} WHERE s.shop_id = $1 AND s.shipment_id = $2 "
-        "AND NOT o.deleted ORDER BY s.order_id",
-        shop_id,
-        shipment_id,
-    )
+    rows = await conn.fetch(query("shipments_by_id"), shop_id, shipment_id)
     return [_row(r) for r in rows]
 
 

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from orderstate.api.problems import ProblemError
 from orderstate.domain import PolicyBook, ReasonCode
 from orderstate.events.decode import decode_event
-from orderstate.events.envelope import CloudEvent, describe_validation_error
+from orderstate.events.envelope import API_SOURCE, CloudEvent, describe_validation_error
 from orderstate.events.errors import DecodeError
 from orderstate.events.registry import INBOUND_TYPES
 from orderstate.projector.apply import Outcome, OutcomeKind, apply_batch
@@ -26,8 +26,6 @@ from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming
 
 __all__ = ["API_SOURCE", "Write", "apply_writes", "rejection_problem", "submit"]
-
-API_SOURCE = "orderstate/api"
 
 
 @dataclass(frozen=True, slots=True)

@@ -187,7 +187,13 @@ def _ce_headers(direction: Direction, type_name: str) -> dict[str, Any]:
     headers["ce_orderid"]["pattern"] = props["orderid"]["pattern"]
     required = list(headers)
     if direction is Direction.OUTBOUND and type_name != "event.rejected":
-        headers["ce_sequence"] = {"type": "string", "description": "Order version after the change"}
+        headers["ce_sequence"] = {
+            "type": "string",
+            "description": "The event's number among its order's outbound events: 1, 2, 3, ... "
+            "with no gap and no repeat (data.version is the order's version). Delivery is "
+            "at-least-once: deduplicate on (key, sequence) or on ce_id; a sequence above the "
+            "last seen + 1 is a gap (docs/reliability.md).",
+        }
         required.append("ce_sequence")
     headers["content-type"] = {"type": "string", "const": "application/json"}
     return {"type": "object", "required": required, "properties": headers}

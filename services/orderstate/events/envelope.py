@@ -18,6 +18,7 @@ from orderstate.events.errors import DecodeError
 from orderstate.events.fields import EventId, OrderId, ShopId
 
 __all__ = [
+    "API_SOURCE",
     "STRUCTURED_CONTENT_TYPE",
     "CloudEvent",
     "Headers",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+# The CloudEvents source of every change made through the REST API: such an event is decided
+# when the request is answered and appended to the inbound topic afterwards.
+API_SOURCE = "orderstate/api"
 Headers = Sequence[tuple[str, bytes]]
 
 _CE_PREFIX = "ce_"

@@ -41,7 +41,11 @@ TOPICS: dict[TopicRole, Topic] = {
             "shop.orders.v1",
             Direction.INBOUND,
             "Order lifecycle events published by shop platforms (and, with source "
-            "orderstate/api, every accepted REST write).",
+            "orderstate/api, every REST write that reached the state machine). orderstate also "
+            "writes keyless records with an empty value and an orderstate-merge-marker or "
+            "orderstate-clock-tick header, and copies of records found in a partition their "
+            "key does not map to (header orderstate-forwarded-from): other consumers skip "
+            "them.",
             (
                 "order.created",
                 "order.updated",
@@ -58,14 +62,16 @@ TOPICS: dict[TopicRole, Topic] = {
             TopicRole.SHIPMENTS_IN,
             "shop.shipments.v1",
             Direction.INBOUND,
-            "Shipment events published by warehouses and carriers' integrations.",
+            "Shipment events published by warehouses and carriers' integrations (and REST "
+            "shipments, merge markers and forwarded copies as on the orders topic).",
             ("shipment.created", "shipment.status_changed", "shipment.cancelled"),
         ),
         Topic(
             TopicRole.ORDER_EVENTS_OUT,
             "orderstate.order-events.v1",
             Direction.OUTBOUND,
-            "Every accepted change, in order per order (sequence = order version).",
+            "Every accepted change, in order per order; ce_sequence numbers each order's events "
+            "1, 2, 3, ... without gaps; at-least-once, so deduplicate on key and sequence.",
             (
                 "order.state_changed",
                 "order.boarding_completed",

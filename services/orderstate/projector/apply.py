@@ -7,8 +7,8 @@ next Kafka offsets with one statement per table. A deadlock or serialization fai
 the batch.
 
 Inputs from Kafka come in the merged order of their partition pair (worker/merge.py), each
-with its position and the pair's stream time there. Parked events expire when that stream
-time passes their deadline, at the same input in every replay. Nothing here reads a clock:
+with its position and the pair's log clock there. Parked events expire when that clock
+passes their deadline, at the same input in every replay. Nothing here reads a clock:
 ``now`` is only written down (recorded_at, updated_at), never decided on.
 """
 
@@ -46,7 +46,7 @@ from orderstate.domain import (
     reject_expired_parked,
 )
 from orderstate.events.decode import decode_event
-from orderstate.events.envelope import CloudEvent
+from orderstate.events.envelope import API_SOURCE, CloudEvent
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
@@ -98,7 +98,7 @@ class BatchResult:
     outcomes: list[Outcome]
     # Parked events applied because their order arrived in this batch.
     unparked: int = 0
-    # Parked events rejected because their pair's stream passed their deadline.
+    # Parked events rejected because their pair's log clock passed their deadline.
     expired: int = 0
     counts: Counter[str] = field(default_factory=Counter)
 
@@ -211,13 +211,13 @@ class _Batch:
         idents = {i.ident for i in decoded}
         idents.update(malformed_identity(i) for i in inputs if isinstance(i, Malformed))
         keys = {i.key for i in decoded}
-        # Parked events whose deadline this batch's stream times pass: their orders are locked
+        # Parked events whose deadline this batch's log clocks pass: their orders are locked
         # too, because expiring one writes to its order's rejections.
         until: dict[int, int] = {}
         for item in inputs:
             p = item.position
             if p is not None:
-                until[p.partition] = max(until.get(p.partition, p.time_ms), p.time_ms)
+                until[p.partition] = max(until.get(p.partition, p.clock_ms), p.clock_ms)
         if until:
             pairs = sorted(until)
             due = await self.conn.fetch(query("parked_due_keys"), pairs, [until[p] for p in pairs])
@@ -365,7 +365,7 @@ class _Batch:
     # -- parking ---------------------------------------------------------------------------
 
     def _park(self, event: CloudEvent, role: TopicRole, position: Position, ttl_s: float) -> None:
-        due_ms = position.time_ms + int(ttl_s * 1000)
+        due_ms = position.clock_ms + int(ttl_s * 1000)
         row = ParkedRow(
             source=event.source,
             event_id=event.id,
@@ -416,9 +416,9 @@ class _Batch:
             self.unparked += 1
 
     def _expire_due(self, position: Position) -> None:
-        """Reject the parked events of this pair whose deadline its stream has now passed."""
+        """Reject the parked events of this pair whose deadline its log clock has now passed."""
         heap = self.deadlines.get(position.partition)
-        while heap and heap[0][0] <= position.time_ms:
+        while heap and heap[0][0] <= position.clock_ms:
             _, _, entry = heapq.heappop(heap)
             if entry.done:
                 continue
@@ -527,7 +527,9 @@ def _too_large(row: OutboxRow, limit: int) -> bool:
 
 def _original(item: Incoming) -> RejectedOriginal:
     event = item.decoded.event
-    position = item.position
+    # A REST change is decided before it reaches the log: its rejection names no log position,
+    # live or in a replay, so both publish the same rejection.
+    position = item.position if event.source != API_SOURCE else None
     value = event.model_dump_json(exclude_none=True)
     headers = {}
     if len(value) > _MAX_KEPT_ORIGINAL:

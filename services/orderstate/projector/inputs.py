@@ -16,14 +16,23 @@ _ID = re.compile(ID_PATTERN)
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """Where a record sits in the inbound log, and the time of its partition after it (the
-    running maximum of merge keys, ms since the epoch; worker/merge.py). The time is the
-    stream time of the partition pair at this record: parked events expire on it."""
+    """Where a record sits in the inbound log, with three clocks of the log, all in ms since
+    the epoch and all functions of the log's content (docs/reliability.md):
+
+    - ``time_ms``: the partition's merge time after this record (running maximum of merge
+      keys; worker/merge.py orders the pair by it);
+    - ``log_ms``: the running maximum of the partition's Kafka timestamps up to this record;
+    - ``clock_ms``: the pair's log clock here, the running maximum of the Kafka timestamps of
+      every record merged so far: parked events expire on it, as they would on the wall
+      clock of a worker that read the records as they arrived.
+    """
 
     topic: str
     partition: int
     offset: int
     time_ms: int = 0
+    log_ms: int = 0
+    clock_ms: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from orderstate.projector.connection import Conn
+from orderstate.projector.queries import query
 
 __all__ = [
     "Level",
@@ -37,11 +38,6 @@ __all__ = [
 
 _LOCK_KEY = 0x6F726465727374  # "orderst": an arbitrary constant shared by every runner
 _NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-_CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
-    version    integer     PRIMARY KEY,
-    name       text        NOT NULL,
-    checksum   text        NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now())"""
 
 
 class MigrationError(RuntimeError):
@@ -110,10 +106,10 @@ def head() -> int:
 async def applied_versions(conn: Conn) -> dict[int, str]:
     # One transaction, so that both queries reach the same server connection behind a pooler.
     async with conn.transaction():
-        exists = await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL")
+        exists = await conn.fetchval(query("migrations_table_exists"))
         if not exists:
             return {}
-        rows = await conn.fetch("SELECT version, checksum FROM schema_migrations")
+        rows = await conn.fetch(query("migrations_applied"))
     return {r["version"]: r["checksum"] for r in rows}
 
 
@@ -158,8 +154,8 @@ async def migrate(conn: Conn) -> list[Migration]:
     """
     known = available()
     async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
-        await conn.execute(_CREATE_TABLE)
+        await conn.execute(query("migrations_lock"), _LOCK_KEY)
+        await conn.execute(query("migrations_create_table"))
         edited = _edited(await applied_versions(conn), known)
     if edited is not None:
         raise MigrationError(edited)
@@ -167,12 +163,12 @@ async def migrate(conn: Conn) -> list[Migration]:
     for migration in known:
         async with conn.transaction():
             # Under the lock, read again: another runner may have applied it meanwhile.
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK_KEY)
+            await conn.execute(query("migrations_lock"), _LOCK_KEY)
             if migration.version in await applied_versions(conn):
                 continue
             await conn.execute(migration.sql)
             await conn.execute(
-                "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                query("migrations_record"),
                 migration.version,
                 migration.name,
                 migration.checksum,

@@ -1,5 +1,12 @@
-"""The named queries of ``sql/queries.sql``, loaded once: SQL is reviewed as SQL, and no
-statement is ever assembled from input."""
+"""The named SQL statements of orderstate, loaded once from the ``.sql`` files in ``sql/``:
+``queries.sql`` for the write path, and one file per other area (API keys, REST reads,
+idempotency, the migration runner, the simulation). SQL is reviewed as SQL, and no statement
+is ever assembled from input.
+
+Each statement starts with ``-- name: <name>``; names are unique across the files. The only
+SQL composed in Python is the WHERE clause of the two REST list requests (api/reads.py and
+api/shipment_reads.py), from fixed fragments with every value bound as a parameter.
+"""
 
 import re
 from importlib import resources
@@ -9,14 +16,27 @@ __all__ = ["QUERIES", "query"]
 _HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.M)
 
 
-def _load() -> dict[str, str]:
-    text = (resources.files("orderstate.projector") / "sql" / "queries.sql").read_text()
+def _parse(text: str) -> dict[str, str]:
     parts = _HEADER.split(text)
     # parts = [preamble, name1, body1, name2, body2, ...]
     queries = {}
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         sql = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
         queries[name] = sql.rstrip(";")
+    return queries
+
+
+def _load() -> dict[str, str]:
+    folder = resources.files("orderstate.projector") / "sql"
+    queries: dict[str, str] = {}
+    where: dict[str, str] = {}
+    for file in sorted(folder.iterdir(), key=lambda f: f.name):
+        if not file.name.endswith(".sql"):
+            continue
+        for name, sql in _parse(file.read_text(encoding="utf-8")).items():
+            if name in queries:
+                raise ValueError(f"query {name!r} is named in both {where[name]} and {file.name}")
+            queries[name], where[name] = sql, file.name
     return queries
 
 

@@ -97,9 +97,11 @@ CREATE TABLE consumer_offsets (
     partition      integer     NOT NULL,
     next_offset    bigint      NOT NULL,
     updated_at     timestamptz NOT NULL,
-    -- The running maximum of the merge keys up to next_offset (ms since the epoch), so a
-    -- restarted worker continues the deterministic merge of the partition pair where it stopped.
+    -- The running maxima of the merge keys and of the Kafka timestamps up to next_offset (ms
+    -- since the epoch), so a restarted worker continues the deterministic merge of the
+    -- partition pair, and its log clock, where it stopped.
     partition_time bigint      NOT NULL DEFAULT 0,
+    log_time       bigint      NOT NULL DEFAULT 0,
     PRIMARY KEY (consumer_group, topic, partition)
 );
 
@@ -126,7 +128,7 @@ CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL AND dead_a
 CREATE INDEX outbox_dead ON outbox (shop_id, order_id, id) WHERE dead_at IS NOT NULL;
 
 -- Shipment events that arrived before their order (rule 9). due_ms is the deadline on the
--- log's clock: the event expires when the merged stream of its partition pair passes it.
+-- log's clock: the event expires when the log clock of its partition pair passes it.
 CREATE TABLE parked_events (
     source        text        NOT NULL,
     event_id      text        NOT NULL,

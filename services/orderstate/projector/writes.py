@@ -72,8 +72,8 @@ class BatchWrites:
     rejected: list[RejectedRow] = field(default_factory=list)
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[tuple[str, str]] = field(default_factory=list)
-    # (topic, partition) -> (next offset, partition time after it)
-    offsets: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)
+    # (topic, partition) -> (next offset, merge time and log time after it)
+    offsets: dict[tuple[str, int], tuple[int, int, int]] = field(default_factory=dict)
 
     def reject(
         self,
@@ -113,7 +113,11 @@ class BatchWrites:
         )
 
     def advance(self, position: Position) -> None:
-        self.offsets[(position.topic, position.partition)] = (position.offset + 1, position.time_ms)
+        self.offsets[(position.topic, position.partition)] = (
+            position.offset + 1,
+            position.time_ms,
+            position.log_ms,
+        )
 
     async def flush(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
         await self._write_orders(conn)
@@ -183,6 +187,7 @@ class BatchWrites:
                 [p for _, p in keys],
                 [self.offsets[k][0] for k in keys],
                 [self.offsets[k][1] for k in keys],
+                [self.offsets[k][2] for k in keys],
                 now,
             )
 

@@ -47,8 +47,8 @@ from orderstate.kafka_client import kafka_options
 from orderstate.projector.connection import DATABASE_DOWN, Conn
 from orderstate.projector.queries import query
 from orderstate.projector.retention import clean_up
-from orderstate.runtime import start_kafka_client
 from orderstate.settings import Settings
+from orderstate.startup import start_kafka_client
 
 __all__ = ["Relay"]
 

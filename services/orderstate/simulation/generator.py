@@ -8,6 +8,7 @@ Orders are interleaved so a batch holds many orders, as in production.
 
 import json
 import random
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -185,7 +186,8 @@ def generate(config: SimConfig) -> Iterator[SimRecord]:
     ]
     pending.reverse()
     active: list[tuple[_Order, int]] = []
-    sent: list[SimRecord] = []
+    # Redeliveries repeat one of the last 200 records; older ones need not be kept.
+    sent: deque[SimRecord] = deque(maxlen=200)
     counter = 0
     while pending or active:
         while pending and len(active) < config.concurrency:
@@ -216,7 +218,7 @@ def generate(config: SimConfig) -> Iterator[SimRecord]:
                 break
             roll -= rate
         if extra is Kind.DUPLICATE:
-            yield _duplicate(rng.choice(sent[-200:]))
+            yield _duplicate(rng.choice(sent))
         elif extra is Kind.MALFORMED:
             counter += 1
             yield _malformed(rng, order, counter)

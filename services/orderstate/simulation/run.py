@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orderstate.kafka_client import kafka_options
+from orderstate.projector.queries import query
 from orderstate.settings import Settings
 from orderstate.simulation.generator import SimConfig, SimRecord, generate
 
@@ -146,9 +147,7 @@ class _Simulation:
             while True:
                 stored = await self.stored_offsets()
                 async with self.pool.acquire() as conn:
-                    unsent = await conn.fetchval(
-                        "SELECT count(*) FROM outbox WHERE sent_at IS NULL"
-                    )
+                    unsent = await conn.fetchval(query("sim_unsent_outbox_rows"))
                 done = sum(min(stored.get(tp, 0), end) for tp, end in ends.items())
                 progress.update(task, completed=max(done - base, 0))
                 if done >= target and unsent == 0:
@@ -164,26 +163,14 @@ class _Simulation:
 
     async def stored_offsets(self) -> dict[TopicPartition, int]:
         async with self.pool.acquire() as conn:
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM consumer_offsets "
-                "WHERE consumer_group = $1",
-                self.settings.consumer_group,
-            )
+            rows = await conn.fetch(query("sim_stored_offsets"), self.settings.consumer_group)
         return {TopicPartition(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
     async def tallies(self, config: SimConfig) -> tuple[dict[str, int], dict[str, int]]:
         prefix = f"SIM-{config.seed}-%"
         async with self.pool.acquire() as conn:
-            states = await conn.fetch(
-                "SELECT state, count(*) AS n FROM orders WHERE order_id LIKE $1 AND NOT deleted "
-                "GROUP BY state ORDER BY n DESC",
-                prefix,
-            )
-            rejections = await conn.fetch(
-                "SELECT reason, count(*) AS n FROM rejected_events WHERE order_id LIKE $1 "
-                "GROUP BY reason ORDER BY n DESC",
-                prefix,
-            )
+            states = await conn.fetch(query("sim_orders_per_state"), prefix)
+            rejections = await conn.fetch(query("sim_rejections_per_reason"), prefix)
         return (
             {r["state"]: r["n"] for r in states},
             {r["reason"]: r["n"] for r in rejections},

@@ -16,7 +16,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from orderstate import metrics
 from orderstate.kafka_client import kafka_options
 from orderstate.settings import Settings
-from orderstate.worker.records import FORWARDED_FROM_HEADER, MARKER_HEADER
+from orderstate.worker.records import FORWARDED_FROM_HEADER, MARKER_HEADER, TICK_HEADER
 from orderstate.worker.sequencer import Forward
 
 __all__ = ["LogWriter"]
@@ -79,13 +79,14 @@ class LogWriter:
                 to_partition=f.partition,
             )
 
-    def mark(self, tp: TopicPartition, time_ms: int) -> None:
-        """Append a merge marker; it takes effect when the worker reads it back."""
-        task = asyncio.create_task(self._mark(tp, time_ms))
+    def mark(self, tp: TopicPartition, time_ms: int, *, tick: bool = False) -> None:
+        """Append a merge marker (or a clock tick); it takes effect when the worker reads it
+        back."""
+        task = asyncio.create_task(self._mark(tp, time_ms, TICK_HEADER if tick else MARKER_HEADER))
         self._markers.add(task)
         task.add_done_callback(self._markers.discard)
 
-    async def _mark(self, tp: TopicPartition, time_ms: int) -> None:
+    async def _mark(self, tp: TopicPartition, time_ms: int, header: str) -> None:
         try:
             await (
                 await self.producer.send(
@@ -93,7 +94,7 @@ class LogWriter:
                     # No key (it belongs to no order); an empty value, as a record needs one.
                     key=None,
                     value=b"",
-                    headers=[(MARKER_HEADER, str(time_ms).encode())],
+                    headers=[(header, str(time_ms).encode())],
                     partition=tp.partition,
                 )
             )

@@ -33,8 +33,8 @@ from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
 from orderstate.projector.queries import query
-from orderstate.runtime import StartupError, start_kafka_client
 from orderstate.settings import Settings
+from orderstate.startup import StartupError, start_kafka_client
 from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import expected_partition, refused
@@ -152,8 +152,8 @@ class Worker:
         # database works on the other core instead of the worker idling for it.
         ready: asyncio.Queue[_Batch] = asyncio.Queue(maxsize=1)
         fetcher = asyncio.create_task(self._fetch(ready), name="fetch")
-        next_housekeeping = time.monotonic()
-        next_parked_check = time.monotonic()
+        # Its own task: the stall gauge must move also while a batch is stuck.
+        housekeeper = asyncio.create_task(self._housekeeping(), name="housekeeping")
         try:
             while not self.stop.is_set():
                 batch = await self._next(ready, fetcher)
@@ -161,13 +161,6 @@ class Worker:
                     await self._process(batch)
                 elif self.lag == 0 and not self.in_flight and not self.sequencer.waiting:
                     self.last_progress = time.monotonic()
-                now = time.monotonic()
-                if now >= next_housekeeping:
-                    await self._housekeeping()
-                    next_housekeeping = now + _HOUSEKEEPING_S
-                if now >= next_parked_check and self.markers == "write":
-                    await self._tick_quiet_pairs_with_due_parked()
-                    next_parked_check = now + _PARKED_CHECK_S
         except asyncio.CancelledError:
             if self.exit_code != WATCHDOG_EXIT_CODE:
                 raise
@@ -175,6 +168,7 @@ class Worker:
         finally:
             fetcher.cancel()
             watchdog.cancel()
+            housekeeper.cancel()
             # Leaves the group at once, so the partitions move without a session timeout.
             await self.consumer.stop()
             await self.writer.stop()
@@ -290,7 +284,7 @@ class Worker:
             if forwards and self.markers == "write":
                 # Before the originals' batch can commit: the copies must exist first.
                 await self.writer.forward(forwards)
-            inputs.extend(self.sequencer.release())
+            inputs.extend(self.sequencer.release(limit - len(inputs)))
             if self.sequencer.waiting:
                 inputs.extend(await self._settle_silent_partitions())
             if inputs and deadline == math.inf:
@@ -420,11 +414,17 @@ class Worker:
     # -- housekeeping --------------------------------------------------------------------
 
     async def _housekeeping(self) -> None:
-        try:
-            await self._step_over_transaction_markers()
-            await self._report_stalls()
-        except (KafkaError, *DATABASE_DOWN) as exc:
-            log.warning("worker_housekeeping_failed", error=repr(exc))
+        next_parked_check = time.monotonic()
+        while True:
+            try:
+                await self._report_stalls()
+                await self._step_over_transaction_markers()
+                if self.markers == "write" and time.monotonic() >= next_parked_check:
+                    await self._tick_quiet_pairs_with_due_parked()
+                    next_parked_check = time.monotonic() + _PARKED_CHECK_S
+            except (KafkaError, *DATABASE_DOWN) as exc:
+                log.warning("worker_housekeeping_failed", error=repr(exc))
+            await asyncio.sleep(_HOUSEKEEPING_S)
 
     async def _step_over_transaction_markers(self) -> None:
         """A transactional producer's commit marker takes an offset after its last record.
@@ -434,6 +434,7 @@ class Worker:
             return
         waiting = self.sequencer.waiting_by_partition()
         times = self.sequencer.times()
+        log_times = self.sequencer.log_times()
         moved: dict[TopicPartition, int] = {}
         for tp in self.consumer.assignment():
             done = self.applied.get(tp)
@@ -452,6 +453,7 @@ class Worker:
                 [tp.partition for tp in moved],
                 list(moved.values()),
                 [times.get(tp, 0) for tp in moved],
+                [log_times.get(tp, 0) for tp in moved],
                 datetime.now(UTC),
             )
         self.applied.update(moved)
@@ -482,9 +484,10 @@ class Worker:
             )
 
     async def _tick_quiet_pairs_with_due_parked(self) -> None:
-        """Parked events expire when their pair's stream passes their deadline. A quiet pair
-        has no stream: write a marker to both its partitions, so the deadline passes in the
-        log, at a point every replay sees too."""
+        """Parked events expire when their pair's log clock passes their deadline. A quiet
+        pair's clock stands still: write a clock tick to its orders partition (its Kafka
+        timestamp moves the clock on), so the deadline passes in the log, at a point every
+        replay sees too."""
         pairs = sorted({tp.partition for tp in self.consumer.assignment()})
         if not pairs:
             return
@@ -495,18 +498,15 @@ class Worker:
             log.warning("parked_check_skipped", error=repr(exc))
             return
         now_ms = int(time.time() * 1000)
-        times = self.sequencer.times()
         for row in rows:
             pair, due = row["pair"], row["due_ms"]
             sides = [TopicPartition(topic, pair) for topic in self.topics]
-            stream = max(times.get(tp, 0) for tp in sides)
-            if due > now_ms or stream >= due:
+            if due > now_ms or self.sequencer.clock(pair) >= due:
                 continue
             if any([not await self._at_end(tp) for tp in sides]):
-                continue  # records are coming; they move the stream on
-            for tp in sides:
-                self.writer.mark(tp, now_ms)
-            log.info("parked_deadline_marked", pair=pair, due_ms=due)
+                continue  # records are coming; they move the clock on
+            self.writer.mark(sides[0], now_ms, tick=True)
+            log.info("parked_deadline_ticked", pair=pair, due_ms=due)
 
     async def _watchdog(self, main: "asyncio.Task[Any]") -> None:
         """End the worker when it makes no progress while there is lag: a batch stuck on a lock

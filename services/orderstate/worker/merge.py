@@ -17,8 +17,9 @@ twin partition may still receive could sort before it: the twin has a record tha
 after it, or the twin's time already does (its time never goes down). When the twin is
 silent, the worker appends a *marker* to it (a record that carries only a time), so the
 decision "these records go before whatever the twin receives next" is itself in the log,
-and every replay makes it the same way. Markers are merged like records; they are written
-only for real records that wait, never for a marker that waits.
+and every replay makes it the same way. A marker changes nothing but its partition's time
+from its place on: it is let through as soon as it is at the head of its partition, and it
+is written only for real records that wait, never for a marker.
 
 This module is pure: no Kafka, no clock. ``Sequencer`` (``worker/sequencer.py``) feeds it.
 """
@@ -62,11 +63,17 @@ class PairMerge(Generic[Item]):
         if real:
             queue.real += 1
 
-    def release(self) -> list[tuple[int, Item]]:
-        """Every record whose place in the merged order is settled, in that order."""
+    def release(self, limit: int | None = None) -> list[tuple[int, Item]]:
+        """The records whose place in the merged order is settled, in that order: all of
+        them, or the first ``limit``."""
         out: list[tuple[int, Item]] = []
         orders, shipments = self._queues
-        while True:
+        while limit is None or len(out) < limit:
+            marker = next((q for q in self._queues if q.entries and not q.entries[0][2]), None)
+            if marker is not None:
+                time, item, _ = marker.entries.popleft()
+                out.append((time, item))
+                continue
             if orders.entries and shipments.entries:
                 side = ORDERS if orders.entries[0][0] <= shipments.entries[0][0] else SHIPMENTS
             elif orders.entries:

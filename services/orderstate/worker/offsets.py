@@ -66,31 +66,35 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(query("load_offsets"), self._group, topics)
         stored = {
-            (r["topic"], r["partition"]): (r["next_offset"], r["partition_time"]) for r in rows
+            (r["topic"], r["partition"]): (r["next_offset"], r["partition_time"], r["log_time"])
+            for r in rows
         }
         self._on_change()
         times: dict[int, list[int]] = {}
+        log_times: dict[int, list[int]] = {}
         fresh = []
         for tp in assigned:
             if tp in self._consumer.paused():
                 self._consumer.resume(tp)
-            offset, time_ms = stored.get((tp.topic, tp.partition), (None, 0))
+            offset, time_ms, log_ms = stored.get((tp.topic, tp.partition), (None, 0, 0))
             if offset is not None:
                 self._consumer.seek(tp, offset)
             else:
                 fresh.append(tp)
             side = 0 if tp.topic == self._orders_topic else 1
             times.setdefault(tp.partition, [0, 0])[side] = time_ms
+            log_times.setdefault(tp.partition, [0, 0])[side] = log_ms
         if fresh:
             # Nothing applied from these yet: PostgreSQL is the truth, so the whole partition,
             # whatever Kafka's committed offset says.
             await self._consumer.seek_to_beginning(*fresh)
         for pair, (orders_time, shipments_time) in times.items():
-            self._sequencer.assign(pair, orders_time, shipments_time)
+            orders_log, shipments_log = log_times[pair]
+            self._sequencer.assign(pair, (orders_time, shipments_time), (orders_log, shipments_log))
         log.info(
             "partitions_assigned",
             partitions=_names(assigned),
-            seeked={f"{t}[{p}]": o for (t, p), (o, _) in sorted(stored.items())},
+            seeked={f"{t}[{p}]": o for (t, p), (o, _, _) in sorted(stored.items())},
         )
 
 

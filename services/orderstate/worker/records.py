@@ -17,14 +17,18 @@ from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Posi
 __all__ = [
     "FORWARDED_FROM_HEADER",
     "MARKER_HEADER",
+    "TICK_HEADER",
     "Read",
     "expected_partition",
     "read_record",
     "refused",
 ]
 
-# A merge marker (worker/merge.py): no key, no value, this header with the time in ms.
+# A merge marker (worker/merge.py): no key, an empty value, this header with the time in ms.
 MARKER_HEADER = "orderstate-merge-marker"
+# A clock tick: like a marker, in an orders partition, written when a quiet pair has parked
+# events due; merged like a record, and its Kafka timestamp moves the pair's log clock on.
+TICK_HEADER = "orderstate-clock-tick"
 # On a copy the worker made of a record that sat in a partition its key does not map to.
 FORWARDED_FROM_HEADER = "orderstate-forwarded-from"
 
@@ -47,13 +51,15 @@ class Read:
     decoded: Decoded | None = None
     error: DecodeError | None = None
     marker: bool = False
+    tick: bool = False
 
     def input(
-        self, record: Any, role: TopicRole, time_ms: int, *, misplaced: bool = False
+        self, record: Any, role: TopicRole, position: Position, *, misplaced: bool = False
     ) -> Input:
-        position = Position(record.topic, record.partition, record.offset, time_ms)
         if self.marker:
             return Passed(position, "marker")
+        if self.tick:
+            return Passed(position, "tick")
         if self.decoded is not None:
             if misplaced:
                 event = self.decoded.event
@@ -67,32 +73,27 @@ class Read:
 def read_record(record: Any, role: TopicRole, limits: DecodeLimits) -> Read:
     """``record`` is an aiokafka ConsumerRecord."""
     headers = list(record.headers or ())
-    marker = _marker_time(record, headers)
-    if marker is not None:
-        return Read(key_ms=marker, marker=True)
+    if record.key is None and not record.value:
+        for name, raw in headers:
+            if name in (MARKER_HEADER, TICK_HEADER) and raw.isdigit():
+                if name == MARKER_HEADER:
+                    return Read(key_ms=int(raw), marker=True)
+                return Read(key_ms=int(raw), tick=True)
     try:
         decoded = decode_record(
             key=record.key, value=record.value, headers=headers, topic_role=role, limits=limits
         )
     except DecodeError as error:
-        return Read(key_ms=record.timestamp, error=error)
+        # Keep the message only: the exception's traceback holds the frames of the fetch loop,
+        # and through them the batches gathered then, which would stay in memory as long as
+        # this record does (a leak of about 4 KB per record under a steady share of
+        # malformed input).
+        return Read(key_ms=record.timestamp, error=DecodeError(error.message))
     # Event time decides, but never later than the record's own timestamp, which the broker
     # keeps within log.message.timestamp.after.max.ms of its clock: one event stamped far in
     # the future must not hold its partition back for long.
     event_ms = int(decoded.event.time.timestamp() * 1000)
     return Read(key_ms=min(event_ms, record.timestamp), decoded=decoded)
-
-
-def _marker_time(record: Any, headers: list[tuple[str, bytes]]) -> int | None:
-    if record.key is not None or record.value:
-        return None
-    for name, raw in headers:
-        if name == MARKER_HEADER:
-            try:
-                return int(raw)
-            except ValueError:
-                return None
-    return None
 
 
 def _text_or_base64(raw: bytes | None) -> tuple[str | None, str]:

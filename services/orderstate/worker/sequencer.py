@@ -16,9 +16,9 @@ from aiokafka import TopicPartition
 from orderstate import metrics
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
-from orderstate.projector.inputs import Input
+from orderstate.projector.inputs import Input, Position
 from orderstate.worker.merge import ORDERS, SHIPMENTS, PairMerge, Side
-from orderstate.worker.records import expected_partition, read_record
+from orderstate.worker.records import Read, expected_partition, read_record
 
 __all__ = ["Forward", "MarkerRequest", "Sequencer"]
 
@@ -35,6 +35,26 @@ class Forward:
 class MarkerRequest:
     tp: TopicPartition
     time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetched:
+    record: Any
+    read: Read
+    misplaced: bool
+
+
+@dataclass(slots=True)
+class _Clocks:
+    """The log clocks of a pair: each partition's running maximum of Kafka timestamps, and
+    the pair's (the maximum over every record merged so far)."""
+
+    orders: int
+    shipments: int
+
+    @property
+    def pair(self) -> int:
+        return max(self.orders, self.shipments)
 
 
 class Sequencer:
@@ -54,7 +74,9 @@ class Sequencer:
         self._limits = limits
         self._marker_wait_s = marker_wait_s
         self._hold_limit = hold_limit
-        self._pairs: dict[int, PairMerge[Input]] = {}
+        self._pairs: dict[int, PairMerge[_Fetched]] = {}
+        self._clocks: dict[int, _Clocks] = {}
+        self._turn = 0
         # Partition counts of the two topics, for finding misplaced records.
         self.partitions: dict[str, int] = {}
         # When a side of a pair began to block real records on the other side, and which
@@ -65,15 +87,17 @@ class Sequencer:
 
     # -- assignment ------------------------------------------------------------------------
 
-    def assign(self, pair: int, orders_time: int, shipments_time: int) -> None:
-        """Start (or restart) a pair from the partition times stored with its offsets."""
-        self._pairs[pair] = PairMerge(orders_time, shipments_time)
+    def assign(self, pair: int, times: tuple[int, int], log_times: tuple[int, int]) -> None:
+        """Start (or restart) a pair from the merge and log times stored with its offsets."""
+        self._pairs[pair] = PairMerge(*times)
+        self._clocks[pair] = _Clocks(*log_times)
         for tp in self._sides(pair):
             self._blocked_since.pop(tp, None)
             self._marker_sent.pop(tp, None)
 
     def revoke(self, pair: int) -> None:
         self._pairs.pop(pair, None)
+        self._clocks.pop(pair, None)
         for tp in self._sides(pair):
             self._blocked_since.pop(tp, None)
             self._marker_sent.pop(tp, None)
@@ -100,21 +124,47 @@ class Sequencer:
                     and count is not None
                     and record.partition != (target := expected_partition(record.key, count))
                 )
-                item = read.input(record, role, time_ms, misplaced=misplaced)
                 if misplaced:
                     self.forwards.append(Forward(record, target))
                     metrics.RECORDS_MISPLACED.labels(tp.topic).inc()
                 # Markers only settle order; every other record (a forwarded one too) must move on.
-                merge.push(side, time_ms, item, real=not read.marker)
+                merge.push(side, time_ms, _Fetched(record, read, misplaced), real=not read.marker)
                 if read.marker:
                     self._marker_sent.pop(tp, None)
 
-    def release(self) -> list[Input]:
+    def release(self, limit: int) -> list[Input]:
+        """At most ``limit`` inputs whose place is settled, each pair's in merged order. The
+        pair that goes first turns with every call, so a full batch does not always come
+        from the same pairs."""
         out: list[Input] = []
-        for merge in self._pairs.values():
-            out.extend(item for _, item in merge.release())
+        pairs = sorted(self._pairs)
+        if pairs:
+            self._turn = (self._turn + 1) % len(pairs)
+        for pair in pairs[self._turn :] + pairs[: self._turn]:
+            if len(out) >= limit:
+                break
+            clocks = self._clocks[pair]
+            for time_ms, fetched in self._pairs[pair].release(limit - len(out)):
+                out.append(self._input(clocks, time_ms, fetched))
         self._pause_the_full()
         return out
+
+    def _input(self, clocks: _Clocks, time_ms: int, fetched: _Fetched) -> Input:
+        record = fetched.record
+        # A merge marker's timestamp is when the worker happened to write it: it must not move
+        # the clock. Every other record's does, a clock tick's too (that is what it is for).
+        stamp = 0 if fetched.read.marker else record.timestamp
+        if record.topic == self._topics[0]:
+            clocks.orders = max(clocks.orders, stamp)
+            log_ms = clocks.orders
+        else:
+            clocks.shipments = max(clocks.shipments, stamp)
+            log_ms = clocks.shipments
+        position = Position(
+            record.topic, record.partition, record.offset, time_ms, log_ms, clocks.pair
+        )
+        role = self._roles[record.topic]
+        return fetched.read.input(record, role, position, misplaced=fetched.misplaced)
 
     def take_forwards(self) -> list[Forward]:
         forwards, self.forwards = self.forwards, []
@@ -130,6 +180,18 @@ class Sequencer:
         return {
             tp: merge.waiting(side)
             for pair, merge in self._pairs.items()
+            for side, tp in enumerate(self._sides(pair))
+        }
+
+    def clock(self, pair: int) -> int:
+        """The pair's log clock: the latest Kafka timestamp among the records merged so far."""
+        clocks = self._clocks.get(pair)
+        return 0 if clocks is None else clocks.pair
+
+    def log_times(self) -> dict[TopicPartition, int]:
+        return {
+            tp: (clocks.orders, clocks.shipments)[side]
+            for pair, clocks in self._clocks.items()
             for side, tp in enumerate(self._sides(pair))
         }
 
@@ -175,7 +237,8 @@ class Sequencer:
                 needed = merge.marker_needed(side)
                 if needed is not None and tp in silent:
                     merge.advance(side, needed)
-            out.extend(item for _, item in merge.release())
+            clocks = self._clocks[pair]
+            out.extend(self._input(clocks, t, f) for t, f in merge.release())
         return out
 
     def _pause_the_full(self) -> None:

@@ -1,7 +1,7 @@
 """Every REST request: one access-log line and request metrics under a request id, by route
 template, never with the query string."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ ROUTE = "/v2/orders/{order_id}"
 
 
 @pytest.fixture
-def logs() -> Iterator[list[dict[str, Any]]]:
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
     """Log lines as dicts, with the context variables merged in as in production."""
     capture = LogCapture()
     previous = structlog.get_config()
@@ -71,7 +71,7 @@ async def test_a_request_is_logged_once_by_route_with_the_callers_request_id(
 async def test_an_insane_request_id_is_replaced(
     api: Api, logs: list[dict[str, Any]], given: str
 ) -> None:
-    answer = await api.client.get("/v2/orders/ORD-1", headers={"X-Request-ID": given.encode()})
+    answer = await api.client.get("/v2/orders/ORD-1", headers={b"X-Request-ID": given.encode()})
 
     issued = answer.headers["X-Request-ID"]
     assert issued != given

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import jwt
+
 from orderstate.api.keys import revoke_key
 from tests.support.api import Api, order_body
 
@@ -60,8 +62,6 @@ async def test_missing_and_wrong_credentials_are_401_problems(api: Api) -> None:
 
 
 async def test_token_of_another_servers_secret_is_refused(api: Api) -> None:
-    import jwt
-
     forged = jwt.encode(
         {"iss": "orderstate", "sub": "shop-a", "kid": "x", "exp": 4_102_444_800},
         "not-our-secret-but-long-enough-for-hs256",

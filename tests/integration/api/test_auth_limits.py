@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pydantic import SecretStr
 
 from orderstate.api.tokens import issue_token
 from orderstate.settings import Settings
@@ -13,16 +14,16 @@ from tests.support.api import Api, api_for
 
 LIMIT = 3
 # The ASGI test client connects from 127.0.0.1; as a trusted proxy it may name other clients.
-PROXY = {"api_trusted_proxies": "127.0.0.1"}
+PROXY = "127.0.0.1"
 
 
 @pytest.fixture
 async def limited(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Api]:
     settings = Settings(
-        database_url=database_url,
+        database_url=SecretStr(database_url),
         kafka_bootstrap_servers=kafka_bootstrap,
         api_auth_failures_per_minute=LIMIT,
-        **PROXY,
+        api_trusted_proxies=PROXY,
     )
     async for ready in api_for(settings):
         yield ready
@@ -108,7 +109,7 @@ async def test_without_a_trusted_proxy_x_forwarded_for_changes_nothing(
     database_url: str, kafka_bootstrap: str
 ) -> None:
     settings = Settings(
-        database_url=database_url,
+        database_url=SecretStr(database_url),
         kafka_bootstrap_servers=kafka_bootstrap,
         api_auth_failures_per_minute=LIMIT,
     )

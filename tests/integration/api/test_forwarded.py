@@ -4,6 +4,7 @@ connection comes from a proxy ORDERSTATE_API_TRUSTED_PROXIES names."""
 from collections.abc import AsyncIterator
 
 import pytest
+from pydantic import SecretStr
 
 from orderstate.settings import Settings
 from tests.support.api import Api, api_for, order_body
@@ -13,7 +14,9 @@ FORWARDED = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "orders.example.c
 
 async def _api(database_url: str, kafka: str, proxies: str) -> AsyncIterator[Api]:
     settings = Settings(
-        database_url=database_url, kafka_bootstrap_servers=kafka, api_trusted_proxies=proxies
+        database_url=SecretStr(database_url),
+        kafka_bootstrap_servers=kafka,
+        api_trusted_proxies=proxies,
     )
     async for ready in api_for(settings):
         yield ready

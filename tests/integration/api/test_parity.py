@@ -1,5 +1,6 @@
 """One scenario table, run through REST and through Kafka: same views, same reason codes."""
 
+import functools
 import json
 from datetime import UTC, datetime
 from typing import Any
@@ -9,6 +10,7 @@ import pytest
 
 from orderstate.domain import PolicyBook
 from orderstate.events.envelope import CloudEvent
+from orderstate.projector.apply import apply_batch
 from orderstate.settings import Settings
 from tests.support.api import Api, api_for, order_body
 from tests.support.events import incoming, record
@@ -142,8 +144,6 @@ async def _via_rest(api: Api, shop: str, order: str, steps: list[Step]) -> list[
         if op == "ship":
             # Shipments are read-only over REST; they arrive as events, as from a warehouse.
             async with api.context.pool.acquire() as conn:
-                from orderstate.projector.apply import apply_batch
-
                 await apply_batch(
                     conn,
                     [incoming(_event(step, shop, order, n))],
@@ -189,7 +189,7 @@ async def _via_rest(api: Api, shop: str, order: str, steps: list[Step]) -> list[
 
 
 def _comparable(view_text: str) -> dict[str, Any]:
-    view = json.loads(view_text)
+    view: dict[str, Any] = json.loads(view_text)
     for key in ("shop_id", "created_at", "updated_at"):
         view.pop(key)
     for entry in view["history"]:
@@ -220,21 +220,16 @@ async def test_rest_and_kafka_give_the_same_views_and_reasons(
         for name, (steps, _) in SCENARIOS.items():
             rest_codes[name] = await _via_rest(api, "shop-rest", name.replace("_", "-"), steps)
 
-    orders, shipments, ids = [], [], {}
-    for name, (steps, _) in SCENARIOS.items():
-        order = name.replace("_", "-")
-        for n, step in enumerate(steps):
-            event = _event(step, "shop-kafka", order, n)
-            ids[(name, n)] = event.id
-            (shipments if step["op"] == "ship" else orders).append(event)
+    ids: dict[tuple[str, int], str] = {}
     async with running(settings):
         # Shipments go after the order events they depend on: two topics have no common order.
         for name, (steps, _) in SCENARIOS.items():
             for n, step in enumerate(steps):
                 event = _event(step, "shop-kafka", name.replace("_", "-"), n)
+                ids[(name, n)] = event.id
                 topic = topics.shipments if step["op"] == "ship" else topics.orders
                 await produce(kafka_bootstrap, topic, [record(event)])
-                await wait_for(lambda e=event: _processed(database_url, e.id))
+                await wait_for(functools.partial(_processed, database_url, event.id))
     rejected = await _rejections(database_url)
     kafka_codes = {
         name: [rejected.get(ids[(name, n)]) for n in range(len(steps))]

@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from orderstate.events.fields import REFERENCE_RULE
 from orderstate.settings import Settings
@@ -156,7 +157,9 @@ async def test_through_the_real_server_too(
     database_url: str, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     """uvicorn hands the app a decoded path and the raw one; routing must use the raw one."""
-    settings = Settings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    settings = Settings(
+        database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
+    )
     key = await plain_api_key(
         database_url, "shop-u", pepper=settings.api_key_pepper.get_secret_value(), label="t"
     )

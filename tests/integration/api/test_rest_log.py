@@ -30,7 +30,7 @@ async def _view(url: str) -> dict[str, Any]:
         text = await conn.fetchval("SELECT view FROM orders WHERE order_id = 'R-1'")
     finally:
         await conn.close()
-    view = json.loads(text)
+    view: dict[str, Any] = json.loads(text)
     for key in ("created_at", "updated_at"):
         view.pop(key)
     for entry in view["history"]:

@@ -1,5 +1,6 @@
 """POST /v2/shipments, GET /v2/shipments, GET /v2/shipments/{id} and GET /v2/carriers."""
 
+import functools
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -8,6 +9,7 @@ from typing import Any
 import asyncpg
 import pytest
 import structlog
+from pydantic import SecretStr
 
 from orderstate.api.app import create_api
 from orderstate.api.carriers import CarrierListError
@@ -18,7 +20,7 @@ from orderstate.settings import Settings
 from tests.support.api import Api, Clock, api_for, order_body
 from tests.support.events import T0, event, incoming
 from tests.support.kafka import TopicNames
-from tests.support.pipeline import consume_until, running, settings_for, wait_for
+from tests.support.pipeline import Published, consume_until, running, settings_for, wait_for
 
 
 def shipment(order_id: str, **fields: Any) -> dict[str, Any]:
@@ -274,7 +276,7 @@ async def _everything_published(kafka: str, topics: TopicNames, url: str) -> str
     for role, topic in names.items():
         want = counts.get(role, 0)
         if want:
-            seen = await consume_until(kafka, topic, lambda s, w=want: len(s) >= w)
+            seen = await consume_until(kafka, topic, functools.partial(_at_least, want))
             text += [json.dumps([p.key, p.headers, p.data]) for p in seen]
     return "\n".join(text)
 
@@ -374,7 +376,9 @@ class TestCarriers:
         own = tmp_path / "carriers.yaml"
         own.write_text("- {code: bike, name: Velokurier Bern, countries: [CH]}\n")
         settings = Settings(
-            database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, carriers_file=own
+            database_url=SecretStr(database_url),
+            kafka_bootstrap_servers=kafka_bootstrap,
+            carriers_file=own,
         )
         async for api in api_for(settings):
             headers = await api.as_shop("shop-c")
@@ -394,3 +398,7 @@ class TestCarriers:
         )
         with pytest.raises(CarrierListError, match=r"0\.countries\.0: String should match"):
             create_api(context)
+
+
+def _at_least(n: int, seen: list[Published]) -> bool:
+    return len(seen) >= n

@@ -40,6 +40,7 @@ from orderstate.domain import (
     SetTags,
     ShipmentDirection,
     ShipmentStatus,
+    Tags,
     UpdateItem,
     UpdateOrder,
     decide,
@@ -153,7 +154,7 @@ def create_order(
         **_change(event_id, occurred_at or T0, expected_version),
         fields=fields or order_fields(),
         items=items,
-        tags=tags or {},
+        tags=Tags(tags or {}),
         state=state,
         boarding_complete=boarding_complete,
     )
@@ -271,7 +272,7 @@ def set_tags(
     occurred_at: datetime | None = None,
     expected_version: int | None = None,
 ) -> SetTags:
-    return SetTags(**_change(event_id, occurred_at, expected_version), tags=tags, merge=merge)
+    return SetTags(**_change(event_id, occurred_at, expected_version), tags=Tags(tags), merge=merge)
 
 
 def update_order(

@@ -295,7 +295,7 @@ def test_view_tags_cannot_be_changed_in_place(mutate: Callable[[Tags], object]) 
     [
         set_tags({"b": "2"}),
         set_tags({"b": "2"}, merge=True),
-        update_order(OrderPatch(tags={"b": "2"})),
+        update_order(OrderPatch(tags=Tags({"b": "2"}))),
         update_order(OrderPatch(tags=None)),
     ],
     ids=["replace", "merge", "patch", "patch_null"],
@@ -378,7 +378,7 @@ def test_order_update_cannot_remove_order_date() -> None:
 
 @pytest.mark.parametrize(
     "patch",
-    [OrderPatch(), OrderPatch(language="de"), OrderPatch(tags={"a": "1"})],
+    [OrderPatch(), OrderPatch(language="de"), OrderPatch(tags=Tags({"a": "1"}))],
     ids=["empty", "same_language", "same_tags"],
 )
 def test_order_update_that_changes_nothing_is_a_duplicate(patch: OrderPatch) -> None:
@@ -398,7 +398,7 @@ def test_order_update_tags_replace_all_tags() -> None:
     story = Story()
     story.accept(create_order(tags={"a": "1", "b": "2"}))
 
-    assert story.accept(update_order(OrderPatch(tags={"c": "3"}))).new_view.tags == {"c": "3"}
+    assert story.accept(update_order(OrderPatch(tags=Tags({"c": "3"})))).new_view.tags == {"c": "3"}
 
 
 def test_order_update_explicit_null_tags_clears_them() -> None:

@@ -64,7 +64,10 @@ def binary_record(
 
 def malformed(record: dict[str, Any], limits: DecodeLimits | None = None) -> str:
     with pytest.raises(DecodeError) as caught:
-        decode_record(**record, topic_role=ORDERS, **({"limits": limits} if limits else {}))
+        if limits is None:
+            decode_record(**record, topic_role=ORDERS)
+        else:
+            decode_record(**record, topic_role=ORDERS, limits=limits)
     assert caught.value.reason is ReasonCode.MALFORMED
     return caught.value.message
 

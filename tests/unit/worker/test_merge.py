@@ -95,11 +95,11 @@ def test_a_record_waits_for_a_silent_twin_and_a_marker_releases_it() -> None:
     assert merge.release() == []
     assert merge.marker_needed(SHIPMENTS) == 10_000
     merge.push(SHIPMENTS, merge.advance(SHIPMENTS, 10_000), "marker", real=False)
-    assert [name for _, name in merge.release()] == ["created"]
+    assert [name for _, name in merge.release()] == ["marker", "created"]
     # A later shipment stamped earlier still sorts after the marker: the log says it came later.
     _feed(merge, SHIPMENTS, "shipment", 5_000)
     _feed(merge, ORDERS, "paid", 20_000)
-    assert [name for _, name in merge.release()] == ["marker", "shipment"]
+    assert [name for _, name in merge.release()] == ["shipment"]
     # paid waits: the shipments partition is at 10 s and may still receive records up to 20 s.
     assert merge.marker_needed(SHIPMENTS) == 20_000
 
@@ -117,14 +117,25 @@ def test_times_going_backwards_never_stall_the_pair() -> None:
     needed = merge.marker_needed(SHIPMENTS)
     assert needed is not None
     merge.push(SHIPMENTS, merge.advance(SHIPMENTS, needed), "marker", real=False)
-    assert [name for _, name in merge.release()] == ["created", "paid"]
+    assert [name for _, name in merge.release()] == ["marker", "created", "paid"]
 
 
-def test_no_marker_is_asked_for_a_waiting_marker() -> None:
+def test_a_marker_never_waits_and_asks_for_no_marker() -> None:
     merge: PairMerge[str] = PairMerge()
     merge.push(ORDERS, merge.advance(ORDERS, 100), "marker", real=False)
-    assert merge.release() == []
+    assert [name for _, name in merge.release()] == ["marker"]
     assert merge.marker_needed(SHIPMENTS) is None
+    assert merge.time(ORDERS) == 100
+
+
+def test_a_marker_behind_a_waiting_record_waits_for_it() -> None:
+    """Its offset must not be stored before the record ahead of it is applied."""
+    merge: PairMerge[str] = PairMerge()
+    _feed(merge, SHIPMENTS, "ship", 50)
+    merge.push(SHIPMENTS, merge.advance(SHIPMENTS, 70), "marker", real=False)
+    assert merge.release() == []
+    _feed(merge, ORDERS, "created", 60)
+    assert [name for _, name in merge.release()] == ["ship", "marker", "created"]
 
 
 def test_a_shipment_waits_for_an_orders_time_strictly_after_it() -> None:

@@ -11,9 +11,12 @@ orderstate's request models before anything else sees it; the models, ``submit``
   fields accepted and not used, personal data dropped).
 - ``profiles``: a client's known quirks, chosen per API key.
 - ``reading``: one caller's profile, unknown-field mode and time zone.
-- ``body``: the dependency that reads a request body through all of that.
 - ``ignored``: the X-Orderstate-Ignored-Fields header and its metric.
 - ``openapi``: the aliases and request bodies in the OpenAPI document.
+
+``api/routes/body.py`` is the route dependency that reads a request body through all of
+that; it sits with the routes because it needs their dependencies (``api/deps.py``), which
+in turn decode paths with ``paths``.
 
 docs/sevensenders-compat.md says what each client sends and why each rule exists.
 """

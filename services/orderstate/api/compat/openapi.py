@@ -1,6 +1,6 @@
 """What the compatibility layer adds to the OpenAPI document.
 
-Request bodies are read by a dependency (``compat.body``), not by a FastAPI body parameter,
+Request bodies are read by a dependency (``routes/body.py``), not by a FastAPI body parameter,
 so each write route names its model with ``request_body`` and ``document`` adds the models'
 schemas. The legacy spellings of paths (``compat.paths``) are documented as their own path
 items, operation for operation.

@@ -5,7 +5,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import ITEM_ADD, ITEM_CHANGE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
@@ -26,6 +25,7 @@ from orderstate.api.routes._common import (
     order_or_404,
     version_of,
 )
+from orderstate.api.routes.body import compat_body
 from orderstate.domain import OrderView
 from orderstate.events.inbound import ItemAddedData, ItemChanges
 from orderstate.projector.apply import Outcome

@@ -9,7 +9,6 @@ from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from orderstate.api import reads
-from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import ORDER_CREATE, ORDER_UPDATE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.compat.reading import reading_for
@@ -33,6 +32,7 @@ from orderstate.api.routes._common import (
     order_response,
     version_of,
 )
+from orderstate.api.routes.body import compat_body
 from orderstate.domain import OrderState
 from orderstate.events.inbound import OrderUpdatedData
 from orderstate.projector.apply import Outcome, OutcomeKind

@@ -7,7 +7,6 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from orderstate.api import reads, shipment_reads
-from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import SHIPMENT_CREATE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
@@ -36,6 +35,7 @@ from orderstate.api.routes._common import (
     link_header,
     order_or_404,
 )
+from orderstate.api.routes.body import compat_body
 from orderstate.api.writes import Write, apply_writes, rejection_problem
 from orderstate.domain import (
     OrderView,

@@ -4,7 +4,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import ORDER_STATE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag
@@ -17,6 +16,7 @@ from orderstate.api.routes._common import (
     order_or_404,
     version_of,
 )
+from orderstate.api.routes.body import compat_body
 from orderstate.projector.apply import Outcome, OutcomeKind
 
 __all__ = ["router"]

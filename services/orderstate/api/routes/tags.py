@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from orderstate.api.compat.body import compat_body
 from orderstate.api.compat.normalise import TAGS
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
@@ -18,6 +17,7 @@ from orderstate.api.deps import (
 )
 from orderstate.api.requests import TagsBody
 from orderstate.api.routes._common import PROBLEMS, apply_change, order_or_404, version_of
+from orderstate.api.routes.body import compat_body
 from orderstate.projector.apply import Outcome
 
 __all__ = ["router"]

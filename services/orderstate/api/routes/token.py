@@ -5,13 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
 
-from orderstate.api.compat.body import open_compat_body
 from orderstate.api.compat.normalise import TOKEN
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import Context, authenticate_key
 from orderstate.api.problems import ApiCode, Problem, ProblemError
 from orderstate.api.requests import TokenRequest, TokenResponse
 from orderstate.api.routes._common import json_response
+from orderstate.api.routes.body import open_compat_body
 from orderstate.api.tokens import issue_token
 
 __all__ = ["router"]

@@ -3,9 +3,12 @@
 -- log time instead of the wall clock; per-event outbound sequences; dead-lettered outbox rows;
 -- indexes for the retention clean-up.
 
--- The partition's time after its last applied record (the running maximum of the records'
--- merge keys, ms since the epoch), written with next_offset in the same transaction.
-ALTER TABLE consumer_offsets ADD COLUMN partition_time bigint NOT NULL DEFAULT 0;
+-- The partition's merge time after its last applied record (the running maximum of the
+-- records' merge keys) and its log time (the running maximum of their Kafka timestamps), in
+-- ms since the epoch, written with next_offset in the same transaction.
+ALTER TABLE consumer_offsets
+    ADD COLUMN partition_time bigint NOT NULL DEFAULT 0,
+    ADD COLUMN log_time bigint NOT NULL DEFAULT 0;
 
 -- The last outbound sequence number used for the order: every outbound event gets the next
 -- one, so one change that emits two events gives them two numbers. Sequences so far equalled
@@ -14,7 +17,7 @@ ALTER TABLE orders ADD COLUMN last_sequence bigint NOT NULL DEFAULT 0;
 UPDATE orders SET last_sequence = version;
 
 -- Where a parked event came from, and its deadline on the log's clock: it expires when the
--- merged stream of its partition pair passes due_ms, so a replay expires it at the same point.
+-- log clock of its partition pair passes due_ms, so a replay expires it at the same point.
 -- The table is rebuilt rather than altered so its columns keep a clean order. Rows parked
 -- before this migration have no pair; the worker fills it in at start.
 CREATE TABLE parked_events_new (

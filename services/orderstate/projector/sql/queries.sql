@@ -33,8 +33,8 @@ JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
 ORDER BY p.source_offset NULLS LAST, p.parked_at, p.event_id;
 
 -- name: parked_due_keys
--- Orders with parked events that a batch's stream times pass: per pair, the deadline is at or
--- before the latest stream time the batch reaches on that pair.
+-- Orders with parked events that a batch's log clocks pass: per pair, the deadline is at or
+-- before the latest clock the batch reaches on that pair.
 SELECT DISTINCT p.shop_id, p.order_id
 FROM parked_events p
 JOIN unnest($1::int[], $2::bigint[]) AS u(pair, until) ON p.pair = u.pair AND p.due_ms <= u.until;
@@ -142,17 +142,19 @@ WHERE p.source = k.source AND p.event_id = k.event_id;
 -- partitions while it was stopped or cut off cannot write an older position over its
 -- successor's.
 INSERT INTO consumer_offsets AS c (consumer_group, topic, partition, next_offset,
-                                   partition_time, updated_at)
-SELECT $1, t, p, n, pt, $6
-FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[]) AS u(t, p, n, pt)
+                                   partition_time, log_time, updated_at)
+SELECT $1, t, p, n, pt, lt, $7
+FROM unnest($2::text[], $3::int[], $4::bigint[], $5::bigint[], $6::bigint[])
+     AS u(t, p, n, pt, lt)
 ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
     next_offset = EXCLUDED.next_offset,
     partition_time = EXCLUDED.partition_time,
+    log_time = EXCLUDED.log_time,
     updated_at = EXCLUDED.updated_at
 WHERE c.next_offset < EXCLUDED.next_offset;
 
 -- name: load_offsets
-SELECT topic, partition, next_offset, partition_time FROM consumer_offsets
+SELECT topic, partition, next_offset, partition_time, log_time FROM consumer_offsets
 WHERE consumer_group = $1 AND topic = ANY($2::text[]);
 
 -- name: offsets_with_age

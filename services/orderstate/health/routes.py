@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from orderstate.readiness import ReadinessCheck
+from orderstate.health.readiness import ReadinessCheck
 
 __all__ = ["OPS_PATHS", "health_routes"]
 

@@ -1,9 +1,18 @@
-"""Write the exported contract into a folder, or report how the folder differs from it."""
+"""Every file of the published contract under ``schemas/``: event schemas, examples and
+AsyncAPI (from ``orderstate.events``) and OpenAPI (from ``orderstate.api``); written into a
+folder, or compared with it."""
 
 import difflib
 from pathlib import Path
 
-__all__ = ["contract_diff", "write_contract"]
+from orderstate.api.openapi_export import openapi_json
+from orderstate.events.contract import export_contract
+
+__all__ = ["contract_diff", "published_files", "write_contract"]
+
+
+def published_files() -> dict[str, str]:
+    return {**export_contract(), "openapi.json": openapi_json()}
 
 
 def write_contract(files: dict[str, str], out: Path) -> list[Path]:

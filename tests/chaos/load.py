@@ -1,0 +1,221 @@
+"""The load of a fault-injection run: the simulator's records published at a steady rate,
+and REST writes beside them, each retried the way a careful client retries."""
+
+import asyncio
+import random
+import time
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from orderstate.simulation.generator import SimConfig, SimRecord, generate
+
+__all__ = ["Publisher", "RestResult", "RestWriter", "records_for"]
+
+# One shop's platform publishes with librdkafka's default partitioner (CRC32, as PHP's
+# rdkafka extension does): most of its records land in a partition their key does not map to.
+CRC32_SHOP = "shop-5"
+PARTITIONS = 6
+
+
+def records_for(count: int, seed: int) -> tuple[SimConfig, Iterator[SimRecord]]:
+    """A simulated day of about ``count`` records (11 per order on average)."""
+    config = SimConfig(shops=5, orders=max(count // 11, 10), seed=seed)
+    return config, generate(config)
+
+
+@dataclass
+class Publisher:
+    kafka: str
+    rate: float
+    published: int = 0
+    retried: int = 0
+    # Orders whose order.created went out, with when: REST writes pick from them.
+    created: list[tuple[float, str, str]] = field(default_factory=list)
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self, records: Iterator[SimRecord]) -> None:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.kafka,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=5,
+            request_timeout_ms=60_000,
+        )
+        await producer.start()
+        started = time.monotonic()
+        try:
+            pending: list[asyncio.Future[Any]] = []
+            for record in records:
+                topic = (
+                    "shop.orders.v1" if record.role.value == "orders_in" else "shop.shipments.v1"
+                )
+                partition = None
+                shop = record.key.split(b":", 1)[0].decode()
+                if shop == CRC32_SHOP:
+                    partition = zlib.crc32(record.key) % PARTITIONS
+                pending.append(await self._send(producer, topic, record, partition))
+                self.published += 1
+                if dict(record.headers).get("ce_type") == b"order.created":
+                    order = record.key.split(b":", 1)[1].decode()
+                    self.created.append((time.monotonic(), shop, order))
+                if len(pending) >= 500:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+                ahead = self.published / self.rate - (time.monotonic() - started)
+                if ahead > 0.05:
+                    await asyncio.sleep(ahead)
+            await asyncio.gather(*pending)
+        finally:
+            await producer.stop()
+            self.done.set()
+
+    async def _send(
+        self, producer: Any, topic: str, record: SimRecord, partition: int | None
+    ) -> "asyncio.Future[Any]":
+        # The broker restart makes sends fail for a while: resend, as a platform would. A
+        # resent record is a redelivery, which orderstate must recognise.
+        while True:
+            try:
+                future: asyncio.Future[Any] = await producer.send(
+                    topic,
+                    key=record.key,
+                    value=record.value,
+                    headers=record.headers,
+                    partition=partition,
+                )
+            except KafkaError:
+                self.retried += 1
+                await asyncio.sleep(1)
+            else:
+                return future
+
+
+@dataclass
+class RestResult:
+    kind: str
+    shop: str
+    order: str
+    status: int | None
+    attempts: int
+    # What must be in the final view if the answer was 2xx.
+    expect: dict[str, Any]
+    # For a state: how the answer says it was recorded (applied, late, duplicate).
+    recorded_as: str | None = None
+
+
+_TRACK = ["paid", "in_production", "warehouse_handover", "in_preparation"]
+
+
+@dataclass
+class RestWriter:
+    base_url: str
+    keys: dict[str, str]
+    rate: float
+    seed: int
+    publisher: Publisher
+    results: list[RestResult] = field(default_factory=list)
+    _rest_orders: list[tuple[str, str, int]] = field(default_factory=list)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        rng = random.Random(self.seed)
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=10) as client:
+            sent = 0
+            started = time.monotonic()
+            running: set[asyncio.Task[None]] = set()
+            while not stop.is_set():
+                ahead = sent / self.rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(min(ahead, 0.5))
+                    continue
+                if len(running) >= 32:
+                    await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                task = asyncio.create_task(self._one(client, rng, sent))
+                running.add(task)
+                task.add_done_callback(running.discard)
+                sent += 1
+            if running:
+                await asyncio.wait(running)
+
+    async def _one(self, client: httpx.AsyncClient, rng: random.Random, n: int) -> None:
+        roll = rng.random()
+        shop = rng.choice(sorted(self.keys))
+        old = [c for c in self.publisher.created if c[0] < time.monotonic() - 3]
+        if roll < 0.3 or not self._rest_orders:
+            order = f"REST-{n:07d}"
+            body = {
+                "order_id": order,
+                "order_url": "https://shop.example.com",
+                "order_date": datetime.now(UTC).isoformat(),
+                "items": [{"item_id": "1", "sku": "SKU-R", "quantity": 1}],
+                "order_tags": {"channel": "rest"},
+            }
+            result = await self._call(client, "create", shop, order, "POST", "/v2/orders", body, {})
+            if result.status is not None and 200 <= result.status < 300:
+                self._rest_orders.append((shop, order, 0))
+        elif roll < 0.6:
+            index = rng.randrange(len(self._rest_orders))
+            shop, order, step = self._rest_orders[index]
+            if step >= len(_TRACK):
+                return
+            self._rest_orders[index] = (shop, order, step + 1)
+            await self._state(client, "state", shop, order, _TRACK[step])
+        elif roll < 0.85 and old:
+            _, shop, order = rng.choice(old[-5000:])
+            tag = {f"rest-{n}": f"v{n}"}
+            body = {"order_tags": tag}
+            path = f"/v2/orders/{order}/tags"
+            await self._call(client, "tag", shop, order, "PATCH", path, body, {"tags": tag})
+        elif old:
+            _, shop, order = rng.choice(old[-5000:])
+            await self._state(
+                client, "sim_state", shop, order, rng.choice(["in_preparation", "paid"])
+            )
+
+    async def _state(
+        self, client: httpx.AsyncClient, kind: str, shop: str, order: str, state: str
+    ) -> None:
+        # A unique event time per write, so the history entry it makes can be found.
+        at = datetime.now(UTC) - timedelta(microseconds=random.randrange(10**6))
+        body = {"order_id": order, "state": state, "datetime": at.isoformat()}
+        expect = {"state": state, "occurred_at": at}
+        await self._call(client, kind, shop, order, "POST", "/v2/order-states", body, expect)
+
+    async def _call(  # noqa: PLR0917 -- one request, spelled out at each call
+        self,
+        client: httpx.AsyncClient,
+        kind: str,
+        shop: str,
+        order: str,
+        method: str,
+        path: str,
+        body: dict[str, Any],
+        expect: dict[str, Any],
+    ) -> RestResult:
+        headers = {"API-KEY": self.keys[shop], "Idempotency-Key": str(uuid.uuid4())}
+        status: int | None = None
+        recorded_as = None
+        attempts = 0
+        for attempts in range(1, 30):
+            try:
+                answer = await client.request(method, path, json=body, headers=headers)
+                status = answer.status_code
+                if status < 500:
+                    if 200 <= status < 300 and kind in ("state", "sim_state"):
+                        recorded_as = answer.json().get("recorded_as")
+                    break
+            except httpx.TransportError:
+                status = None
+            # The API was killed or PostgreSQL is restarting: retry with the same key.
+            await asyncio.sleep(min(0.2 * 2**attempts, 2.0))
+        result = RestResult(kind, shop, order, status, attempts, expect, recorded_as)
+        self.results.append(result)
+        return result

@@ -1,0 +1,115 @@
+"""What the orderstate command says to a person: Kafka out of reach in one line, the REST API
+in the help, and `orderstate api` on the address and port it is given."""
+
+import asyncio
+import json
+import socket
+import sys
+import time
+import urllib.request
+
+import pytest
+from pydantic import SecretStr
+
+from orderstate.settings import Settings
+from tests.support.processes import env_for, orderstate
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize(
+    ("args", "who"),
+    [
+        (("topics", "create"), "orderstate: the topic set-up"),
+        (("run", "--ops-port", "0"), "orderstate: the topic set-up"),
+        (("worker", "--ops-port", "0"), '{"error": "the worker'),  # a JSON log line
+    ],
+)
+async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_check(
+    database_url: str, args: tuple[str, ...], who: str
+) -> None:
+    nobody = f"127.0.0.1:{_free_port()}"
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
+    code, _, err = await orderstate(settings, *args, ORDERSTATE_KAFKA_STARTUP_WAIT_S="0")
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(who), err
+    assert f"cannot reach Kafka at {nobody} (PLAINTEXT): " in lines[0]
+    assert "Connect call failed" in lines[0]
+    assert "Check that the brokers run and ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS" in lines[0]
+
+
+async def test_a_worker_says_once_that_it_waits_for_kafka_then_why_it_gives_up(
+    database_url: str,
+) -> None:
+    nobody = f"127.0.0.1:{_free_port()}"
+    settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
+    code, _, err = await orderstate(
+        settings, "worker", "--ops-port", "0", ORDERSTATE_KAFKA_STARTUP_WAIT_S="3"
+    )
+    assert code == 2
+    waiting, failed = (json.loads(line) for line in err.splitlines())
+    assert (waiting["event"], waiting["servers"], waiting["wait_s"]) == (
+        "kafka_unreachable_waiting",
+        nobody,
+        3.0,
+    )
+    assert failed["event"] == "startup_failed"
+    assert f"cannot reach Kafka at {nobody}" in failed["error"]
+
+
+async def test_the_help_names_the_rest_api_and_the_api_takes_host_and_port() -> None:
+    settings = Settings()
+    code, out, _ = await orderstate(settings, "--help", COLUMNS="200")
+    assert code == 0
+    assert "REST API shaped on the Seven Senders Orders API v2" in out
+    assert "`api` (the REST API)" in out or "api (the REST API)" in out
+    code, out, _ = await orderstate(settings, "api", "--help", COLUMNS="200")
+    assert code == 0
+    assert "--host" in out
+    assert "--port" in out
+
+
+async def test_the_api_listens_on_the_host_and_port_it_is_given(database_url: str) -> None:
+    port = _free_port()
+    settings = Settings(database_url=SecretStr(database_url))
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "orderstate",
+        "api",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        # The setting names another port: the option wins.
+        env=env_for(settings, ORDERSTATE_API_PORT=str(_free_port())),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        answer = await asyncio.to_thread(_healthz_within, port, 30.0)
+    finally:
+        process.terminate()
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    assert answer == {"status": "ok"}
+    assert code == 0
+
+
+def _healthz_within(port: int, seconds: float) -> object:
+    deadline = time.monotonic() + seconds
+    url = f"http://127.0.0.1:{port}/healthz"
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return json.loads(response.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
