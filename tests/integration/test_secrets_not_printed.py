@@ -3,12 +3,14 @@ whatever is wrong with the configuration: every command, and the start-up of the
 the relay and the api as processes."""
 
 import asyncio
+import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
+import structlog
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
@@ -73,6 +75,20 @@ COMMANDS = [
     ["outbox", "retry", "--all"],
     ["outbox", "skip", "--all"],
 ]
+
+
+@pytest.fixture(autouse=True)
+def _logging_left_as_found() -> Iterator[None]:
+    """A command run here with valid settings configures structlog and the root logger for
+    the CliRunner's stderr, which is closed once the command ends: a later test that runs a
+    worker in this process would log into that closed file, and its worker would die."""
+    config = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    structlog.configure(**config)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 def assert_no_secret(output: str, where: str) -> None:
