@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration run bench bench-api chaos clean
+        test-integration run bench bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -89,6 +89,9 @@ bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py
+
+bench-security: install services-up ## 100,000 hostile records (decoder and worker), 10,000+ fuzzed REST requests, an auth flood (~25 min); writes bench/security-results.md figures to .local/security-bench.json
+	PYTHONPATH=. $(BIN)/python bench/security.py --before 7e02192
 
 chaos: install ## the fault-injection suite at full size on a broker and server of its own (~25 min); writes bench/chaos-results.md
 	$(BIN)/python -m tests.chaos --report bench/chaos-results.md

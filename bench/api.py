@@ -105,7 +105,7 @@ async def _wait_healthy(port: int, process: subprocess.Popen[bytes], log: Path) 
             await asyncio.sleep(0.1)
             continue
         try:
-            status, _ = await conn.exchange(api_load.request("/healthz", "127.0.0.1", {}))
+            status, _ = await conn.exchange(api_load.request("/v2/openapi.json", "127.0.0.1", {}))
         finally:
             await conn.close()
         if status == 200:
@@ -178,7 +178,7 @@ class ApiBench:
                 }
             )
             log = self.logs / "api.log"
-            self.api = infra.start([str(ORDERSTATE), "api"], env, log)
+            self.api = infra.start([str(ORDERSTATE), "api", "--ops-port", "0"], env, log)
             r["api_start_s"] = await _wait_healthy(self.port, self.api, log)
             print(
                 f"   pid {self.api.pid} on 127.0.0.1:{self.port}, healthy after "

@@ -160,12 +160,16 @@ def _check_ports(container: dict[str, Any], env: dict[str, str]) -> list[str]:
     if path != {"livenessProbe": "/healthz", "readinessProbe": "/readyz"}:
         problems.append(f"probes must be /healthz (liveness) and /readyz (readiness), not {path}")
     args = container.get("args", [])
-    if "--ops-port" in args:
-        ops = int(args[args.index("--ops-port") + 1])
-        if ops not in ports.values():
-            problems.append(f"--ops-port {ops} is not a declared container port {ports}")
-    elif args[:1] == ["api"] and int(env.get("ORDERSTATE_API_PORT", "8000")) not in ports.values():
-        problems.append(f"ORDERSTATE_API_PORT is not a declared container port {ports}")
+    if "--ops-port" not in args:
+        return [*problems, "no --ops-port: /healthz, /readyz and /metrics would not be served"]
+    ops = int(args[args.index("--ops-port") + 1])
+    if ports.get("ops") != ops:
+        problems.append(f"--ops-port {ops} is not the container port named 'ops' {ports}")
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        if container.get(probe, {}).get("httpGet", {}).get("port") not in ("ops", ops):
+            problems.append(f"{probe} must ask the ops port: the api's http port serves no probe")
+    if args[:1] == ["api"] and int(env.get("ORDERSTATE_API_PORT", "8000")) != ports.get("http"):
+        problems.append(f"ORDERSTATE_API_PORT is not the container port named 'http' {ports}")
     return problems
 
 
@@ -442,6 +446,12 @@ def _check_references(
                     f"unknown parameter {ref['parameter']!r}",
                 )
     services = by_kind.get("Service", {})
+    for name, service in services.items():
+        # /metrics and /readyz must not reach clients: only a headless Service (nothing routes
+        # through it) may carry an ops port.
+        exposed = {port.get("targetPort") for port in service["spec"]["ports"]}
+        if "ops" in exposed and service["spec"].get("clusterIP") != "None":
+            p.add(f"{label} Service/{name}", "exposes the ops port but is not headless")
     for name, monitor in by_kind.get("ServiceMonitor", {}).items():
         wanted = monitor["spec"]["selector"]["matchLabels"].items()
         selected = [s for s in services.values() if wanted <= s["metadata"]["labels"].items()]
@@ -470,6 +480,21 @@ def _check_kafka_keeps_data(
             p.add(where, f"KAFKA_LOG_DIRS {directory} is not on a mounted volume {mounts}")
 
 
+def _check_compose_orderstate(
+    service: dict[str, Any], env: dict[str, str], where: str, p: Problems
+) -> None:
+    # The image runs in production mode unless told otherwise, which refuses the development
+    # secrets this file relies on.
+    if "ORDERSTATE_ENVIRONMENT" not in env:
+        p.add(where, "sets no ORDERSTATE_ENVIRONMENT: the image's default is production")
+    command = [str(c) for c in service.get("command", [])]
+    probe = " ".join(str(t) for t in (service.get("healthcheck") or {}).get("test", []))
+    if "--ops-port" in command and probe:
+        ops = command[command.index("--ops-port") + 1]
+        if f":{ops}/readyz" not in probe:
+            p.add(where, f"its healthcheck does not ask /readyz on its ops port {ops}")
+
+
 def check_compose(path: Path, p: Problems) -> None:
     services: dict[str, dict[str, Any]] = yaml.safe_load(path.read_text(encoding="utf-8"))[
         "services"
@@ -481,6 +506,7 @@ def check_compose(path: Path, p: Problems) -> None:
             _check_kafka_keeps_data(service, env, where, p)
         if service.get("image", "").startswith("orderstate"):
             check_settings(env, where, p)
+            _check_compose_orderstate(service, env, where, p)
         for target, condition in (service.get("depends_on") or {}).items():
             if target not in services:
                 p.add(where, f"depends_on {target!r}, which is not a service")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # prereqs.sh: checks the system tools the native services need: a Python >= 3.11 (checked
 # first, never installed here), java >= 17 (Kafka 4), Maven (fetches the Kafka jars once), the
-# PostgreSQL server binaries, kcat and PgBouncer (both used by tests).
+# PostgreSQL server binaries, kcat and PgBouncer (both used by tests), and openssl and keytool
+# (the TLS tests make their own certificate authority and the broker's Java key stores).
 # As root on Debian it installs what is missing with apt-get, because every new machine and
 # CI run starts without them; anywhere else it prints the command and exits 1.
 # One line when everything is there. ORDERSTATE_PREREQS_NO_INSTALL=1 only reports.
@@ -45,6 +46,14 @@ check() {
     PROBLEMS+=("pgbouncer: $PGBOUNCER not found (a test migrates through it in transaction mode)")
     PACKAGES+=(pgbouncer)
   fi
+  if ! command -v openssl >/dev/null 2>&1; then
+    PROBLEMS+=("openssl: not on PATH (the TLS tests make their own certificate authority)")
+    PACKAGES+=(openssl)
+  fi
+  if ! command -v keytool >/dev/null 2>&1; then
+    PROBLEMS+=("keytool: not on PATH (the TLS tests make the broker's key stores; the JDK has it)")
+    [[ " ${PACKAGES[*]} " == *" java "* ]] || PACKAGES+=(java)
+  fi
   ((${#PROBLEMS[@]} == 0))
 }
 
@@ -52,7 +61,7 @@ summary() {
   local pg_version jars=mvn
   pg_version="$("$PG_BINDIR/postgres" --version 2>/dev/null | awk '{print $3}')"
   [[ -n "${KAFKA_HOME:-}" ]] && jars="KAFKA_HOME=$KAFKA_HOME"
-  say "ok: python $PYTHON_VERSION, java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer"
+  say "ok: python $PYTHON_VERSION, java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer, openssl, keytool"
 }
 
 report_and_exit() {

@@ -30,6 +30,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Manage the Kafka topics orderstate reads and writes.")
 app.add_typer(topics_app, name="topics")
 
+API_OPS_PORT = 9101
 WORKER_OPS_PORT = 9102
 RELAY_OPS_PORT = 9103
 MONITOR_OPS_PORT = 9104
@@ -52,25 +53,48 @@ def _root() -> None:
     """
 
 
+# Secret values no message of this process may print (set once the settings are read).
+_SECRETS: list[str] = []
+
+
 def _settings() -> "Settings":
+    import os
+
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from orderstate.logging import configure_logging
     from orderstate.settings import Settings
+    from orderstate.settings_errors import (
+        configuration_problems,
+        redact,
+        redactable,
+        secrets_in_environment,
+        secrets_of,
+    )
 
     try:
         settings = Settings()
-    except ValidationError as exc:
-        typer.echo(f"orderstate: invalid configuration:\n{exc}", err=True)
+    except (ValidationError, SettingsError) as exc:
+        # Never pydantic's own rendering: it quotes the input, secrets included.
+        secrets = secrets_in_environment(os.environ)
+        lines = [f"  {redact(line, secrets)}" for line in configuration_problems(exc)]
+        typer.echo("orderstate: invalid configuration:\n" + "\n".join(lines), err=True)
         raise typer.Exit(2) from None
+    _SECRETS[:] = redactable(secrets_of(settings))
     configure_logging(
-        level=settings.log_level, fmt=settings.log_format, environment=settings.environment
+        level=settings.log_level,
+        fmt=settings.log_format,
+        environment=settings.environment,
+        secrets=_SECRETS,
     )
     return settings
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"orderstate: {message}", err=True)
+    from orderstate.settings_errors import redact
+
+    typer.echo(f"orderstate: {redact(message, _SECRETS)}", err=True)
     return typer.Exit(code)
 
 
@@ -126,14 +150,15 @@ async def _migrate(settings: "Settings") -> None:
     import asyncpg
 
     from orderstate.projector import migrate as migrations
+    from orderstate.startup import CONNECT_ERRORS, connect_failure
 
     try:
         # No statement cache: the same command works through PgBouncer in transaction mode.
         conn = await asyncpg.connect(
             settings.database_url.get_secret_value(), statement_cache_size=0
         )
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
+    except CONNECT_ERRORS as exc:
+        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
     try:
         applied = await migrations.migrate(conn)
         level = await migrations.level(conn)
@@ -155,6 +180,7 @@ def topics_create(
 ) -> None:
     """Create the inbound, outbound, rejected and alerts topics, and the monitor's changelog
     topics, if missing."""
+    from orderstate.kafka_client import KafkaTlsFilesError
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
@@ -169,7 +195,7 @@ def topics_create(
         )
     except TopicMismatchError as exc:
         raise _fail(str(exc)) from None
-    except StartupError as exc:
+    except (StartupError, KafkaTlsFilesError) as exc:
         raise _fail(str(exc), 2) from None
     typer.echo(f"created {len(created)} topics: {', '.join(created) or 'none needed'}")
 
@@ -211,20 +237,24 @@ def api(
         int | None,
         typer.Option(min=1, max=65535, help="Port to listen on [default: ORDERSTATE_API_PORT]"),
     ] = None,
+    ops_port: OpsPort = API_OPS_PORT,
+    ops_host: OpsHost = "0.0.0.0",  # noqa: S104 -- pods listen on all interfaces
 ) -> None:
-    """Serve the REST API, with /healthz, /readyz and /metrics on the same port."""
+    """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT; /healthz, /readyz and
+    /metrics only on the ops port, never to the API's clients."""
     from orderstate.launch import run_parts
 
     settings = _settings()
     chosen = {"api_host": host, "api_port": port}
     settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    raise typer.Exit(asyncio.run(run_parts(settings, {"api"}, "", 0)))
+    raise typer.Exit(asyncio.run(run_parts(settings, {"api"}, ops_host, ops_port)))
 
 
 @app.command()
 def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
     """Laptop mode: migrate, create topics, then worker, relay, monitor and REST API in one
     process."""
+    from orderstate.kafka_client import KafkaTlsFilesError
     from orderstate.launch import run_parts
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
@@ -235,13 +265,13 @@ def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") ->
         asyncio.run(create_topics(settings, partitions=settings.topic_partitions))
     except TopicMismatchError as exc:
         raise _fail(str(exc)) from None
-    except StartupError as exc:
+    except (StartupError, KafkaTlsFilesError) as exc:
         raise _fail(str(exc), 2) from None
     parts = {"worker", "relay", "monitor", "api"}
     raise typer.Exit(asyncio.run(run_parts(settings, parts, ops_host, ops_port)))
 
 
-def healthcheck_port(argv: list[str], api_port: int) -> int | None:
+def healthcheck_port(argv: list[str]) -> int | None:
     """The port whose /healthz tells whether the orderstate command in ``argv`` (a process's
     command line, interpreter first) is alive; None for a command that serves nothing."""
     names = [Path(part).name for part in argv]
@@ -256,12 +286,11 @@ def healthcheck_port(argv: list[str], api_port: int) -> int | None:
         return None
 
     command = next((a for a in args if not a.startswith("-")), "")
-    if command == "api":
-        return int(option("--port") or api_port)
     ops_port = option("--ops-port")
     if ops_port is not None:
         return int(ops_port) or None
     ports = {
+        "api": API_OPS_PORT,
         "worker": WORKER_OPS_PORT,
         "relay": RELAY_OPS_PORT,
         "monitor": MONITOR_OPS_PORT,
@@ -273,13 +302,11 @@ def healthcheck_port(argv: list[str], api_port: int) -> int | None:
 @app.command(hidden=True)
 def healthcheck() -> None:
     """For the image's HEALTHCHECK: /healthz of the orderstate command that is PID 1, on its
-    own port (api, worker, relay and monitor each serve on another one)."""
+    ops port (api, worker, relay and monitor each have their own). Reads no settings."""
     import urllib.request
 
-    from orderstate.settings import Settings
-
     argv = Path("/proc/1/cmdline").read_bytes().decode().split("\0")
-    port = healthcheck_port([part for part in argv if part], Settings().api_port)
+    port = healthcheck_port([part for part in argv if part])
     if port is None:
         return
     try:
@@ -581,11 +608,12 @@ async def _connect(settings: "Settings") -> "asyncpg.Connection":
     import asyncpg
 
     from orderstate.projector import migrate as migrations
+    from orderstate.startup import CONNECT_ERRORS, connect_failure
 
     try:
         conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    except (OSError, asyncpg.PostgresError) as exc:
-        raise _fail(f"cannot connect to PostgreSQL (ORDERSTATE_DATABASE_URL): {exc}") from None
+    except CONNECT_ERRORS as exc:
+        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
     found = await migrations.level(conn)
     if found.usable:
         return conn

@@ -3,6 +3,7 @@
 from prometheus_client import Counter, Gauge, Histogram
 
 __all__ = [
+    "AUTH_THROTTLED",
     "BATCH_DURATION",
     "BATCH_SIZE",
     "CONSUMER_LAG",
@@ -117,6 +118,12 @@ IGNORED_FIELDS = Counter(
     "Request body fields the REST API accepted without using them, by route and field: Seven "
     "Senders fields orderstate does not keep by name, any other field as '(unknown)'.",
     ["route", "field"],
+)
+AUTH_THROTTLED = Counter(
+    "orderstate_api_auth_throttled_total",
+    "REST requests answered 429 because their client address or API key id failed to "
+    "authenticate too often within a minute.",
+    ["scope"],
 )
 
 # The order monitor (orderstate monitor; docs/monitor.md).

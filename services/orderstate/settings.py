@@ -5,8 +5,10 @@ environment on its own. Every field has a description: the README's
 configuration table is checked against this model by a test.
 """
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -14,11 +16,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from orderstate.events.topics import TopicRole
 
-__all__ = ["Settings", "zone_named"]
+__all__ = ["MIN_KEY_BYTES", "IPNetwork", "Settings", "trusted_networks", "zone_named"]
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _DEV_DATABASE_URL = "postgresql://orderstate:orderstate@127.0.0.1:15432/orderstate"
-_DEV_PEPPER = "dev-only-api-key-pepper"
+_DEV_PEPPER = "dev-only-api-key-pepper-not-for-production"
 _DEV_TOKEN_SECRET = "dev-only-token-secret-not-for-production"  # noqa: S105 -- a placeholder production refuses
+
+
+# RFC 7518 3.2: an HS256 key shorter than the hash output weakens the signature; the pepper is
+# an HMAC-SHA256 key as well.
+MIN_KEY_BYTES = 32
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -223,13 +232,13 @@ class Settings(BaseSettings):
     api_port: int = Field(8000, ge=1, le=65535, description="Port of the REST API.")
     api_key_pepper: SecretStr = Field(
         SecretStr(_DEV_PEPPER),
-        description="Server-side secret mixed into API-key hashes; refused at its default in "
-        "production.",
+        description="Server-side secret mixed into API-key hashes, at least 32 bytes (e.g. "
+        "`openssl rand -hex 32`); refused at its default in production.",
     )
     token_secret: SecretStr = Field(
         SecretStr(_DEV_TOKEN_SECRET),
-        description="Key that signs bearer tokens of POST /v2/token; refused at its default in "
-        "production.",
+        description="Key that signs bearer tokens of POST /v2/token, at least 32 bytes; refused "
+        "at its default in production.",
     )
     token_ttl_s: int = Field(3600, ge=60, le=86_400, description="Bearer token lifetime.")
     api_shutdown_timeout_s: int = Field(
@@ -253,6 +262,21 @@ class Settings(BaseSettings):
         description="IANA time zone naive datetimes in REST requests are read in (Seven "
         "Senders clients send shop-local times without an offset); never the server's zone. "
         "An API key may name its own.",
+    )
+    api_trusted_proxies: str = Field(
+        "",
+        description="Comma-separated addresses or CIDR networks of the reverse proxies (the "
+        "Ingress controller's pods) whose X-Forwarded-Proto, X-Forwarded-Host and "
+        "X-Forwarded-For the REST API believes; empty: none, every request is taken as it "
+        "arrives.",
+    )
+    api_auth_failures_per_minute: int = Field(
+        30,
+        ge=0,
+        le=100_000,
+        description="Failed authentications a client address, and separately an API key id, "
+        "may have within a minute; beyond that the REST API answers 429 with Retry-After "
+        "without checking the credentials. Counted per api process; 0 turns it off.",
     )
     carriers_file: Path | None = Field(
         None,
@@ -292,6 +316,22 @@ class Settings(BaseSettings):
             )
         return self
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url_parses(cls, url: SecretStr) -> SecretStr:
+        _check_database_url(url.get_secret_value())
+        return url
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: str) -> str:
+        trusted_networks(value)
+        return value
+
+    @property
+    def api_trusted_networks(self) -> list[IPNetwork]:
+        return trusted_networks(self.api_trusted_proxies)
+
     @field_validator("api_time_zone")
     @classmethod
     def _known_time_zone(cls, name: str) -> str:
@@ -299,10 +339,20 @@ class Settings(BaseSettings):
         return name
 
     @model_validator(mode="after")
-    def _token_secret_is_long_enough(self) -> "Settings":
-        # RFC 7518 3.2: an HS256 key shorter than the hash output weakens the signature.
-        if len(self.token_secret.get_secret_value().encode()) < 32:
-            raise ValueError("ORDERSTATE_TOKEN_SECRET must be at least 32 bytes")
+    def _keys_are_long_enough(self) -> "Settings":
+        short = [
+            name
+            for name, key in (
+                ("ORDERSTATE_API_KEY_PEPPER", self.api_key_pepper),
+                ("ORDERSTATE_TOKEN_SECRET", self.token_secret),
+            )
+            if len(key.get_secret_value().encode()) < MIN_KEY_BYTES
+        ]
+        if short:
+            raise ValueError(
+                f"{' and '.join(short)} must be at least {MIN_KEY_BYTES} bytes "
+                "(e.g. `openssl rand -hex 32`)"
+            )
         return self
 
     @model_validator(mode="after")
@@ -330,3 +380,42 @@ class Settings(BaseSettings):
                 "ORDERSTATE_KAFKA_SASL_MECHANISM, _USERNAME and _PASSWORD"
             )
         return self
+
+
+def trusted_networks(text: str) -> list[IPNetwork]:
+    """The networks of a comma-separated list of addresses and CIDR networks; ValueError names
+    an entry that is neither."""
+    networks = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError:
+            raise ValueError(
+                f"{entry!r} is not an IP address or CIDR network (e.g. 10.0.0.0/8)"
+            ) from None
+    return networks
+
+
+def _check_database_url(url: str) -> None:
+    """Refuse a URL asyncpg would fail on with a message quoting part of it: an unencoded
+    '/', ':' or '@' in a password makes the rest of it read as a host or a port."""
+    hint = (
+        "ORDERSTATE_DATABASE_URL is not a PostgreSQL URL of the form "
+        "postgresql://user:password@host:5432/database"
+    )
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise ValueError(hint) from None
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"{hint}: it must start with postgresql://")
+    hosts = parts.netloc.rpartition("@")[2]
+    for host in hosts.split(",") if hosts else []:
+        port = host.rpartition("]")[2] if host.startswith("[") else host
+        if ":" in port and not port.rpartition(":")[2].isdigit():
+            raise ValueError(
+                f"{hint}: a port is not a number; percent-encode '/', ':', '@', '?' and '#' "
+                "in the user name and password (e.g. '/' as %2F)"
+            )

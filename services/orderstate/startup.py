@@ -4,21 +4,24 @@ client; ``StartupError`` says which one failed and what to check."""
 import asyncio
 import contextlib
 import logging
+import ssl
 from typing import Any
 
 import asyncpg
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_delay, wait_exponential
 
-from orderstate.kafka_client import kafka_options
+from orderstate.kafka_client import KafkaTlsFilesError, kafka_options, tls_diagnosis
 from orderstate.projector import migrate
 from orderstate.settings import Settings
 
 __all__ = [
+    "CONNECT_ERRORS",
     "StartupError",
     "check_kafka",
+    "connect_failure",
     "open_pool",
     "require_migration_level",
     "start_kafka_client",
@@ -28,6 +31,11 @@ __all__ = [
 log = structlog.get_logger("orderstate")
 
 _UNREACHABLE = (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError)
+# Unreachable now, but waiting does not help: the certificate or a file of the URL is wrong.
+_CONFIGURED_WRONG = (ssl.SSLError, ssl.CertificateError, FileNotFoundError, PermissionError)
+# What opening a connection raises: unreachable, refused, or a URL that cannot be used (a
+# ValueError may quote part of the URL, so its text is never shown).
+CONNECT_ERRORS = (OSError, ValueError, OverflowError, asyncpg.PostgresError)
 _CONNECT_TIMEOUT_S = 2.0
 
 
@@ -35,11 +43,48 @@ class StartupError(RuntimeError):
     """A dependency could not be reached at start-up; the message says which and how."""
 
 
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection to PostgreSQL failed, in words that never quote the URL."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"PostgreSQL's TLS certificate was refused ({exc.verify_message}): check sslrootcert "
+            "in ORDERSTATE_DATABASE_URL, and that the URL's host is a name the certificate holds"
+        )
+    if isinstance(exc, ssl.SSLError):
+        return (
+            f"the TLS handshake with PostgreSQL failed ({exc.reason or type(exc).__name__}): "
+            "check sslmode, sslrootcert, sslcert and sslkey in ORDERSTATE_DATABASE_URL"
+        )
+    if isinstance(exc, FileNotFoundError | PermissionError | IsADirectoryError):
+        return (
+            "a file that ORDERSTATE_DATABASE_URL names (sslrootcert, sslcert, sslkey) cannot be "
+            f"read: {exc.strerror}"
+        )
+    if isinstance(exc, asyncpg.InvalidPasswordError):
+        return f"PostgreSQL refused the credentials: {exc}"
+    if isinstance(exc, asyncpg.PostgresError):
+        return f"PostgreSQL refused the connection: {exc}"
+    if isinstance(exc, OSError):
+        return f"PostgreSQL at ORDERSTATE_DATABASE_URL is unreachable: {exc}"
+    if isinstance(exc, asyncpg.ClientConfigurationError):
+        # asyncpg's own words about a parameter (sslmode=...), not the URL's text.
+        return f"ORDERSTATE_DATABASE_URL cannot be used: {exc}"
+    return (
+        "ORDERSTATE_DATABASE_URL cannot be read: use postgresql://user:password@host:5432/"
+        "database, with '/', ':', '@', '?' and '#' in the user name and password "
+        "percent-encoded"
+    )
+
+
+def _worth_waiting(exc: BaseException) -> bool:
+    return isinstance(exc, _UNREACHABLE) and not isinstance(exc, _CONFIGURED_WRONG)
+
+
 async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool:
     url = settings.database_url.get_secret_value()
     try:
         async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(_UNREACHABLE),
+            retry=retry_if_exception(_worth_waiting),
             stop=stop_after_delay(wait_s),
             wait=wait_exponential(multiplier=0.2, max=5),
             reraise=True,
@@ -52,13 +97,13 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
                     statement_cache_size=settings.database_statement_cache_size,
                 )
                 return pool
-    except _UNREACHABLE as exc:
-        raise StartupError(
-            f"PostgreSQL at ORDERSTATE_DATABASE_URL is unreachable after {wait_s:g} s: {exc}. "
-            "Start it (`make services-up` on a laptop) or fix the URL."
-        ) from exc
-    except asyncpg.InvalidPasswordError as exc:
-        raise StartupError(f"PostgreSQL refused the credentials: {exc}") from exc
+    except CONNECT_ERRORS as exc:
+        if _worth_waiting(exc):
+            raise StartupError(
+                f"PostgreSQL at ORDERSTATE_DATABASE_URL is unreachable after {wait_s:g} s: "
+                f"{exc}. Start it (`make services-up` on a laptop) or fix the URL."
+            ) from None
+        raise StartupError(connect_failure(exc)) from None
     raise AssertionError("unreachable")
 
 
@@ -137,6 +182,13 @@ async def start_kafka_client(
     except (KafkaError, OSError) as exc:
         # Producers and consumers stop, the admin client closes.
         await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        # aiokafka says only that it could not bootstrap, which hides an untrusted certificate.
+        tls = await tls_diagnosis(settings)
+        if tls is not None:
+            raise StartupError(
+                f"the {what} cannot reach Kafka at {settings.kafka_bootstrap_servers} "
+                f"({settings.kafka_security_protocol}): {tls}"
+            ) from exc
         raise StartupError(_kafka_unreachable(settings, what, held.reason() or str(exc))) from exc
     finally:
         if quiet:
@@ -149,7 +201,10 @@ async def start_kafka_client(
 async def check_kafka(settings: Settings, what: str) -> None:
     """StartupError unless the brokers answer (a metadata request) within
     ORDERSTATE_KAFKA_STARTUP_WAIT_S, before anything else of the process talks to Kafka."""
-    admin = AIOKafkaAdminClient(**kafka_options(settings, role="startup"))
+    try:
+        admin = AIOKafkaAdminClient(**kafka_options(settings, role="startup"))
+    except KafkaTlsFilesError as exc:
+        raise StartupError(str(exc)) from None
     await start_kafka_client(admin, settings, what, quiet=True)
     await admin.close()
 

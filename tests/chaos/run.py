@@ -263,9 +263,11 @@ async def _start(config: ChaosConfig, env: dict[str, str], fleet: Fleet, api_por
         fleet.start("worker", "--ops-port", "0", name=f"worker-{n + 1}")
     for n in range(config.relays):
         fleet.start("relay", "--ops-port", "0", name=f"relay-{n + 1}")
-    fleet.start("api", name="api-1")
+    # The api's /healthz is on its ops port (none here): the REST port answers its OpenAPI
+    # document once it serves.
+    fleet.start("api", "--ops-port", "0", name="api-1")
     base_url = f"http://127.0.0.1:{api_port}"
-    await _wait_http(f"{base_url}/healthz")
+    await _wait_http(f"{base_url}/v2/openapi.json")
     return base_url
 
 

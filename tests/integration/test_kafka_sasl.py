@@ -1,23 +1,19 @@
 """The Kafka security settings on a real broker that demands SASL.
 
-``deploy/local/kafka-sasl.sh`` runs a second native broker whose only client listener is
-SASL_PLAINTEXT (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN), with users created when its storage is
-formatted. The real worker and relay run against it with SCRAM credentials taken from
-settings, exactly as in production; wrong credentials must fail fast and say why.
+``deploy/local/kafka-sasl.sh`` runs a second native broker whose client listeners all demand
+authentication: SASL_PLAINTEXT (SCRAM-SHA-512, SCRAM-SHA-256, PLAIN) here, SASL_SSL and mutual
+TLS in test_kafka_tls.py, with users created when its storage is formatted. The real worker
+and relay run against it with SCRAM credentials taken from settings, exactly as in production;
+wrong credentials must fail fast and say why.
 """
 
 import asyncio
-import contextlib
-import json
-import socket
-import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from orderstate.health.readiness import Readiness
@@ -25,49 +21,20 @@ from orderstate.kafka_client import kafka_options
 from orderstate.settings import Settings
 from orderstate.topics_admin import create_topics
 from tests.support.events import created, record, state
-from tests.support.infra import LOCAL
 from tests.support.kafka import TopicNames, unique_topics
 from tests.support.pipeline import running, settings_for, wait_for
 from tests.support.processes import env_for
+from tests.support.secure_kafka import SecureBroker, order_state, produce_with, state_changes
 
 # Any value but the user's real password; a constant so the failure message is predictable.
 WRONG_PASSWORD = "not-the-password"
 
 
-def _script(*args: str) -> str:
-    result = subprocess.run(
-        [str(LOCAL / "kafka-sasl.sh"), *args], capture_output=True, text=True, check=False
-    )
-    if result.returncode != 0:
-        pytest.fail(
-            f"deploy/local/kafka-sasl.sh {' '.join(args)} failed (exit {result.returncode}):\n"
-            f"{result.stdout}{result.stderr}",
-            pytrace=False,
-        )
-    return result.stdout
-
-
-def _answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    with contextlib.suppress(OSError), socket.create_connection((host, int(port)), timeout=1):
-        return True
-    return False
-
-
 @pytest.fixture(scope="module")
-def sasl_env() -> Iterator[dict[str, str]]:
-    """ORDERSTATE_KAFKA_* of the SASL broker; started here (and stopped after) if not running."""
-    env = dict(line.split("=", 1) for line in _script("env").splitlines() if "=" in line)
-    started = False
-    if not _answers(env["ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS"]):
-        subprocess.run([str(LOCAL / "kafka-jars.sh")], check=True, capture_output=True)
-        _script("start")
-        started = True
-    try:
-        yield env
-    finally:
-        if started:
-            _script("stop")
+def sasl_env(secure_kafka: SecureBroker) -> dict[str, str]:
+    """ORDERSTATE_KAFKA_* of the SASL listener (the session's broker, shared with the TLS
+    tests)."""
+    return secure_kafka.sasl
 
 
 def _sasl_settings(
@@ -100,58 +67,12 @@ async def sasl_topics(sasl_env: dict[str, str], database_url: str) -> AsyncItera
         await admin.close()
 
 
-async def _produce(settings: Settings, topic: str, records: list[Any]) -> None:
-    producer = AIOKafkaProducer(
-        **kafka_options(settings, role="test-producer"), enable_idempotence=True, acks="all"
-    )
-    await producer.start()
-    try:
-        for key, value, headers in records:
-            await producer.send_and_wait(topic, key=key, value=value, headers=headers)
-    finally:
-        await producer.stop()
-
-
-async def _state_changes(settings: Settings, count: int) -> list[dict[str, Any]]:
-    consumer = AIOKafkaConsumer(
-        settings.topic_order_events,
-        **kafka_options(settings, role="test-consumer"),
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    seen: list[dict[str, Any]] = []
-    try:
-        async with asyncio.timeout(60):
-            while len(seen) < count:
-                for batch in (await consumer.getmany(timeout_ms=200)).values():
-                    seen.extend(
-                        json.loads(r.value)
-                        for r in batch
-                        if dict(r.headers).get("ce_type") == b"order.state_changed"
-                    )
-    finally:
-        await consumer.stop()
-    return seen
-
-
-async def _order_state(settings: Settings, order_id: str) -> str | None:
-    conn = await asyncpg.connect(settings.database_url.get_secret_value())
-    try:
-        found: str | None = await conn.fetchval(
-            "SELECT state FROM orders WHERE order_id = $1", order_id
-        )
-    finally:
-        await conn.close()
-    return found
-
-
 async def test_worker_and_relay_apply_events_with_scram_sha_512(
     sasl_env: dict[str, str], database_url: str, sasl_topics: TopicNames
 ) -> None:
     settings = _sasl_settings(sasl_env, database_url, sasl_topics)
     assert settings.kafka_sasl_mechanism == "SCRAM-SHA-512"
-    await _produce(
+    await produce_with(
         settings,
         sasl_topics.orders,
         [record(created(order="ORD-SASL")), record(state("paid", order="ORD-SASL"))],
@@ -159,7 +80,7 @@ async def test_worker_and_relay_apply_events_with_scram_sha_512(
 
     async with running(settings) as run:
         await wait_for(lambda: _is_paid(settings))
-        changes = await _state_changes(settings, 2)
+        changes = await state_changes(settings, 2)
         # What Kubernetes' readiness probe of a worker asks: PostgreSQL at head and Kafka
         # metadata, the latter through the same authenticated options.
         readiness = Readiness.for_parts({"worker"}, settings, run.pool)
@@ -172,7 +93,7 @@ async def test_worker_and_relay_apply_events_with_scram_sha_512(
 
 
 async def _is_paid(settings: Settings) -> bool:
-    return await _order_state(settings, "ORD-SASL") == "paid"
+    return await order_state(settings, "ORD-SASL") == "paid"
 
 
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "PLAIN"])
@@ -238,3 +159,4 @@ async def test_worker_with_a_wrong_password_exits_and_says_why(
     assert process.returncode != 0, text
     assert "SaslAuthenticationFailed" in text, text
     assert "invalid credentials with SASL mechanism SCRAM-SHA-512" in text, text
+    assert WRONG_PASSWORD not in text

@@ -148,7 +148,7 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
     key = await plain_api_key(
         database_url, "shop-pool", pepper=settings.api_key_pepper.get_secret_value(), label="t"
     )
-    port = _free_port()
+    port, ops_port = _free_port(), _free_port()
     log = tmp_path / "api.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
@@ -156,6 +156,8 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
             "-m",
             "orderstate",
             "api",
+            "--ops-port",
+            str(ops_port),
             env=env_for(
                 settings,
                 ORDERSTATE_API_PORT=str(port),
@@ -171,9 +173,10 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
 
             async def ready() -> bool:
                 try:
-                    return (await client.get("/readyz")).status_code == 200
+                    ops = await client.get(f"http://127.0.0.1:{ops_port}/readyz")
                 except httpx.TransportError:
                     return False
+                return ops.status_code == 200
 
             await wait_for(ready, timeout_s=30)
             answers = [

@@ -83,7 +83,7 @@ async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
     database_url: str, closed_kafka: str, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=closed_kafka)
-    port = _free_port()
+    port, ops_port = _free_port(), _free_port()
     log = tmp_path / "api.log"
     with log.open("wb") as out:
         process = await asyncio.create_subprocess_exec(
@@ -91,13 +91,15 @@ async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
             "-m",
             "orderstate",
             "api",
+            "--ops-port",
+            str(ops_port),
             env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
             stdout=out,
             stderr=asyncio.subprocess.STDOUT,
         )
     answers: list[httpx.Response] = []
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as client:
 
             async def answered() -> bool:
                 try:

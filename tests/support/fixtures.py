@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from tests.support import databases, kafka
+from tests.support import secure_kafka as secure
 from tests.support.infra import Endpoints, InfrastructureUnavailable, provide
 
 
@@ -44,3 +45,13 @@ async def topics(kafka_bootstrap: str) -> AsyncIterator[kafka.TopicNames]:
     yield names
     # A monitor's group is named after the orders topic (tests.support.pipeline.settings_for).
     await kafka.delete_topics(kafka_bootstrap, names.all, prefix=f"{names.orders}.monitor-")
+
+
+@pytest.fixture(scope="session")
+def secure_kafka() -> Iterator[secure.SecureBroker]:
+    """The SASL and TLS broker of deploy/local/kafka-sasl.sh, one for the whole session."""
+    try:
+        with secure.secure_broker() as broker:
+            yield broker
+    except secure.BrokerUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,7 +76,9 @@ async def running(
 
 
 async def produce(
-    kafka: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]
+    kafka: str,
+    topic: str,
+    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
     await producer.start()

@@ -1,4 +1,4 @@
-"""The image's HEALTHCHECK asks /healthz on the port of whichever command the container runs."""
+"""The image's HEALTHCHECK asks /healthz on the ops port of whichever command the container runs."""
 
 import pytest
 
@@ -11,9 +11,10 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
 @pytest.mark.parametrize(
     ("args", "port"),
     [
-        (["api"], 8080),
-        (["api", "--port", "9000"], 9000),
-        (["api", "--host", "127.0.0.1", "--port=9001"], 9001),
+        (["api"], 9101),
+        (["api", "--ops-port", "9400"], 9400),
+        (["api", "--port", "9000"], 9101),
+        (["api", "--host", "127.0.0.1", "--port=9001", "--ops-port=9401"], 9401),
         (["worker"], 9102),
         (["relay"], 9103),
         (["monitor"], 9104),
@@ -26,8 +27,8 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
     ],
 )
 def test_the_port_follows_the_command(args: list[str], port: int | None) -> None:
-    assert healthcheck_port([PYTHON, ORDERSTATE, *args], api_port=8080) == port
+    assert healthcheck_port([PYTHON, ORDERSTATE, *args]) == port
 
 
 def test_a_command_line_without_the_interpreter() -> None:
-    assert healthcheck_port(["orderstate", "relay"], api_port=8000) == 9103
+    assert healthcheck_port(["orderstate", "relay"]) == 9103

@@ -24,7 +24,7 @@ def test_production_with_real_secrets_is_accepted() -> None:
     settings = Settings(
         environment="production",
         database_url=SecretStr("postgresql://app:secret@db.internal:5432/orderstate"),
-        api_key_pepper=SecretStr("a-pepper-from-the-secret-store"),
+        api_key_pepper=SecretStr("a-pepper-from-the-secret-store-of-48-bytes-or-so"),
         token_secret=SecretStr("x" * 48),
     )
     assert settings.environment == "production"
@@ -32,6 +32,58 @@ def test_production_with_real_secrets_is_accepted() -> None:
 
 def test_short_token_secret_is_refused() -> None:
     assert "ORDERSTATE_TOKEN_SECRET must be at least 32 bytes" in _error(token_secret="short")
+
+
+def test_short_pepper_is_refused() -> None:
+    assert "ORDERSTATE_API_KEY_PEPPER must be at least 32 bytes" in _error(api_key_pepper="p" * 31)
+
+
+def test_the_development_pepper_is_long_enough_and_refused_in_production() -> None:
+    assert len(Settings().api_key_pepper.get_secret_value()) >= 32
+    assert "ORDERSTATE_API_KEY_PEPPER" in _error(
+        environment="production",
+        database_url="postgresql://app:secret@db.internal:5432/orderstate",
+        token_secret="x" * 48,
+    )
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # An unencoded '/' in the password: the rest reads as host and port.
+        "postgresql://app:se/cret@db:5432/orderstate",
+        "mysql://app:secret@db:5432/orderstate",
+        "postgresql://app:secret@[::1/orderstate",
+    ],
+)
+def test_a_database_url_that_does_not_parse_is_refused(url: str) -> None:
+    assert "ORDERSTATE_DATABASE_URL is not a PostgreSQL URL" in _error(database_url=url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:se%2Fcret@db:5432/orderstate?sslmode=verify-full",
+        "postgres://app@db/orderstate",
+        "postgresql://app:secret@db1:5432,db2:5433/orderstate",
+        "postgresql://app:secret@[::1]:5432/orderstate",
+        "postgresql:///orderstate?host=/run/postgresql",
+    ],
+)
+def test_database_urls_libpq_takes_are_accepted(url: str) -> None:
+    assert Settings(database_url=SecretStr(url)).database_url.get_secret_value() == url
+
+
+def test_trusted_proxies_are_addresses_and_networks() -> None:
+    settings = Settings(api_trusted_proxies="10.0.0.0/8, 192.168.1.7,fd00::/8")
+    assert [str(n) for n in settings.api_trusted_networks] == [
+        "10.0.0.0/8",
+        "192.168.1.7/32",
+        "fd00::/8",
+    ]
+    assert "'ingress' is not an IP address or CIDR network" in _error(
+        api_trusted_proxies="10.0.0.0/8,ingress"
+    )
 
 
 def test_sasl_needs_mechanism_and_credentials() -> None:

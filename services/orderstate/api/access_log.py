@@ -19,7 +19,6 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderstate import metrics
-from orderstate.health.routes import OPS_PATHS
 
 __all__ = ["REQUEST_ID_HEADER", "UNMATCHED", "RequestLog", "request_id_from"]
 
@@ -47,8 +46,7 @@ class RequestLog:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in OPS_PATHS:
-            # Probes and scrapes every few seconds would drown the requests that matter.
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         request_id = request_id_from(scope)

@@ -7,12 +7,14 @@ from fastapi.openapi.utils import get_openapi
 
 from orderstate.api import carriers as carrier_list
 from orderstate.api.access_log import RequestLog
+from orderstate.api.auth_limits import AuthFailureLimits
 from orderstate.api.body_limit import BodyLimit
 from orderstate.api.compat import openapi as compat_openapi
 from orderstate.api.compat.ignored import IgnoredFieldsHeader
 from orderstate.api.compat.paths import CompatPaths
 from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
+from orderstate.api.forwarded import TrustedProxies
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
     alerts,
@@ -25,8 +27,6 @@ from orderstate.api.routes import (
     tags,
     token,
 )
-from orderstate.health.readiness import DatabaseCheck, Readiness, ReadinessCheck
-from orderstate.health.routes import health_routes
 
 __all__ = ["API_DESCRIPTION", "create_api"]
 
@@ -50,10 +50,9 @@ documents; they are numbered in the repository's `docs/lifecycle.md`.
 """
 
 
-def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) -> FastAPI:
-    """The REST API with /healthz, /readyz and /metrics on the same port. Ready means what
-    the api alone needs, PostgreSQL at a usable migration level, unless the process passes
-    its own check (``orderstate run`` also runs a worker and a relay)."""
+def create_api(context: ApiContext) -> FastAPI:
+    """The REST API and nothing else: /healthz, /readyz and /metrics are on the process's ops
+    port (orderstate.launch.servers), which is never exposed to clients."""
     app = FastAPI(
         title="orderstate",
         version="1.0.0",
@@ -65,18 +64,18 @@ def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) 
     )
     app.state.context = context
     app.state.carriers = carrier_list.load(context.settings.carriers_file)
+    app.state.auth_limits = AuthFailureLimits(context.settings.api_auth_failures_per_minute)
     install_problem_handlers(app)
     for module in (token, orders, items, states, tags, shipments, carriers, alerts, problems):
         app.include_router(module.router)
-
-    # Plain Starlette routes: outside the OpenAPI document, which describes the REST API.
-    app.router.routes.extend(health_routes(readiness or Readiness([DatabaseCheck(context.pool)])))
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
     app.add_middleware(IgnoredFieldsHeader)
     # The path is what routing and every inner layer see.
     app.add_middleware(CompatPaths)
-    # Added last, so it is the outermost: it also times and logs the answers of BodyLimit.
+    # It also times and logs the answers of BodyLimit.
     app.add_middleware(RequestLog)
+    # Outermost: every layer sees the client's scheme, host and address.
+    app.add_middleware(TrustedProxies, networks=context.settings.api_trusted_networks)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

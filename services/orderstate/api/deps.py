@@ -4,6 +4,7 @@ runner that wraps every write in one transaction with its Idempotency-Key."""
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request, Response, Security
@@ -11,6 +12,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from pydantic import AfterValidator, StringConstraints, TypeAdapter, ValidationError
 
 from orderstate.api import idempotency, keys
+from orderstate.api.auth_limits import AuthFailureLimits
 from orderstate.api.compat.paths import decode_segment
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import ApiCode, ProblemError, problem_response
@@ -30,6 +32,8 @@ __all__ = [
     "ReferenceQuery",
     "ShipmentIdPath",
     "ShopId",
+    "auth_limits",
+    "authenticate_key",
     "etag",
     "run_write",
 ]
@@ -67,34 +71,75 @@ async def _principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
     api_key: Annotated[str | None, Security(_API_KEY)],
 ) -> Principal:
+    """Everything that can be checked without PostgreSQL is checked first (the token's
+    signature, the key's form); failures count towards the 429 limits of api/auth_limits.py."""
+    limits = auth_limits(request)
+    address = request.client.host if request.client else None
+    await limits.check(address=address)
     if bearer is None and "authorization" in request.headers:
         # Bad credentials are refused even when another header would have been good.
+        await limits.failed(address=address)
         raise _unauthorized("Authorization must be 'Bearer <token>'")
-    async with ctx.pool.acquire() as conn:
-        if bearer is not None:
-            try:
-                claims = read_token(
-                    bearer.credentials,
-                    secret=ctx.settings.token_secret.get_secret_value(),
-                    now=ctx.clock(),
-                )
-            except TokenError as exc:
-                raise _unauthorized(str(exc)) from None
-            key = await keys.find_active_key_by_id(conn, claims.key_id, claims.shop_id)
-            if key is None:
-                raise _unauthorized("the API key behind this token was revoked")
-            return Principal(key.shop_id, key.key_id, key.reading)
-        if api_key is not None:
-            found = await keys.find_active_key(
-                conn, api_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
+    if bearer is not None:
+        try:
+            claims = read_token(
+                bearer.credentials,
+                secret=ctx.settings.token_secret.get_secret_value(),
+                now=ctx.clock(),
             )
-            if found is None:
-                raise _unauthorized("the API-KEY header names no active API key")
-            return Principal(found.shop_id, found.key_id, found.reading)
+        except TokenError as exc:
+            await limits.failed(address=address)
+            raise _unauthorized(str(exc)) from None
+        # A token we signed is no guess at its key: a flood of wrong secrets for that key id
+        # does not lock out the clients that hold its tokens.
+        async with ctx.pool.acquire() as conn:
+            key = await keys.find_active_key_by_id(conn, claims.key_id, claims.shop_id)
+        if key is None:
+            await limits.failed(address=address)
+            raise _unauthorized("the API key behind this token was revoked")
+        return _remembered(request, Principal(key.shop_id, key.key_id, key.reading))
+    if api_key is not None:
+        found = await authenticate_key(request, ctx, api_key)
+        if found is None:
+            raise _unauthorized("the API-KEY header names no active API key")
+        return _remembered(request, Principal(found.shop_id, found.key_id, found.reading))
+    await limits.failed(address=address)
     raise _unauthorized(
         "credentials missing: send 'Authorization: Bearer <token>' (POST /v2/token) or the "
         "legacy 'API-KEY' header"
     )
+
+
+async def authenticate_key(request: Request, ctx: ApiContext, plain: str) -> keys.StoredKey | None:
+    """The active key ``plain`` proves, or None (counted as a failure); 429 while its client
+    address or its key id is over the failure limit. The database is asked only for a key of
+    the right form."""
+    limits = auth_limits(request)
+    address = request.client.host if request.client else None
+    await limits.check(address=address)
+    key_id = keys.key_id_of(plain)
+    if key_id is None:
+        await limits.failed(address=address)
+        return None
+    await limits.check(key_id=key_id)
+    async with ctx.pool.acquire() as conn:
+        found = await keys.find_active_key(
+            conn, plain, pepper=ctx.settings.api_key_pepper.get_secret_value()
+        )
+    if found is None:
+        await limits.failed(address=address, key_id=key_id)
+    return found
+
+
+def auth_limits(request: Request) -> AuthFailureLimits:
+    limits: AuthFailureLimits = request.app.state.auth_limits
+    return limits
+
+
+def _remembered(request: Request, principal: Principal) -> Principal:
+    # The Idempotency-Key fingerprint includes how the key reads requests.
+    request.state.principal = principal
+    return principal
 
 
 def _unauthorized(detail: str) -> ProblemError:
@@ -140,9 +185,11 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        max_length=255,
-        description="Makes the write safe to retry: the same key with the same body returns "
-        "the first response; with another body, 422.",
+        pattern=idempotency.KEY_PATTERN,
+        description="Makes the write safe to retry: 1-255 visible ASCII characters (e.g. a "
+        "UUID), per shop. The same key with the same request (method, path, If-Match, body) "
+        "returns the first response for ORDERSTATE_IDEMPOTENCY_RETENTION_HOURS (24 h); with "
+        "another request, 422 idempotency_key_reused. 404 and 412 answers are not kept.",
     ),
 ]
 
@@ -198,18 +245,22 @@ async def run_write(
     idempotency_key: str | None,
     action: Callable[[Conn], Awaitable[Response]],
 ) -> Response:
-    """Run a write in one transaction; replay or refuse it by its Idempotency-Key."""
-    body = await request.body()
-    fingerprint = idempotency.request_hash(request.method, request.url.path, body)
+    """Run a write in one transaction; replay or refuse it by its Idempotency-Key (the rules
+    are in api/idempotency.py)."""
+    fingerprint = _fingerprint(request, await request.body())
+    now = ctx.clock()
+    retention = timedelta(hours=ctx.settings.idempotency_retention_hours)
     async with ctx.pool.acquire() as conn, conn.transaction():
         if idempotency_key is not None:
-            stored = await idempotency.lock_and_find(conn, shop_id, idempotency_key)
+            stored = await idempotency.lock_and_find(
+                conn, shop_id, idempotency_key, now=now, retention=retention
+            )
             if stored is not None:
                 if stored.request_hash != fingerprint:
                     raise ProblemError(
                         ApiCode.IDEMPOTENCY_KEY_REUSED,
-                        f"Idempotency-Key {idempotency_key!r} was used for a different request; "
-                        "use a new key for a new request",
+                        f"Idempotency-Key {idempotency_key!r} was used for a different request "
+                        "(method, path, If-Match or body); use a new key for a new request",
                     )
                 headers = {**stored.headers, "Idempotent-Replayed": "true"}
                 return Response(stored.body, stored.status, headers=headers)
@@ -220,7 +271,7 @@ async def run_write(
             response = problem_response(
                 request, exc.code, exc.detail, headers=exc.headers, errors=exc.errors
             )
-        if idempotency_key is not None:
+        if idempotency_key is not None and idempotency.is_kept(response.status_code):
             kept = {
                 k: v
                 for k, v in response.headers.items()
@@ -236,6 +287,18 @@ async def run_write(
                     kept,
                     bytes(response.body).decode() if response.body else None,
                 ),
-                ctx.clock(),
+                now,
             )
     return response
+
+
+def _fingerprint(request: Request, body: bytes) -> str:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    reading = principal.reading if principal is not None else keys.KeyReading()
+    return idempotency.request_hash(
+        request.method.encode(),
+        request.url.path.encode(),
+        (request.headers.get("if-match") or "").strip().encode(),
+        f"{reading.profile}|{reading.unknown_fields}|{reading.time_zone}".encode(),
+        body,
+    )

@@ -28,6 +28,7 @@ __all__ = [
     "find_active_key_by_id",
     "find_key",
     "hash_key",
+    "key_id_of",
     "list_keys",
     "revoke_key",
 ]
@@ -79,7 +80,8 @@ def hash_key(plain: str, pepper: str) -> str:
     return hmac.new(pepper.encode(), plain.encode(), hashlib.sha256).hexdigest()
 
 
-def _key_id_of(plain: str) -> str | None:
+def key_id_of(plain: str) -> str | None:
+    """The key id of a key of the right form, else None (no need to ask the database)."""
     parts = plain.split("_", 2)
     if len(parts) != 3 or parts[0] != _PREFIX or not _KEY_ID.fullmatch(parts[1]):
         return None
@@ -126,7 +128,7 @@ async def configure_key(conn: Conn, *, shop_id: str, key_id: str, reading: KeyRe
 
 async def find_active_key(conn: Conn, plain: str, *, pepper: str) -> StoredKey | None:
     """The unrevoked key this plain key proves, or None."""
-    key_id = _key_id_of(plain)
+    key_id = key_id_of(plain)
     if key_id is None:
         return None
     row = await conn.fetchrow(query("api_key_by_id"), key_id)

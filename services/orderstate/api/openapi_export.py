@@ -17,7 +17,8 @@ __all__ = ["openapi_json"]
 def openapi_json() -> str:
     # Built from the routes alone: no request is served, so no pool is needed.
     context = ApiContext(
-        settings=Settings(),
+        # The defaults, not the environment: the document is the same wherever it is built.
+        settings=Settings.model_construct(),
         pool=cast(asyncpg.Pool, None),
         policies=PolicyBook(),
         clock=lambda: datetime.now(UTC),

@@ -7,6 +7,7 @@ event carries. The API adds a few codes of its own for what only HTTP has
 from ``docs/reasons``.
 """
 
+import json
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "ApiCode",
     "Problem",
     "ProblemError",
+    "ProblemResponse",
     "install_problem_handlers",
     "problem_title",
     "problem_type",
@@ -55,6 +57,7 @@ class ApiCode(StrEnum):
     HTTP_ERROR = "http_error"
     UNKNOWN_PARAMETER = "unknown_parameter"
     SHIPMENT_ID_AMBIGUOUS = "shipment_id_ambiguous"
+    TOO_MANY_REQUESTS = "too_many_requests"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -97,6 +100,7 @@ _STATUS: dict[str, int] = {
     ApiCode.HTTP_ERROR: 400,
     ApiCode.UNKNOWN_PARAMETER: 400,
     ApiCode.SHIPMENT_ID_AMBIGUOUS: 409,
+    ApiCode.TOO_MANY_REQUESTS: 429,
 }
 _TITLES: dict[str, str] = {ApiCode.HTTP_ERROR: "HTTP error"}
 # A client may retry after this many seconds; the pool replaces lost connections meanwhile.
@@ -153,7 +157,19 @@ def problem_response(
     }
     if errors is not None:
         body["errors"] = errors
-    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+    return ProblemResponse(body, status_code=status, headers=headers)
+
+
+class ProblemResponse(JSONResponse):
+    """A problem document that always encodes. Details and field names quote the request, and
+    a JSON body may hold lone surrogates ("\\ud800", valid JSON escapes that no UTF-8 text can
+    carry): those become U+FFFD instead of failing the answer with a 500."""
+
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
 def install_problem_handlers(app: Any) -> None:

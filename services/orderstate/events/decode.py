@@ -92,7 +92,9 @@ def _nul_in(value: Any, path: str = "") -> str | None:
         return (path or "(value)") if "\x00" in value else None
     if isinstance(value, dict):
         for key, item in value.items():
-            here = f"{path}.{key}" if path else str(key)
+            # The path is part of a message that is stored as text: it cannot hold the NUL.
+            shown = str(key).replace("\x00", "\\u0000")[:64]
+            here = f"{path}.{shown}" if path else shown
             if "\x00" in str(key):
                 return here
             found = _nul_in(item, here)

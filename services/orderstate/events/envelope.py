@@ -7,6 +7,7 @@ structured mode puts the whole event as JSON in the value, with content type
 """
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -63,18 +64,68 @@ class CloudEvent(BaseModel):
         return f"{self.shopid}:{self.orderid}"
 
 
-def parse_json(raw: bytes, *, max_bytes: int, max_depth: int, what: str) -> Any:
+_ATTRIBUTES = frozenset(CloudEvent.model_fields)
+_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+
+
+def parse_json(
+    raw: bytes, *, max_bytes: int, max_depth: int, what: str, unique_names: bool = False
+) -> Any:
+    """JSON text in UTF-8 (RFC 8259 8.1; a byte order mark is ignored), read as text:
+    ``json.loads`` on bytes would also take UTF-16 or UTF-32, and UTF-8-encoded surrogates.
+    ``unique_names`` refuses an object with a member name twice (RFC 8259 4 leaves its meaning
+    open; JSON parsers mostly keep the last): for the envelope of a structured event and for
+    REST bodies. Binary-mode data skips the check, which costs a third of the parse."""
     if len(raw) > max_bytes:
         raise DecodeError(f"{what} is {len(raw)} bytes; the limit is {max_bytes} bytes")
     try:
-        value = json.loads(raw)
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DecodeError(
+            f"{what} is not UTF-8: byte {exc.start} ({raw[exc.start : exc.start + 1]!r})"
+        ) from None
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_members if unique_names else None)
+    except _RepeatedName as exc:
+        raise DecodeError(f"{what} names {exc.name[:64]!r} twice in one object") from None
     except RecursionError:
         raise DecodeError(f"{what} nests deeper than {max_depth} levels") from None
-    except (UnicodeDecodeError, ValueError) as exc:
+    except ValueError as exc:
         raise DecodeError(f"{what} is not valid JSON: {exc}") from None
     if _depth_exceeds(value, max_depth):
         raise DecodeError(f"{what} nests deeper than {max_depth} levels")
+    if ("\\ud" in text or "\\uD" in text) and not _is_text(value):
+        raise DecodeError(
+            f"{what} holds a lone surrogate (an escape \\ud800-\\udfff that is not half of a "
+            "pair), which is not a character"
+        )
     return value
+
+
+class _RepeatedName(Exception):
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        seen: set[str] = set()
+        for name, _ in pairs:
+            if name in seen:
+                raise _RepeatedName(name)
+            seen.add(name)
+    return members
+
+
+def _is_text(value: Any) -> bool:
+    """Every string (and key) in ``value`` is Unicode text that UTF-8 can carry."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _depth_exceeds(value: Any, limit: int) -> bool:
@@ -127,7 +178,11 @@ def decode_kafka(
             attributes["sequence"] = _int_attribute("sequence", attributes["sequence"])
     else:
         parsed = parse_json(
-            value, max_bytes=max_bytes, max_depth=max_depth, what="the structured event"
+            value,
+            max_bytes=max_bytes,
+            max_depth=max_depth,
+            what="the structured event",
+            unique_names=True,
         )
         if not isinstance(parsed, dict) or "specversion" not in parsed:
             raise DecodeError(
@@ -142,11 +197,15 @@ def _header_map(headers: Headers) -> dict[str, str]:
     result: dict[str, str] = {}
     for name, raw in headers:
         if len(raw) > _MAX_HEADER_BYTES:
-            raise DecodeError(f"header {name!r} is over {_MAX_HEADER_BYTES} bytes")
+            raise DecodeError(f"header {name[:64]!r} is over {_MAX_HEADER_BYTES} bytes")
+        key = name.lower()
+        if key in result and (key.startswith(_CE_PREFIX) or key == "content-type"):
+            # Which of the two counts would be the reader's choice: refused, not guessed.
+            raise DecodeError(f"header {name[:64]!r} is given twice")
         try:
-            result[name.lower()] = raw.decode("utf-8")
+            result[key] = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise DecodeError(f"header {name!r} is not UTF-8") from None
+            raise DecodeError(f"header {name[:64]!r} is not UTF-8") from None
     return result
 
 
@@ -161,10 +220,29 @@ def _validate(attributes: Mapping[str, Any]) -> CloudEvent:
     data = attributes.get("data")
     if "data" in attributes and not isinstance(data, dict):
         raise DecodeError("data must be a JSON object")
+    known = {name: value for name, value in attributes.items() if name in _ATTRIBUTES}
+    for name, value in attributes.items():
+        if name not in _ATTRIBUTES:
+            _check_extension(name, value)
     try:
-        return CloudEvent.model_validate(attributes)
+        return CloudEvent.model_validate(known)
     except ValidationError as exc:
         raise DecodeError(describe_validation_error(exc)) from None
+
+
+def _check_extension(name: str, value: Any) -> None:
+    """Extension attributes orderstate does not use (a tracing ``traceparent``, a producer's
+    own) are accepted and ignored, as CloudEvents 1.0 asks of a consumer; a name CloudEvents
+    does not allow, or a value that is no CloudEvents type, is malformed."""
+    if not _EXTENSION_NAME.fullmatch(name):
+        shown = name[:64]
+        raise DecodeError(
+            f"attribute {shown!r}: CloudEvents attribute names are 1-20 lower-case letters "
+            "a-z or digits 0-9"
+        )
+    # JSON format of CloudEvents: string, integer or boolean (and null for "absent").
+    if value is not None and not isinstance(value, str | int | bool):
+        raise DecodeError(f"extension attribute {name!r} must be a string, an integer or a boolean")
 
 
 def encode_binary(event: CloudEvent) -> tuple[list[tuple[str, bytes]], bytes]:

@@ -50,7 +50,7 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
             # work: it refuses to start. The api stays up instead and reports "migrations" on
             # /readyz, which keeps it out of its Service without a crash loop. Kafka out of
             # reach is found before any part starts its clients, so it is one line, not one
-            # per client with their retries.
+            # per client with their retries; so are Kafka TLS files that cannot be used.
             try:
                 await require_migration_level(pool)
                 await check_kafka(
@@ -83,7 +83,7 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
         if monitor is not None:
             runners.append(monitor.run())
         if "api" in parts:
-            runners.append(serve_api(settings, pool, policies, stop, readiness))
+            runners.append(serve_api(settings, pool, policies, stop))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.

@@ -1,5 +1,5 @@
 """The HTTP servers a process embeds in its event loop: the REST API, and the small ops port
-(/healthz, /readyz and /metrics) of the worker and the relay."""
+(/healthz, /readyz and /metrics) of every process, the api's included."""
 
 import asyncio
 import contextlib
@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from orderstate.api.app import create_api
 from orderstate.api.context import ApiContext
 from orderstate.domain import PolicyBook
-from orderstate.health.readiness import Readiness, ReadinessCheck
+from orderstate.health.readiness import ReadinessCheck
 from orderstate.health.routes import health_routes
 from orderstate.settings import Settings
 
@@ -53,13 +53,11 @@ async def serve_api(
     pool: asyncpg.Pool,
     policies: PolicyBook,
     stop: asyncio.Event,
-    readiness: Readiness,
 ) -> int:
     """Serve the REST API until ``stop`` is set; in-flight requests get
-    ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish."""
-    app = create_api(
-        ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)), readiness=readiness
-    )
+    ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish. Its /healthz, /readyz and /metrics are on
+    the process's ops port (``serve_ops``), never on the REST port."""
+    app = create_api(ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)))
     config = uvicorn.Config(
         app,
         host=settings.api_host,
@@ -69,7 +67,8 @@ async def serve_api(
         # query strings.
         access_log=False,
         lifespan="off",
-        proxy_headers=True,
+        # X-Forwarded-* count only from ORDERSTATE_API_TRUSTED_PROXIES (api/forwarded.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.api_shutdown_timeout_s,
     )
     server = EmbeddedServer(config)

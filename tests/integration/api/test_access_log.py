@@ -118,11 +118,12 @@ async def test_requests_are_counted_and_timed_by_route_method_and_status(api: Ap
     )
 
 
-async def test_probes_and_scrapes_are_neither_logged_nor_counted(
+async def test_probes_and_metrics_are_not_served_to_api_clients(
     api: Api, logs: list[dict[str, Any]]
 ) -> None:
+    """They live on the ops port (orderstate api --ops-port), which no Ingress exposes."""
+    before = _requests("unmatched", "GET", "404")
     for path in ("/healthz", "/readyz", "/metrics"):
         answer = await api.client.get(path)
-        assert answer.status_code == 200, path
-        assert _requests(path, "GET", "200") == 0.0
-    assert [e for e in logs if e["event"] == "request"] == []
+        assert (answer.status_code, answer.json()["code"]) == (404, "not_found"), path
+    assert _requests("unmatched", "GET", "404") == before + 3

@@ -3,7 +3,9 @@
 from typing import Any
 
 import pytest
+from starlette.requests import Request
 
+from orderstate.api.routes._common import link_header
 from tests.support.api import Api, order_body
 
 # (order_id, order_date day, language, tags, then states after new, boarding)
@@ -129,3 +131,33 @@ async def test_limits_are_enforced(api: Api, seeded: dict[str, str]) -> None:
     assert len(default.json()) == 7
     assert (too_many.status_code, too_many.json()["code"]) == (422, "malformed")
     assert (bad_sort.status_code, bad_sort.json()["code"]) == (422, "malformed")
+
+
+async def test_offset_is_bounded_and_no_link_points_past_the_bound(
+    api: Api, seeded: dict[str, str]
+) -> None:
+    for path in ("/v2/orders", "/v2/shipments"):
+        too_deep = await api.client.get(path, params={"offset": 10_001}, headers=seeded)
+        assert (too_deep.status_code, too_deep.json()["code"]) == (422, "malformed"), path
+        assert "query.offset" in too_deep.json()["detail"]
+        deepest = await api.client.get(path, params={"offset": 10_000}, headers=seeded)
+        assert deepest.status_code == 200, path
+
+
+def test_links_of_a_list_longer_than_the_bound_stop_at_it() -> None:
+    request = Request(
+        {
+            "type": "http",
+            "method": "GET",
+            "scheme": "https",
+            "server": ("api.example.com", 443),
+            "path": "/v2/orders",
+            "query_string": b"limit=500&offset=9500",
+            "headers": [(b"host", b"api.example.com")],
+        }
+    )
+    links = link_header(request, total=50_000, limit=500, offset=9_500)
+    assert 'rel="last"' not in links
+    assert "offset=10000" in links  # next: the deepest page that is served
+    deepest = link_header(request, total=50_000, limit=500, offset=10_000)
+    assert 'rel="next"' not in deepest and 'rel="last"' not in deepest

@@ -173,6 +173,8 @@ async def test_through_the_real_server_too(
         "-m",
         "orderstate",
         "api",
+        "--ops-port",
+        "0",
         env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
         stdout=log,
         stderr=log,
@@ -182,7 +184,7 @@ async def test_through_the_real_server_too(
         async def ready() -> bool:
             try:
                 async with httpx.AsyncClient() as client:
-                    return (await client.get(f"{base}/healthz")).status_code == 200
+                    return (await client.get(f"{base}/v2/openapi.json")).status_code == 200
             except httpx.HTTPError:
                 return False
 

@@ -315,3 +315,70 @@ class TestNulCharacters:
     def test_nul_in_an_attribute_is_malformed(self) -> None:
         message = malformed(binary_record(source="https://shop\u0000.example.com"))
         assert message.startswith("source contains a NUL character")
+
+
+class TestExtensionAttributes:
+    """CloudEvents 1.0 lets producers add extension attributes; a consumer ignores those it
+    does not know. Names must still be CloudEvents attribute names."""
+
+    @pytest.mark.parametrize("name", ["traceparent", "tracestate", "partitionkey", "x1", "a" * 20])
+    def test_an_unknown_extension_is_accepted_and_ignored(self, name: str) -> None:
+        record = binary_record()
+        record["headers"].append((f"ce_{name}", b"00-4bf92f3577b34da6a3ce929d0e0e4736-01"))
+        decoded = decode_record(**record, topic_role=ORDERS)
+        assert decoded.event.id == "evt-1"
+        assert name not in decoded.event.model_dump()
+
+    def test_an_unknown_extension_in_structured_mode_is_accepted(self) -> None:
+        key, value, headers = _structured({"traceparent": "00-abc-01", "retries": 3})
+        decoded = decode_record(key=key, value=value, headers=headers, topic_role=ORDERS)
+        assert decoded.event.id == "evt-1"
+
+    @pytest.mark.parametrize(
+        "name", ["trace_parent", "TraceParent-", "a" * 21, "", "ünicode", "trace parent"]
+    )
+    def test_a_name_cloudevents_does_not_allow_is_malformed(self, name: str) -> None:
+        record = binary_record()
+        record["headers"].append((f"ce_{name}", b"x"))
+        assert "CloudEvents attribute names are 1-20 lower-case letters" in malformed(record)
+
+    def test_an_extension_value_that_is_no_cloudevents_type_is_malformed(self) -> None:
+        key, value, headers = _structured({"traceparent": {"nested": True}})
+        with pytest.raises(DecodeError) as caught:
+            decode_record(key=key, value=value, headers=headers, topic_role=ORDERS)
+        assert "must be a string, an integer or a boolean" in caught.value.message
+
+
+class TestRepeatedAttributes:
+    @pytest.mark.parametrize("name", ["ce_id", "ce_type", "ce_shopid", "content-type"])
+    def test_a_header_given_twice_is_malformed(self, name: str) -> None:
+        record = binary_record()
+        value = dict(record["headers"])[name]
+        record["headers"].append((name, value))
+        assert malformed(record) == f"header {name!r} is given twice"
+
+    def test_a_member_given_twice_in_a_structured_event_is_malformed(self) -> None:
+        key, value, headers = _structured({})
+        value = value[:-1] + b', "type": "order.deleted"}'
+        with pytest.raises(DecodeError) as caught:
+            decode_record(key=key, value=value, headers=headers, topic_role=ORDERS)
+        assert caught.value.message == "the structured event names 'type' twice in one object"
+
+
+def _structured(extra: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    event = {
+        "specversion": "1.0",
+        "id": "evt-1",
+        "source": "https://shop.example.com",
+        "type": "order.created",
+        "time": "2026-03-02T09:31:00Z",
+        "shopid": "shop-1",
+        "orderid": "ORD-1",
+        "data": created_data(),
+        **extra,
+    }
+    return (
+        b"shop-1:ORD-1",
+        json.dumps(event).encode(),
+        [("content-type", b"application/cloudevents+json")],
+    )

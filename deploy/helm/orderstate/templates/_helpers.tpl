@@ -145,6 +145,9 @@ map into its env (it runs before the ConfigMap exists), so the two cannot differ
   "ORDERSTATE_API_HOST" "0.0.0.0"
   "ORDERSTATE_API_PORT" (toString (int $v.api.port))
 -}}
+{{- with $v.api.trustedProxies -}}
+{{- $_ := set $data "ORDERSTATE_API_TRUSTED_PROXIES" (join "," .) -}}
+{{- end -}}
 {{- if hasPrefix "SASL_" $v.kafka.securityProtocol -}}
 {{- $_ := set $data "ORDERSTATE_KAFKA_SASL_MECHANISM" $v.kafka.sasl.mechanism -}}
 {{- if not $v.kafka.sasl.usernameKey -}}
@@ -273,8 +276,7 @@ with $values = .Values.worker, .Values.relay, .Values.monitor or .Values.api.
 {{- $component := index . 1 -}}
 {{- $c := index . 2 -}}
 {{- $v := $root.Values -}}
-{{- $port := ternary (int $v.api.port) (int (default 0 $c.opsPort)) (eq $component "api") -}}
-{{- $portName := ternary "http" "ops" (eq $component "api") -}}
+{{- $opsPort := int $c.opsPort -}}
 apiVersion: apps/v1
 kind: Deployment
 metadata:
@@ -323,14 +325,16 @@ spec:
         - name: {{ $component }}
           image: {{ include "orderstate.image" $root }}
           imagePullPolicy: {{ $v.image.pullPolicy }}
-          {{- if eq $component "api" }}
-          args: ["api"]
-          {{- else }}
-          args: ["{{ $component }}", "--ops-port", "{{ $port }}"]
-          {{- end }}
+          args: ["{{ $component }}", "--ops-port", "{{ $opsPort }}"]
           ports:
-            - name: {{ $portName }}
-              containerPort: {{ $port }}
+            {{- if eq $component "api" }}
+            - name: http
+              containerPort: {{ int $v.api.port }}
+              protocol: TCP
+            {{- end }}
+            # /healthz, /readyz and /metrics: the api serves none of them on its http port.
+            - name: ops
+              containerPort: {{ $opsPort }}
               protocol: TCP
           envFrom:
             - configMapRef:
@@ -347,7 +351,7 @@ spec:
           startupProbe:
             httpGet:
               path: /healthz
-              port: {{ $portName }}
+              port: ops
             # The ops port opens once the PostgreSQL pool is up; the process itself gives up
             # (exit 2, with the reason in its log) after 60 s, before this does at 90 s.
             periodSeconds: 2
@@ -356,14 +360,14 @@ spec:
           livenessProbe:
             httpGet:
               path: /healthz
-              port: {{ $portName }}
+              port: ops
             periodSeconds: 10
             failureThreshold: 3
             timeoutSeconds: 3
           readinessProbe:
             httpGet:
               path: /readyz
-              port: {{ $portName }}
+              port: ops
             periodSeconds: 10
             failureThreshold: 3
             # /readyz waits up to 2 s for PostgreSQL and, in the worker and relay, 3 s for Kafka

@@ -19,6 +19,7 @@ from orderstate.projector.apply import Outcome
 from orderstate.projector.connection import Conn
 
 __all__ = [
+    "MAX_OFFSET",
     "PROBLEMS",
     "apply_change",
     "json_response",
@@ -28,6 +29,10 @@ __all__ = [
     "order_response",
     "version_of",
 ]
+
+# The deepest page a list serves: OFFSET makes PostgreSQL read and drop every row before the
+# page, so the cost of a page grows with its depth. Like Elasticsearch's max_result_window.
+MAX_OFFSET = 10_000
 
 # Documented on every route: the problem bodies a client must expect.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -42,6 +47,11 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
     413: {"model": Problem, "description": "The body is over the size limit."},
     415: {"model": Problem, "description": "A body that is not JSON."},
     422: {"model": Problem, "description": "Malformed input, or a reused Idempotency-Key."},
+    429: {
+        "model": Problem,
+        "description": "Too many failed authentications from this client address or API key "
+        "id within a minute (too_many_requests); Retry-After says when to try again.",
+    },
 }
 
 
@@ -64,7 +74,8 @@ def order_response(view: OrderView, status: int = 200, *, location: bool = False
 
 
 def link_header(request: Request, total: int, limit: int, offset: int) -> str:
-    """RFC 8288 first/prev/next/last links of a list page."""
+    """RFC 8288 first/prev/next/last links of a list page; no link past MAX_OFFSET (a list
+    longer than that has no "last", and its "next" ends there)."""
 
     def page(at: int) -> str:
         return str(request.url.include_query_params(offset=at, limit=limit))
@@ -72,10 +83,11 @@ def link_header(request: Request, total: int, limit: int, offset: int) -> str:
     links = [f'<{page(0)}>; rel="first"']
     if offset > 0:
         links.append(f'<{page(max(offset - limit, 0))}>; rel="prev"')
-    if offset + limit < total:
+    if offset + limit < total and offset + limit <= MAX_OFFSET:
         links.append(f'<{page(offset + limit)}>; rel="next"')
     last = max((total - 1) // limit * limit, 0)
-    links.append(f'<{page(last)}>; rel="last"')
+    if last <= MAX_OFFSET:
+        links.append(f'<{page(last)}>; rel="last"')
     return ", ".join(links)
 
 

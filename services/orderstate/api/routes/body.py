@@ -88,7 +88,9 @@ def _json_object(request: Request, raw: bytes, max_bytes: int) -> dict[str, Any]
     if not raw.strip():
         raise _malformed([("", "a JSON object is required")])
     try:
-        payload = parse_json(raw, max_bytes=max_bytes, max_depth=_MAX_DEPTH, what="the body")
+        payload = parse_json(
+            raw, max_bytes=max_bytes, max_depth=_MAX_DEPTH, what="the body", unique_names=True
+        )
     except DecodeError as exc:
         raise _malformed([("", exc.message)]) from None
     if not isinstance(payload, dict):

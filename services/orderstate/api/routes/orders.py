@@ -25,6 +25,7 @@ from orderstate.api.deps import (
 from orderstate.api.representation import OrderOut, OrderReadOut, order_read_out
 from orderstate.api.requests import OrderCreate
 from orderstate.api.routes._common import (
+    MAX_OFFSET,
     PROBLEMS,
     apply_change,
     json_response,
@@ -138,7 +139,15 @@ async def list_orders(
         ),
     ] = "order_date",
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description=f"At most {MAX_OFFSET}: deeper pages cost the database more the deeper "
+            "they are; narrow the filters (e.g. a date range) to reach older entries.",
+        ),
+    ] = 0,
 ) -> Response:
     """List the shop's orders, each with its open alerts: a bare JSON array, `X-Total-Count`,
     and an RFC 8288 `Link` header with first/prev/next/last. Date ranges are inclusive; a date

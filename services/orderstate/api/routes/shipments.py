@@ -28,7 +28,13 @@ from orderstate.api.representation import (
     shipment_iri,
 )
 from orderstate.api.requests import ShipmentCreate
-from orderstate.api.routes._common import PROBLEMS, json_response, link_header, order_or_404
+from orderstate.api.routes._common import (
+    MAX_OFFSET,
+    PROBLEMS,
+    json_response,
+    link_header,
+    order_or_404,
+)
 from orderstate.api.routes.body import compat_body
 from orderstate.api.writes import Write, apply_writes, rejection_problem
 from orderstate.domain import (
@@ -176,7 +182,15 @@ async def list_shop_shipments(
         Query(description="linked_at; '-linked_at' sorts newest first.", pattern=r"^-?linked_at$"),
     ] = "linked_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_OFFSET,
+            description=f"At most {MAX_OFFSET}: deeper pages cost the database more the deeper "
+            "they are; narrow the filters (e.g. a date range) to reach older entries.",
+        ),
+    ] = 0,
 ) -> Response:
     """The shop's shipments across its orders (Seven Senders `GET /shipments`): a bare JSON
     array with `X-Total-Count` and `Link`, as the order list."""

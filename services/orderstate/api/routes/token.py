@@ -3,12 +3,11 @@
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
-from orderstate.api import keys
 from orderstate.api.compat.normalise import TOKEN
 from orderstate.api.compat.openapi import request_body
-from orderstate.api.deps import Context
+from orderstate.api.deps import Context, authenticate_key
 from orderstate.api.problems import ApiCode, Problem, ProblemError
 from orderstate.api.requests import TokenRequest, TokenResponse
 from orderstate.api.routes._common import json_response
@@ -28,19 +27,17 @@ router = APIRouter(tags=["authentication"])
         401: {"model": Problem},
         415: {"model": Problem},
         422: {"model": Problem},
+        429: {"model": Problem},
     },
     openapi_extra=request_body(TokenRequest),
 )
 async def create_token(
-    body: Annotated[TokenRequest, open_compat_body(TOKEN)], ctx: Context
+    body: Annotated[TokenRequest, open_compat_body(TOKEN)], request: Request, ctx: Context
 ) -> Response:
     """An access key for a bearer token (`token`), valid `expires_in` seconds. The body is
     read as JSON with or without a Content-Type header (the Spryker module sends none); a
     stale `Authorization` header on this request is not looked at."""
-    async with ctx.pool.acquire() as conn:
-        found = await keys.find_active_key(
-            conn, body.access_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
-        )
+    found = await authenticate_key(request, ctx, body.access_key)
     if found is None:
         raise ProblemError(ApiCode.UNAUTHORIZED, "access_key is not an active API key")
     ttl = timedelta(seconds=ctx.settings.token_ttl_s)
