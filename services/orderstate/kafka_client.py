@@ -86,7 +86,7 @@ async def tls_diagnosis(settings: Settings, *, timeout_s: float = 5.0) -> str | 
     try:
         async with asyncio.timeout(timeout_s):
             _, writer = await asyncio.open_connection(
-                host, int(port), ssl=_ssl_context(settings), server_hostname=host
+                host, int(port), ssl=ssl_context(settings), server_hostname=host
             )
     except ssl.SSLCertVerificationError as exc:
         return (
