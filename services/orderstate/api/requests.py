@@ -8,10 +8,17 @@ id in the body or the path) is added here.
 from datetime import datetime
 from typing import Self
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orderstate.domain import OrderState, ShipmentStatus
-from orderstate.events.fields import Location, OrderId, ShipmentId, ShortText, TagMap
+from orderstate.events.fields import (
+    Location,
+    OrderId,
+    ShipmentId,
+    ShortText,
+    TagMap,
+    Timestamp,
+)
 from orderstate.events.inbound import OrderCreatedData
 
 __all__ = [
@@ -38,7 +45,7 @@ class OrderStateCreate(BaseModel):
 
     order_id: OrderId
     state: OrderState
-    datetime: AwareDatetime = Field(description="When the order reached the state at the shop.")
+    datetime: Timestamp = Field(description="When the order reached the state at the shop.")
     location: Location | None = None
     expected_version: int | None = Field(default=None, ge=1)
 

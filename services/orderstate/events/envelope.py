@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import pydantic_core
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from orderstate.events.errors import DecodeError
-from orderstate.events.fields import EventId, OrderId, ShopId
+from orderstate.events.fields import EventId, OrderId, ShopId, Timestamp
 
 __all__ = [
     "API_SOURCE",
@@ -49,7 +49,7 @@ class CloudEvent(BaseModel):
     id: EventId
     source: str = Field(min_length=1, max_length=512)
     type: str = Field(min_length=1, max_length=128)
-    time: AwareDatetime
+    time: Timestamp
     datacontenttype: Literal["application/json"] = "application/json"
     subject: str | None = Field(default=None, max_length=256)
     shopid: ShopId

@@ -8,11 +8,12 @@ because it splits at the first ``:``, which a shop id never contains.
 """
 
 import re
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
 from orderstate.events.currencies import ISO_4217
 
@@ -30,10 +31,12 @@ __all__ = [
     "Money",
     "OrderId",
     "Quantity",
+    "QueryTime",
     "ShipmentId",
     "ShopId",
     "ShortText",
     "TagMap",
+    "Timestamp",
     "Url",
     "check_reference",
     "money_to_decimal",
@@ -101,6 +104,32 @@ Url = Annotated[
     StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$"),
     AfterValidator(_parsable_url),
 ]
+# A naive time's bounds: naive on purpose, compared with naive values only.
+_NAIVE_FIRST = datetime.min + timedelta(days=1)  # noqa: DTZ901
+_NAIVE_LAST = datetime.max - timedelta(days=1)  # noqa: DTZ901
+
+
+def _within_calendar(value: datetime) -> datetime:
+    # Times are kept and compared in UTC. One whose UTC form leaves the years 1-9999 cannot be
+    # represented by Python or sent to PostgreSQL (it was a 500); a naive one may still be
+    # read in any zone, so it keeps a day from either end.
+    if value.tzinfo is None:
+        if _NAIVE_FIRST <= value <= _NAIVE_LAST:
+            return value
+    else:
+        try:
+            value.astimezone(UTC)
+        except OverflowError:
+            pass
+        else:
+            return value
+    raise ValueError("a time outside the years 1 to 9999 in UTC")
+
+
+Timestamp = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
+"""A time with its UTC offset, as every payload's times are."""
+QueryTime = Annotated[datetime, AfterValidator(_within_calendar)]
+"""A time in a query; without an offset it is read in the shop's zone."""
 # ISO 639-1 language, optionally with an ISO 3166 region: "de", "en-GB".
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]

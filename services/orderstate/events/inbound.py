@@ -8,7 +8,7 @@ not a silently ignored value.
 
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from orderstate.domain import ItemStatus, OrderState, ShipmentDirection, ShipmentStatus
 from orderstate.events.fields import (
@@ -22,6 +22,7 @@ from orderstate.events.fields import (
     ShipmentId,
     ShortText,
     TagMap,
+    Timestamp,
     Url,
 )
 
@@ -79,9 +80,9 @@ class ItemData(BaseModel):
 
 class OrderCreatedData(InboundData):
     order_url: Url | None = None
-    order_date: AwareDatetime
+    order_date: Timestamp
     language: Language | None = None
-    promised_delivery_date: AwareDatetime | None = None
+    promised_delivery_date: Timestamp | None = None
     order_tags: TagMap = {}
     boarding_complete: bool = False
     state: OrderState | None = Field(
@@ -101,9 +102,9 @@ class OrderUpdatedData(InboundData):
     """Only the fields present change; an explicit null clears an optional field."""
 
     order_url: Url | None = None
-    order_date: AwareDatetime | None = None
+    order_date: Timestamp | None = None
     language: Language | None = None
-    promised_delivery_date: AwareDatetime | None = None
+    promised_delivery_date: Timestamp | None = None
     order_tags: TagMap | None = None
     boarding_complete: bool | None = None
 
@@ -123,7 +124,7 @@ class OrderDeletedData(InboundData):
 
 class OrderStateChangedData(InboundData):
     state: OrderState
-    occurred_at: AwareDatetime = Field(
+    occurred_at: Timestamp = Field(
         description="When the order reached the state at the shop (Seven Senders 'datetime')."
     )
     location: Location | None = None
@@ -186,7 +187,7 @@ class ShipmentCreatedData(InboundData):
 class ShipmentStatusChangedData(InboundData):
     shipment_id: ShipmentId
     status: ShipmentStatus
-    occurred_at: AwareDatetime | None = Field(
+    occurred_at: Timestamp | None = Field(
         default=None, description="Carrier time of the status; the event time when left out."
     )
 

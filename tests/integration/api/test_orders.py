@@ -193,6 +193,34 @@ async def test_invalid_input_is_422_naming_the_field(api: Api) -> None:
     ]
 
 
+async def test_a_time_that_leaves_the_calendar_in_utc_is_422_not_500(api: Api) -> None:
+    # 0001-01-01T00:00+01:00 is the year 0 in UTC: Python cannot represent it, and it used to
+    # reach asyncpg and fail there as a 500.
+    headers = await api.as_shop("shop-a")
+    early = "0001-01-01T00:00:00+01:00"
+    created = await api.client.post(
+        "/v2/orders", json=order_body("A-1", promised_delivery_date=early), headers=headers
+    )
+    await api.client.post("/v2/orders", json=order_body("A-2"), headers=headers)
+    state = await api.client.post(
+        "/v2/order-states",
+        json={"order_id": "A-2", "state": "paid", "datetime": "9999-12-31T23:30:00-01:00"},
+        headers=headers,
+    )
+    listed = await api.client.get(
+        "/v2/orders", params={"filters[order_date_from]": early}, headers=headers
+    )
+    for answer, field in (
+        (created, "body.promised_delivery_date"),
+        (state, "body.datetime"),
+        (listed, "query.filters[order_date_from]"),
+    ):
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["code"] == "malformed"
+        assert [e["field"] for e in answer.json()["errors"]] == [field]
+        assert "outside the years 1 to 9999 in UTC" in answer.json()["errors"][0]["message"]
+
+
 async def test_oversized_body_is_413(api: Api) -> None:
     headers = await api.as_shop("shop-a")
     huge = order_body("A-1", order_url="https://shop.example.com/" + "x" * (1024 * 1024))

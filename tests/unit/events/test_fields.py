@@ -3,7 +3,7 @@
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from orderstate.events.fields import Url
+from orderstate.events.fields import QueryTime, Timestamp, Url
 
 _URL = TypeAdapter(Url)
 
@@ -27,3 +27,27 @@ def test_a_url_a_client_can_open_is_kept_as_given(url: str) -> None:
 def test_text_that_only_looks_like_a_url_is_refused(url: str, why: str) -> None:
     with pytest.raises(ValidationError, match=why):
         _URL.validate_python(url)
+
+
+_TIMESTAMP = TypeAdapter(Timestamp)
+_QUERY_TIME = TypeAdapter(QueryTime)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "text"),
+    [
+        (_TIMESTAMP, "0001-01-01T00:00:00+01:00"),
+        (_TIMESTAMP, "9999-12-31T23:30:00-01:00"),
+        (_QUERY_TIME, "0001-01-01T00:00:00"),
+    ],
+)
+def test_a_time_outside_the_calendar_in_utc_is_refused(
+    adapter: TypeAdapter[object], text: str
+) -> None:
+    with pytest.raises(ValidationError, match="outside the years 1 to 9999 in UTC"):
+        adapter.validate_python(text)
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T01:00:00+01:00", "9999-12-31T22:00:00-01:00"])
+def test_a_time_at_the_edge_of_the_calendar_in_utc_is_kept(text: str) -> None:
+    assert _TIMESTAMP.validate_python(text).isoformat() == text

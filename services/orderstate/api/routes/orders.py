@@ -36,6 +36,7 @@ from orderstate.api.routes._common import (
 )
 from orderstate.api.routes.body import compat_body
 from orderstate.domain import OrderState
+from orderstate.events.fields import QueryTime
 from orderstate.events.inbound import OrderUpdatedData
 from orderstate.projector.apply import Outcome, OutcomeKind
 
@@ -98,10 +99,10 @@ async def list_orders(
         list[ReferenceQuery] | None,
         Query(alias="filters[shop_order_id]", description="Legacy name of filters[order_id]."),
     ] = None,
-    order_date_from: Annotated[datetime | None, Query(alias="filters[order_date_from]")] = None,
-    order_date_to: Annotated[datetime | None, Query(alias="filters[order_date_to]")] = None,
-    updated_at_from: Annotated[datetime | None, Query(alias="filters[updated_at_from]")] = None,
-    updated_at_to: Annotated[datetime | None, Query(alias="filters[updated_at_to]")] = None,
+    order_date_from: Annotated[QueryTime | None, Query(alias="filters[order_date_from]")] = None,
+    order_date_to: Annotated[QueryTime | None, Query(alias="filters[order_date_to]")] = None,
+    updated_at_from: Annotated[QueryTime | None, Query(alias="filters[updated_at_from]")] = None,
+    updated_at_to: Annotated[QueryTime | None, Query(alias="filters[updated_at_to]")] = None,
     boarding_complete: Annotated[bool | None, Query(alias="filters[boarding_complete]")] = None,
     tag: Annotated[
         list[TagFilter] | None,
@@ -123,11 +124,11 @@ async def list_orders(
         Query(alias="state", description="Same as filters[state] (WooCommerce plugin)."),
     ] = None,
     order_date_after: Annotated[
-        datetime | None,
+        QueryTime | None,
         Query(alias="order_date[after]", description="Same as filters[order_date_from]."),
     ] = None,
     order_date_before: Annotated[
-        datetime | None,
+        QueryTime | None,
         Query(alias="order_date[before]", description="Same as filters[order_date_to]."),
     ] = None,
     order_by: Annotated[
