@@ -16,6 +16,7 @@ from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
     carriers,
+    history,
     items,
     orders,
     problems,
@@ -64,7 +65,7 @@ def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) 
     app.state.context = context
     app.state.carriers = carrier_list.load(context.settings.carriers_file)
     install_problem_handlers(app)
-    for module in (token, orders, items, states, tags, shipments, carriers, problems):
+    for module in (token, orders, items, states, tags, shipments, carriers, problems, history):
         app.include_router(module.router)
 
     # Plain Starlette routes: outside the OpenAPI document, which describes the REST API.
