@@ -18,7 +18,7 @@ from orderstate.settings import Settings
 from tests.support.api import Api, api_for, order_body
 from tests.support.events import created, event, record, shipment, state
 from tests.support.kafka import TopicNames
-from tests.support.pipeline import Published, consume_until, produce, settings_for, wait_for
+from tests.support.pipeline import Published, consume_until, produce, settings_for
 from tests.support.processes import start
 
 ORDERS = 120
@@ -71,6 +71,68 @@ class _Follower:
         self.seen += page["changes"]
         self.cursor = page["next"]
 
+    async def ask_again(self, api: Api, headers: dict[str, str]) -> None:
+        """Every cursor asked again gives the same events in the same order: the page it gave
+        then, with more at its end if it was not full (more had committed since)."""
+        for cursor, ids in self.pages:
+            params: dict[str, str | int] = {"limit": 37}
+            if cursor is not None:
+                params["after"] = cursor
+            again = await api.client.get("/v2/changes", params=params, headers=headers)
+            assert [c["event"]["id"] for c in again.json()["changes"]][: len(ids)] == ids
+
+
+class _Processes:
+    """The worker and the relay as processes, killed and started again between phases."""
+
+    def __init__(self, settings: Settings, log: Path) -> None:
+        self.settings, self.log = settings, log
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self) -> None:
+        for name in ("worker", "relay"):
+            self.running[name] = start(
+                name, self.settings, self.log, ORDERSTATE_BATCH_MAX_EVENTS="20"
+            )
+
+    def kill(self) -> None:
+        for process in self.running.values():
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=10)
+
+    def stop(self) -> None:
+        for process in self.running.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=20)
+
+
+async def _phase(
+    api_settings: Settings, follower: _Follower, phase: int, *, until: int, database_url: str
+) -> int:
+    """Follow the feed with a new API while REST writes commit beside the worker's batches,
+    until the worker has applied ``until`` Kafka records; return how many it has."""
+    async with _api(api_settings) as api:
+        shop = await api.as_shop("shop-a")
+        for n in range(REST_ORDERS):
+            await api.client.post("/v2/orders", json=order_body(f"REST-{phase}-{n}"), headers=shop)
+        rest = 0
+        while True:
+            await follower.step(api, shop)
+            answer = await api.client.patch(
+                f"/v2/orders/REST-{phase}-{rest % REST_ORDERS}/tags",
+                json={"order_tags": {"r": str(rest)}},
+                headers=shop,
+            )
+            assert answer.status_code == 200, answer.text
+            rest += 1
+            done = await _count(
+                database_url,
+                "SELECT count(*) FROM processed_events WHERE source <> 'orderstate/api'",
+            )
+            if done >= until:
+                return done
+
 
 async def test_a_follower_sees_every_change_once_in_order_across_restarts(
     kafka_bootstrap: str, database_url: str, topics: TopicNames, tmp_path: Path
@@ -79,64 +141,28 @@ async def test_a_follower_sees_every_change_once_in_order_across_restarts(
     await produce(kafka_bootstrap, topics.orders, load)
     # Shipments for orders that get no other shipment event: one per fifth order.
     shipments = [
-        record(shipment(f"S-{n}", shop="shop-a", order=f"ORD-{n:04d}"))
-        for n in range(0, ORDERS, 5)
+        record(shipment(f"S-{n}", shop="shop-a", order=f"ORD-{n:04d}")) for n in range(0, ORDERS, 5)
     ]
     await produce(kafka_bootstrap, topics.shipments, shipments)
     kafka_records = len(load) + len(shipments)
-
-    settings = settings_for(kafka_bootstrap, database_url, topics, batch_max_events=20)
     api_settings = Settings(
         database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
     )
-    log = tmp_path / "processes.log"
-    applied = (
-        "SELECT count(*) FROM processed_events WHERE source <> 'orderstate/api'"
+    processes = _Processes(
+        settings_for(kafka_bootstrap, database_url, topics, batch_max_events=20),
+        tmp_path / "processes.log",
     )
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def launch(name: str) -> None:
-        processes[name] = start(name, settings, log, ORDERSTATE_BATCH_MAX_EVENTS="20")
-
-    def kill(name: str) -> None:
-        processes[name].send_signal(signal.SIGKILL)
-        processes[name].wait(timeout=10)
-
     follower = _Follower()
-    launch("worker")
-    launch("relay")
+    processes.start()
     try:
-        for phase, threshold in enumerate((kafka_records // 3, 2 * kafka_records // 3, None)):
-            # A new API each phase: the cursor of the last one carries on.
-            async with _api(api_settings) as api:
-                shop = await api.as_shop("shop-a")
-                for n in range(REST_ORDERS):
-                    await api.client.post(
-                        "/v2/orders", json=order_body(f"REST-{phase}-{n}"), headers=shop
-                    )
-                rest = 0
-                while True:
-                    await follower.step(api, shop)
-                    order_id = f"REST-{phase}-{rest % REST_ORDERS}"
-                    answer = await api.client.patch(
-                        f"/v2/orders/{order_id}/tags",
-                        json={"order_tags": {"r": str(rest)}},
-                        headers=shop,
-                    )
-                    assert answer.status_code == 200, answer.text
-                    rest += 1
-                    done = await _count(database_url, applied)
-                    if threshold is not None and done >= threshold:
-                        break
-                    if threshold is None and done >= kafka_records:
-                        break
-            if threshold is not None:
-                assert done < kafka_records, "the restart came too late to matter"
-                kill("worker")
-                kill("relay")
-                launch("worker")
-                launch("relay")
-
+        for phase, until in enumerate((kafka_records // 3, 2 * kafka_records // 3)):
+            done = await _phase(
+                api_settings, follower, phase, until=until, database_url=database_url
+            )
+            assert done < kafka_records, "the restart came too late to matter"
+            processes.kill()
+            processes.start()
+        await _phase(api_settings, follower, 2, until=kafka_records, database_url=database_url)
         expected = await _count(
             database_url, "SELECT count(*) FROM order_events WHERE shop_id = 'shop-a'"
         )
@@ -146,18 +172,9 @@ async def test_a_follower_sees_every_change_once_in_order_across_restarts(
                 while len(follower.seen) < expected:
                     await follower.step(api, shop)
             await follower.step(api, shop)
-            # A cursor asked again gives the same events in the same order: the page it gave
-            # then, with more at its end if it was not full (more had committed since).
-            for cursor, ids in follower.pages:
-                params = {"limit": 37} if cursor is None else {"limit": 37, "after": cursor}
-                again = await api.client.get("/v2/changes", params=params, headers=shop)
-                now = [c["event"]["id"] for c in again.json()["changes"]]
-                assert now[: len(ids)] == ids
+            await follower.ask_again(api, shop)
     finally:
-        for process in processes.values():
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                process.wait(timeout=20)
+        processes.stop()
 
     ids = [c["event"]["id"] for c in follower.seen]
     assert len(ids) == expected == len(set(ids))
@@ -183,8 +200,8 @@ async def test_a_follower_sees_every_change_once_in_order_across_restarts(
     assert ids == logged
 
     def every_event(seen: list[Published]) -> bool:
-        return len({p.id for p in seen}) >= total
+        return len({p.id for p in seen}) >= int(total)
 
-    # The relay, restarted twice, published every logged event.
+    # The relay, killed twice, published every logged event.
     published = await consume_until(kafka_bootstrap, topics.order_events, every_event)
     assert set(ids) <= {p.id for p in published if p.key.startswith("shop-a:")}

@@ -226,6 +226,9 @@ class _Batch:
             return set()
         ordered = sorted(keys)
         if ordered:
+            # Before the transaction's first write, so that it gets its xid after the previous
+            # writer of these orders committed: the changes feed's order relies on it
+            # (api/changes.py).
             await self.conn.execute(query("lock_orders"), [f"{s}:{o}" for s, o in ordered])
         processed: set[tuple[str, str]] = set()
         if idents:
