@@ -84,7 +84,7 @@ test: install ## everything: unit, contract, integration, e2e
 run: services-up ## laptop: services, migrate, topics, orderstate, a simulation; Ctrl-C stops orderstate
 	deploy/local/run.sh
 
-bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent (~8 min); writes bench/results.md
+bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent, and the order monitor (~10 min); writes bench/results.md
 	PYTHONPATH=. $(BIN)/python bench/run.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md

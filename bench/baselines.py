@@ -82,7 +82,8 @@ async def raw_consume(
 
 _COLUMNS = (
     "shop_id, order_id, order_url, order_date, language, promised_delivery_date, tags::text, "
-    "boarding_complete, state, payment_evidence, version, deleted, created_at, updated_at, view"
+    "boarding_complete, state, payment_evidence, version, deleted, created_at, updated_at, view, "
+    "last_sequence"
 )
 
 

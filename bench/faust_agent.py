@@ -217,9 +217,11 @@ async def _apply(  # noqa: PLR0917
         )
         return "rejected"
     if isinstance(decision, Parked):
+        # The deadline in ms, as parked_events keeps it since migration 5 (the worker's is on
+        # the log's clock; the baseline's stays on the wall clock it decides with).
         await conn.execute(
             "INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, "
-            "parked_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
+            "parked_at, due_ms) VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)",
             event.source,
             event.id,
             event.shopid,
@@ -227,7 +229,7 @@ async def _apply(  # noqa: PLR0917
             role.value,
             event.model_dump_json(exclude_none=True),
             now,
-            decision.expires_at,
+            int(decision.expires_at.timestamp() * 1000),
         )
         return "parked"
     assert isinstance(decision, Accepted)  # noqa: S101 -- decide returns one of three

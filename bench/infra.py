@@ -82,6 +82,7 @@ class Scratch:
             shipments=self.name(f"{suffix}.shop.shipments.v1"),
             order_events=self.name(f"{suffix}.orderstate.order-events.v1"),
             rejected=self.name(f"{suffix}.orderstate.rejected.v1"),
+            alerts=self.name(f"{suffix}.orderstate.order-alerts.v1"),
         )
 
     def group(self, suffix: str) -> str:

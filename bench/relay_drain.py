@@ -81,7 +81,11 @@ async def _fill(url: str, rows: int) -> None:
         await conn.close()
 
 
-async def _drain(relay_class: type, settings: Settings, rows: int) -> tuple[float, list[float]]:
+async def _drain(
+    relay_class: type, settings: Settings, rows: int, limit_s: float | None
+) -> tuple[float, int, list[float]]:
+    """Seconds taken, rows drained (less than ``rows`` when ``limit_s`` cut it short), and the
+    time at which each further 50,000 rows were out."""
     pool = await asyncpg.create_pool(
         settings.database_url.get_secret_value(), min_size=1, max_size=4
     )
@@ -91,6 +95,7 @@ async def _drain(relay_class: type, settings: Settings, rows: int) -> tuple[floa
     task = asyncio.create_task(relay.run())
     marks: list[float] = []
     step = 50_000
+    done = 0
     try:
         async with pool.acquire() as conn:
             while True:
@@ -100,6 +105,9 @@ async def _drain(relay_class: type, settings: Settings, rows: int) -> tuple[floa
                     marks.append(time.monotonic() - started)
                 if left == 0:
                     break
+                if limit_s is not None and time.monotonic() - started > limit_s:
+                    print(f"relay_drain: stopped after {limit_s:,.0f} s", flush=True)
+                    break
                 if task.done():
                     raise RuntimeError(f"the relay ended: {task.result()!r}")
                 await asyncio.sleep(0.5)
@@ -107,10 +115,12 @@ async def _drain(relay_class: type, settings: Settings, rows: int) -> tuple[floa
         stop.set()
         await task
         await pool.close()
-    return time.monotonic() - started, marks
+    return time.monotonic() - started, done, marks
 
 
-async def _variant(scratch: Scratch, name: str, commit: str | None, rows: int) -> str:
+async def _variant(
+    scratch: Scratch, name: str, commit: str | None, rows: int, limit_s: float | None
+) -> str:
     url = await scratch.database(name)
     topics = scratch.topic_set(name)
     await scratch.create_topics(topics.all)
@@ -125,24 +135,26 @@ async def _variant(scratch: Scratch, name: str, commit: str | None, rows: int) -
         topic_shipments=topics.shipments,
     )
     print(f"relay_drain: {name}: draining ...", flush=True)
-    seconds, marks = await _drain(_relay_class(commit), settings, rows)
+    seconds, done, marks = await _drain(_relay_class(commit), settings, rows, limit_s)
     per_step = [b - a for a, b in zip([0.0, *marks], marks, strict=False)]
     steps = ", ".join(f"{s:.1f}" for s in per_step)
+    drained = f"{seconds:,.1f} s"
+    if done < rows:
+        drained = f"not drained: {done:,} out in {seconds:,.0f} s"
     line = (
-        f"| {name} | {commit or 'HEAD'} | {rows:,} | {seconds:,.1f} s | {rows / seconds:,.0f} | "
-        f"{steps} |"
+        f"| {name} | {commit or 'HEAD'} | {rows:,} | {drained} | {done / seconds:,.0f} | {steps} |"
     )
     print(f"relay_drain: {line}", flush=True)
     return line
 
 
-async def _main(rows: int, before: str | None) -> list[str]:
+async def _main(rows: int, before: str | None, limit_s: float | None) -> list[str]:
     scratch = Scratch(endpoints())
     lines = []
     try:
         if before:
-            lines.append(await _variant(scratch, "before", before, rows))
-        lines.append(await _variant(scratch, "after", None, rows))
+            lines.append(await _variant(scratch, "before", before, rows, limit_s))
+        lines.append(await _variant(scratch, "after", None, rows, limit_s))
     finally:
         problems = await scratch.cleanup()
         for p in problems:
@@ -156,9 +168,14 @@ def main() -> None:
     )
     parser.add_argument("--rows", type=int, default=500_000)
     parser.add_argument("--before", help="the commit whose relay to measure first")
+    parser.add_argument(
+        "--limit-s",
+        type=float,
+        help="stop a variant after this many seconds and report what it drained by then",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "relay-drain-results.md")
     args = parser.parse_args()
-    lines = asyncio.run(_main(args.rows, args.before))
+    lines = asyncio.run(_main(args.rows, args.before, args.limit_s))
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"],
         cwd=REPO,
@@ -169,7 +186,7 @@ def main() -> None:
     text = [
         "# Relay: draining an outbox backlog",
         "",
-        f"`.venv/bin/python bench/relay_drain.py --rows {args.rows} --before {args.before}` at "
+        f"`PYTHONPATH=. .venv/bin/python bench/relay_drain.py {' '.join(sys.argv[1:])}` at "
         f"`{commit}`: the same backlog ({args.rows:,} rows of about {_EVENT_BYTES} bytes over "
         f"{_ORDERS:,} orders) drained by the relay of each commit, one after the other, with the "
         "native Kafka and PostgreSQL on this machine.",

@@ -8,6 +8,7 @@ from typing import Any
 import baselines
 import hotpaths
 import infra
+import monitor
 import pipeline
 from figures import number, percentile, verdict
 
@@ -143,9 +144,47 @@ def summary(r: dict[str, Any]) -> str:
             "",
         ),
     ]
+    rows += _monitor_rows(r)
     lines = ["| | measure | result | target |", "|---|---|---|---|"]
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     return "\n".join(lines)
+
+
+def _output_rate(r: dict[str, Any]) -> float:
+    """What (d) published per second: the rate the monitor must keep up with."""
+    tp: pipeline.Throughput = r["throughput"]
+    return tp.outbox_rows / tp.started_to_drained_s
+
+
+def _monitor_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    runs: list[monitor.MonitorResult] = r.get("monitor", [])
+    if not runs:
+        return []
+    target = _output_rate(r)
+    rows = []
+    for run in runs:
+        what = "one process" if run.processes == 1 else f"{run.processes} processes, one group"
+        rows.append(
+            (
+                "(e)",
+                f"order monitor (faust-streaming), {what}: {run.records:,} order events and "
+                "rejections of (d) to alerts, changelogs and order_alerts, timed from start",
+                f"{number(run.rate)} events/s",
+                f"≥ (d)'s output, {number(target)} events/s: {verdict(run.rate >= target)}",
+            )
+        )
+    ceiling: monitor.CeilingResult | None = r.get("monitor_ceiling")
+    if ceiling is not None:
+        rows.append(
+            (
+                "(e')",
+                "faust-streaming alone on the same records: a noack_take agent that only "
+                "acknowledges, from its first batch",
+                f"{number(ceiling.rate)} events/s",
+                "ceiling",
+            )
+        )
+    return rows
 
 
 def _cpu_table(cpu: dict[str, float]) -> list[str]:
@@ -421,6 +460,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         add(f"Did not run: {r.get('faust_error', 'skipped by --skip faust')}")
     add("")
 
+    _monitor_section(r, add)
+
     add("## Notes")
     add("")
     add(
@@ -443,6 +484,51 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
     add(f"- Logs and profiles of this run: `{r['logs'].relative_to(infra.REPO)}/` (not committed).")
     add("")
     return "\n".join(lines)
+
+
+def _monitor_section(r: dict[str, Any], add: Any) -> None:
+    runs: list[monitor.MonitorResult] = r.get("monitor", [])
+    if not runs:
+        return
+    add("## (e) the order monitor")
+    add("")
+    add(
+        "`orderstate monitor` (faust-streaming "
+        f"{r['machine']['faust-streaming']}, defaults: batches of up to 1,000 records or 200 "
+        "ms) in a new consumer group on the order events and rejections (d) published (its "
+        "backlog and latency runs), on (d)'s database; alerts to a topic of its own. A run "
+        "ends when the monitors' /metrics have counted every record."
+    )
+    add("")
+    add(
+        "| processes | records | started → first batch | started → all | events/s | "
+        "alerts raised / cleared | peak RSS each | CPU (cores) |"
+    )
+    add("|---|---|---|---|---|---|---|---|")
+    for run in runs:
+        cpu = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(run.cpu.items(), key=lambda kv: -kv[1]) if v >= 0.01
+        )
+        add(
+            f"| {run.processes} | {run.records:,} | {number(run.first_s, 1)} s "
+            f"| {run.seconds:.1f} s "
+            f"| {number(run.rate)} (from the first batch {number(run.rate_after_first)}) | "
+            f"{run.alerts.get('raised', 0):,} / {run.alerts.get('cleared', 0):,} | "
+            + ", ".join(_mib(kb) for kb in run.hwm_kb)
+            + f" | {cpu} |"
+        )
+    add("")
+    ceiling: monitor.CeilingResult | None = r.get("monitor_ceiling")
+    if ceiling is not None:
+        add(
+            f"(e') bench/faust_take.py reads the same {ceiling.records:,} records with one faust "
+            "agent that takes batches as the monitor does and only acknowledges them: "
+            f"{number(ceiling.rate)} events/s from its first batch. That is faust-streaming's "
+            "own cost per record here (its consumer thread, conductor, stream and take buffer), "
+            "before any work is done with it; docs/monitor.md says what was tried to get the "
+            "monitor close to it."
+        )
+        add("")
 
 
 def _profile_section(r: dict[str, Any], add: Any) -> None:

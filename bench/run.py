@@ -6,6 +6,8 @@
   (d)  orderstate worker + relay processes: sustained events/s to committed views with the
        outbox drained, p50/p99 latency at a paced 1,000 events/s, peak RSS, CPU split,
        a cProfile of worker and relay, and apply_batch timed statement by statement
+  (e)  the order monitor (faust-streaming) on the outbound topics (d) left: one process, two,
+       and faust's own delivery rate on the same records
 
 Every database, topic and consumer group it makes is bench-owned and removed at the end;
 it starts processes by pid and stops only those. See bench/README.md.
@@ -30,6 +32,7 @@ import asyncpg
 import baselines
 import hotpaths
 import infra
+import monitor
 import pipeline
 import report
 from figures import percentile
@@ -64,7 +67,7 @@ def _args() -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=["faust", "profile", "gc", "hotpaths", "scale"],
+        choices=["faust", "profile", "gc", "hotpaths", "scale", "monitor"],
         help="leave a phase out (repeatable)",
     )
     parser.add_argument(
@@ -189,6 +192,26 @@ class Bench:
             f"({len(lat.committed_ms)} events, sent at {lat.achieved_rate:.0f}/s)"
         )
 
+    async def monitors(self, run: pipeline.Orderstate) -> None:
+        """(e) on the order events and rejections of ``run``, which has stopped."""
+        self.r["monitor"] = []
+        for processes in (1, 2):
+            with infra.phase(f"(e) order monitor, {processes} process(es), on (d)'s output"):
+                result = await monitor.run_monitor(
+                    self.ends, self.scratch, self.topics, run.url, self.logs, processes=processes
+                )
+                self.r["monitor"].append(result)
+                print(
+                    f"   {result.records} records in {result.seconds:.1f} s = "
+                    f"{result.rate:.0f}/s; alerts {result.alerts}"
+                )
+        with infra.phase("(e') faust-streaming alone: a noack_take agent that only acknowledges"):
+            ceiling = await monitor.run_faust_ceiling(
+                self.ends, self.scratch, self.topics, self.logs
+            )
+            self.r["monitor_ceiling"] = ceiling
+            print(f"   {ceiling.records} records at {ceiling.rate:.0f}/s")
+
     async def profile(self) -> None:
         args, r = self.args, self.r
         with infra.phase(
@@ -307,6 +330,8 @@ async def main(args: argparse.Namespace) -> int:
         await bench.preload()
         await bench.consume()
         run = await bench.orderstate_runs()
+        if "monitor" not in args.skip:
+            await bench.monitors(run)
         if "profile" not in args.skip:
             await bench.profile()
         if "gc" not in args.skip:

@@ -7,7 +7,8 @@ Schema validators know Kubernetes and Compose, not orderstate. This knows the se
 - the settings each process gets, with placeholders for the values in Secrets, pass the
   settings model's own validation, the policy file it mounts loads, and its ports and
   probes fit together;
-- the worker never runs more replicas than there are partitions, fixed or scaled by KEDA;
+- the worker (and the monitor, also a consumer group) never runs more replicas than there are
+  partitions, fixed or scaled by KEDA;
 - the migration hook mounts nothing the release creates (it runs before they exist);
 - KEDA and ServiceMonitor objects point at objects that exist in the same render, and KEDA
   limits how fast it changes the worker count (each change is a group rebalance);
@@ -42,12 +43,13 @@ SETTINGS = {f"ORDERSTATE_{name.upper()}": name for name in Settings.model_fields
 PLACEHOLDERS = {
     "ORDERSTATE_DATABASE_URL": "postgresql://orderstate:placeholder@db.invalid:5432/orderstate",
 }
-# How long /readyz may take: PostgreSQL (2 s), and Kafka (3 s, at the same time) in the worker
-# and relay (services/orderstate/health/readiness.py).
-READYZ_S = {"api": 2, "worker": 3, "relay": 3}
+# How long /readyz may take: PostgreSQL (2 s), and Kafka (3 s, at the same time) in the worker,
+# relay and monitor (services/orderstate/health/readiness.py).
+READYZ_S = {"api": 2, "worker": 3, "relay": 3, "monitor": 3}
 # What a process needs after SIGTERM: the api its ORDERSTATE_API_SHUTDOWN_TIMEOUT_S; a worker
-# its batch, a commit and leaving the group; a relay its publish round.
-DRAIN_S = {"worker": 30, "relay": 10}
+# its batch, a commit and leaving the group; a relay its publish round; a monitor its batch
+# (published and stored), a commit and leaving the group.
+DRAIN_S = {"worker": 30, "relay": 10, "monitor": 20}
 OPS_PATHS = ("/metrics", "/healthz", "/readyz")
 KEDA_KAFKA_AUTH_PARAMS = {
     "username", "password", "sasl", "tls", "ca", "cert", "key", "keyPassword", "unsafeSsl",
@@ -387,8 +389,11 @@ def _check_worker_bound(
     for name, deployment in by_kind.get("Deployment", {}).items():
         component = deployment["metadata"]["labels"].get("app.kubernetes.io/component")
         replicas = deployment["spec"].get("replicas")
-        if component == "worker" and replicas is not None and replicas > partitions:
-            p.add(f"{label} Deployment/{name}", f"{replicas} workers > {partitions} partitions")
+        if component in ("worker", "monitor") and replicas is not None and replicas > partitions:
+            p.add(
+                f"{label} Deployment/{name}",
+                f"{replicas} {component}s > {partitions} partitions",
+            )
     for name, scaled in by_kind.get("ScaledObject", {}).items():
         maximum = scaled["spec"].get("maxReplicaCount", 100)
         if maximum > partitions:

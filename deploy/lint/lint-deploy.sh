@@ -117,6 +117,7 @@ refusals() {
   must_fail "worker.replicas=7 exceeds kafka.partitions=6" --set worker.replicas=7
   must_fail "worker.keda.maxReplicas=13 exceeds kafka.partitions=12" \
     -f "$CHART/values-production.yaml" --set worker.keda.maxReplicas=13
+  must_fail "monitor.replicas=7 exceeds kafka.partitions=6" --set monitor.replicas=7
   must_fail "kafka.bootstrapServers is required" --set kafka.bootstrapServers=
   must_fail "database.existingSecret is required" --set database.existingSecret=
   must_fail "apiAuth.existingSecret is required" --set apiAuth.existingSecret=

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # run.sh: what `make run` does after the native services are up: start orderstate (migrate,
-# topics, worker, relay in one process), publish a simulation through it, print the summary,
-# and keep orderstate running until Ctrl-C.
+# topics, worker, relay, order monitor and REST API in one process), publish a simulation
+# through it, print the summary (with the monitor's alerts and live counts), and keep
+# orderstate running until Ctrl-C.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -57,11 +58,13 @@ done
 say "orderstate is ready: http://127.0.0.1:$OPS_PORT/readyz"
 
 "$BIN/orderstate" simulate --orders "${ORDERSTATE_SIM_ORDERS:-2000}" --shops "${ORDERSTATE_SIM_SHOPS:-5}" \
-  --seed "${ORDERSTATE_SIM_SEED:-$RANDOM}"
+  --seed "${ORDERSTATE_SIM_SEED:-$RANDOM}" --monitor-metrics "http://127.0.0.1:$OPS_PORT/metrics"
 
 say ""
 say "orderstate keeps running. Try:"
-say "  curl -s http://127.0.0.1:$OPS_PORT/metrics | grep '^orderstate_events_total'"
+say "  curl -s http://127.0.0.1:$OPS_PORT/metrics | grep -E '^orderstate_(events_total|monitor_open_alerts)'"
+say "  KEY=\$($BIN/orderstate apikey create --shop shop-1); curl -s -H \"API-KEY: \$KEY\" 'http://127.0.0.1:${ORDERSTATE_API_PORT:-8000}/v2/alerts?filters[status]=open'"
+say "  kcat -b $ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS -C -t orderstate.order-alerts.v1 -c 3 -e"
 say "  kcat -b $ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS -C -t orderstate.order-events.v1 -c 3 -e"
 say "  psql $ORDERSTATE_DATABASE_URL -c 'select state, count(*) from orders group by 1'"
 say "Logs: $LOG. Press Ctrl-C to stop orderstate (the services stay up: make services-down)."

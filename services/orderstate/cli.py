@@ -32,6 +32,7 @@ app.add_typer(topics_app, name="topics")
 
 WORKER_OPS_PORT = 9102
 RELAY_OPS_PORT = 9103
+MONITOR_OPS_PORT = 9104
 OpsPort = Annotated[
     int, typer.Option(help="Port of /healthz, /readyz and /metrics (0 turns it off).")
 ]
@@ -152,7 +153,8 @@ def topics_create(
     ] = None,
     replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
 ) -> None:
-    """Create the inbound, outbound and rejected topics if missing."""
+    """Create the inbound, outbound, rejected and alerts topics, and the monitor's changelog
+    topics, if missing."""
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
@@ -191,6 +193,16 @@ def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> 
 
 
 @app.command()
+def monitor(ops_port: OpsPort = MONITOR_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
+    """Watch the order events for orders past a deadline of their shop's alert rules; publish
+    alert.raised and alert.cleared, keep live counts (faust-streaming)."""
+    from orderstate.launch import run_parts
+
+    settings = _settings()
+    raise typer.Exit(asyncio.run(run_parts(settings, {"monitor"}, ops_host, ops_port)))
+
+
+@app.command()
 def api(
     host: Annotated[
         str | None, typer.Option(help="Address to listen on [default: ORDERSTATE_API_HOST]")
@@ -211,7 +223,8 @@ def api(
 
 @app.command()
 def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") -> None:
-    """Laptop mode: migrate, create topics, then worker, relay and REST API in one process."""
+    """Laptop mode: migrate, create topics, then worker, relay, monitor and REST API in one
+    process."""
     from orderstate.launch import run_parts
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
@@ -224,7 +237,7 @@ def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") ->
         raise _fail(str(exc)) from None
     except StartupError as exc:
         raise _fail(str(exc), 2) from None
-    parts = {"worker", "relay", "api"}
+    parts = {"worker", "relay", "monitor", "api"}
     raise typer.Exit(asyncio.run(run_parts(settings, parts, ops_host, ops_port)))
 
 
@@ -248,14 +261,19 @@ def healthcheck_port(argv: list[str], api_port: int) -> int | None:
     ops_port = option("--ops-port")
     if ops_port is not None:
         return int(ops_port) or None
-    ports = {"worker": WORKER_OPS_PORT, "relay": RELAY_OPS_PORT, "run": WORKER_OPS_PORT}
+    ports = {
+        "worker": WORKER_OPS_PORT,
+        "relay": RELAY_OPS_PORT,
+        "monitor": MONITOR_OPS_PORT,
+        "run": WORKER_OPS_PORT,
+    }
     return ports.get(command)
 
 
 @app.command(hidden=True)
 def healthcheck() -> None:
     """For the image's HEALTHCHECK: /healthz of the orderstate command that is PID 1, on its
-    own port (api, worker and relay each serve on another one)."""
+    own port (api, worker, relay and monitor each serve on another one)."""
     import urllib.request
 
     from orderstate.settings import Settings
@@ -578,7 +596,7 @@ async def _connect(settings: "Settings") -> "asyncpg.Connection":
 
 
 @app.command()
-def simulate(
+def simulate(  # noqa: PLR0917 -- typer passes every option of the command
     shops: Annotated[int, typer.Option(min=1, help="Shops to spread the orders over.")] = 5,
     orders: Annotated[
         int, typer.Option(min=1, help="Orders, each through a whole lifecycle.")
@@ -588,8 +606,30 @@ def simulate(
         bool, typer.Option(help="Wait until worker and relay processed everything.")
     ] = True,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for processing.")] = 600,
+    promised: Annotated[
+        float,
+        typer.Option(
+            min=0, max=1, help="Share of orders promised for delivery 4 hours after ordering."
+        ),
+    ] = 0.1,
+    overdue: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Stalled orders from three days earlier, as a share of --orders, on top.",
+        ),
+    ] = 0.03,
+    monitor_metrics: Annotated[
+        str | None,
+        typer.Option(
+            help="/metrics URL of the order monitor (`orderstate run`'s ops port): wait for it "
+            "and add its alerts and live counts to the summary."
+        ),
+    ] = None,
 ) -> None:
-    """Publish realistic traffic (races, duplicates, late and invalid events) and summarise."""
+    """Publish realistic traffic (races, duplicates, late and invalid events, orders that
+    miss their deadlines) and summarise."""
     from rich.console import Console
 
     from orderstate.simulation.generator import SimConfig
@@ -598,10 +638,17 @@ def simulate(
 
     settings = _settings()
     console = Console(stderr=False)
-    config = SimConfig(shops=shops, orders=orders, seed=seed)
+    config = SimConfig(shops=shops, orders=orders, seed=seed, promised=promised, overdue=overdue)
     try:
         summary = asyncio.run(
-            run_simulation(settings, config, wait=wait, timeout_s=timeout, console=console)
+            run_simulation(
+                settings,
+                config,
+                wait=wait,
+                timeout_s=timeout,
+                console=console,
+                monitor_metrics=monitor_metrics,
+            )
         )
     except SimulationTimeoutError as exc:
         raise _fail(str(exc)) from None

@@ -13,7 +13,7 @@ from pydantic import SecretStr
 
 from orderstate.settings import Settings
 
-__all__ = ["kafka_options"]
+__all__ = ["kafka_options", "ssl_context"]
 
 _TLS_PROTOCOLS = frozenset({"SSL", "SASL_SSL"})
 
@@ -25,7 +25,7 @@ def kafka_options(settings: Settings, *, role: str) -> dict[str, Any]:
         "security_protocol": settings.kafka_security_protocol,
     }
     if settings.kafka_security_protocol in _TLS_PROTOCOLS:
-        options["ssl_context"] = _ssl_context(settings)
+        options["ssl_context"] = ssl_context(settings)
     if settings.kafka_security_protocol.startswith("SASL_"):
         # Settings refuses a SASL protocol without mechanism, user name and password.
         options["sasl_mechanism"] = settings.kafka_sasl_mechanism
@@ -34,7 +34,7 @@ def kafka_options(settings: Settings, *, role: str) -> dict[str, Any]:
     return options
 
 
-def _ssl_context(settings: Settings) -> ssl.SSLContext:
+def ssl_context(settings: Settings) -> ssl.SSLContext:
     """Verifies the brokers (and their host names) against the CA file, or the system CAs
     when none is given; presents a client certificate when one is configured (mutual TLS)."""
     context: ssl.SSLContext = create_ssl_context(

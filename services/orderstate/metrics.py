@@ -12,6 +12,15 @@ __all__ = [
     "IGNORED_FIELDS",
     "INTERNAL_ERRORS",
     "MERGE_MARKERS",
+    "MONITOR_ALERTS",
+    "MONITOR_BATCH_DURATION",
+    "MONITOR_EVENTS",
+    "MONITOR_LAG",
+    "MONITOR_OPEN_ALERTS",
+    "MONITOR_ORDERS_PER_HOUR",
+    "MONITOR_REJECTIONS_PER_HOUR",
+    "MONITOR_SEQUENCE_GAPS",
+    "MONITOR_WATCHED_ORDERS",
     "OUTBOX_BACKLOG",
     "OUTBOX_DEAD_LETTERS",
     "PARKED_EXPIRED",
@@ -108,4 +117,58 @@ IGNORED_FIELDS = Counter(
     "Request body fields the REST API accepted without using them, by route and field: Seven "
     "Senders fields orderstate does not keep by name, any other field as '(unknown)'.",
     ["route", "field"],
+)
+
+# The order monitor (orderstate monitor; docs/monitor.md).
+MONITOR_EVENTS = Counter(
+    "orderstate_monitor_events_total",
+    "Records the monitor read: order events applied, duplicates (a sequence it had seen), "
+    "rejections counted, malformed records it could not read, and records of partitions it no "
+    "longer owns (elsewhere: left to their new owner).",
+    ["outcome"],
+)
+MONITOR_SEQUENCE_GAPS = Counter(
+    "orderstate_monitor_sequence_gaps_total",
+    "Order events whose sequence skipped numbers: events the monitor never saw (a topic "
+    "truncated by retention, or a lost record). The snapshot still brings the order up to date.",
+)
+MONITOR_ALERTS = Counter(
+    "orderstate_monitor_alerts_total",
+    "Alert events published, by rule and kind (raised, cleared).",
+    ["rule", "kind"],
+)
+MONITOR_OPEN_ALERTS = Gauge(
+    "orderstate_monitor_open_alerts",
+    "Open alerts per shop and rule, as GET /v2/alerts shows them (from PostgreSQL; every "
+    "monitor reports all shops: use max by (shop_id, rule)).",
+    ["shop_id", "rule"],
+)
+MONITOR_ORDERS_PER_HOUR = Gauge(
+    "orderstate_monitor_orders_per_hour",
+    "Orders created, shipped and completed per shop and hour of event time (hour: its RFC 3339 "
+    "start), the last ORDERSTATE_MONITOR_COUNT_HOURS hours, from the monitor's windowed "
+    "table; each monitor reports the partitions it owns: sum by (shop_id, event, hour).",
+    ["shop_id", "event", "hour"],
+)
+MONITOR_REJECTIONS_PER_HOUR = Gauge(
+    "orderstate_monitor_rejections_per_hour",
+    "Rejected events per shop, reason code and hour of event time, like "
+    "orderstate_monitor_orders_per_hour: sum by (shop_id, reason, hour).",
+    ["shop_id", "reason", "hour"],
+)
+MONITOR_LAG = Gauge(
+    "orderstate_monitor_lag",
+    "Order events between the monitor's last processed record and the partition's end: "
+    "alerts are late by that much.",
+    ["partition"],
+)
+MONITOR_WATCHED_ORDERS = Gauge(
+    "orderstate_monitor_watched_orders",
+    "Orders in the monitor's table on this process (the partitions it owns).",
+)
+MONITOR_BATCH_DURATION = Histogram(
+    "orderstate_monitor_batch_duration_seconds",
+    "Time to process one batch of the monitor, from the first record to the acknowledged "
+    "alert events, changelog records and PostgreSQL rows.",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )

@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         "orderstate.order-events.v1", description="Outbound order events topic."
     )
     topic_rejected: str = Field("orderstate.rejected.v1", description="Outbound rejections topic.")
+    topic_alerts: str = Field(
+        "orderstate.order-alerts.v1", description="The order monitor's alerts topic."
+    )
     topic_partitions: int = Field(
         6, ge=1, le=1000, description="Partitions used by `orderstate topics create`."
     )
@@ -173,6 +176,47 @@ class Settings(BaseSettings):
         description="The worker exits non-zero after this long without progress while lagging.",
     )
 
+    monitor_group: str = Field(
+        "orderstate-monitor",
+        description="Consumer group and faust app id of the order monitor; its changelog "
+        "topics are named after it (<group>-monitor-orders-changelog, "
+        "<group>-monitor-counts-changelog).",
+    )
+    monitor_batch_max_events: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="The monitor processes at most this many records per batch.",
+    )
+    monitor_batch_max_wait_ms: int = Field(
+        200,
+        ge=1,
+        le=10_000,
+        description="A monitor batch closes this many milliseconds after it began, or when full.",
+    )
+    monitor_tick_ms: int = Field(
+        1000,
+        ge=10,
+        le=60_000,
+        description="How often the monitor looks for deadlines that passed while no event came.",
+    )
+    monitor_parked_check_ms: int = Field(
+        30_000,
+        ge=10,
+        le=3_600_000,
+        description="How often the monitor reads parked_events for parked_too_long alerts.",
+    )
+    monitor_count_hours: int = Field(
+        24,
+        ge=1,
+        le=168,
+        description="Hours of live counts per shop the monitor keeps and exports (one gauge "
+        "series per shop, count and hour).",
+    )
+    alert_retention_days: int = Field(
+        30, ge=1, description="Cleared alerts are deleted from order_alerts after this many days."
+    )
+
     api_host: str = Field(
         "127.0.0.1", description="Address the REST API binds to (0.0.0.0 in a container)."
     )
@@ -229,6 +273,7 @@ class Settings(BaseSettings):
             TopicRole.SHIPMENTS_IN: self.topic_shipments,
             TopicRole.ORDER_EVENTS_OUT: self.topic_order_events,
             TopicRole.REJECTED_OUT: self.topic_rejected,
+            TopicRole.ALERTS_OUT: self.topic_alerts,
         }[role]
 
     @model_validator(mode="after")

@@ -1,4 +1,5 @@
-"""``orderstate topics create``: the four topics with the configured partition count."""
+"""``orderstate topics create``: orderstate's five topics with the configured partition count,
+and the monitor's changelog topics with as many partitions as the order events topic."""
 
 import contextlib
 
@@ -8,6 +9,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 
 from orderstate.events.topics import TOPICS
 from orderstate.kafka_client import kafka_options
+from orderstate.monitor.changelogs import changelog_topics, leader_topic
 from orderstate.settings import Settings
 from orderstate.startup import start_kafka_client
 
@@ -52,4 +54,44 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
         )
     for name in names:
         log.info("topic", name=name, partitions=counts[name], created=name in created)
-    return created
+    changelogs = await _create_changelogs(
+        settings, counts[settings.topic_order_events], replication, existing
+    )
+    return created + changelogs
+
+
+async def _create_changelogs(
+    settings: Settings, partitions: int, replication: int, existing: set[str]
+) -> list[str]:
+    """The monitor's changelog topics, co-partitioned with the order events it reads, and
+    faust's leader topic of one partition."""
+    wanted = {
+        name: (partitions, config)
+        for name, config in changelog_topics(
+            settings.monitor_group, settings.monitor_count_hours
+        ).items()
+    }
+    wanted[leader_topic(settings.monitor_group)] = (1, {})
+    missing = [n for n in wanted if n not in existing]
+    if not missing:
+        return []
+    admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
+    await admin.start()
+    try:
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(
+                [
+                    NewTopic(
+                        n,
+                        num_partitions=wanted[n][0],
+                        replication_factor=replication,
+                        topic_configs=wanted[n][1],
+                    )
+                    for n in missing
+                ]
+            )
+    finally:
+        await admin.close()
+    for name in missing:
+        log.info("topic", name=name, partitions=wanted[name][0], created=True)
+    return missing

@@ -146,39 +146,43 @@ class RestWriter:
                 await asyncio.wait(running)
 
     async def _one(self, client: httpx.AsyncClient, rng: random.Random, n: int) -> None:
+        # Every slot sends one request: a slot that found nothing to do (a REST order at the
+        # end of its track, no simulated order old enough yet) creates an order instead, so
+        # the REST share of the changes is what the rate says.
         roll = rng.random()
         shop = rng.choice(sorted(self.keys))
         old = [c for c in self.publisher.created if c[0] < time.monotonic() - 3]
-        if roll < 0.3 or not self._rest_orders:
-            order = f"REST-{n:07d}"
-            body = {
-                "order_id": order,
-                "order_url": "https://shop.example.com",
-                "order_date": datetime.now(UTC).isoformat(),
-                "items": [{"item_id": "1", "sku": "SKU-R", "quantity": 1}],
-                "order_tags": {"channel": "rest"},
-            }
-            result = await self._call(client, "create", shop, order, "POST", "/v2/orders", body, {})
-            if result.status is not None and 200 <= result.status < 300:
-                self._rest_orders.append((shop, order, 0))
-        elif roll < 0.6:
+        if 0.3 <= roll < 0.6 and self._rest_orders:
             index = rng.randrange(len(self._rest_orders))
-            shop, order, step = self._rest_orders[index]
-            if step >= len(_TRACK):
+            rest_shop, order, step = self._rest_orders[index]
+            if step < len(_TRACK):
+                self._rest_orders[index] = (rest_shop, order, step + 1)
+                await self._state(client, "state", rest_shop, order, _TRACK[step])
                 return
-            self._rest_orders[index] = (shop, order, step + 1)
-            await self._state(client, "state", shop, order, _TRACK[step])
-        elif roll < 0.85 and old:
+        elif 0.6 <= roll < 0.85 and old:
             _, shop, order = rng.choice(old[-5000:])
             tag = {f"rest-{n}": f"v{n}"}
-            body = {"order_tags": tag}
             path = f"/v2/orders/{order}/tags"
-            await self._call(client, "tag", shop, order, "PATCH", path, body, {"tags": tag})
-        elif old:
+            tags: dict[str, Any] = {"order_tags": tag}
+            await self._call(client, "tag", shop, order, "PATCH", path, tags, {"tags": tag})
+            return
+        elif roll >= 0.85 and old:
             _, shop, order = rng.choice(old[-5000:])
             await self._state(
                 client, "sim_state", shop, order, rng.choice(["in_preparation", "paid"])
             )
+            return
+        order = f"REST-{n:07d}"
+        body: dict[str, Any] = {
+            "order_id": order,
+            "order_url": "https://shop.example.com",
+            "order_date": datetime.now(UTC).isoformat(),
+            "items": [{"item_id": "1", "sku": "SKU-R", "quantity": 1}],
+            "order_tags": {"channel": "rest"},
+        }
+        result = await self._call(client, "create", shop, order, "POST", "/v2/orders", body, {})
+        if result.status is not None and 200 <= result.status < 300:
+            self._rest_orders.append((shop, order, 0))
 
     async def _state(
         self, client: httpx.AsyncClient, kind: str, shop: str, order: str, state: str

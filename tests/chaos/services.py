@@ -5,7 +5,7 @@ import contextlib
 import os
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["ChaosServices"]
@@ -14,14 +14,23 @@ REPO = Path(__file__).resolve().parents[2]
 LOCAL = REPO / "deploy" / "local"
 
 
+def _port(name: str, default: int) -> int:
+    return int(os.environ.get(name, default))
+
+
 @dataclass
 class ChaosServices:
-    # Below the kernel's ephemeral range (32768-60999): a port in it can be taken by any
-    # outgoing connection's local end while the broker starts (CI failed so once).
+    """Ports from ORDERSTATE_CHAOS_KAFKA_PORT, ORDERSTATE_CHAOS_KAFKA_CONTROLLER_PORT and
+    ORDERSTATE_CHAOS_PG_PORT, so two checkouts on one machine can run the suite at once."""
+
+    # The defaults lie below the kernel's ephemeral range (32768-60999): a port in it can be
+    # taken by any outgoing connection's local end while the broker starts.
     root: Path
-    kafka_port: int = 29092
-    controller_port: int = 29093
-    pg_port: int = 25432
+    kafka_port: int = field(default_factory=lambda: _port("ORDERSTATE_CHAOS_KAFKA_PORT", 29092))
+    controller_port: int = field(
+        default_factory=lambda: _port("ORDERSTATE_CHAOS_KAFKA_CONTROLLER_PORT", 29093)
+    )
+    pg_port: int = field(default_factory=lambda: _port("ORDERSTATE_CHAOS_PG_PORT", 25432))
 
     @property
     def kafka(self) -> str:

@@ -84,7 +84,7 @@ async def test_an_edited_applied_migration_stops_the_run(database_url: str) -> N
         await conn.close()
 
 
-async def test_migration_7_starts_the_event_log_with_the_outboxs_order_events(
+async def test_migration_8_starts_the_event_log_with_the_outboxs_order_events(
     database_url: str,
 ) -> None:
     """The order events still in the outbox become the log's first rows, each with the
@@ -108,11 +108,11 @@ async def test_migration_7_starts_the_event_log_with_the_outboxs_order_events(
             "SELECT order_id, sequence, event_id, type, event, history_len FROM order_events "
             "ORDER BY xid, position"
         )
-        # As migration 7 found the database: no log, the outbox as the release before wrote it.
+        # As migration 8 found the database: no log, the outbox as the release before wrote it.
         await conn.execute("DROP TABLE order_events")
         await conn.execute("DELETE FROM outbox WHERE order_id = 'O-2'")
         folder = resources.files("orderstate.projector") / "migrations"
-        await conn.execute((folder / "0007_order_event_log.sql").read_text())
+        await conn.execute((folder / "0008_order_event_log.sql").read_text())
         seeded = await conn.fetch(
             "SELECT order_id, sequence, event_id, type, event, history_len, recorded_at "
             "FROM order_events ORDER BY xid, position"

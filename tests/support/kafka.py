@@ -12,6 +12,7 @@ class TopicNames:
     shipments: str
     order_events: str
     rejected: str
+    alerts: str
 
     @property
     def inbound(self) -> list[str]:
@@ -19,7 +20,7 @@ class TopicNames:
 
     @property
     def all(self) -> list[str]:
-        return [self.orders, self.shipments, self.order_events, self.rejected]
+        return [self.orders, self.shipments, self.order_events, self.rejected, self.alerts]
 
 
 def unique_topics() -> TopicNames:
@@ -29,6 +30,7 @@ def unique_topics() -> TopicNames:
         shipments=f"{prefix}.shop.shipments.v1",
         order_events=f"{prefix}.orderstate.order-events.v1",
         rejected=f"{prefix}.orderstate.rejected.v1",
+        alerts=f"{prefix}.orderstate.order-alerts.v1",
     )
 
 
@@ -43,10 +45,14 @@ async def create_topics(bootstrap: str, names: list[str], partitions: int = 6) -
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, names: list[str]) -> None:
+async def delete_topics(bootstrap: str, names: list[str], *, prefix: str | None = None) -> None:
+    """The named topics, and every topic whose name starts with ``prefix`` (the changelog
+    topics faust made for a test's monitor)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
+        if prefix is not None:
+            names = [*names, *(t for t in await admin.list_topics() if t.startswith(prefix))]
         await admin.delete_topics(names)
     finally:
         await admin.close()

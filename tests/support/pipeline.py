@@ -26,7 +26,9 @@ def settings_for(kafka: str, database_url: str, topics: TopicNames, **overrides:
         "topic_shipments": topics.shipments,
         "topic_order_events": topics.order_events,
         "topic_rejected": topics.rejected,
+        "topic_alerts": topics.alerts,
         "consumer_group": f"{topics.orders}.group",
+        "monitor_group": f"{topics.orders}.monitor",
         "batch_max_wait_ms": 20,
         "relay_poll_interval_ms": 200,
     }

@@ -21,6 +21,8 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "ORDERSTATE_TOPIC_SHIPMENTS": settings.topic_shipments,
             "ORDERSTATE_TOPIC_ORDER_EVENTS": settings.topic_order_events,
             "ORDERSTATE_TOPIC_REJECTED": settings.topic_rejected,
+            "ORDERSTATE_TOPIC_ALERTS": settings.topic_alerts,
+            "ORDERSTATE_MONITOR_GROUP": settings.monitor_group,
             "ORDERSTATE_CONSUMER_GROUP": settings.consumer_group,
             "ORDERSTATE_BATCH_MAX_WAIT_MS": str(settings.batch_max_wait_ms),
             "ORDERSTATE_LOG_FORMAT": "json",

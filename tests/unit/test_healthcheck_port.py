@@ -16,6 +16,7 @@ ORDERSTATE = "/opt/orderstate/bin/orderstate"
         (["api", "--host", "127.0.0.1", "--port=9001"], 9001),
         (["worker"], 9102),
         (["relay"], 9103),
+        (["monitor"], 9104),
         (["run"], 9102),
         (["worker", "--ops-port", "9200"], 9200),
         (["relay", "--ops-port=9300"], 9300),

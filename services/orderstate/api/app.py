@@ -15,6 +15,7 @@ from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
+    alerts,
     carriers,
     history,
     items,
@@ -33,9 +34,10 @@ __all__ = ["API_DESCRIPTION", "create_api"]
 API_DESCRIPTION = """
 Order states of e-commerce orders, shaped on the Seven Senders Orders API v2
 (`/v2/token`, `/v2/orders`, `/v2/order-states`, `/v2/shipments`, `/v2/carriers`, Seven
-Senders field names). The Spryker and WooCommerce Seven Senders plugins work unmodified: the
-legacy spellings (`/v2/order_states`, `.json` suffixes, `shop_order_*` names, naive
-datetimes, `de_DE` locales) are read as the README's "Coming from Seven Senders" lists.
+Senders field names), and the alerts of orderstate's order monitor (`/v2/alerts`). The
+Spryker and WooCommerce Seven Senders plugins work unmodified: the legacy spellings
+(`/v2/order_states`, `.json` suffixes, `shop_order_*` names, naive datetimes, `de_DE`
+locales) are read as the README's "Coming from Seven Senders" lists.
 
 Every write goes through the same state machine as the Kafka events and is also
 appended to the inbound Kafka topic. Rejections are RFC 9457
@@ -65,7 +67,18 @@ def create_api(context: ApiContext, *, readiness: ReadinessCheck | None = None) 
     app.state.context = context
     app.state.carriers = carrier_list.load(context.settings.carriers_file)
     install_problem_handlers(app)
-    for module in (token, orders, items, states, tags, shipments, carriers, problems, history):
+    for module in (
+        token,
+        orders,
+        items,
+        states,
+        tags,
+        shipments,
+        carriers,
+        alerts,
+        problems,
+        history,
+    ):
         app.include_router(module.router)
 
     # Plain Starlette routes: outside the OpenAPI document, which describes the REST API.

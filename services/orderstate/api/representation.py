@@ -1,10 +1,12 @@
 """What the REST API returns: orders in Seven Senders field names, built from the view."""
 
 import datetime as dt
+from typing import Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
 
+from orderstate.api.alert_reads import AlertRow
 from orderstate.domain import (
     ItemStatus,
     OrderState,
@@ -14,14 +16,18 @@ from orderstate.domain import (
 )
 
 __all__ = [
+    "AlertOut",
     "ItemOut",
     "OrderOut",
+    "OrderReadOut",
     "ShipmentOut",
     "ShipmentResource",
     "StateOut",
+    "alert_out",
     "item_iri",
     "order_iri",
     "order_out",
+    "order_read_out",
     "shipment_iri",
 ]
 
@@ -99,6 +105,70 @@ class OrderOut(BaseModel):
     version: int = Field(description="Increases by one per accepted change; the ETag.")
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class AlertOut(BaseModel):
+    """An alert of the order monitor: one deadline of one order under one rule."""
+
+    id: str = Field(
+        description="The alert id: derived from shop, order, rule and deadline, so it is the "
+        "`alert_id` of its alert.raised and alert.cleared events on orderstate.order-alerts.v1."
+    )
+    rule: str = Field(
+        description="state_deadline.<state> (stayed too long in <state>), order_delayed "
+        "(promised_delivery_date passed, not completed), boarding_open (boarding_complete "
+        "still false after shipping), parked_too_long (shipments wait for an order this shop "
+        "has not created)."
+    )
+    status: Literal["open", "cleared"]
+    order_id: str
+    order_iri: str
+    state: OrderState | None = Field(
+        description="The order's state when the monitor last decided; null for parked_too_long."
+    )
+    order_version: int | None
+    since: dt.datetime = Field(
+        description="When the watched condition began (state entered, shipped, promised date, "
+        "first shipment parked)."
+    )
+    deadline: dt.datetime = Field(description="When the alert became due.")
+    raised_at: dt.datetime
+    cleared_at: dt.datetime | None
+    cleared_because: str | None = Field(
+        description="moved_on (the order left the condition), deadline_changed (a new "
+        "deadline replaced it), deleted, rule_removed (the shop's rules changed), unparked "
+        "(no shipment waits any more)."
+    )
+
+
+def alert_out(row: AlertRow) -> AlertOut:
+    return AlertOut(
+        id=row.alert_id,
+        rule=row.rule,
+        status="open" if row.cleared_at is None else "cleared",
+        order_id=row.order_id,
+        order_iri=order_iri(row.order_id),
+        state=row.state,
+        order_version=row.order_version,
+        since=row.since,
+        deadline=row.deadline,
+        raised_at=row.raised_at,
+        cleared_at=row.cleared_at,
+        cleared_because=row.cleared_because,
+    )
+
+
+class OrderReadOut(OrderOut):
+    """An order as GET returns it: with the monitor's open alerts."""
+
+    alerts: list[AlertOut] = Field(
+        description="Open alerts of the order monitor (GET /v2/alerts lists cleared ones too). "
+        "The monitor updates them after each change, so a write's response leaves them out."
+    )
+
+
+def order_read_out(view: OrderView, alerts: list[AlertRow]) -> OrderReadOut:
+    return OrderReadOut(**dict(order_out(view)), alerts=[alert_out(a) for a in alerts])
 
 
 def order_out(view: OrderView) -> OrderOut:

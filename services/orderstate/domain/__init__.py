@@ -4,6 +4,12 @@ Standard library and pydantic only: no clock, no id generation, no IO. An
 import-linter contract in pyproject.toml keeps it that way.
 """
 
+from orderstate.domain.alert_rules import (
+    DEFAULT_ALERT_RULES,
+    AlertRules,
+    Rule,
+    state_deadline_rule,
+)
 from orderstate.domain.changes import (
     AddItem,
     CancelShipment,
@@ -21,6 +27,7 @@ from orderstate.domain.changes import (
     UpdateItem,
     UpdateOrder,
 )
+from orderstate.domain.deadlines import Deadline, OrderWatch, deadlines, watch_after
 from orderstate.domain.decide import SHIPMENT_CHANGES, change_kind, decide, reject_expired_parked
 from orderstate.domain.emitted import (
     BoardingCompleted,
@@ -62,6 +69,7 @@ from orderstate.domain.states import (
 
 __all__ = [
     "CLOSED_STATES",
+    "DEFAULT_ALERT_RULES",
     "DEFAULT_POLICY",
     "DERIVED_STATES",
     "SETTABLE_STATES",
@@ -69,11 +77,13 @@ __all__ = [
     "TRACK",
     "Accepted",
     "AddItem",
+    "AlertRules",
     "BoardingCompleted",
     "CancelShipment",
     "Change",
     "ChangeShipmentStatus",
     "CreateOrder",
+    "Deadline",
     "Decision",
     "DeleteOrder",
     "Effect",
@@ -90,6 +100,7 @@ __all__ = [
     "OrderState",
     "OrderUpdated",
     "OrderView",
+    "OrderWatch",
     "Parked",
     "Policy",
     "PolicyBook",
@@ -98,6 +109,7 @@ __all__ = [
     "Rejected",
     "RemoveItem",
     "RequestState",
+    "Rule",
     "SetBoarding",
     "SetTags",
     "ShipmentDirection",
@@ -109,8 +121,11 @@ __all__ = [
     "UpdateItem",
     "UpdateOrder",
     "change_kind",
+    "deadlines",
     "decide",
     "load_policy",
     "load_policy_book",
     "reject_expired_parked",
+    "state_deadline_rule",
+    "watch_after",
 ]

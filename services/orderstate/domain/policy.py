@@ -13,11 +13,16 @@ not at the first event.
 Configuration shape (JSON or YAML, read by the caller)::
 
     {"default": {<table>},                      # optional, replaces the built-in default
-     "shops": {"<shop_id>": {<table>}, ...}}
+     "shops": {"<shop_id>": {<table>}, ...},
+     "alerts": {"default": {<rules>},           # optional: the monitor's deadlines
+                "shops": {"<shop_id>": {<rules>}, ...}}}
 
     <table> = {"transitions": {"new": ["paid", "cancelled"], ...},
                "refund_requires_payment": true,   # optional, default true
                "park_ttl_seconds": 86400}         # optional, default one day
+
+The alert rules (``alert_rules.py``) ride on the policy of each shop (``Policy.alerts``), so a
+shop's deadlines are checked against the transitions the same shop is held to.
 """
 
 from collections import deque
@@ -26,6 +31,7 @@ from datetime import timedelta
 
 from pydantic import BaseModel, ConfigDict
 
+from orderstate.domain.alert_rules import DEFAULT_ALERT_RULES, AlertRules, load_alert_rules
 from orderstate.domain.states import (
     CLOSED_STATES,
     DERIVED_STATES,
@@ -83,9 +89,15 @@ class Policy(BaseModel):
     transitions: Mapping[OrderState, frozenset[OrderState]] = DEFAULT_TRANSITIONS
     refund_requires_payment: bool = True
     park_ttl: timedelta = timedelta(days=1)
+    # What the order monitor watches for this shop; decide() never reads it.
+    alerts: AlertRules = DEFAULT_ALERT_RULES
 
     def allowed_after(self, state: OrderState) -> frozenset[OrderState]:
         return self.transitions.get(state, frozenset())
+
+    def can_follow(self, state: OrderState) -> bool:
+        """Whether any state, requested or derived, may come after ``state``."""
+        return bool(self.allowed_after(state) | _DERIVED_EDGES.get(state, frozenset()))
 
 
 DEFAULT_POLICY = Policy()
@@ -104,11 +116,11 @@ class PolicyBook(BaseModel):
 
 
 def load_policy_book(data: Mapping[str, object]) -> PolicyBook:
-    unknown = set(data) - {"default", "shops"}
+    unknown = set(data) - {"default", "shops", "alerts"}
     if unknown:
         raise PolicyError(
             f"policy configuration: unknown keys {sorted(unknown)}; "
-            "expected 'default' and/or 'shops'"
+            "expected 'default', 'shops' and/or 'alerts'"
         )
     default = DEFAULT_POLICY
     if "default" in data:
@@ -118,7 +130,46 @@ def load_policy_book(data: Mapping[str, object]) -> PolicyBook:
         str(shop_id): load_policy(_mapping(table, f"shops.{shop_id}"), name=f"shop {shop_id}")
         for shop_id, table in shops_data.items()
     }
-    return PolicyBook(default=default, shops=shops)
+    # Also without an 'alerts' section: the default rules must suit every shop's table.
+    return _with_alert_rules(_mapping(data.get("alerts", {}), "alerts"), default, shops)
+
+
+def _with_alert_rules(
+    data: Mapping[str, object], default: Policy, shops: dict[str, Policy]
+) -> PolicyBook:
+    unknown = set(data) - {"default", "shops"}
+    if unknown:
+        raise PolicyError(
+            f"policy configuration: unknown keys {sorted(unknown)} in 'alerts'; "
+            "expected 'default' and/or 'shops'"
+        )
+    rules = DEFAULT_ALERT_RULES
+    if "default" in data:
+        rules = _alert_rules(_mapping(data["default"], "alerts.default"), rules, default, "default")
+    # Shops with a table of their own get the default rules too, checked against that table.
+    shops = {
+        shop_id: _with_rules(policy, _alert_rules({}, rules, policy, f"shop {shop_id}"))
+        for shop_id, policy in shops.items()
+    }
+    for shop_id, overrides in _mapping(data.get("shops", {}), "alerts.shops").items():
+        policy = shops.get(str(shop_id), default.model_copy(update={"name": f"shop {shop_id}"}))
+        own = _alert_rules(
+            _mapping(overrides, f"alerts.shops.{shop_id}"), rules, policy, f"shop {shop_id}"
+        )
+        shops[str(shop_id)] = _with_rules(policy, own)
+    return PolicyBook(default=_with_rules(default, rules), shops=shops)
+
+
+def _alert_rules(
+    data: Mapping[str, object], base: AlertRules, policy: Policy, name: str
+) -> AlertRules:
+    return load_alert_rules(
+        data, base=base, name=name, can_follow=policy.can_follow, error=PolicyError
+    )
+
+
+def _with_rules(policy: Policy, rules: AlertRules) -> Policy:
+    return policy if policy.alerts == rules else policy.model_copy(update={"alerts": rules})
 
 
 def load_policy(data: Mapping[str, object], *, name: str) -> Policy:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from orderstate.events.alerts import RULE_PATTERN, AlertClearedOut, AlertRaisedOut
 from orderstate.events.envelope import CloudEvent
 from orderstate.events.examples import inbound_examples, outbound_examples
 from orderstate.events.fields import ID_PATTERN, REFERENCE_PATTERN
@@ -25,7 +26,7 @@ from orderstate.events.outbound import (
     StateChangedOut,
 )
 from orderstate.events.registry import INBOUND_TYPES
-from orderstate.events.topics import KEY_FORMAT, TOPICS, Direction
+from orderstate.events.topics import KEY_FORMAT, SEQUENCED, TOPICS, Direction, TopicRole
 
 __all__ = ["OUTBOUND_MODELS", "export_contract", "message_name"]
 
@@ -37,7 +38,13 @@ OUTBOUND_MODELS: dict[str, type[BaseModel]] = {
     "order.updated": OrderUpdatedOut,
     "order.deleted": OrderDeletedOut,
     "event.rejected": EventRejectedOut,
+    "alert.raised": AlertRaisedOut,
+    "alert.cleared": AlertClearedOut,
 }
+
+# Outbound types whose events carry ``sequence``: those of the order events topic.
+_SEQUENCED_TYPES = frozenset(t for topic in SEQUENCED for t in TOPICS[topic].types)
+_ALERT_TYPES = frozenset(TOPICS[TopicRole.ALERTS_OUT].types)
 
 _SCHEMA_BASE = "https://orderstate.dev/schemas/"
 
@@ -85,9 +92,9 @@ def _event_schema(
     properties["type"] = {"const": type_name, "title": "Type"}
     properties["data"] = data_schema
     required = list(envelope["required"])
-    if direction is Direction.INBOUND:
+    if direction is Direction.INBOUND or type_name in _ALERT_TYPES:
         del properties["sequence"]
-    elif type_name != "event.rejected":
+    elif type_name in _SEQUENCED_TYPES:
         required.append("sequence")
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -186,7 +193,7 @@ def _ce_headers(direction: Direction, type_name: str) -> dict[str, Any]:
     headers["ce_shopid"]["pattern"] = props["shopid"]["pattern"]
     headers["ce_orderid"]["pattern"] = props["orderid"]["pattern"]
     required = list(headers)
-    if direction is Direction.OUTBOUND and type_name != "event.rejected":
+    if direction is Direction.OUTBOUND and type_name in _SEQUENCED_TYPES:
         headers["ce_sequence"] = {
             "type": "string",
             "description": "The event's number among its order's outbound events: 1, 2, 3, ... "
@@ -195,5 +202,12 @@ def _ce_headers(direction: Direction, type_name: str) -> dict[str, Any]:
             "last seen + 1 is a gap (docs/reliability.md).",
         }
         required.append("ce_sequence")
+    if type_name in _ALERT_TYPES:
+        headers["ce_subject"] = {
+            "type": "string",
+            "pattern": RULE_PATTERN,
+            "description": "CloudEvents attribute 'subject': the alert's rule",
+        }
+        required.append("ce_subject")
     headers["content-type"] = {"type": "string", "const": "application/json"}
     return {"type": "object", "required": required, "properties": headers}

@@ -9,6 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from orderstate.domain import DEFAULT_POLICY, Accepted, OrderView, ReasonCode, decide
+from orderstate.events.alerts import (
+    AlertClearedOut,
+    AlertRaisedOut,
+    ClearedBecause,
+    alert_event_data,
+    alert_id,
+)
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import CloudEvent
 from orderstate.events.outbound import (
@@ -147,7 +154,44 @@ def outbound_examples() -> dict[str, CloudEvent]:
                 ),
             )
     examples["event.rejected"] = _rejected_example()
+    examples.update(_alert_examples())
     return examples
+
+
+def _alert_examples() -> dict[str, CloudEvent]:
+    """The story's order, paid at 09:41 and never prepared: due 48 hours later, cleared when
+    the parcel finally ships."""
+    paid = int(datetime(2026, 3, 2, 9, 41, tzinfo=UTC).timestamp() * 1000)
+    due = paid + 48 * 3_600_000
+    raised = due + 800
+    alert = {
+        "alert_id": alert_id(_SHOP, _ORDER, "state_deadline.paid", due),
+        "rule": "state_deadline.paid",
+        "order_id": _ORDER,
+        "state": "paid",
+        "since": "2026-03-02T09:41:00Z",
+        "deadline": "2026-03-04T09:41:00Z",
+        "raised_at": "2026-03-04T09:41:00.800000Z",
+        "order_version": 6,
+    }
+    cleared = {
+        **alert,
+        "state": "shipped",
+        "order_version": 7,
+        "cleared_at": "2026-03-04T11:02:13.250000Z",
+        "cleared_because": ClearedBecause.MOVED_ON.value,
+    }
+    AlertRaisedOut.model_validate(alert)
+    AlertClearedOut.model_validate(cleared)
+    cleared_ms = raised + (60 + 21) * 60_000 + 12_450
+    return {
+        "alert.raised": CloudEvent.model_validate(
+            alert_event_data("alert.raised", shop_id=_SHOP, data=alert, time_ms=raised)
+        ),
+        "alert.cleared": CloudEvent.model_validate(
+            alert_event_data("alert.cleared", shop_id=_SHOP, data=cleared, time_ms=cleared_ms)
+        ),
+    }
 
 
 def _rejected_example() -> CloudEvent:

@@ -10,6 +10,7 @@ because it splits at the first ``:``, which a shop id never contains.
 import re
 from decimal import Decimal
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, StringConstraints
 
@@ -80,7 +81,26 @@ ShipmentId = _Reference
 EventId = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Location = Annotated[str, StringConstraints(min_length=1, max_length=512)]
-Url = Annotated[str, StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$")]
+
+
+def _parsable_url(url: str) -> str:
+    # The pattern alone lets through text no client can open ("http://[", "http://:x"); a
+    # consumer that follows the link would fail on it long after we accepted it.
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as error:
+        raise ValueError(f"not a URL: {error}") from None
+    if not parts.hostname:
+        raise ValueError("not a URL: no host")
+    return url
+
+
+Url = Annotated[
+    str,
+    StringConstraints(max_length=2048, pattern=r"^https?://[^\s]+$"),
+    AfterValidator(_parsable_url),
+]
 # ISO 639-1 language, optionally with an ISO 3166 region: "de", "en-GB".
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]
 Quantity = Annotated[int, Field(ge=1, le=1_000_000)]

@@ -7,7 +7,7 @@ role, the key format and the allowed types belong to the contract.
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["KEY_FORMAT", "TOPICS", "Direction", "Topic", "TopicRole"]
+__all__ = ["KEY_FORMAT", "SEQUENCED", "TOPICS", "Direction", "Topic", "TopicRole"]
 
 KEY_FORMAT = "<shop_id>:<order_id>"
 
@@ -17,6 +17,7 @@ class TopicRole(StrEnum):
     SHIPMENTS_IN = "shipments_in"
     ORDER_EVENTS_OUT = "order_events_out"
     REJECTED_OUT = "rejected_out"
+    ALERTS_OUT = "alerts_out"
 
 
 class Direction(StrEnum):
@@ -88,5 +89,16 @@ TOPICS: dict[TopicRole, Topic] = {
             "Every rejected or malformed inbound event, with the reason code and the original.",
             ("event.rejected",),
         ),
+        Topic(
+            TopicRole.ALERTS_OUT,
+            "orderstate.order-alerts.v1",
+            Direction.OUTBOUND,
+            "Alerts of the order monitor: an order past a deadline of its shop's alert rules "
+            "(alert.raised), and the same alert once the order moved on (alert.cleared).",
+            ("alert.raised", "alert.cleared"),
+        ),
     )
 }
+
+# The topics whose events carry the order's gap-free ``sequence``.
+SEQUENCED = frozenset({TopicRole.ORDER_EVENTS_OUT})

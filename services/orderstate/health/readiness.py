@@ -6,6 +6,8 @@
 - The worker and the relay need Kafka as well. Their Kafka check keeps one admin client per
   process and reuses its connection, so a probe is one metadata request, not a new TLS and
   SASL handshake every period.
+- The monitor needs both, and its faust app running with its tables recovered
+  (``StateCheck``).
 
 The level check is ``migrate.level``, the same one ``orderstate migrate`` applies: a database
 ahead of the code (a rollback) is ready, one behind it or with an edited migration is not.
@@ -15,6 +17,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import asyncpg
 from aiokafka.admin import AIOKafkaAdminClient
@@ -24,7 +27,7 @@ from orderstate.projector import migrate
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
 
-__all__ = ["DatabaseCheck", "KafkaCheck", "Readiness", "ReadinessCheck"]
+__all__ = ["Check", "DatabaseCheck", "KafkaCheck", "Readiness", "ReadinessCheck", "StateCheck"]
 
 # Returns the names of the dependencies that are not ready; empty means ready.
 ReadinessCheck = Callable[[], Awaitable[list[str]]]
@@ -32,6 +35,26 @@ ReadinessCheck = Callable[[], Awaitable[list[str]]]
 _DATABASE_TIMEOUT_S = 2.0
 _KAFKA_TIMEOUT_S = 3.0
 _NOT_READY: tuple[type[Exception], ...] = (TimeoutError, asyncpg.PostgresError, *DATABASE_DOWN)
+
+
+class Check(Protocol):
+    async def __call__(self) -> list[str]: ...
+
+    async def close(self) -> None: ...
+
+
+class StateCheck:
+    """A part of the process that says itself whether it is ready, under ``name``."""
+
+    def __init__(self, name: str, ready: Callable[[], bool]) -> None:
+        self.name = name
+        self.ready = ready
+
+    async def __call__(self) -> list[str]:
+        return [] if self.ready() else [self.name]
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
 
 class DatabaseCheck:
@@ -110,7 +133,7 @@ class KafkaCheck:
 class Readiness:
     """The checks of one process, asked together; ``close`` when the process stops."""
 
-    def __init__(self, checks: Sequence[DatabaseCheck | KafkaCheck]) -> None:
+    def __init__(self, checks: Sequence[Check]) -> None:
         self.checks = tuple(checks)
 
     async def __call__(self) -> list[str]:
@@ -122,9 +145,12 @@ class Readiness:
             await check.close()
 
     @classmethod
-    def for_parts(cls, parts: set[str], settings: Settings, pool: asyncpg.Pool) -> "Readiness":
-        """The api alone needs PostgreSQL; a process with a worker or relay needs Kafka too."""
-        checks: list[DatabaseCheck | KafkaCheck] = [DatabaseCheck(pool)]
-        if parts & {"worker", "relay"}:
+    def for_parts(
+        cls, parts: set[str], settings: Settings, pool: asyncpg.Pool, extra: Sequence[Check] = ()
+    ) -> "Readiness":
+        """The api alone needs PostgreSQL; a process with a worker, relay or monitor needs
+        Kafka too; ``extra`` are the process's own checks."""
+        checks: list[Check] = [DatabaseCheck(pool)]
+        if parts & {"worker", "relay", "monitor"}:
             checks.append(KafkaCheck(settings))
-        return cls(checks)
+        return cls([*checks, *extra])

@@ -1,13 +1,16 @@
-"""Run the long-lived parts (worker, relay, api) in one event loop until a signal or a failure."""
+"""Run the long-lived parts (worker, relay, monitor, api) in one event loop until a signal or a
+failure."""
 
 import asyncio
 import gc
 import signal
+from collections.abc import Coroutine
+from typing import Any
 
 import structlog
 
 from orderstate.domain import PolicyError
-from orderstate.health.readiness import Readiness
+from orderstate.health.readiness import Check, Readiness, StateCheck
 from orderstate.launch.servers import serve_api, serve_ops
 from orderstate.policy_config import read_policy_book
 from orderstate.relay.outbox_relay import Relay
@@ -21,8 +24,8 @@ log = structlog.get_logger("orderstate")
 
 
 async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
-    """Run ``parts`` (a subset of worker, relay and api) until SIGTERM or SIGINT, or until one
-    of them ends; the exit code is the worst of theirs."""
+    """Run ``parts`` (a subset of worker, relay, monitor and api) until SIGTERM or SIGINT, or
+    until one of them ends; the exit code is the worst of theirs."""
     stop = asyncio.Event()
     stop_on_signals(stop)
     try:
@@ -31,19 +34,28 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
     except (PolicyError, StartupError) as exc:
         log.error("startup_failed", error=str(exc))
         return 2
-    readiness = Readiness.for_parts(parts, settings, pool)
+    monitor = None
+    extra: list[Check] = []
+    if "monitor" in parts:
+        # faust-streaming is loaded only by a process that runs the monitor.
+        from orderstate.monitor.app import Monitor
+
+        monitor = Monitor(settings, policies, pool, stop=stop)
+        extra.append(StateCheck("monitor", lambda: monitor.ready))
+    readiness = Readiness.for_parts(parts, settings, pool, extra)
     ops = None
     try:
-        if parts & {"worker", "relay"}:
-            # A worker or relay on the wrong schema would fail in the middle of its work: it
-            # refuses to start. The api stays up instead and reports "migrations" on /readyz,
-            # which keeps it out of its Service without a crash loop. Kafka out of reach is
-            # found before either part starts its clients, so it is one line, not one per
-            # client with their retries.
+        if parts & {"worker", "relay", "monitor"}:
+            # A worker, relay or monitor on the wrong schema would fail in the middle of its
+            # work: it refuses to start. The api stays up instead and reports "migrations" on
+            # /readyz, which keeps it out of its Service without a crash loop. Kafka out of
+            # reach is found before any part starts its clients, so it is one line, not one
+            # per client with their retries.
             try:
                 await require_migration_level(pool)
                 await check_kafka(
-                    settings, " and ".join(p for p in ("worker", "relay") if p in parts)
+                    settings,
+                    " and ".join(p for p in ("worker", "relay", "monitor") if p in parts),
                 )
             except StartupError as exc:
                 log.error("startup_failed", error=str(exc))
@@ -55,7 +67,7 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
         gc.set_threshold(10_000, 20, 10)
         if ops_port:
             ops = await serve_ops(ops_host, ops_port, readiness)
-        runners = []
+        runners: list[Coroutine[Any, Any, int]] = []
         if "worker" in parts:
             runners.append(
                 Worker(
@@ -68,28 +80,31 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
             )
         if "relay" in parts:
             runners.append(Relay(settings, pool, stop=stop).run())
+        if monitor is not None:
+            runners.append(monitor.run())
         if "api" in parts:
             runners.append(serve_api(settings, pool, policies, stop, readiness))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.
         stop.set()
-        codes = []
-        for task in tasks:
-            try:
-                codes.append(await task)
-            except StartupError as exc:
-                log.error("startup_failed", error=str(exc))
-                codes.append(2)
-            except Exception:
-                log.exception("process_part_failed")
-                codes.append(1)
-        return max(codes)
+        return max([await _exit_code(task) for task in tasks])
     finally:
         if ops is not None:
             ops.cancel()
         await readiness.close()
         await pool.close()
+
+
+async def _exit_code(task: "asyncio.Future[int]") -> int:
+    try:
+        return await task
+    except StartupError as exc:
+        log.error("startup_failed", error=str(exc))
+        return 2
+    except Exception:
+        log.exception("process_part_failed")
+        return 1
 
 
 def stop_on_signals(stop: asyncio.Event) -> None:

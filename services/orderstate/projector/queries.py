@@ -1,11 +1,12 @@
 """The named SQL statements of orderstate, loaded once from the ``.sql`` files in ``sql/``:
 ``queries.sql`` for the write path, and one file per other area (API keys, REST reads,
-idempotency, the migration runner, the simulation). SQL is reviewed as SQL, and no statement
-is ever assembled from input.
+idempotency, the migration runner, the simulation, the order monitor's alerts). SQL is
+reviewed as SQL, and no statement is ever assembled from input.
 
 Each statement starts with ``-- name: <name>``; names are unique across the files. The only
-SQL composed in Python is the WHERE clause of the two REST list requests (api/reads.py and
-api/shipment_reads.py), from fixed fragments with every value bound as a parameter.
+SQL composed in Python is the WHERE clause of the three REST list requests (api/reads.py,
+api/shipment_reads.py and api/alert_reads.py), from fixed fragments with every value bound as
+a parameter.
 """
 
 import re

@@ -4,6 +4,12 @@ Each order runs a whole lifecycle the way shops really send it: payment and
 warehouse systems racing (late states), shipments that arrive before their
 order, redeliveries, some invalid transitions and some malformed records.
 Orders are interleaved so a batch holds many orders, as in production.
+
+Two shares, off by default so that benchmarks keep the traffic of earlier runs, give the order
+monitor something to find: ``promised`` orders carry a promised delivery date four hours after
+ordering (most are delivered later than that: order_delayed, cleared on delivery), and
+``overdue`` adds orders from three days before the simulated day that were paid (some also
+prepared) and then never moved again (state deadlines, and delayed for good).
 """
 
 import json
@@ -53,6 +59,15 @@ class SimConfig:
     # Orders in flight at once; their events interleave.
     concurrency: int = 50
     start: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # Share of orders promised for delivery 4 hours after ordering.
+    promised: float = 0.0
+    # Stalled orders from three days earlier, as a share of ``orders``, on top of them.
+    overdue: float = 0.0
+
+
+# How long before the simulated day the stalled orders were placed, and the promise they got.
+_STALLED_BEFORE = timedelta(days=3)
+_PROMISE = timedelta(hours=4)
 
 
 _STATES = ["paid", "in_production", "warehouse_handover", "in_preparation"]
@@ -60,8 +75,14 @@ _CARRIERS = ["dhl", "dpd", "gls", "ups", "hermes"]
 
 
 class _Order:
-    def __init__(
-        self, rng: random.Random, shop: str, order_id: str, t0: datetime, race_rate: float
+    def __init__(  # noqa: PLR0917 -- an order's identity, start and the two odds that shape it
+        self,
+        rng: random.Random,
+        shop: str,
+        order_id: str,
+        t0: datetime,
+        race_rate: float,
+        promise: datetime | None = None,
     ) -> None:
         self.rng = rng
         self.race_rate = race_rate
@@ -69,6 +90,7 @@ class _Order:
         self.order_id = order_id
         self.t = t0
         self.n = 0
+        self.promise = promise
         self.plan = self._plan()
 
     def _tick(self) -> datetime:
@@ -103,6 +125,11 @@ class _Order:
                     "order_tags": {"channel": rng.choice(["web", "app", "marketplace"])},
                     "boarding_complete": boarding_at_create,
                     "items": items,
+                    **(
+                        {"promised_delivery_date": self.promise.isoformat()}
+                        if self.promise is not None
+                        else {}
+                    ),
                 },
                 Kind.VALID,
             )
@@ -171,19 +198,53 @@ def _invalid(rng: random.Random) -> tuple[str, dict[str, Any], Kind]:
     return "order.state_changed", {"state": state}, Kind.INVALID
 
 
+def _stalled(config: SimConfig, rng: random.Random) -> Iterator[SimRecord]:
+    """Orders placed three days before the simulated day, paid, some prepared, and then never
+    moved again: their deadlines passed long ago."""
+    counter = 0
+    for n in range(round(config.orders * config.overdue)):
+        t0 = config.start - _STALLED_BEFORE + timedelta(minutes=n)
+        order = _Order(
+            rng,
+            f"shop-{n % config.shops + 1}",
+            f"SIM-{config.seed}-S{n:06d}",
+            t0,
+            0.0,
+            promise=t0 + timedelta(days=1),
+        )
+        stop_after = "in_preparation" if n % 3 == 0 else "paid"
+        steps = [order.plan[0]]
+        for step in order.plan[1:]:
+            if step[1] != "order.state_changed" or step[2]["state"] == "cancelled":
+                continue
+            steps.append(step)
+            if step[2]["state"] == stop_after:
+                break
+        for role, type_name, data, kind in steps:
+            counter += 1
+            yield _record(order, counter, role, type_name, data, kind, config, prefix="stalled")
+
+
 def generate(config: SimConfig) -> Iterator[SimRecord]:
     """Yield records in publishing order."""
     rng = random.Random(config.seed)
-    pending = [
-        _Order(
-            rng,
-            f"shop-{n % config.shops + 1}",
-            f"SIM-{config.seed}-{n:07d}",
-            config.start + timedelta(seconds=n),
-            config.race_rate,
+    # The monitor's shares draw from their own generator, so the rest stays as it was.
+    shares = random.Random(config.seed + 7_919)
+    yield from _stalled(config, shares)
+    pending = []
+    for n in range(config.orders):
+        t0 = config.start + timedelta(seconds=n)
+        promised = config.promised > 0 and shares.random() < config.promised
+        pending.append(
+            _Order(
+                rng,
+                f"shop-{n % config.shops + 1}",
+                f"SIM-{config.seed}-{n:07d}",
+                t0,
+                config.race_rate,
+                promise=t0 + _PROMISE if promised else None,
+            )
         )
-        for n in range(config.orders)
-    ]
     pending.reverse()
     active: list[tuple[_Order, int]] = []
     # Redeliveries repeat one of the last 200 records; older ones need not be kept.
@@ -240,6 +301,8 @@ def _record(  # noqa: PLR0917 -- one call site per kind; a parameter object woul
     data: dict[str, Any],
     kind: Kind,
     config: SimConfig,
+    *,
+    prefix: str = "sim",
 ) -> SimRecord:
     when = order._tick()
     body = dict(data)
@@ -248,7 +311,7 @@ def _record(  # noqa: PLR0917 -- one call site per kind; a parameter object woul
         body["occurred_at"] = occurred.isoformat()
     event = CloudEvent(
         specversion="1.0",
-        id=f"sim-{config.seed}-{counter}",
+        id=f"{prefix}-{config.seed}-{counter}",
         source=f"https://{order.shop}.example.com/events",
         type=type_name,
         time=when,

@@ -120,7 +120,7 @@ async def test_as_of_before_the_log_starts_says_the_history_is_not_kept(api: Api
     await api.client.post("/v2/orders", json=order_body("A-1"), headers=shop)
     moment = await _db_now(api)
     await _state(api, shop, "paid", "2026-11-20T10:41:00Z")
-    # An order older than the log (created before migration 7, outbox rows since cleaned up).
+    # An order older than the log (created before migration 8, outbox rows since cleaned up).
     async with api.context.pool.acquire() as conn:
         await conn.execute("DELETE FROM order_events WHERE sequence = 1")
     answer = await _as_of(api, shop, "A-1", moment)

@@ -65,6 +65,8 @@ async def test_a_thousand_generated_requests_and_no_server_error(
         report = tmp_path / "report.ndjson"
         run = await asyncio.create_subprocess_exec(
             str(Path(sys.executable).with_name("schemathesis")),
+            "--config-file",
+            str(Path(__file__).parents[2] / "support" / "schemathesis.toml"),
             "run",
             f"{base}/v2/openapi.json",
             "--header",

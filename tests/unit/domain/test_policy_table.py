@@ -311,7 +311,8 @@ def test_unknown_book_key_is_refused() -> None:
         load_policy_book({"defaults": {}, "shop": {}})
 
     assert str(error.value) == (
-        "policy configuration: unknown keys ['defaults', 'shop']; expected 'default' and/or 'shops'"
+        "policy configuration: unknown keys ['defaults', 'shop']; "
+        "expected 'default', 'shops' and/or 'alerts'"
     )
 
 

@@ -86,6 +86,9 @@ that says what to change, instead of pods that crash later.
 {{- fail (printf "worker.keda.minReplicas=%d is above the maximum %d" (int $v.worker.keda.minReplicas) $max) -}}
 {{- end -}}
 {{- end -}}
+{{- if and $v.monitor.enabled (gt (int $v.monitor.replicas) (int $v.kafka.partitions)) -}}
+{{- fail (printf "monitor.replicas=%d exceeds kafka.partitions=%d: the monitor is a consumer group like the worker, so monitors beyond the partition count sit idle." (int $v.monitor.replicas) (int $v.kafka.partitions)) -}}
+{{- end -}}
 {{- $protocol := $v.kafka.securityProtocol -}}
 {{- if not (has $protocol (list "PLAINTEXT" "SSL" "SASL_PLAINTEXT" "SASL_SSL")) -}}
 {{- fail (printf "kafka.securityProtocol=%s: use PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL" $protocol) -}}
@@ -135,6 +138,8 @@ map into its env (it runs before the ConfigMap exists), so the two cannot differ
   "ORDERSTATE_TOPIC_SHIPMENTS" $v.kafka.topics.shipments
   "ORDERSTATE_TOPIC_ORDER_EVENTS" $v.kafka.topics.orderEvents
   "ORDERSTATE_TOPIC_REJECTED" $v.kafka.topics.rejected
+  "ORDERSTATE_TOPIC_ALERTS" $v.kafka.topics.alerts
+  "ORDERSTATE_MONITOR_GROUP" $v.kafka.monitorGroup
   "ORDERSTATE_TOPIC_PARTITIONS" (toString (int $v.kafka.partitions))
   "ORDERSTATE_DATABASE_POOL_SIZE" (toString (int $v.database.poolSize))
   "ORDERSTATE_API_HOST" "0.0.0.0"
@@ -261,7 +266,7 @@ map into its env (it runs before the ConfigMap exists), so the two cannot differ
 
 {{/*
 One long-running orderstate Deployment: include "orderstate.deployment" (list . "worker" $values)
-with $values = .Values.worker, .Values.relay or .Values.api.
+with $values = .Values.worker, .Values.relay, .Values.monitor or .Values.api.
 */}}
 {{- define "orderstate.deployment" -}}
 {{- $root := index . 0 -}}

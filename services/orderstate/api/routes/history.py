@@ -11,11 +11,12 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, TypeAdapter, ValidationError
 
-from orderstate.api import changes, history
+from orderstate.api import alert_reads, changes, history
 from orderstate.api.context import ApiContext
-from orderstate.api.deps import Context, OrderIdPath, ShopId
+from orderstate.api.deps import Context, OrderIdPath, ShopId, etag
 from orderstate.api.problems import ApiCode, ProblemError
-from orderstate.api.routes._common import PROBLEMS, link_header, not_found, order_response
+from orderstate.api.representation import order_read_out
+from orderstate.api.routes._common import PROBLEMS, json_response, link_header, not_found
 from orderstate.domain import ReasonCode
 
 __all__ = ["AS_OF_DESCRIPTION", "order_as_of_response", "router"]
@@ -25,8 +26,9 @@ router = APIRouter(tags=["history"], responses=PROBLEMS)
 AS_OF_DESCRIPTION = (
     "An RFC 3339 time with an offset (2026-11-27T10:00:00Z; a '+' offset percent-encoded as "
     "%2B): the order exactly as orderstate knew it then, by recorded time (when orderstate "
-    "recorded each change), not by the `datetime` of its states. 404 `not_yet_created` "
-    "before the order was created, `order_deleted` while it was deleted."
+    "recorded each change), not by the `datetime` of its states, with the monitor's alerts "
+    "open then. 404 `not_yet_created` before the order was created, `order_deleted` while "
+    "it was deleted."
 )
 # The longest a GET /v2/changes may wait for a change.
 MAX_WAIT_S = 30
@@ -95,8 +97,10 @@ async def order_as_of_response(
     moment = _moment(as_of)
     async with ctx.pool.acquire() as conn:
         found = await history.order_as_of(conn, shop_id, order_id, moment)
-    if isinstance(found, history.AsOf):
-        return order_response(found.view)
+        if isinstance(found, history.AsOf):
+            alerts = await alert_reads.alerts_open_at(conn, shop_id, order_id, moment)
+            body = order_read_out(found.view, alerts)
+            return json_response(body, headers={"ETag": etag(found.view.version)})
     reason, sequence = found
     at = moment.isoformat()
     if reason is history.Missing.NOT_YET_CREATED:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
-from orderstate.api import reads
+from orderstate.api import alert_reads, reads
 from orderstate.api.compat.normalise import ORDER_CREATE, ORDER_UPDATE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.compat.reading import reading_for
@@ -20,12 +20,14 @@ from orderstate.api.deps import (
     OrderIdPath,
     ReferenceQuery,
     ShopId,
+    etag,
 )
-from orderstate.api.representation import OrderOut, order_out
+from orderstate.api.representation import OrderOut, OrderReadOut, order_read_out
 from orderstate.api.requests import OrderCreate
 from orderstate.api.routes._common import (
     PROBLEMS,
     apply_change,
+    json_response,
     link_header,
     order_or_404,
     order_response,
@@ -80,7 +82,7 @@ async def create_order(
     )
 
 
-@router.get("", response_model=list[OrderOut])
+@router.get("", response_model=list[OrderReadOut])
 async def list_orders(
     request: Request,
     ctx: Context,
@@ -139,10 +141,10 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
-    """List the shop's orders: a bare JSON array, `X-Total-Count`, and an RFC 8288 `Link`
-    header with first/prev/next/last. Date ranges are inclusive; a date without an offset is
-    read in the API key's time zone. A query parameter this list does not take is 400
-    `unknown_parameter`, naming it."""
+    """List the shop's orders, each with its open alerts: a bare JSON array, `X-Total-Count`,
+    and an RFC 8288 `Link` header with first/prev/next/last. Date ranges are inclusive; a date
+    without an offset is read in the API key's time zone. A query parameter this list does
+    not take is 400 `unknown_parameter`, naming it."""
     zone = reading_for(caller.reading, ctx.settings).zone
     filters = reads.OrderFilters(
         states=[*(state or []), *(plain_state or [])],
@@ -171,7 +173,8 @@ async def list_orders(
             limit=limit,
             offset=offset,
         )
-    body = [order_out(v).model_dump(mode="json") for v in views]
+        alerts = await alert_reads.open_alerts_of(conn, caller.shop_id, [v.order_id for v in views])
+    body = [order_read_out(v, alerts.get(v.order_id, [])).model_dump(mode="json") for v in views]
     headers = {"X-Total-Count": str(total), "Link": link_header(request, total, limit, offset)}
     return JSONResponse(body, headers=headers)
 
@@ -192,19 +195,23 @@ def _bound(
     return pick(given) if given else None
 
 
-@router.get("/{order_id}", response_model=OrderOut)
+@router.get("/{order_id}", response_model=OrderReadOut)
 async def get_order(
     order_id: OrderIdPath,
     ctx: Context,
     shop_id: ShopId,
     as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION)] = None,
 ) -> Response:
-    """One order with items, tags, `states_history`, shipments and version; `ETag` is the
-    version. Another shop's order is 404, like a missing one. With `as_of`, the order as
-    orderstate knew it at that time."""
+    """One order with items, tags, `states_history`, shipments, version and the monitor's open
+    alerts; `ETag` is the version. Another shop's order is 404, like a missing one. With
+    `as_of`, the order as orderstate knew it at that time."""
     if as_of is not None:
         return await order_as_of_response(ctx, shop_id, order_id, as_of)
-    return order_response(await order_or_404(ctx, shop_id, order_id))
+    view = await order_or_404(ctx, shop_id, order_id)
+    async with ctx.pool.acquire() as conn:
+        alerts = await alert_reads.open_alerts_of(conn, shop_id, [view.order_id])
+    body = order_read_out(view, alerts.get(view.order_id, []))
+    return json_response(body, headers={"ETag": etag(view.version)})
 
 
 async def _update(

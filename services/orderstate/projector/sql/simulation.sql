@@ -16,3 +16,14 @@ GROUP BY state ORDER BY n DESC;
 -- name: sim_rejections_per_reason
 SELECT reason, count(*) AS n FROM rejected_events WHERE order_id LIKE $1
 GROUP BY reason ORDER BY n DESC;
+
+-- name: sim_alerts_per_rule
+-- The order monitor's alerts of one simulation run per rule, open and cleared.
+SELECT rule, count(*) FILTER (WHERE cleared_at IS NULL) AS open,
+       count(*) FILTER (WHERE cleared_at IS NOT NULL) AS cleared
+FROM order_alerts WHERE order_id LIKE $1 GROUP BY rule ORDER BY rule;
+
+-- name: sim_open_alert_examples
+-- One open alert of the run per rule, the earliest deadline first.
+SELECT DISTINCT ON (rule) order_id, rule, deadline FROM order_alerts
+WHERE order_id LIKE $1 AND cleared_at IS NULL ORDER BY rule, deadline, order_id;

@@ -1,0 +1,93 @@
+"""Reading order events and rejections off the wire, and folding them into table rows."""
+
+from datetime import UTC, datetime
+
+from orderstate.domain import OrderState, ReasonCode
+from orderstate.events.envelope import encode_binary
+from orderstate.events.examples import outbound_examples
+from orderstate.events.outbound import RejectedOriginal, rejected_event
+from orderstate.monitor.alerting import Change, OpenAlert
+from orderstate.monitor.records import order_event, rejection
+from orderstate.monitor.watches import Fold, apply_changes, fold, watch_of
+
+
+def _wire(type_name: str):  # type: ignore[no-untyped-def]
+    event = outbound_examples()[type_name]
+    headers, value = encode_binary(event)
+    return event.key.encode(), value, headers
+
+
+def test_an_order_event_gives_what_the_monitor_needs() -> None:
+    parsed = order_event(*_wire("order.state_changed"))
+    assert parsed is not None
+    assert (parsed.key, parsed.type, parsed.sequence, parsed.version) == (
+        "shop-berlin:ORD-2026-000123",
+        "order.state_changed",
+        1,
+        1,
+    )
+    assert (parsed.from_state, parsed.to_state, parsed.state) == (None, OrderState.NEW, "new")
+    assert parsed.occurred_ms == 1_772_443_800_000
+    assert parsed.promised_ms == int(datetime(2026, 3, 5, 18, tzinfo=UTC).timestamp() * 1000)
+    assert (parsed.boarding_complete, parsed.deleted) == (False, False)
+
+
+def test_a_record_without_the_fields_is_none() -> None:
+    key, value, headers = _wire("order.state_changed")
+    assert order_event(key, b"{}", headers) is None
+    assert order_event(None, value, headers) is None
+    assert order_event(key, value, [h for h in headers if h[0] != "ce_sequence"]) is None
+    assert order_event(key, b"not json", headers) is None
+
+
+def test_a_rejection_counts_at_the_rejected_events_own_time() -> None:
+    key, value, headers = _wire("event.rejected")
+    found = rejection(key, value, headers)
+    assert found is not None
+    assert (found.shop_id, found.reason) == ("shop-berlin", "state_not_settable")
+    assert found.time_ms == int(datetime(2026, 3, 2, 10, 0, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_a_malformed_rejection_counts_when_it_was_rejected() -> None:
+    event = rejected_event(
+        shop_id="shop-1",
+        order_id="unknown",
+        reason=ReasonCode.MALFORMED,
+        message="bad",
+        original=RejectedOriginal(value="{broken", value_encoding="utf-8"),
+        event_id="r-1",
+        now=datetime(2026, 3, 2, 11, tzinfo=UTC),
+    )
+    headers, value = encode_binary(event)
+    found = rejection(b"shop-1:unknown", value, headers)
+    assert found is not None
+    assert found.time_ms == int(datetime(2026, 3, 2, 11, tzinfo=UTC).timestamp() * 1000)
+
+
+def test_fold_applies_newer_sequences_and_skips_the_rest() -> None:
+    created = order_event(*_wire("order.state_changed"))
+    linked = order_event(*_wire("order.shipment_linked"))
+    assert created is not None and linked is not None
+    row, outcome, gap = fold(None, created, 4)
+    assert (outcome, gap) == (Fold.APPLIED, False)
+    assert row is not None
+    assert (row["s"], row["p"], row["a"], row["n"]) == (1, 4, {}, None)
+    assert watch_of(row).state is OrderState.NEW
+    assert fold(row, created, 4) == (None, Fold.DUPLICATE, False)
+    # The example's shipment link is the order's 8th event: 2 to 7 were never seen.
+    later, outcome, gap = fold(row, linked, 4)
+    assert (outcome, gap) == (Fold.APPLIED, True)
+    assert later is not None and later["s"] == 8
+
+
+def test_apply_changes_records_raised_and_forgets_cleared_alerts() -> None:
+    created = order_event(*_wire("order.state_changed"))
+    assert created is not None
+    row, _, _ = fold(None, created, 0)
+    assert row is not None
+    alert = OpenAlert("order_delayed", 10, 10, 12)
+    raised = apply_changes(row, [Change("a-1", alert)], 99)
+    assert (raised["a"], raised["n"]) == ({"a-1": ["order_delayed", 10, 10, 12]}, 99)
+    assert row["a"] == {}
+    cleared = apply_changes(raised, [Change("a-1", alert, because=None)], None)
+    assert cleared["a"] == {"a-1": ["order_delayed", 10, 10, 12]}
