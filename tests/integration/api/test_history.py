@@ -9,6 +9,7 @@ from urllib.parse import quote
 
 import asyncpg
 
+from orderstate.monitor.store import AlertRow, write_alerts
 from orderstate.projector.queries import query
 from tests.support.api import Api, order_body
 
@@ -282,3 +283,39 @@ async def test_concurrent_writers_give_every_order_its_events_in_sequence(api: A
     assert len(set(seen)) == len(seen)
     for order_id in orders:
         assert [s for o, s in seen if o == order_id] == list(range(1, 10))
+
+
+async def test_as_of_shows_the_alerts_open_at_that_moment(api: Api) -> None:
+    shop = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=shop)
+    created_at = await _db_now(api)
+    ms = int(created_at.timestamp() * 1000)
+    hour = 3_600_000
+
+    def alert(alert_id: str, raised_h: int, cleared_h: int | None) -> AlertRow:
+        return AlertRow(
+            shop_id="shop-a",
+            alert_id=alert_id,
+            order_id="A-1",
+            rule="state_deadline.new",
+            state="new",
+            order_version=1,
+            since_ms=ms,
+            due_ms=ms + raised_h * hour,
+            raised_at_ms=ms + raised_h * hour,
+            cleared_at_ms=None if cleared_h is None else ms + cleared_h * hour,
+            cleared_because=None if cleared_h is None else "moved_on",
+            updated_ms=ms + (cleared_h or raised_h) * hour,
+        )
+
+    await write_alerts(api.context.pool, [alert("x-1", 1, 3), alert("x-2", 2, None)])
+
+    async def open_at(hours: float) -> list[str]:
+        answer = await _as_of(api, shop, "A-1", created_at + timedelta(hours=hours))
+        assert answer.status_code == 200, answer.text
+        return [a["id"] for a in answer.json()["alerts"]]
+
+    assert await open_at(0.5) == []
+    assert await open_at(1.5) == ["x-1"]
+    assert await open_at(2.5) == ["x-1", "x-2"]
+    assert await open_at(3.5) == ["x-2"]
