@@ -1,13 +1,17 @@
 """Migrations replayed on an empty database give exactly projector/schema.sql."""
 
 import uuid
+from datetime import UTC, datetime
 from importlib import resources
 
 import asyncpg
 import pytest
 
+from orderstate.domain import PolicyBook
 from orderstate.projector import migrate
+from orderstate.projector.apply import apply_batch
 from tests.support import databases
+from tests.support.events import created, incoming, state
 from tests.support.infra import Endpoints
 
 _CATALOG = """
@@ -78,3 +82,46 @@ async def test_an_edited_applied_migration_stops_the_run(database_url: str) -> N
             await migrate.migrate(conn)
     finally:
         await conn.close()
+
+
+async def test_migration_8_starts_the_event_log_with_the_outboxs_order_events(
+    database_url: str,
+) -> None:
+    """The order events still in the outbox become the log's first rows, each with the
+    history length of its moment, so as_of works for the last outbox retention period."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        for n, ev in enumerate(
+            (
+                created(order="O-1"),
+                state("paid", order="O-1"),
+                state("in_production", order="O-1", minutes=2),
+            )
+        ):
+            # A batch per event, a minute apart: the recorded times differ.
+            now = datetime(2026, 3, 2, 10, n, tzinfo=UTC)
+            await apply_batch(conn, [incoming(ev)], policies=PolicyBook(), now=now)
+        await apply_batch(
+            conn, [incoming(created(order="O-2"))], policies=PolicyBook(), now=datetime.now(UTC)
+        )
+        logged = await conn.fetch(
+            "SELECT order_id, sequence, event_id, type, event, history_len FROM order_events "
+            "ORDER BY xid, position"
+        )
+        # As migration 8 found the database: no log, the outbox as the release before wrote it.
+        await conn.execute("DROP TABLE order_events")
+        await conn.execute("DELETE FROM outbox WHERE order_id = 'O-2'")
+        folder = resources.files("orderstate.projector") / "migrations"
+        await conn.execute((folder / "0008_order_event_log.sql").read_text())
+        seeded = await conn.fetch(
+            "SELECT order_id, sequence, event_id, type, event, history_len, recorded_at "
+            "FROM order_events ORDER BY xid, position"
+        )
+        created_at = await conn.fetch(
+            "SELECT created_at FROM outbox WHERE topic_role = 'order_events_out' ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    assert [tuple(r)[:6] for r in seeded] == [tuple(r) for r in logged if r["order_id"] == "O-1"]
+    assert [r["history_len"] for r in seeded] == [1, 2, 3]
+    assert [r["recorded_at"] for r in seeded] == [r["created_at"] for r in created_at]

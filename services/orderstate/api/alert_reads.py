@@ -16,7 +16,14 @@ from orderstate.domain import OrderState
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
 
-__all__ = ["AlertFilters", "AlertRow", "AlertSort", "list_alerts", "open_alerts_of"]
+__all__ = [
+    "AlertFilters",
+    "AlertRow",
+    "AlertSort",
+    "alerts_open_at",
+    "list_alerts",
+    "open_alerts_of",
+]
 
 _COLUMNS = (
     "alert_id, order_id, rule, state, order_version, since, deadline, raised_at, cleared_at, "
@@ -118,3 +125,11 @@ async def open_alerts_of(
         row = _row(record)
         found.setdefault(row.order_id, []).append(row)
     return found
+
+
+async def alerts_open_at(
+    conn: Conn, shop_id: str, order_id: str, moment: datetime
+) -> list[AlertRow]:
+    """The order's alerts raised by ``moment`` and not cleared by then, oldest first."""
+    rows = await conn.fetch(query("alerts_open_at"), shop_id, order_id, moment)
+    return [_row(r) for r in rows]

@@ -19,6 +19,7 @@ from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
     alerts,
     carriers,
+    history,
     items,
     orders,
     problems,
@@ -66,7 +67,18 @@ def create_api(context: ApiContext) -> FastAPI:
     app.state.carriers = carrier_list.load(context.settings.carriers_file)
     app.state.auth_limits = AuthFailureLimits(context.settings.api_auth_failures_per_minute)
     install_problem_handlers(app)
-    for module in (token, orders, items, states, tags, shipments, carriers, alerts, problems):
+    for module in (
+        token,
+        orders,
+        items,
+        states,
+        tags,
+        shipments,
+        carriers,
+        alerts,
+        problems,
+        history,
+    ):
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
     app.add_middleware(IgnoredFieldsHeader)

@@ -58,6 +58,11 @@ class ApiCode(StrEnum):
     UNKNOWN_PARAMETER = "unknown_parameter"
     SHIPMENT_ID_AMBIGUOUS = "shipment_id_ambiguous"
     TOO_MANY_REQUESTS = "too_many_requests"
+    # An order as of a moment (README "Time and history"), and the changes feed.
+    NOT_YET_CREATED = "not_yet_created"
+    ORDER_DELETED = "order_deleted"
+    HISTORY_NOT_KEPT = "history_not_kept"
+    INVALID_CURSOR = "invalid_cursor"
 
 
 ALL_CODES = [c.value for c in ReasonCode] + [c.value for c in ApiCode]
@@ -101,6 +106,10 @@ _STATUS: dict[str, int] = {
     ApiCode.UNKNOWN_PARAMETER: 400,
     ApiCode.SHIPMENT_ID_AMBIGUOUS: 409,
     ApiCode.TOO_MANY_REQUESTS: 429,
+    ApiCode.NOT_YET_CREATED: 404,
+    ApiCode.ORDER_DELETED: 404,
+    ApiCode.HISTORY_NOT_KEPT: 404,
+    ApiCode.INVALID_CURSOR: 400,
 }
 _TITLES: dict[str, str] = {ApiCode.HTTP_ERROR: "HTTP error"}
 # A client may retry after this many seconds; the pool replaces lost connections meanwhile.

@@ -47,13 +47,13 @@ from orderstate.domain import (
 )
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import API_SOURCE, CloudEvent
-from orderstate.events.outbound import RejectedOriginal
+from orderstate.events.outbound import RejectedOriginal, outbound_type
 from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
 from orderstate.projector.queries import query
-from orderstate.projector.writes import BatchWrites, ParkedRow, ProcessedRow
+from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
 
 __all__ = [
     "DEFAULT_MAX_EVENT_BYTES",
@@ -226,6 +226,9 @@ class _Batch:
             return set()
         ordered = sorted(keys)
         if ordered:
+            # Before the transaction's first write, so that it gets its xid after the previous
+            # writer of these orders committed: the changes feed's order relies on it
+            # (api/changes.py).
             await self.conn.execute(query("lock_orders"), [f"{s}:{o}" for s, o in ordered])
         processed: set[tuple[str, str]] = set()
         if idents:
@@ -354,9 +357,22 @@ class _Batch:
     ) -> Outcome:
         view = decision.new_view
         key = (view.shop_id, view.order_id)
+        first = self.sequences.get(key, 0) + 1
         self.views[key] = self.writes.changed[key] = view
-        self.sequences[key] = self.writes.sequences[key] = self.sequences.get(key, 0) + len(rows)
+        self.sequences[key] = self.writes.sequences[key] = first - 1 + len(rows)
         self.writes.outbox.extend(rows)
+        self.writes.log.extend(
+            LogRow(
+                view.shop_id,
+                view.order_id,
+                first + index,
+                row.event_id,
+                outbound_type(fact),
+                row.event_json,
+                len(view.history),
+            )
+            for index, (row, fact) in enumerate(zip(rows, decision.emitted, strict=True))
+        )
         kind = OutcomeKind.LATE if decision.effect is Effect.LATE else OutcomeKind.APPLIED
         if created and key in self.parked:
             self._unpark(key)

@@ -127,6 +127,25 @@ CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL AND dead_at IS NULL;
 CREATE INDEX outbox_dead ON outbox (shop_id, order_id, id) WHERE dead_at IS NOT NULL;
 
+-- The order event log (README "Time and history"): every outbound order event, kept for good,
+-- written in the transaction that applied its change; as_of reads, an order's events and the
+-- changes feed read it. recorded_at is the database's clock at the write; (xid, position) is
+-- the feed's order (orderstate.api.changes says why not position alone).
+CREATE TABLE order_events (
+    shop_id     text        NOT NULL,
+    order_id    text        NOT NULL,
+    sequence    bigint      NOT NULL,
+    event_id    text        NOT NULL,
+    type        text        NOT NULL,
+    event       text        NOT NULL,
+    history_len integer     NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT statement_timestamp(),
+    xid         xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    position    bigint      GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (shop_id, order_id, sequence)
+);
+CREATE INDEX order_events_feed ON order_events (shop_id, xid, position);
+
 -- Shipment events that arrived before their order (rule 9). due_ms is the deadline on the
 -- log's clock: the event expires when the log clock of its partition pair passes it.
 CREATE TABLE parked_events (

@@ -12,7 +12,7 @@ from orderstate.projector.inputs import Position
 from orderstate.projector.outbox_rows import OutboxRow, rejection_row
 from orderstate.projector.queries import query
 
-__all__ = ["BatchWrites", "ParkedRow", "ProcessedRow", "RejectedRow"]
+__all__ = ["BatchWrites", "LogRow", "ParkedRow", "ProcessedRow", "RejectedRow"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,20 @@ class ParkedRow:
     due_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class LogRow:
+    """One outbound order event for the order event log (README "Time and history")."""
+
+    shop_id: str
+    order_id: str
+    sequence: int
+    event_id: str
+    type: str
+    event_json: str
+    # The order's states_history length after the change: an as_of read takes that many.
+    history_len: int
+
+
 def _columns(rows: list[Any], *names: str) -> list[list[Any]]:
     return [[getattr(r, n) for r in rows] for n in names]
 
@@ -69,6 +83,8 @@ class BatchWrites:
     # Outcomes of events parked by an earlier batch and resolved now.
     processed_updates: list[tuple[str, str, str]] = field(default_factory=list)
     outbox: list[OutboxRow] = field(default_factory=list)
+    # The accepted changes' order events, kept for good in order_events.
+    log: list[LogRow] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
     parked: list[ParkedRow] = field(default_factory=list)
     unparked: list[tuple[str, str]] = field(default_factory=list)
@@ -178,6 +194,20 @@ class BatchWrites:
                 now,
             )
             await conn.execute(query("notify_outbox"))
+        if self.log:
+            await conn.execute(
+                query("insert_order_events"),
+                *_columns(
+                    self.log,
+                    "shop_id",
+                    "order_id",
+                    "sequence",
+                    "event_id",
+                    "type",
+                    "event_json",
+                    "history_len",
+                ),
+            )
         if self.offsets and consumer_group is not None:
             keys = list(self.offsets)
             await conn.execute(

@@ -35,6 +35,7 @@ from orderstate.api.routes._common import (
     version_of,
 )
 from orderstate.api.routes.body import compat_body
+from orderstate.api.routes.history import AS_OF_DESCRIPTION, order_as_of_response
 from orderstate.domain import OrderState
 from orderstate.events.fields import QueryTime
 from orderstate.events.inbound import OrderUpdatedData
@@ -205,9 +206,17 @@ def _bound(
 
 
 @router.get("/{order_id}", response_model=OrderReadOut)
-async def get_order(order_id: OrderIdPath, ctx: Context, shop_id: ShopId) -> Response:
+async def get_order(
+    order_id: OrderIdPath,
+    ctx: Context,
+    shop_id: ShopId,
+    as_of: Annotated[str | None, Query(description=AS_OF_DESCRIPTION)] = None,
+) -> Response:
     """One order with items, tags, `states_history`, shipments, version and the monitor's open
-    alerts; `ETag` is the version. Another shop's order is 404, like a missing one."""
+    alerts; `ETag` is the version. Another shop's order is 404, like a missing one. With
+    `as_of`, the order as orderstate knew it at that time."""
+    if as_of is not None:
+        return await order_as_of_response(ctx, shop_id, order_id, as_of)
     view = await order_or_404(ctx, shop_id, order_id)
     async with ctx.pool.acquire() as conn:
         alerts = await alert_reads.open_alerts_of(conn, shop_id, [view.order_id])

@@ -52,3 +52,13 @@ SELECT alert_id, order_id, rule, state, order_version, since, deadline, raised_a
        cleared_because
 FROM order_alerts WHERE shop_id = $1 AND order_id = ANY($2::text[]) AND cleared_at IS NULL
 ORDER BY order_id, raised_at, alert_id;
+
+-- name: alerts_open_at
+-- The alerts of one order that were raised and not yet cleared at a moment (an as_of read),
+-- oldest first; cleared alerts past their retention are gone.
+SELECT alert_id, order_id, rule, state, order_version, since, deadline, raised_at, cleared_at,
+       cleared_because
+FROM order_alerts
+WHERE shop_id = $1 AND order_id = $2 AND raised_at <= $3
+  AND (cleared_at IS NULL OR cleared_at > $3)
+ORDER BY raised_at, alert_id;

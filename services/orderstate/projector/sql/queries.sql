@@ -117,6 +117,17 @@ FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[
      WITH ORDINALITY AS u(r, l, sh, o, e, ev, n)
 ORDER BY n;
 
+-- name: insert_order_events
+-- The batch's order events into the order event log, in the order they were decided. Two
+-- columns come from their defaults: recorded_at (this statement's time on the database's
+-- clock) and xid (this transaction, whose first write came after its order locks: the changes
+-- feed relies on that, see orderstate.api.changes).
+INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
+SELECT sh, o, s, e, t, ev, h
+FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::int[])
+     WITH ORDINALITY AS u(sh, o, s, e, t, ev, h, n)
+ORDER BY n;
+
 -- name: insert_rejected
 INSERT INTO rejected_events (shop_id, order_id, source, event_id, event_type, reason, message,
                              original, rejected_at)
