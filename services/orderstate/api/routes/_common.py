@@ -3,6 +3,7 @@ through the write path, and building responses."""
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import Request, Response
 from fastapi.responses import JSONResponse
@@ -73,12 +74,22 @@ def order_response(view: OrderView, status: int = 200, *, location: bool = False
     return json_response(order_out(view), status, headers)
 
 
+# RFC 3986 pchar and '/', plus '%' so the client's own escapes stay as they are.
+_PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+
+
 def link_header(request: Request, total: int, limit: int, offset: int) -> str:
     """RFC 8288 first/prev/next/last links of a list page; no link past MAX_OFFSET (a list
     longer than that has no "last", and its "next" ends there)."""
 
+    # Starlette's URL carries the decoded path: an order id with a space, '%' or '/' in it
+    # would come out as another URL, and a letter outside latin-1 cannot be sent in a header
+    # at all (a 500). The path as the client sent it, with any raw byte escaped, is exact.
+    raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
+    url = request.url.replace(path=quote(raw_path, safe=_PATH_SAFE))
+
     def page(at: int) -> str:
-        return str(request.url.include_query_params(offset=at, limit=limit))
+        return str(url.include_query_params(offset=at, limit=limit))
 
     links = [f'<{page(0)}>; rel="first"']
     if offset > 0:
