@@ -17,7 +17,7 @@ from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
 from orderstate.worker.records import expected_partition, read_record
 from tests.chaos.load import RestResult
-from tests.support.projection import Projection, differences, read_projection
+from tests.support.projection import Projection, caught_up, differences, read_projection
 
 __all__ = [
     "Accounting",
@@ -81,7 +81,7 @@ async def reference_run(
     task = asyncio.create_task(worker.run())
     try:
         async with asyncio.timeout(timeout_s):
-            while not await _caught_up(kafka, database_url, "chaos-reference"):
+            while not await caught_up(kafka, database_url, "chaos-reference", INBOUND):
                 if task.done():
                     raise RuntimeError(f"the reference worker ended: {task.result()}")
                 await asyncio.sleep(1)
@@ -90,26 +90,6 @@ async def reference_run(
         await task
         await pool.close()
     return asyncio.get_running_loop().time() - started
-
-
-async def _caught_up(kafka: str, database_url: str, group: str) -> bool:
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        parts = [TopicPartition(t, p) for t in INBOUND for p in range(6)]
-        ends = await consumer.end_offsets(parts)
-    finally:
-        await consumer.stop()
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
-            group,
-        )
-    finally:
-        await conn.close()
-    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-    return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items() if end)
 
 
 # -- live against reference -----------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from orderstate.domain import PolicyBook
 from orderstate.settings import Settings
@@ -25,7 +25,7 @@ from tests.support import databases
 from tests.support.infra import Endpoints
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import settings_for
-from tests.support.projection import differences, read_projection
+from tests.support.projection import caught_up, differences, read_projection
 
 # Event times a day and a half before the records' timestamps: the merge keys are event
 # times, not the order in which the records were published.
@@ -60,28 +60,6 @@ async def _publish(kafka: str, topics: TopicNames) -> int:
     return count
 
 
-async def _done(url: str, group: str, kafka: str, topics: TopicNames) -> bool:
-    """The group's stored offsets reached the end of every inbound partition (markers the
-    runs append come after every real record, so the end may still move)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, isolation_level="read_committed")
-    await consumer.start()
-    try:
-        parts = [TopicPartition(t, p) for t in (topics.orders, topics.shipments) for p in range(6)]
-        ends = await consumer.end_offsets(parts)
-    finally:
-        await consumer.stop()
-    conn = await asyncpg.connect(url)
-    try:
-        rows = await conn.fetch(
-            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
-            group,
-        )
-    finally:
-        await conn.close()
-    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-    return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items() if end)
-
-
 async def _project(
     settings: Settings, *, workers: int, restarts: bool, kafka: str, topics: TopicNames
 ) -> None:
@@ -101,7 +79,9 @@ async def _project(
             start()
         url = settings.database_url.get_secret_value()
         async with asyncio.timeout(120):
-            while not await _done(url, settings.consumer_group, kafka, topics):
+            while not await caught_up(
+                kafka, url, settings.consumer_group, (topics.orders, topics.shipments)
+            ):
                 await asyncio.sleep(0.5 if not restarts else rng.uniform(0.3, 1.2))
                 if restarts:
                     stop, task = running.pop(rng.randrange(len(running)))

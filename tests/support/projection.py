@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 __all__ = ["Projection", "differences", "read_projection"]
 
@@ -151,3 +152,27 @@ def differences(a: Projection, b: Projection, *, limit: int = 20) -> list[str]:
         if found > limit:
             out.append(f"{table}: {found - limit} more differences")
     return out
+
+
+async def caught_up(
+    kafka: str, database_url: str, group: str, topics: Iterable[str], *, partitions: int = 6
+) -> bool:
+    """The group's stored offsets reached the end of every partition of ``topics`` (markers a
+    run appends come after every real record, so the end may still move)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, isolation_level="read_committed")
+    await consumer.start()
+    try:
+        parts = [TopicPartition(t, p) for t in topics for p in range(partitions)]
+        ends = await consumer.end_offsets(parts)
+    finally:
+        await consumer.stop()
+    conn = await asyncpg.connect(database_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT topic, partition, next_offset FROM consumer_offsets WHERE consumer_group = $1",
+            group,
+        )
+    finally:
+        await conn.close()
+    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    return all(stored.get((tp.topic, tp.partition), 0) >= end for tp, end in ends.items() if end)
