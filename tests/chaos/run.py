@@ -44,7 +44,10 @@ class ChaosConfig:
 
 FULL = ChaosConfig(
     records=1_000_000,
-    rate=1_700,
+    # Below what this 2-core machine carries with every process and the REST writer on it
+    # (about 1,200 records/s with faults): at 1,700/s the backlog grew all run long, and the
+    # stall figures measured CPU starvation instead of recovery from the faults.
+    rate=1_000,
     faults=FaultCounts(
         worker_kill=20,
         relay_kill=10,
