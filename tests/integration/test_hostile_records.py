@@ -5,16 +5,18 @@ The same generator feeds bench/security.py, which sends 100,000 of them and meas
 worker's throughput before and after (bench/security-results.md)."""
 
 import asyncio
+import json
 from collections import Counter
 
-import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seed_of
 from prometheus_client import REGISTRY
 
 from orderstate.projector.apply import OutcomeKind
+from orderstate.worker.records import expected_partition
 from tests.support.hostile_records import KINDS, HostileRecord, hostile_records, valid_record
-from tests.support.kafka import TopicNames
+from tests.support.kafka import PARTITIONS, TopicNames
 from tests.support.pipeline import produce, running, settings_for, wait_for
 
 # About 20 s of the 60 s fuzzing budget of `make test`.
@@ -41,6 +43,16 @@ def generate(count: int, *, seed: int, max_bytes: int, shop: str) -> list[Hostil
 
     seed_of(seed)(draw)()
     return drawn
+
+
+async def end_offsets(kafka: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    finally:
+        await consumer.stop()
+    return {tp.partition: offset for tp, offset in ends.items()}
 
 
 def decided_so_far() -> int:
@@ -86,19 +98,26 @@ async def test_hostile_records_are_all_accounted_for_and_the_worker_goes_on(
         await wait_for(applied, timeout_s=60)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="aiokafka's record parser raises UnicodeDecodeError for the whole fetch "
-    "(bench/security-results.md, Open)",
-)
 async def test_a_header_name_that_is_not_utf8_is_malformed_not_a_stall(
     kafka_bootstrap: str, database_url: str, topics: TopicNames
 ) -> None:
     """Only a client that writes raw bytes can send one (kcat can; aiokafka cannot). aiokafka
-    raises UnicodeDecodeError from getmany() for the whole fetch, so the worker cannot read
-    past such a record: see bench/security-results.md, "Open"."""
+    raises UnicodeDecodeError from getmany() for the whole fetch; the worker must store that
+    one record as malformed at its own offset, and lose nothing around it: not the records
+    before and after it in its partition, nor those other partitions gave up in the failed
+    call (worker/undecodable.py)."""
     settings = settings_for(kafka_bootstrap, database_url, topics)
-    key, value, headers = valid_record("shop-h", "H-1", "h-1")
+    target = expected_partition(b"shop-h:BAD", PARTITIONS)
+    # Orders in the bad record's partition before and after it, and orders everywhere else.
+    same = [
+        n for n in range(2000) if expected_partition(f"shop-h:S-{n}".encode(), PARTITIONS) == target
+    ][:40]
+    before = [valid_record("shop-h", f"S-{n}", f"s-{n}") for n in same[:20]]
+    after = [valid_record("shop-h", f"S-{n}", f"s-{n}") for n in same[20:]]
+    elsewhere = [valid_record("shop-h", f"E-{n}", f"e-{n}") for n in range(200)]
+    await produce(kafka_bootstrap, topics.orders, before + elsewhere)
+    bad_offset = (await end_offsets(kafka_bootstrap, topics.orders))[target]
+    key, value, headers = valid_record("shop-h", "BAD", "bad-1")
     assert key is not None
     flags = [b"-H" + name.encode() + b"=" + raw for name, raw in headers]
     kcat = await asyncio.create_subprocess_exec(
@@ -108,6 +127,8 @@ async def test_a_header_name_that_is_not_utf8_is_malformed_not_a_stall(
         "-P",
         "-t",
         topics.orders,
+        "-p",
+        str(target),
         "-k",
         key,
         *flags,
@@ -116,12 +137,32 @@ async def test_a_header_name_that_is_not_utf8_is_malformed_not_a_stall(
     )
     await asyncio.wait_for(kcat.communicate(value), timeout=30)
     assert kcat.returncode == 0
-    before = decided_so_far()
+    assert (await end_offsets(kafka_bootstrap, topics.orders))[target] == bad_offset + 1
+    await produce(kafka_bootstrap, topics.orders, after)
+    expected_orders = len(before) + len(after) + len(elsewhere)
+
     async with running(settings) as run:
 
-        async def decided() -> bool:
-            return decided_so_far() > before or any(t.done() for t in run.tasks)
+        async def settled() -> bool:
+            if any(t.done() for t in run.tasks):
+                return True
+            async with run.pool.acquire() as conn:
+                orders = await conn.fetchval("SELECT count(*) FROM orders")
+                rejected = await conn.fetchval("SELECT count(*) FROM rejected_events")
+            return bool(orders == expected_orders and rejected >= 1)
 
-        await wait_for(decided, timeout_s=30)
-        await asyncio.sleep(0)
+        await wait_for(settled, timeout_s=60)
         assert not any(t.done() for t in run.tasks)
+        async with run.pool.acquire() as conn:
+            rows = await conn.fetch("SELECT reason, message, original FROM rejected_events")
+            order_ids = {r["order_id"] for r in await conn.fetch("SELECT order_id FROM orders")}
+    assert order_ids == {f"S-{n}" for n in same} | {f"E-{n}" for n in range(200)}
+    assert len(rows) == 1, rows
+    original = json.loads(rows[0]["original"])
+    assert rows[0]["reason"] == "malformed"
+    assert "header name is not valid UTF-8" in rows[0]["message"]
+    assert (original["topic"], original["partition"], original["offset"]) == (
+        topics.orders,
+        target,
+        bad_offset,
+    )

@@ -34,7 +34,11 @@ def unique_topics() -> TopicNames:
     )
 
 
-async def create_topics(bootstrap: str, names: list[str], partitions: int = 6) -> None:
+# Partitions of each topic the ``topics`` fixture creates.
+PARTITIONS = 6
+
+
+async def create_topics(bootstrap: str, names: list[str], partitions: int = PARTITIONS) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

@@ -39,6 +39,7 @@ from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
 from orderstate.worker.records import expected_partition, refused
 from orderstate.worker.sequencer import Sequencer
+from orderstate.worker.undecodable import UNDECODABLE_MESSAGE, Undecodable, locate
 
 __all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
 
@@ -124,7 +125,7 @@ class Worker:
         self.writer = LogWriter(settings)
 
     async def run(self) -> int:
-        listener = SeekToStoredOffsets(
+        self.listener = listener = SeekToStoredOffsets(
             self.consumer,
             pool=self.pool,
             group=self.settings.consumer_group,
@@ -273,6 +274,8 @@ class Worker:
                 log.warning("kafka_fetch_failed", error=str(exc))
                 await asyncio.sleep(1)
                 continue
+            except UnicodeDecodeError as exc:
+                got = await self._read_past_undecodable(exc)
             if self.generation != generation:
                 # A rebalance happened during the fetch: what was gathered before it is read
                 # again from the stored offsets; the sequencer restarted from them too.
@@ -290,6 +293,47 @@ class Worker:
             if inputs and deadline == math.inf:
                 deadline = time.monotonic() + window
         return inputs, generation
+
+    async def _read_past_undecodable(
+        self, error: UnicodeDecodeError
+    ) -> dict[TopicPartition, list[Any]]:
+        """After getmany() raised UnicodeDecodeError (worker/undecodable.py): the records of
+        the bad record's partition up to it, then the bad record's stand-in; the partition
+        goes on after it. Every partition is first read again from its stored offsets, as
+        after a rebalance, because the failed call advanced positions past records it never
+        returned."""
+        found = locate(self.consumer)
+        if found is None:
+            # No silent skip: the worker ends, and its exit shows in its logs and restarts.
+            log.error("record_undecodable_unlocated")
+            raise error
+        tp, offset = found
+        log.error(
+            "record_undecodable",
+            topic=tp.topic,
+            partition=tp.partition,
+            offset=offset,
+            error=UNDECODABLE_MESSAGE,
+        )
+        assignment = list(self.consumer.assignment())
+        await self.listener.on_partitions_revoked(assignment)
+        await self.listener.on_partitions_assigned(assignment)
+        records: list[Any] = []
+        # One record per call: a call that reaches the bad record raises and drops what it
+        # read before it.
+        while not self.stop.is_set() and await self.consumer.position(tp) < offset:
+            try:
+                got = await self.consumer.getmany(tp, timeout_ms=1000, max_records=1)
+            except UnicodeDecodeError:
+                break  # only control records stood between the last one read and the bad one
+            except KafkaError as exc:
+                log.warning("kafka_fetch_failed", error=str(exc))
+                await asyncio.sleep(1)
+                continue
+            records.extend(got.get(tp, ()))
+        records.append(Undecodable(tp.topic, tp.partition, offset))
+        self.consumer.seek(tp, offset + 1)
+        return {tp: records}
 
     async def _settle_silent_partitions(self) -> list[Input]:
         silent = [tp for tp in self.consumer.assignment() if await self._at_end(tp)]

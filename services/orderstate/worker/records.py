@@ -13,6 +13,7 @@ from orderstate.events.errors import DecodeError
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
+from orderstate.worker.undecodable import UNDECODABLE_MESSAGE, Undecodable
 
 __all__ = [
     "FORWARDED_FROM_HEADER",
@@ -71,7 +72,9 @@ class Read:
 
 
 def read_record(record: Any, role: TopicRole, limits: DecodeLimits) -> Read:
-    """``record`` is an aiokafka ConsumerRecord."""
+    """``record`` is an aiokafka ConsumerRecord, or an ``Undecodable`` in a record's place."""
+    if isinstance(record, Undecodable):
+        return Read(key_ms=record.timestamp, error=DecodeError(UNDECODABLE_MESSAGE))
     headers = list(record.headers or ())
     if record.key is None and not record.value:
         for name, raw in headers:
