@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Annotated
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from orderstate.events.currencies import ISO_4217
 
@@ -126,8 +126,23 @@ def _within_calendar(value: datetime) -> datetime:
     raise ValueError("a time outside the years 1 to 9999 in UTC")
 
 
-Timestamp = Annotated[AwareDatetime, AfterValidator(_within_calendar)]
-"""A time with its UTC offset, as every payload's times are."""
+# The date part of an RFC 3339 date-time: what a time in a payload must start with.
+_DATE_TIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _date_time_text(value: object) -> object:
+    # pydantic reads a number, or a string of digits, as Unix time. The contract says RFC 3339
+    # text, and a number says nothing of its zone or unit (seconds? milliseconds?): refuse it
+    # rather than guess. A datetime our own code built passes as it is.
+    if isinstance(value, datetime) or (isinstance(value, str) and _DATE_TIME_TEXT.match(value)):
+        return value
+    raise ValueError("must be an RFC 3339 date-time such as 2026-03-02T09:30:00Z")
+
+
+Timestamp = Annotated[
+    AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_within_calendar)
+]
+"""A time with its UTC offset, as every payload's times are: RFC 3339 text."""
 QueryTime = Annotated[datetime, AfterValidator(_within_calendar)]
 """A time in a query; without an offset it is read in the shop's zone."""
 # ISO 639-1 language, optionally with an ISO 3166 region: "de", "en-GB".

@@ -51,3 +51,15 @@ def test_a_time_outside_the_calendar_in_utc_is_refused(
 @pytest.mark.parametrize("text", ["0001-01-01T01:00:00+01:00", "9999-12-31T22:00:00-01:00"])
 def test_a_time_at_the_edge_of_the_calendar_in_utc_is_kept(text: str) -> None:
     assert _TIMESTAMP.validate_python(text).isoformat() == text
+
+
+@pytest.mark.parametrize("raw", ["1700000000", '"1700000000"', "1700000000.5", "true"])
+def test_a_number_is_not_read_as_unix_time(raw: str) -> None:
+    # pydantic would read these as 2023-11-14T22:13:20Z: a guess at the unit and the zone.
+    with pytest.raises(ValidationError, match="must be an RFC 3339 date-time"):
+        _TIMESTAMP.validate_json(raw)
+
+
+@pytest.mark.parametrize("raw", ['"2026-03-02T09:30:00Z"', '"2026-03-02 09:30:00.5+01:00"'])
+def test_rfc_3339_text_is_read(raw: str) -> None:
+    assert _TIMESTAMP.validate_json(raw).year == 2026
