@@ -97,8 +97,13 @@ class Observer:
 
 
 def stalls(samples: list[Sample], at: float) -> list[float]:
-    """For each partition that had records to apply when a fault struck at ``at``: the seconds
-    until its stored offset next moved (or until the end of the samples)."""
+    """For each partition that had records to apply when a fault struck at ``at``, or got
+    some after it: the seconds from the fault (or from when the first of them was seen, if
+    later) until its stored offset next moved (or until the end of the samples).
+
+    Partitions caught up at the moment of the fault count too: under a load the pipeline
+    keeps up with, most are, and a partition whose worker froze stands still on the records
+    that arrive next."""
     before = [s for s in samples if s.at <= at]
     if not before:
         return []
@@ -106,10 +111,15 @@ def stalls(samples: list[Sample], at: float) -> list[float]:
     later = [s for s in samples if s.at > at]
     out = []
     for tp, (done, end) in base.items():
-        if end <= done:
-            continue
+        if end > done:
+            waiting_since = at
+        else:
+            arrived = next((s.at for s in later if s.partitions.get(tp, (0, 0))[1] > done), None)
+            if arrived is None:
+                continue
+            waiting_since = arrived
         moved = next((s.at for s in later if s.partitions.get(tp, (done, 0))[0] > done), None)
-        out.append((moved if moved is not None else later[-1].at if later else at) - at)
+        out.append((moved if moved is not None else later[-1].at) - waiting_since)
     return out
 
 

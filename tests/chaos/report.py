@@ -70,8 +70,7 @@ def write_report(result: ChaosResult, path: Path) -> None:
             ),
             (
                 "REST writes among applied changes",
-                f"{rest_2xx / max(result.applied_events, 1):.1%} of "
-                f"{result.applied_events:,} applied changes",
+                f"{result.rest_share:.1%} of {result.applied_events:,} applied changes",
             ),
             (
                 "run time",
