@@ -189,9 +189,18 @@ async def page(browser: Browser, console: Console) -> AsyncIterator[Page]:
         base_url=console.base_url, viewport={"width": 1280, "height": 900}, locale="en-GB"
     )
     opened = await context.new_page()
-    # Script errors and anything the Content Security Policy refused (htmx included).
+    # Script errors, anything the Content Security Policy refused (htmx included), and any
+    # file a page asked for that the console does not serve (the pages themselves may be 404).
     problems: list[str] = []
     opened.on("pageerror", lambda error: problems.append(str(error)))
+    opened.on(
+        "response",
+        lambda response: (
+            problems.append(f"{response.status} {response.url}")
+            if response.status >= 400 and response.request.resource_type != "document"
+            else None
+        ),
+    )
     opened.on(
         "console",
         lambda message: (
