@@ -32,6 +32,8 @@ SHOP, OTHER_SHOP = "shop-console", "shop-elsewhere"
 STORY = "WEB-7/1"
 OTHER_ORDER = "ELSEWHERE-1"
 ORDERS = 30
+# httpx's default of 5 s failed the seeding on a loaded machine.
+_HTTP_TIMEOUT_S = 60
 # The states each plain order is moved through, by its number modulo 4.
 PLANS: dict[int, list[str]] = {
     0: [],
@@ -53,7 +55,9 @@ class Console:
     story_rejections: dict[str, str]
 
     def api(self, key: str | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.base_url, headers={"API-KEY": key or self.key})
+        return httpx.AsyncClient(
+            base_url=self.base_url, headers={"API-KEY": key or self.key}, timeout=_HTTP_TIMEOUT_S
+        )
 
 
 async def _state(client: httpx.AsyncClient, order_id: str, state: str, at: str) -> httpx.Response:
@@ -67,7 +71,9 @@ async def _seed(
 ) -> tuple[Counter[str], dict[str, str]]:
     rejected: Counter[str] = Counter()
     story: dict[str, str] = {}
-    async with httpx.AsyncClient(base_url=base_url, headers={"API-KEY": console_key}) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"API-KEY": console_key}, timeout=_HTTP_TIMEOUT_S
+    ) as client:
         for n in range(1, ORDERS + 1):
             order_id = f"WEB-{n:03d}"
             created = await client.post(
@@ -104,7 +110,9 @@ async def _seed(
             assert refused.status_code == 409, refused.text
             story[refused.json()["code"]] = refused.json()["detail"]
             rejected[refused.json()["code"]] += 1
-    async with httpx.AsyncClient(base_url=base_url, headers={"API-KEY": other_key}) as client:
+    async with httpx.AsyncClient(
+        base_url=base_url, headers={"API-KEY": other_key}, timeout=_HTTP_TIMEOUT_S
+    ) as client:
         created = await client.post("/v2/orders", json=order_body(OTHER_ORDER))
         assert created.status_code == 201, created.text
     return rejected, story
@@ -188,6 +196,9 @@ async def page(browser: Browser, console: Console) -> AsyncIterator[Page]:
     context = await browser.new_context(
         base_url=console.base_url, viewport={"width": 1280, "height": 900}, locale="en-GB"
     )
+    # Generous: on a loaded 2-core machine a page can take seconds (a slow moment, not a
+    # failure); a real failure still fails, only later.
+    context.set_default_timeout(60_000)
     opened = await context.new_page()
     # Script errors, anything the Content Security Policy refused (htmx included), and any
     # file a page asked for that the console does not serve (the pages themselves may be 404).
@@ -257,7 +268,7 @@ async def test_login_exchanges_the_key_for_an_http_only_strict_cookie(
     await _screenshot(page, "login")
 
     # A form posted from another site is refused, with a good key too, and sets no cookie.
-    async with httpx.AsyncClient(base_url=console.base_url) as client:
+    async with httpx.AsyncClient(base_url=console.base_url, timeout=_HTTP_TIMEOUT_S) as client:
         form = {"access_key": console.key, "next": "/ui/"}
         foreign = await client.post(
             "/ui/login", data=form, headers={"Origin": "https://evil.example"}

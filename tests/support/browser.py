@@ -85,12 +85,13 @@ async def api_process(
             if server.returncode is not None:
                 raise AssertionError(f"orderstate api exited ({server.returncode}); see {log}")
             try:
-                async with httpx.AsyncClient() as client:
+                async with httpx.AsyncClient(timeout=10) as client:
                     return (await client.get(f"{base}/ui/login")).status_code == 200
             except httpx.HTTPError:
                 return False
 
-        await wait_for(ready, timeout_s=30)
+        # Start-up imports take seconds on a loaded machine.
+        await wait_for(ready, timeout_s=120)
         yield RunningApi(base, settings)
     finally:
         if server.returncode is None:
