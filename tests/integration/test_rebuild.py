@@ -352,6 +352,17 @@ async def test_a_rebuild_refuses_a_database_that_holds_orders(
     assert "the live database" in err, err
 
 
+async def _described(settings: Settings) -> list[str]:
+    """The rebuild's retention warnings, once the broker describes the new topics (right
+    after they are made it may answer "unknown topic" for a moment)."""
+    async with asyncio.timeout(30):
+        while True:
+            warnings = await retention_warnings(settings)
+            if not any("cannot be read" in w for w in warnings):
+                return warnings
+            await asyncio.sleep(0.2)
+
+
 async def test_topics_create_keeps_the_inbound_topics_for_good(kafka_bootstrap: str) -> None:
     """`orderstate topics create` gives the inbound topics no retention; topics made without
     it keep the broker's default, and a rebuild warns about it."""
@@ -368,7 +379,7 @@ async def test_topics_create_keeps_the_inbound_topics_for_good(kafka_bootstrap: 
     )
     await create_topics(settings, partitions=2)
     try:
-        assert await retention_warnings(settings) == []
+        assert await _described(settings) == []
     finally:
         await delete_topics(kafka_bootstrap, names.all, prefix=f"{names.orders}.monitor-")
 
@@ -378,7 +389,7 @@ async def test_topics_create_keeps_the_inbound_topics_for_good(kafka_bootstrap: 
         plain = settings.model_copy(
             update={"topic_orders": others.orders, "topic_shipments": others.shipments}
         )
-        warnings = await retention_warnings(plain)
+        warnings = await _described(plain)
         assert any(w.startswith(f"{others.orders} has retention.ms=") for w in warnings), warnings
     finally:
         await delete_topics(kafka_bootstrap, others.inbound)

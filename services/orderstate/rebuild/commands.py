@@ -129,11 +129,13 @@ def run_rebuild(
     )
     if not verbose:
         _quiet_logs(settings, say.secrets)
-    if target_url == settings.database_url.get_secret_value():
+    if carry and target_url == settings.database_url.get_secret_value():
+        # With --no-carry it may be: the live database was lost and created again, empty.
         return say.fail(
             EXIT_REFUSED,
             "--database-url is ORDERSTATE_DATABASE_URL, the live database: rebuild into a "
-            "new, empty database",
+            "new, empty database (or, if the live one was lost and created again empty, "
+            "pass --no-carry)",
         )
     try:
         request = _Request(
@@ -423,7 +425,8 @@ def _verdict(result: Compared, ignore: list[str]) -> str:
         return f"compared {result.keys:,} orders: the projections are equal{left_out}"
     parts = ", ".join(f"{part} {n:,}" for part, n in sorted(result.by_part.items()))
     return (
-        f"compared {result.keys:,} orders: {result.differing:,} differ ({parts}); "
+        f"compared {result.keys:,} orders: {result.differing:,} "
+        f"{'differs' if result.differing == 1 else 'differ'} ({parts}); "
         f"{result.only_live:,} only in the live database, {result.only_rebuilt:,} only in the "
         f"rebuilt one{left_out}"
     )

@@ -82,6 +82,11 @@ async def retention_warnings(settings: Settings) -> list[str]:
         await admin.close()
     warnings = []
     for topic, configs in _topic_configs(responses).items():
+        if isinstance(configs, int):
+            warnings.append(
+                f"{topic}: its retention settings cannot be read (Kafka error code {configs})"
+            )
+            continue
         policy = configs.get("cleanup.policy", "delete")
         if "compact" in policy:
             warnings.append(
@@ -101,15 +106,14 @@ async def retention_warnings(settings: Settings) -> list[str]:
     return warnings
 
 
-def _topic_configs(responses: list[Any]) -> dict[str, dict[str, str]]:
-    """Topic name to its retention settings, from DescribeConfigs responses (aiokafka gives
-    the protocol's tuples: resources of (error, message, type, name, entries), entries
-    starting with (name, value))."""
-    found: dict[str, dict[str, str]] = {}
+def _topic_configs(responses: list[Any]) -> dict[str, dict[str, str] | int]:
+    """Topic name to its retention settings (or the error code the broker answered for it),
+    from DescribeConfigs responses: aiokafka gives the protocol's tuples, resources of (error
+    code, message, type, name, entries), entries starting with (name, value)."""
+    found: dict[str, dict[str, str] | int] = {}
     for response in responses:
-        for resource in response.resources:
-            name, entries = resource[3], resource[4]
-            found[name] = {
+        for error, _, _, name, entries in (r[:5] for r in response.resources):
+            found[name] = error or {
                 entry[0]: entry[1] for entry in entries if entry[0] in _RETENTION_CONFIGS
             }
     return found
