@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration test-browser run bench bench-api bench-security chaos clean
+        test-integration test-browser run bench bench-rebuild bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -87,8 +87,12 @@ test: install ## everything: unit, contract, integration, e2e, browser
 run: services-up ## laptop: services, migrate, topics, orderstate, a simulation; Ctrl-C stops orderstate
 	deploy/local/run.sh
 
-bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent, and the order monitor (~10 min); writes bench/results.md
+bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent, the order monitor, and a rebuild of 1,000,000 records (~20 min); writes bench/results.md and bench/results-rebuild.md
 	PYTHONPATH=. $(BIN)/python bench/run.py
+	PYTHONPATH=. $(BIN)/python bench/rebuild.py
+
+bench-rebuild: install services-up ## only `orderstate rebuild` of 1,000,000 records (~10 min); writes bench/results-rebuild.md
+	PYTHONPATH=. $(BIN)/python bench/rebuild.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py

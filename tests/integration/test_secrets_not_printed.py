@@ -74,6 +74,8 @@ COMMANDS = [
     ["outbox", "list"],
     ["outbox", "retry", "--all"],
     ["outbox", "skip", "--all"],
+    ["rebuild", "--database-url", "postgresql://orderstate@127.0.0.1:9/rebuilt"],
+    ["verify", "--live", "postgresql://orderstate@127.0.0.1:9/a", "--rebuilt", "postgresql://b"],
 ]
 
 
