@@ -74,6 +74,7 @@ COMMANDS = [
     ["outbox", "list"],
     ["outbox", "retry", "--all"],
     ["outbox", "skip", "--all"],
+    ["backfill", str(Path(__file__).parents[2] / "docs/examples/backfill.ndjson"), "--shop", "s"],
 ]
 
 
