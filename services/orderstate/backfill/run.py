@@ -51,6 +51,7 @@ EXIT_NOT_ALL = 3
 EXIT_UNREACHABLE = 4
 EXIT_WAIT_TIMEOUT = 5
 _POLL_S = 0.2
+_DB_FAILURES: tuple[type[Exception], ...] = (asyncpg.PostgresError, *DATABASE_DOWN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ async def _import(
 ) -> int:
     try:
         found = await store.present(conn, options.shop_id, checked.planned)
-    except (asyncpg.PostgresError, *DATABASE_DOWN) as exc:
+    except _DB_FAILURES as exc:
         err.print(
             f"PostgreSQL failed while checking the shop's orders ({type(exc).__name__}); "
             "nothing was published",
