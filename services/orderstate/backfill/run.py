@@ -10,16 +10,17 @@ Exit codes (README, "Backfill"):
 - 2: usage or configuration error (typer, settings);
 - 3: done, but some orders were not imported: the shop already has them (skipped, or
   rejected by the worker when it got them first), or invalid lines under ``--skip-invalid``;
-- 4: PostgreSQL or Kafka out of reach, the file changed, or the publish failed: nothing
-  published;
+- 4: PostgreSQL or Kafka out of reach, or the publish failed: nothing published;
 - 5: ``--wait`` timed out: everything is published, the worker has not applied it all yet.
 """
 
 import asyncio
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -27,7 +28,7 @@ from rich.console import Console
 
 from orderstate.api.compat.reading import Reading
 from orderstate.backfill import report, store
-from orderstate.backfill.publish import FileChangedError, publish
+from orderstate.backfill.publish import publish
 from orderstate.backfill.scan import Limits, Planned, Scan, scan
 from orderstate.domain import PolicyBook
 from orderstate.projector import migrate as migrations
@@ -73,8 +74,22 @@ class _Unreachable(Exception):
 async def backfill(
     settings: Settings, options: Options, policies: PolicyBook, out: Console, err: Console
 ) -> int:
+    # The checked records, ready to send; deleted when the run ends, however it ends.
+    with tempfile.TemporaryFile(prefix="orderstate-backfill-") as spool:
+        return await _run(settings, options, policies, spool, out=out, err=err)
+
+
+async def _run(
+    settings: Settings,
+    options: Options,
+    policies: PolicyBook,
+    spool: IO[bytes],
+    *,
+    out: Console,
+    err: Console,
+) -> int:
     limits = Limits(settings.max_payload_bytes, settings.max_event_bytes)
-    checked = _check(options, limits, policies, out)
+    checked = _check(options, limits, policies, spool, out)
     tally = report.Tally(lines=checked.orders, invalid=len(checked.errors))
     report.print_errors(err, checked.errors)
     report.print_ignored(out, checked.ignored)
@@ -96,8 +111,8 @@ async def backfill(
         return await _import(
             settings,
             options,
-            limits=limits,
             checked=checked,
+            spool=spool,
             tally=tally,
             conn=conn,
             out=out,
@@ -107,7 +122,9 @@ async def backfill(
         await conn.close()
 
 
-def _check(options: Options, limits: Limits, policies: PolicyBook, out: Console) -> Scan:
+def _check(
+    options: Options, limits: Limits, policies: PolicyBook, spool: IO[bytes], out: Console
+) -> Scan:
     with report.byte_progress(out) as progress:
         task = progress.add_task("checking", total=options.path.stat().st_size)
         return scan(
@@ -118,6 +135,7 @@ def _check(options: Options, limits: Limits, policies: PolicyBook, out: Console)
             limits=limits,
             policies=policies,
             now=datetime.now(UTC),
+            spool=spool,
             advance=lambda n: progress.advance(task, n),
         )
 
@@ -126,8 +144,8 @@ async def _import(
     settings: Settings,
     options: Options,
     *,
-    limits: Limits,
     checked: Scan,
+    spool: IO[bytes],
     tally: report.Tally,
     conn: asyncpg.Connection,
     out: Console,
@@ -170,16 +188,12 @@ async def _import(
             task = progress.add_task("publishing", total=len(todo))
             await publish(
                 settings,
-                options.path,
+                spool,
                 shop_id=options.shop_id,
-                reading=options.reading,
-                emit=options.emit,
-                limits=limits,
                 event_ids={p.event_id for p in todo},
-                digest=checked.digest,
                 advance=lambda n: progress.advance(task, n),
             )
-    except (StartupError, KafkaError, FileChangedError) as exc:
+    except (StartupError, KafkaError) as exc:
         err.print(
             f"{exc}; nothing was published (the transaction was aborted)",
             markup=False,

@@ -1,19 +1,21 @@
-"""Pass one over a backfill file: every line read, checked and decided; nothing published.
+"""The one pass over a backfill file: every line read, checked and decided; nothing published.
 
 Each line goes through what the worker will do with it: the decoder, then ``decide`` for an
 order the shop does not have (as the first change of a new order it must be accepted), and
 the size of the order event it would publish with ``--emit`` (an order too large to publish
-could never change again). Only the plan is kept, one small entry per order, so a file of
-any length fits: the publishing pass reads the file again.
+could never change again). Memory keeps one small entry per order; the records themselves
+go to a spool file, ready to send, so a file of any length fits and the publishing
+transaction only sends (``publish``): it stays open for as short a time as it can.
 """
 
+import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from hashlib import sha256
 from pathlib import Path
+from typing import IO
 
 from orderstate.api.compat.reading import Reading
 from orderstate.backfill.lines import ImportLine, LineError, read_line
@@ -21,7 +23,7 @@ from orderstate.domain import Accepted, PolicyBook, Rejected, decide
 from orderstate.events.envelope import encode_binary
 from orderstate.projector.outbox_rows import fact_rows
 
-__all__ = ["Limits", "Planned", "Scan", "file_lines", "scan"]
+__all__ = ["Limits", "Planned", "Scan", "file_lines", "scan", "spooled"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,6 @@ class Scan:
     errors: list[LineError] = field(default_factory=list)
     # Fields the file carried that are not imported, by path ("shipments[].recipient_email").
     ignored: Counter[str] = field(default_factory=Counter)
-    # Of the file's bytes: the publishing pass refuses a file that changed in between.
-    digest: str = ""
     orders: int = 0
 
 
@@ -65,15 +65,14 @@ def scan(
     limits: Limits,
     policies: PolicyBook,
     now: datetime,
+    spool: IO[bytes],
     advance: Callable[[int], None],
 ) -> Scan:
+    """``spool`` receives the record of every valid line (``spooled`` reads them back)."""
     result = Scan()
-    digest = sha256()
     first_line: dict[str, int] = {}
     for number, line, size in file_lines(path):
         advance(size)
-        digest.update(line)
-        digest.update(b"\n")
         if not line.strip():
             continue
         result.orders += 1
@@ -100,18 +99,36 @@ def scan(
             )
             continue
         first_line[read.order_id] = number
-        problem = _refusal(read, policies, now, limits)
+        headers, value = encode_binary(read.event)
+        problem = _refusal(read, value, policies, now, limits)
         if problem is not None:
             result.errors.append(LineError(number, problem, read.order_id))
             continue
         result.planned.append(Planned(number, read.order_id, read.event.id))
-    result.digest = digest.hexdigest()
+        record = {
+            "id": read.event.id,
+            "key": read.event.key,
+            "headers": [[name, raw.decode()] for name, raw in headers],
+            "value": value.decode(),
+        }
+        spool.write(json.dumps(record, ensure_ascii=False).encode() + b"\n")
     return result
 
 
-def _refusal(read: ImportLine, policies: PolicyBook, now: datetime, limits: Limits) -> str | None:
+def spooled(spool: IO[bytes]) -> Iterator[tuple[str, bytes, list[tuple[str, bytes]], bytes]]:
+    """The spooled records from the start: (event id, key, headers, value), as Kafka takes
+    them."""
+    spool.seek(0)
+    for line in spool:
+        record = json.loads(line)
+        headers = [(name, text.encode()) for name, text in record["headers"]]
+        yield record["id"], record["key"].encode(), headers, record["value"].encode()
+
+
+def _refusal(
+    read: ImportLine, value: bytes, policies: PolicyBook, now: datetime, limits: Limits
+) -> str | None:
     event = read.event
-    _, value = encode_binary(event)
     if len(value) > limits.max_payload_bytes:
         return (
             f"too large: the record would be {len(value)} bytes, over the worker's limit of "
