@@ -13,6 +13,7 @@ event, which the worker's dedupe and ``decide`` make a no-op.
 """
 
 import json
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -148,6 +149,7 @@ _SEVEN_SENDERS_STATUSES = {
     "delivered": ShipmentStatus.DELIVERED,
 }
 _ORDER_ID: TypeAdapter[str] = TypeAdapter(OrderId)
+_WITHIN_LINE = re.compile(r": line 1 column (\d+) \(char \d+\)$")
 
 
 class _LineProblem(ValueError):
@@ -180,7 +182,9 @@ def read_line(
         )
         decoded = decode_event(event, TopicRole.ORDERS_IN)
     except (DecodeError, _LineProblem) as exc:
-        return LineError(line_no, str(exc), order_id)
+        # The JSON parser counts lines within the line: only the column says anything.
+        message = _WITHIN_LINE.sub(r" at column \1", str(exc))
+        return LineError(line_no, message, order_id)
     except CompatError as exc:
         return LineError(line_no, exc.message, order_id)
     except ValidationError as exc:

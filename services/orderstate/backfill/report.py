@@ -99,7 +99,7 @@ def print_ignored(console: Console, ignored: Counter[str]) -> None:
         return
     names = ", ".join(f"{escape(name)} ({count})" for name, count in ignored.most_common())
     console.print(
-        f"not imported (orderstate does not keep these fields): {names}",
+        f"fields not imported (orderstate derives them again, or does not keep them): {names}",
         highlight=False,
         soft_wrap=True,
     )
