@@ -683,5 +683,15 @@ def simulate(  # noqa: PLR0917 -- typer passes every option of the command
     print_summary(summary, console)
 
 
+def _register_repair_commands() -> None:
+    # `orderstate redrive` and `orderstate policy check` live in orderstate.repair.
+    from orderstate.repair.commands import register
+
+    register(app, _settings, _fail)
+
+
+_register_repair_commands()
+
+
 def main() -> None:
     app()
