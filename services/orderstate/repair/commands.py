@@ -8,7 +8,7 @@ the commands, so ``orderstate --help`` stays fast.
 import asyncio
 from collections import Counter
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -199,7 +199,9 @@ def _n(count: int, noun: str) -> str:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment.utcoffset() == 0 else moment.isoformat()
+    if moment.utcoffset() == timedelta(0):
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.isoformat(timespec="seconds")
 
 
 async def _connect(settings: "Settings", fail: Fail) -> "asyncpg.Connection":
@@ -305,7 +307,7 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
 def _policy_name(settings: "Settings") -> str:
     if settings.policy_file is None:
         return "the built-in default policy"
-    return f"the policy of ORDERSTATE_POLICY_FILE ({settings.policy_file})"
+    return f"{settings.policy_file} (ORDERSTATE_POLICY_FILE)"
 
 
 def _describe_selection(selection: "Selection", matched: int) -> str:
@@ -412,7 +414,9 @@ async def _policy_check(  # noqa: PLR0917 -- the command's arguments, passed on
     finally:
         await conn.close()
     result = compare(windows, current, proposed)
-    typer.echo(f"policy check: {file} (proposed) against {_policy_name(settings)} (current)")
+    typer.echo(
+        f"policy check: {file} (proposed) against the current policy, {_policy_name(settings)}"
+    )
     typer.echo(
         f"events since {_iso(since)}: {window.records} records of the inbound topics read, "
         f"shops {', '.join(shops)}"
