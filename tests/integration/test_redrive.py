@@ -21,6 +21,7 @@ from tests.support.events import T0, created, event, record, shipment, state
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import consume_until, produce, running, settings_for, wait_for
 from tests.support.processes import orderstate
+from tests.support.projection import caught_up
 from tests.unit.domain.factories import STRICT_TABLE
 
 SHOP = "shop-strict"
@@ -130,7 +131,7 @@ async def test_a_strict_rejection_is_redriven_after_the_policy_is_relaxed(
         assert await _ends(kafka_bootstrap, topics) == ends
 
 
-async def test_the_redriven_record_carries_its_origin(
+async def test_the_redriven_record_carries_its_origin_and_is_decided_once(
     settings: Settings, kafka_bootstrap: str, topics: TopicNames
 ) -> None:
     strict = load_policy_book({"shops": {SHOP: {"transitions": STRICT_TABLE}}})
@@ -140,22 +141,52 @@ async def test_the_redriven_record_carries_its_origin(
             kafka_bootstrap, topics.orders, [record(created(shop=SHOP, order="C")), record(skip)]
         )
         await wait_for(lambda: _has_rejections(settings, 1))
+
+    # No worker runs: the redrive is appended, and not decided within --wait.
+    code, out, _ = await orderstate(settings, "redrive", "--shop", SHOP, "--wait", "1")
+    assert code == 1, out
+    assert "the worker has not decided 1 of them within 1 s" in out
+    # Run again before the worker got to it: the same event, with the same id, again.
     code, out, _ = await orderstate(settings, "redrive", "--shop", SHOP, "--wait", "0")
     assert code == 0, out
+    assert "appended 1 event to the inbound topics" in out
 
     rid = redrive_id(skip.source, skip.id)
     seen = await consume_until(
-        kafka_bootstrap, topics.orders, lambda got: any(p.id == rid for p in got)
+        kafka_bootstrap, topics.orders, lambda got: sum(p.id == rid for p in got) >= 2
     )
-    (redriven,) = [p for p in seen if p.id == rid]
-    assert redriven.headers["ce_redriveof"] == skip.id
-    assert redriven.key == skip.key
-    assert redriven.data == skip.data
-    assert {k: redriven.headers[f"ce_{k}"] for k in ("source", "type", "time")} == {
-        "source": skip.source,
-        "type": skip.type,
-        "time": skip.model_dump(mode="json")["time"],
-    }
+    copies = [p for p in seen if p.id == rid]
+    assert len(copies) == 2
+    for redriven in copies:
+        assert redriven.headers["ce_redriveof"] == skip.id
+        assert redriven.key == skip.key
+        assert redriven.data == skip.data
+        assert {k: redriven.headers[f"ce_{k}"] for k in ("source", "type", "time")} == {
+            "source": skip.source,
+            "type": skip.type,
+            "time": skip.model_dump(mode="json")["time"],
+        }
+
+    # The relaxed worker applies it once; the second copy is a duplicate.
+    async with running(settings):
+        await wait_for(
+            lambda: caught_up(
+                kafka_bootstrap,
+                settings.database_url.get_secret_value(),
+                settings.consumer_group,
+                topics.inbound,
+            )
+        )
+    rows = await _fetch(
+        settings,
+        "SELECT state FROM order_state_history WHERE shop_id = $1 AND order_id = 'C' ORDER BY seq",
+        SHOP,
+    )
+    assert [r["state"] for r in rows] == ["new", "in_production"]
+    outcomes = await _fetch(
+        settings, "SELECT outcome FROM processed_events WHERE event_id = $1", rid
+    )
+    assert [r["outcome"] for r in outcomes] == ["applied"]
 
 
 async def test_an_expired_parked_shipment_is_redriven_once_its_order_exists(

@@ -278,8 +278,8 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
         typer.echo(f"appended {_n(len(redrives), 'event')} to the inbound topics")
         if wait_s <= 0:
             typer.echo(
-                "not waiting for the worker (--wait 0); the same command with --dry-run shows "
-                "what is left to redrive"
+                "not waiting for the worker (--wait 0): it decides them when it gets to them; "
+                "once it has, the same command leaves them out as already redriven"
             )
             return 0
         with progress_bar(console) as bar:
