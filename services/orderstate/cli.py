@@ -830,5 +830,15 @@ def backfill(  # noqa: PLR0917 -- typer passes every option of the command
     raise typer.Exit(code)
 
 
+def _register_repair_commands() -> None:
+    # `orderstate redrive` and `orderstate policy check` live in orderstate.repair.
+    from orderstate.repair.commands import register
+
+    register(app, _settings, _fail)
+
+
+_register_repair_commands()
+
+
 def main() -> None:
     app()
