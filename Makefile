@@ -13,12 +13,12 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration run bench bench-api bench-security chaos clean
+        test-integration test-browser run bench bench-rebuild bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
 
-prereqs: ## check (and on Debian as root, install) java, maven, PostgreSQL, kcat, pgbouncer
+prereqs: ## check (and on Debian as root, install) java, maven, PostgreSQL, kcat, pgbouncer, chromium
 	deploy/local/prereqs.sh
 
 # The virtual environment alone: a Python >= 3.11 (PYTHON=... picks one) and the packages of
@@ -76,16 +76,23 @@ test-contract: $(STAMP) ## the published contract in schemas/ matches the code
 	$(PYTEST) tests/contract
 
 test-integration: install ## real Kafka + PostgreSQL (started if needed; never skipped)
-	$(PYTEST) tests/integration tests/e2e
+	$(PYTEST) tests/integration tests/e2e tests/browser
 
-test: install ## everything: unit, contract, integration, e2e
+test-browser: install ## the web console in Debian's chromium (installed by prereqs), against a real orderstate api
+	$(PYTEST) tests/browser
+
+test: install ## everything: unit, contract, integration, e2e, browser
 	$(PYTEST) tests
 
 run: services-up ## laptop: services, migrate, topics, orderstate, a simulation; Ctrl-C stops orderstate
 	deploy/local/run.sh
 
-bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent, and the order monitor (~10 min); writes bench/results.md
+bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-event faust agent, the order monitor, and a rebuild of 1,000,000 records (~20 min); writes bench/results.md and bench/results-rebuild.md
 	PYTHONPATH=. $(BIN)/python bench/run.py
+	PYTHONPATH=. $(BIN)/python bench/rebuild.py
+
+bench-rebuild: install services-up ## only `orderstate rebuild` of 1,000,000 records (~10 min); writes bench/results-rebuild.md
+	PYTHONPATH=. $(BIN)/python bench/rebuild.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py

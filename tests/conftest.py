@@ -6,7 +6,11 @@ import pytest
 
 pytest_plugins = ["tests.support.fixtures"]
 
-_REAL_SERVICES = {Path(__file__).parent / "integration", Path(__file__).parent / "e2e"}
+_REAL_SERVICES = {
+    Path(__file__).parent / "integration",
+    Path(__file__).parent / "e2e",
+    Path(__file__).parent / "browser",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -230,6 +230,16 @@ find_kcat() {
   command -v "$KCAT" >/dev/null 2>&1
 }
 
+# Chromium, for the web console's browser tests (tests/browser), driven by Playwright through
+# its executable path: Debian's build, never a browser Playwright downloads itself.
+find_chromium() {
+  CHROMIUM="${ORDERSTATE_CHROMIUM:-}"
+  if [[ -z "$CHROMIUM" ]]; then
+    CHROMIUM="$(command -v chromium 2>/dev/null || command -v chromium-browser 2>/dev/null || echo chromium)"
+  fi
+  [[ -x "$CHROMIUM" ]]
+}
+
 # PgBouncer, for the test that migrates through a transaction-mode pooler. Debian installs it
 # in /usr/sbin, which is not on a normal user's PATH.
 find_pgbouncer() {

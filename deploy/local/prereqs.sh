@@ -2,7 +2,8 @@
 # prereqs.sh: checks the system tools the native services need: a Python >= 3.11 (checked
 # first, never installed here), java >= 17 (Kafka 4), Maven (fetches the Kafka jars once), the
 # PostgreSQL server binaries, kcat and PgBouncer (both used by tests), and openssl and keytool
-# (the TLS tests make their own certificate authority and the broker's Java key stores).
+# (the TLS tests make their own certificate authority and the broker's Java key stores), and
+# chromium with a font (the web console's browser tests).
 # As root on Debian it installs what is missing with apt-get, because every new machine and
 # CI run starts without them; anywhere else it prints the command and exits 1.
 # One line when everything is there. ORDERSTATE_PREREQS_NO_INSTALL=1 only reports.
@@ -54,6 +55,15 @@ check() {
     PROBLEMS+=("keytool: not on PATH (the TLS tests make the broker's key stores; the JDK has it)")
     [[ " ${PACKAGES[*]} " == *" java "* ]] || PACKAGES+=(java)
   fi
+  if ! find_chromium; then
+    PROBLEMS+=("chromium: $CHROMIUM not found (the web console's browser tests drive it)")
+    PACKAGES+=(chromium)
+  fi
+  # Installed without its recommended fonts, chromium would draw every letter as a box.
+  if [[ ! -d /usr/share/fonts/truetype/dejavu ]] && ! ls /usr/share/fonts/truetype/liberation* >/dev/null 2>&1; then
+    PROBLEMS+=("fonts: neither DejaVu nor Liberation is installed (chromium draws the console's text with them)")
+    PACKAGES+=(fonts-dejavu-core)
+  fi
   ((${#PROBLEMS[@]} == 0))
 }
 
@@ -61,7 +71,7 @@ summary() {
   local pg_version jars=mvn
   pg_version="$("$PG_BINDIR/postgres" --version 2>/dev/null | awk '{print $3}')"
   [[ -n "${KAFKA_HOME:-}" ]] && jars="KAFKA_HOME=$KAFKA_HOME"
-  say "ok: python $PYTHON_VERSION, java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer, openssl, keytool"
+  say "ok: python $PYTHON_VERSION, java $JAVA_MAJOR, $jars, PostgreSQL ${pg_version:-?} ($PG_BINDIR), kcat, pgbouncer, openssl, keytool, chromium"
 }
 
 report_and_exit() {

@@ -60,6 +60,14 @@ say "orderstate is ready: http://127.0.0.1:$OPS_PORT/readyz"
 "$BIN/orderstate" simulate --orders "${ORDERSTATE_SIM_ORDERS:-2000}" --shops "${ORDERSTATE_SIM_SHOPS:-5}" \
   --seed "${ORDERSTATE_SIM_SEED:-$RANDOM}" --monitor-metrics "http://127.0.0.1:$OPS_PORT/metrics"
 
+# The web console, with a key for one simulated shop: printed once, stored only as a hash.
+demo_shop="${ORDERSTATE_CONSOLE_DEMO_SHOP:-shop-1}"
+demo_key="$("$BIN/orderstate" apikey create --shop "$demo_shop" --label "console (make run)" 2>/dev/null)" ||
+  die "could not create the console's login key for $demo_shop; see $LOG"
+say ""
+say "Web console: http://127.0.0.1:${ORDERSTATE_API_PORT:-8000}/ui/"
+say "  log in as $demo_shop with this key (shown once; orderstate apikey revoke ends it):"
+say "  $demo_key"
 say ""
 say "orderstate keeps running. Try:"
 say "  curl -s http://127.0.0.1:$OPS_PORT/metrics | grep -E '^orderstate_(events_total|monitor_open_alerts)'"

@@ -588,13 +588,13 @@ def _describe(reading: "KeyReading") -> str:
     )
 
 
-def _check_shop_id(shop: str) -> None:
+def _check_shop_id(shop: str, code: int = 1) -> None:
     import re
 
     from orderstate.events.fields import ID_PATTERN
 
     if not re.match(ID_PATTERN, shop) or len(shop) > 64:
-        raise _fail(f"--shop {shop!r}: use 1-64 letters, digits, '.', '_', '~' or '-'")
+        raise _fail(f"--shop {shop!r}: use 1-64 letters, digits, '.', '_', '~' or '-'", code)
 
 
 def _now() -> "datetime":
@@ -621,6 +621,75 @@ async def _connect(settings: "Settings") -> "asyncpg.Connection":
     if found.database == 0:
         raise _fail("the database has no orderstate tables yet; run `orderstate migrate` first")
     raise _fail(found.describe())
+
+
+@app.command()
+def rebuild(
+    database_url: Annotated[
+        str,
+        typer.Option(
+            help="The database to rebuild into: a new, empty one (`createdb`), on any server. "
+            "A password may come from PGPASSWORD or ~/.pgpass instead of the URL."
+        ),
+    ],
+    resume: Annotated[
+        bool,
+        typer.Option(
+            help="Continue a rebuild that this command began in that database, up to the "
+            "end offsets now (the last step before a switch-over)."
+        ),
+    ] = False,
+    carry: Annotated[
+        bool,
+        typer.Option(
+            help="Copy api_keys, idempotency_keys and order_alerts from the live database "
+            "(ORDERSTATE_DATABASE_URL) at the end; --no-carry when it is gone."
+        ),
+    ] = True,
+    verbose: Annotated[bool, typer.Option(help="Keep the worker's log lines.")] = False,
+) -> None:
+    """Replay the inbound topics from their beginning into a new database, with the worker's
+    code, up to their end offsets at the start; publish nothing.
+
+    Exit codes: 0 rebuilt; 1 the database is not empty (or is the live one); 2 a
+    configuration, PostgreSQL or Kafka problem; 3 the inbound topics no longer hold their
+    beginning (retention); 4 the replay stopped early. Then `orderstate verify`; the
+    switch-over is in docs/rebuild.md.
+    """
+    from orderstate.rebuild.commands import run_rebuild
+
+    settings = _settings()
+    raise typer.Exit(
+        run_rebuild(settings, database_url, resume=resume, carry=carry, verbose=verbose)
+    )
+
+
+@app.command()
+def verify(
+    live: Annotated[str, typer.Option(help="URL of the live database.")],
+    rebuilt: Annotated[str, typer.Option(help="URL of the rebuilt database.")],
+    ignore: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Leave a part out (repeatable): view, tags, items, shipments, history, "
+            "rejections, parked, events."
+        ),
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Keep log lines.")] = False,
+) -> None:
+    """Compare two projections order by order (wall-clock fields aside) and print each order
+    that differs, with its differing fields.
+
+    Exit codes: 0 equal; 1 they differ; 2 a configuration or PostgreSQL problem.
+    """
+    from orderstate.rebuild.commands import run_verify
+    from orderstate.rebuild.compare import PARTS
+
+    unknown = sorted(set(ignore or ()) - set(PARTS))
+    if unknown:
+        raise _fail(f"--ignore {', '.join(unknown)}: use one of {', '.join(PARTS)}", 2)
+    settings = _settings()
+    raise typer.Exit(run_verify(settings, live, rebuilt, ignore=ignore or [], verbose=verbose))
 
 
 @app.command()
@@ -681,6 +750,94 @@ def simulate(  # noqa: PLR0917 -- typer passes every option of the command
     except SimulationTimeoutError as exc:
         raise _fail(str(exc)) from None
     print_summary(summary, console)
+
+
+@app.command()
+def backfill(  # noqa: PLR0917 -- typer passes every option of the command
+    file: Annotated[
+        Path,
+        typer.Argument(
+            exists=True, dir_okay=False, readable=True, help="NDJSON: one order per line."
+        ),
+    ],
+    shop: Annotated[str, typer.Option("--shop", help="The shop the orders belong to.")],
+    emit: Annotated[
+        bool,
+        typer.Option(
+            "--emit",
+            help="Publish the imported orders' events, flagged backfill: true (default: none).",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Check the file and what the shop has; publish nothing."),
+    ] = False,
+    skip_invalid: Annotated[
+        bool,
+        typer.Option("--skip-invalid", help="Import the valid lines even when others are invalid."),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Wait until the worker has applied every published order."),
+    ] = False,
+    timeout: Annotated[float, typer.Option(min=0, help="Seconds --wait waits at most.")] = 600,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="Read the file as this client's API key would (README, 'Coming from Seven "
+            "Senders'): 'sevensenders' reads a missing boarding_complete as true."
+        ),
+    ] = "standard",
+    time_zone: Annotated[
+        str, typer.Option("--time-zone", help="IANA zone of datetimes without an offset.")
+    ] = "UTC",
+) -> None:
+    """Import historical orders (GET /v2/orders items or Seven Senders exports) through the
+    inbound orders topic: all or nothing, idempotent, no downstream events unless --emit.
+
+    Exit codes: 0 imported (or already present); 1 invalid lines, nothing published; 2
+    usage or configuration; 3 some orders not imported (the shop has them, or
+    --skip-invalid); 4 PostgreSQL or Kafka unreachable, nothing published; 5 --wait timed out.
+    """
+    from rich.console import Console
+
+    from orderstate.api.compat.profiles import profile_named
+    from orderstate.api.compat.reading import Reading
+    from orderstate.backfill.run import Options
+    from orderstate.backfill.run import backfill as run_backfill
+    from orderstate.domain import PolicyError
+    from orderstate.policy_config import read_policy_book
+    from orderstate.settings import zone_named
+
+    settings = _settings()
+    _check_shop_id(shop, 2)
+    try:
+        reading = Reading(profile=profile_named(profile), zone=zone_named(time_zone))
+        policies = read_policy_book(settings.policy_file)
+    except (ValueError, PolicyError) as exc:
+        raise _fail(str(exc), 2) from None
+    options = Options(
+        path=file,
+        shop_id=shop,
+        reading=reading,
+        emit=emit,
+        dry_run=dry_run,
+        skip_invalid=skip_invalid,
+        wait=wait,
+        timeout_s=timeout,
+    )
+    code = asyncio.run(run_backfill(settings, options, policies, Console(), Console(stderr=True)))
+    raise typer.Exit(code)
+
+
+def _register_repair_commands() -> None:
+    # `orderstate redrive` and `orderstate policy check` live in orderstate.repair.
+    from orderstate.repair.commands import register
+
+    register(app, _settings, _fail)
+
+
+_register_repair_commands()
 
 
 def main() -> None:

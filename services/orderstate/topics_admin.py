@@ -13,7 +13,7 @@ from orderstate.monitor.changelogs import changelog_topics, leader_topic
 from orderstate.settings import Settings
 from orderstate.startup import start_kafka_client
 
-__all__ = ["TopicMismatchError", "create_topics"]
+__all__ = ["INBOUND_CONFIG", "TopicMismatchError", "create_topics"]
 
 log = structlog.get_logger("orderstate.topics")
 
@@ -22,9 +22,15 @@ class TopicMismatchError(RuntimeError):
     pass
 
 
+# The inbound topics are the source of truth: `orderstate rebuild` replays them from their
+# beginning, so nothing may delete from them by age or size (docs/rebuild.md, "Retention").
+INBOUND_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"}
+
+
 async def create_topics(settings: Settings, *, partitions: int, replication: int = 1) -> list[str]:
     """Create missing topics; check that existing ones have the same partition count."""
     names = [settings.topic_name(role) for role in TOPICS]
+    inbound = {settings.topic_orders, settings.topic_shipments}
     admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
     # A one-shot command: it says at once that Kafka is out of reach instead of waiting.
     await start_kafka_client(admin, settings, "topic set-up", wait_s=0, quiet=True)
@@ -37,7 +43,12 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
-                        NewTopic(n, num_partitions=partitions, replication_factor=replication)
+                        NewTopic(
+                            n,
+                            num_partitions=partitions,
+                            replication_factor=replication,
+                            topic_configs=INBOUND_CONFIG if n in inbound else {},
+                        )
                         for n in missing
                     ]
                 )
@@ -46,7 +57,6 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
     finally:
         await admin.close()
     counts = {d["topic"]: len(d["partitions"]) for d in described}
-    inbound = {settings.topic_orders, settings.topic_shipments}
     # Keys are partitioned the same way in both inbound topics only if their counts match.
     if len({counts[n] for n in inbound}) != 1:
         raise TopicMismatchError(

@@ -1,6 +1,7 @@
 """`orderstate run` as a user starts it: Kafka events in, REST reads and Kafka events out."""
 
 import asyncio
+import re
 import signal
 import socket
 import sys
@@ -13,6 +14,8 @@ from tests.support.events import created, record, shipment, state
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import consume_until, produce, settings_for, wait_for
 from tests.support.processes import env_for
+
+_LAG = re.compile(r'id="consumer-lag">\s*\d+ records')
 
 
 def _free_port() -> int:
@@ -84,6 +87,19 @@ async def test_orderstate_run_end_to_end(
         )
         async with httpx.AsyncClient() as probe:
             metrics = (await probe.get(f"http://127.0.0.1:{ops_port}/metrics")).text
+        # The web console is served by the same process, where the worker's lag is measured.
+        async with httpx.AsyncClient(base_url=base) as person:
+            logged_in = await person.post(
+                "/ui/login", data={"access_key": key, "next": "/ui/"}, headers={"Origin": base}
+            )
+            pages: list[str] = []
+
+            async def lag_shown() -> bool:
+                # The worker measures its lag every few seconds, the first time after start-up.
+                pages.append((await person.get("/ui/")).text)
+                return _LAG.search(pages[-1]) is not None
+
+            await wait_for(lag_shown, timeout_s=30)
     finally:
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), timeout=15)
@@ -96,3 +112,4 @@ async def test_orderstate_run_end_to_end(
         "shipped",
     ]
     assert 'orderstate_events_total{outcome="applied",reason=""}' in metrics
+    assert logged_in.status_code == 303

@@ -74,6 +74,9 @@ COMMANDS = [
     ["outbox", "list"],
     ["outbox", "retry", "--all"],
     ["outbox", "skip", "--all"],
+    ["rebuild", "--database-url", "postgresql://orderstate@127.0.0.1:9/rebuilt"],
+    ["verify", "--live", "postgresql://orderstate@127.0.0.1:9/a", "--rebuilt", "postgresql://b"],
+    ["backfill", str(Path(__file__).parents[2] / "docs/examples/backfill.ndjson"), "--shop", "s"],
 ]
 
 

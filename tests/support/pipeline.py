@@ -52,13 +52,14 @@ async def running(
     workers: int = 1,
     relays: int = 1,
     relay_class: type[Relay] = Relay,
+    policies: PolicyBook | None = None,
 ) -> AsyncIterator[Running]:
     pool = await asyncpg.create_pool(
         settings.database_url.get_secret_value(), min_size=1, max_size=8
     )
     stop = asyncio.Event()
     worker_parts = [
-        Worker(settings, PolicyBook(), pool, stop=stop, watchdog_timeout_s=60)
+        Worker(settings, policies or PolicyBook(), pool, stop=stop, watchdog_timeout_s=60)
         for _ in range(workers)
     ]
     parts: list[Any] = [*worker_parts]

@@ -26,6 +26,7 @@ __all__ = [
     "order_as_of",
     "order_events",
     "order_known",
+    "view_of_snapshot",
 ]
 
 
@@ -79,10 +80,12 @@ async def order_as_of(
         )
         for h in await conn.fetch(query("history_as_of"), shop_id, order_id, row["history_len"])
     ]
-    return AsOf(_view_of(shop_id, snapshot, history), row["sequence"])
+    return AsOf(view_of_snapshot(shop_id, snapshot, history), row["sequence"])
 
 
-def _view_of(shop_id: str, snapshot: dict[str, Any], history: list[HistoryEntry]) -> OrderView:
+def view_of_snapshot(
+    shop_id: str, snapshot: dict[str, Any], history: list[HistoryEntry]
+) -> OrderView:
     """The view an event's ``OrderSnapshot`` was made from (events/outbound.py, snapshot_data)."""
     return OrderView.model_validate(
         {

@@ -17,6 +17,7 @@ from orderstate.domain.model import (
     ItemStatus,
     OrderFields,
     ShipmentDirection,
+    ShipmentLink,
     ShipmentStatus,
     Tags,
 )
@@ -29,6 +30,8 @@ __all__ = [
     "ChangeShipmentStatus",
     "CreateOrder",
     "DeleteOrder",
+    "ImportOrder",
+    "ImportedState",
     "ItemPatch",
     "LinkShipment",
     "OrderPatch",
@@ -138,3 +141,29 @@ class ChangeShipmentStatus(Change):
 
 class CancelShipment(Change):
     shipment_id: str
+
+
+class ImportedState(BaseModel):
+    """One state of an imported order's history, at the time it was reached there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: OrderState
+    occurred_at: datetime
+    location: str | None = None
+    late: bool = False
+
+
+class ImportOrder(Change):
+    """An order as another system knew it, history and shipments included (orderstate
+    backfill). It only ever creates an order the shop never had; ``emit`` says whether its
+    order events are published (flagged ``backfill``) or nothing is."""
+
+    fields: OrderFields
+    items: tuple[Item, ...] = ()
+    tags: Tags = Tags()
+    boarding_complete: bool = False
+    state: OrderState
+    history: tuple[ImportedState, ...]
+    shipments: tuple[ShipmentLink, ...] = ()
+    emit: bool = False

@@ -17,6 +17,7 @@ from orderstate.domain.changes import (
     ChangeShipmentStatus,
     CreateOrder,
     DeleteOrder,
+    ImportOrder,
     LinkShipment,
     RemoveItem,
     RequestState,
@@ -26,6 +27,7 @@ from orderstate.domain.changes import (
     UpdateOrder,
 )
 from orderstate.domain.emitted import OrderUpdated
+from orderstate.domain.imports import import_order
 from orderstate.domain.lifecycle import request_state
 from orderstate.domain.model import OrderView
 from orderstate.domain.order_changes import (
@@ -81,6 +83,7 @@ _KINDS: dict[type[Change], str] = {
     LinkShipment: "shipment_linked",
     ChangeShipmentStatus: "shipment_status_changed",
     CancelShipment: "shipment_cancelled",
+    ImportOrder: "order_imported",
 }
 
 
@@ -95,6 +98,8 @@ def decide(view: OrderView | None, change: Change, policy: Policy, now: datetime
             f"decide() got the view of {view.shop_id}:{view.order_id} "
             f"for a change to {change.shop_id}:{change.order_id}"
         )
+    if isinstance(change, ImportOrder):
+        return import_order(view, change, now)
     if isinstance(change, CreateOrder):
         if change.expected_version is not None and view is not None and not view.deleted:
             conflict = _version_conflict(view, change)

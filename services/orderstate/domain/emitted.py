@@ -30,6 +30,8 @@ class Emitted(BaseModel):
     version: int
     cause_event_id: str
     occurred_at: datetime
+    # Published for an order imported by `orderstate backfill --emit`, not for a live change.
+    backfill: bool = False
 
 
 class StateChanged(Emitted):

@@ -13,7 +13,8 @@ Input
 Existence
     unknown_order                   the order does not exist (or was deleted); for shipment events
                                     only after they waited the parking TTL for the order to arrive.
-    order_exists                    ``order.created`` for an order that exists with other content.
+    order_exists                    ``order.created`` for an order that exists with other content;
+                                    ``order.imported`` for an order the shop has or had.
     version_conflict                the change carried ``expected_version`` (REST: If-Match) and the
                                     order is at another version (rule 11).
 Lifecycle (the transition policy)

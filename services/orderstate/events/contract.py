@@ -96,6 +96,8 @@ def _event_schema(
         del properties["sequence"]
     elif type_name in _SEQUENCED_TYPES:
         required.append("sequence")
+    if direction is Direction.OUTBOUND:
+        del properties["redriveof"]
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": _SCHEMA_BASE + path,
@@ -209,5 +211,12 @@ def _ce_headers(direction: Direction, type_name: str) -> dict[str, Any]:
             "description": "CloudEvents attribute 'subject': the alert's rule",
         }
         required.append("ce_subject")
+    if direction is Direction.INBOUND:
+        headers["ce_redriveof"] = {
+            "type": "string",
+            "description": "Only on an event `orderstate redrive` appended again: the id of the "
+            "rejected event it re-applies (same source, type, time and data, a new ce_id); "
+            "docs/redrive.md.",
+        }
     headers["content-type"] = {"type": "string", "const": "application/json"}
     return {"type": "object", "required": required, "properties": headers}

@@ -57,6 +57,13 @@ class CloudEvent(BaseModel):
     # Outbound only: the number of this event among its order's outbound events, from 1,
     # without gaps or repeats (the order's version is data.version).
     sequence: int | None = Field(default=None, ge=1)
+    # Inbound only: on an event `orderstate redrive` appended again, the id of the rejected
+    # event it re-applies (docs/redrive.md); everything else is the rejected event's.
+    redriveof: EventId | None = Field(
+        default=None,
+        description="Set by `orderstate redrive`: the id of the rejected (or expired parked) "
+        "event this one re-applies, with the same source, type, time and data.",
+    )
     data: dict[str, Any]
 
     @property

@@ -121,11 +121,52 @@ def _story_events() -> list[CloudEvent]:
 
 
 def inbound_examples() -> dict[str, CloudEvent]:
-    """The first story event of each inbound type."""
+    """The first story event of each inbound type, and an imported order."""
     examples: dict[str, CloudEvent] = {}
     for event in _story_events():
         examples.setdefault(event.type, event)
+    examples["order.imported"] = _imported_example()
     return examples
+
+
+def _imported_example() -> CloudEvent:
+    """An order of the year before, delivered, as `orderstate backfill` appends it."""
+    return CloudEvent(
+        specversion="1.0",
+        id="3f0c2d41-8a9e-5b7f-9c1d-2e4a6b8c0d1e",
+        source="orderstate/backfill",
+        type="order.imported",
+        time=datetime(2025, 11, 30, 15, 2, tzinfo=UTC),
+        shopid=_SHOP,
+        orderid="ORD-2025-004711",
+        data={
+            "order_url": "https://shop.example.com",
+            "order_date": "2025-11-27T09:30:00Z",
+            "language": "de",
+            "order_tags": {"channel": "web"},
+            "boarding_complete": True,
+            "items": [_ITEM],
+            "state": "completed",
+            "states_history": [
+                {"state": "new", "occurred_at": "2025-11-27T09:30:00Z"},
+                {"state": "paid", "occurred_at": "2025-11-27T09:41:00Z"},
+                {"state": "shipped", "occurred_at": "2025-11-28T10:15:00Z"},
+                {"state": "completed", "occurred_at": "2025-11-30T15:02:00Z"},
+            ],
+            "shipments": [
+                {
+                    "shipment_id": "SHP-556677",
+                    "direction": "outbound",
+                    "status": "delivered",
+                    "carrier": "dhl",
+                    "tracking_code": "00340434161234500000",
+                    "linked_at": "2025-11-28T10:15:00Z",
+                    "status_at": "2025-11-30T15:02:00Z",
+                }
+            ],
+            "emit": False,
+        },
+    )
 
 
 def outbound_examples() -> dict[str, CloudEvent]:

@@ -27,7 +27,10 @@ from orderstate.events.fields import (
 )
 
 __all__ = [
+    "MAX_HISTORY",
     "BoardingCompletedData",
+    "ImportedShipmentData",
+    "ImportedStateData",
     "InboundData",
     "ItemAddedData",
     "ItemChanges",
@@ -36,6 +39,7 @@ __all__ = [
     "ItemUpdatedData",
     "OrderCreatedData",
     "OrderDeletedData",
+    "OrderImportedData",
     "OrderStateChangedData",
     "OrderUpdatedData",
     "ShipmentCancelledData",
@@ -43,6 +47,9 @@ __all__ = [
     "ShipmentStatusChangedData",
     "TagsSetData",
 ]
+
+# States one imported order may bring; far more than any real lifecycle goes through.
+MAX_HISTORY = 1_000
 
 ExpectedVersion = Annotated[
     int | None,
@@ -194,3 +201,68 @@ class ShipmentStatusChangedData(InboundData):
 
 class ShipmentCancelledData(InboundData):
     shipment_id: ShipmentId
+
+
+class ImportedStateData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    state: OrderState
+    occurred_at: Timestamp = Field(
+        description="When the order reached the state (Seven Senders 'datetime'); kept as is."
+    )
+    location: Location | None = None
+    late: bool = Field(
+        default=False,
+        description="The state arrived after a later one and was only recorded (lifecycle "
+        "rule 2); the current state is the last entry that is not late.",
+    )
+
+
+class ImportedShipmentData(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shipment_id: ShipmentId
+    direction: ShipmentDirection
+    status: ShipmentStatus = ShipmentStatus.NEW
+    carrier: ShortText | None = None
+    tracking_code: ShortText | None = None
+    linked_at: Timestamp = Field(description="When the shipment was linked to the order.")
+    status_at: Timestamp | None = Field(
+        default=None, description="When the shipment reached its status; linked_at when left out."
+    )
+
+
+class OrderImportedData(OrderCreatedData):
+    """A whole order as another system knew it, with the history it went through there
+    (``orderstate backfill``). Decided as one change: it creates the order with this history,
+    or, when the shop already has the order, it is rejected (``order_exists``) and changes
+    nothing."""
+
+    state: OrderState = Field(
+        description="The order's current state: the state of the last entry of states_history "
+        "that is not late."
+    )
+    states_history: list[ImportedStateData] = Field(min_length=1, max_length=MAX_HISTORY)
+    shipments: list[ImportedShipmentData] = Field(default=[], max_length=MAX_ITEMS)
+    emit: bool = Field(
+        default=False,
+        description="true: publish the import's order events, flagged backfill: true; false: "
+        "publish nothing downstream for this order.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "OrderImportedData":
+        if self.expected_version is not None:
+            raise ValueError("expected_version: an import creates the order; it has no version")
+        current = [h.state for h in self.states_history if not h.late]
+        if not current:
+            raise ValueError("states_history: every entry is late; the first state cannot be")
+        if current[-1] != self.state:
+            raise ValueError(
+                f"state {self.state.value!r} is not the last state of states_history that is "
+                f"not late ({current[-1].value!r})"
+            )
+        ids = [s.shipment_id for s in self.shipments]
+        if len(ids) != len(set(ids)):
+            raise ValueError("shipments: shipment_id values must be unique within an order")
+        return self

@@ -99,6 +99,11 @@ class _OrderEventOut(_Out):
     version: int
     cause_event_id: str
     occurred_at: AwareDatetime
+    backfill: bool = Field(
+        default=False,
+        description="true on the events of an order imported by `orderstate backfill --emit` "
+        "(history, not a live change); left out of every other event.",
+    )
     order: OrderSnapshot
 
 
@@ -196,6 +201,11 @@ def time_data(moment: datetime) -> str:
     return text
 
 
+# What a live change's facts leave out: the backfill flag is on imported orders' events only,
+# so every other event keeps the shape it always had.
+_LIVE = {"backfill"}
+
+
 def outbound_event_data(
     fact: Emitted,
     snapshot: dict[str, Any],
@@ -216,7 +226,10 @@ def outbound_event_data(
         "shopid": view.shop_id,
         "orderid": view.order_id,
         "sequence": sequence,
-        "data": {**fact.model_dump(mode="json"), "order": snapshot},
+        "data": {
+            **fact.model_dump(mode="json", exclude=None if fact.backfill else _LIVE),
+            "order": snapshot,
+        },
     }
 
 

@@ -14,6 +14,8 @@ from orderstate.domain import (
     ChangeShipmentStatus,
     CreateOrder,
     DeleteOrder,
+    ImportedState,
+    ImportOrder,
     Item,
     ItemPatch,
     LinkShipment,
@@ -23,6 +25,7 @@ from orderstate.domain import (
     RequestState,
     SetBoarding,
     SetTags,
+    ShipmentLink,
     Tags,
     UpdateItem,
     UpdateOrder,
@@ -87,6 +90,41 @@ def _created(c: _Common, p: d.OrderCreatedData) -> Change:
         tags=Tags(p.order_tags),
         state=p.state,
         boarding_complete=p.boarding_complete,
+    )
+
+
+def _imported(c: _Common, p: d.OrderImportedData) -> Change:
+    return ImportOrder(
+        **c.kwargs(),
+        fields=OrderFields(
+            order_url=p.order_url,
+            order_date=p.order_date,
+            language=p.language,
+            promised_delivery_date=p.promised_delivery_date,
+        ),
+        items=tuple(_item(i) for i in p.items),
+        tags=Tags(p.order_tags),
+        boarding_complete=p.boarding_complete,
+        state=p.state,
+        history=tuple(
+            ImportedState(
+                state=h.state, occurred_at=h.occurred_at, location=h.location, late=h.late
+            )
+            for h in p.states_history
+        ),
+        shipments=tuple(
+            ShipmentLink(
+                shipment_id=s.shipment_id,
+                direction=s.direction,
+                status=s.status,
+                carrier=s.carrier,
+                tracking_code=s.tracking_code,
+                linked_at=s.linked_at,
+                status_at=s.status_at or s.linked_at,
+            )
+            for s in p.shipments
+        ),
+        emit=p.emit,
     )
 
 
@@ -183,6 +221,14 @@ _TYPES = (
         d.BoardingCompletedData,
         lambda c, p: SetBoarding(**c.kwargs(), boarding_complete=p.boarding_complete),
         "All shipments of the order exist (or, with false, no longer all).",
+    ),
+    InboundType(
+        "order.imported",
+        TopicRole.ORDERS_IN,
+        d.OrderImportedData,
+        _imported,
+        "A whole order with its states history and shipments, imported from another system "
+        "(orderstate backfill); creates an order the shop does not have, never overwrites one.",
     ),
     InboundType(
         "shipment.created",

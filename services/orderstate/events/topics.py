@@ -42,7 +42,8 @@ TOPICS: dict[TopicRole, Topic] = {
             "shop.orders.v1",
             Direction.INBOUND,
             "Order lifecycle events published by shop platforms (and, with source "
-            "orderstate/api, every REST write that reached the state machine). orderstate also "
+            "orderstate/api, every REST write that reached the state machine; with source "
+            "orderstate/backfill, the orders `orderstate backfill` imported). orderstate also "
             "writes keyless records with an empty value and an orderstate-merge-marker or "
             "orderstate-clock-tick header, and copies of records found in a partition their "
             "key does not map to (header orderstate-forwarded-from): other consumers skip "
@@ -57,6 +58,7 @@ TOPICS: dict[TopicRole, Topic] = {
                 "order.item_removed",
                 "order.tags_set",
                 "order.boarding_completed",
+                "order.imported",
             ),
         ),
         Topic(

@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from orderstate.api.app import create_api
 from orderstate.api.context import ApiContext
+from orderstate.console.install import install_console
 from orderstate.domain import PolicyBook
 from orderstate.health.readiness import ReadinessCheck
 from orderstate.health.routes import health_routes
@@ -58,6 +59,8 @@ async def serve_api(
     ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish. Its /healthz, /readyz and /metrics are on
     the process's ops port (``serve_ops``), never on the REST port."""
     app = create_api(ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)))
+    # The web console (/ui) is served by the same process, next to the API it reads through.
+    install_console(app)
     config = uvicorn.Config(
         app,
         host=settings.api_host,

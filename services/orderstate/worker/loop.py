@@ -55,7 +55,7 @@ _BUSY_CHECK_S = 0.002
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
-Markers = Literal["write", "settle"]
+Markers = Literal["write", "settle", "hold"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +69,11 @@ class Worker:
     """``markers="write"`` is the live worker. ``markers="settle"`` is for a run over a log
     that nobody writes any more (a replay into another database): it writes nothing to the
     topics, treats a partition at its end as if a marker had been written to it, and applies
-    the copies the live run made of misplaced records instead of making new ones."""
+    the copies the live run made of misplaced records instead of making new ones.
+    ``markers="hold"`` is a replay of a log that the live worker still writes (``orderstate
+    rebuild``): it writes nothing either, but decides only what the log already settled, so
+    records waiting at the end for a silent twin partition stay for the live worker's
+    marker (or for the worker that takes over the database) instead of being settled here."""
 
     def __init__(
         self,
@@ -336,6 +340,8 @@ class Worker:
         return {tp: records}
 
     async def _settle_silent_partitions(self) -> list[Input]:
+        if self.markers == "hold":
+            return []
         silent = [tp for tp in self.consumer.assignment() if await self._at_end(tp)]
         if self.markers == "settle":
             return self.sequencer.settle_silent(silent)

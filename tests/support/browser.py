@@ -1,0 +1,99 @@
+"""The web console in a real browser: Debian's chromium driven by Playwright through its
+executable path (Playwright's own browser download is never used), against an ``orderstate
+api`` process on a database of the test's own."""
+
+import asyncio
+import os
+import shutil
+import socket
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from orderstate.settings import Settings
+from tests.support.pipeline import wait_for
+from tests.support.processes import env_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def chromium_path() -> str:
+    """Debian's chromium (ORDERSTATE_CHROMIUM names another); a failure saying how to get it
+    when there is none, as for Kafka and PostgreSQL: never a skipped test."""
+    named = os.environ.get("ORDERSTATE_CHROMIUM")
+    found = named or shutil.which("chromium") or shutil.which("chromium-browser")
+    if not found or not Path(found).exists():
+        pytest.fail(
+            f"chromium not found ({named or 'chromium on PATH'}): run `make prereqs`, which "
+            "installs Debian's chromium as root (apt-get install chromium fonts-dejavu-core)",
+            pytrace=False,
+        )
+    return found
+
+
+def screenshot_dir() -> Path:
+    """Where each test leaves its screenshot: .local/screenshots, or ORDERSTATE_SCREENSHOT_DIR
+    (docs/console regenerates the README's pictures)."""
+    folder = Path(os.environ.get("ORDERSTATE_SCREENSHOT_DIR", REPO / ".local" / "screenshots"))
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class RunningApi:
+    base_url: str
+    settings: Settings
+
+
+@asynccontextmanager
+async def api_process(
+    database_url: str, kafka_bootstrap: str, log: Path
+) -> AsyncIterator[RunningApi]:
+    """``orderstate api`` (which serves the console) on a free port until the block ends."""
+    settings = Settings(
+        database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
+    )
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with log.open("wb") as output:
+        server = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orderstate",
+            "api",
+            "--ops-port",
+            "0",
+            env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
+            stdout=output,
+            stderr=output,
+        )
+    try:
+
+        async def ready() -> bool:
+            if server.returncode is not None:
+                raise AssertionError(f"orderstate api exited ({server.returncode}); see {log}")
+            try:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    return (await client.get(f"{base}/ui/login")).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        # Start-up imports take seconds on a loaded machine.
+        await wait_for(ready, timeout_s=120)
+        yield RunningApi(base, settings)
+    finally:
+        if server.returncode is None:
+            server.terminate()
+        await server.wait()
