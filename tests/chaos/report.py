@@ -89,8 +89,9 @@ def write_report(result: ChaosResult, path: Path) -> None:
         lines.append(f"| {kind.replace('_', ' ')} | {count} | {p50:.1f} s / {worst:.1f} s ({n}) |")
     lines += [
         "",
-        '"Standing still" is the time from the fault to the next applied batch on each partition '
-        "that had records waiting when the fault struck (stored offsets sampled every 0.25 s).",
+        '"Standing still" is the time from the fault (or, for a partition caught up at that '
+        "moment, from when its next record arrived) to the next applied batch on each partition "
+        "with records to apply (stored offsets sampled every 0.25 s).",
         "",
         *_table(
             ("figure", "value"),
