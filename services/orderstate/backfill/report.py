@@ -11,7 +11,6 @@ from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
-    MofNCompleteColumn,
     Progress,
     TaskProgressColumn,
     TextColumn,
@@ -26,7 +25,6 @@ __all__ = [
     "MAX_SHOWN",
     "Tally",
     "byte_progress",
-    "count_progress",
     "print_errors",
     "print_ignored",
     "print_notes",
@@ -57,18 +55,6 @@ def byte_progress(console: Console) -> Progress:
         BarColumn(),
         TaskProgressColumn(),
         DownloadColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-    )
-
-
-def count_progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description:<10}"),
-        BarColumn(),
-        MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),

@@ -31,6 +31,7 @@ from orderstate.backfill import report, store
 from orderstate.backfill.publish import publish
 from orderstate.backfill.scan import Limits, Planned, Scan, scan
 from orderstate.domain import PolicyBook
+from orderstate.progress import count_progress
 from orderstate.projector import migrate as migrations
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
@@ -184,7 +185,7 @@ async def _import(
     if options.dry_run or not todo:
         return _finish(options, tally, out, err, waited=options.wait and not options.dry_run)
     try:
-        with report.count_progress(out) as progress:
+        with count_progress(out) as progress:
             task = progress.add_task("publishing", total=len(todo))
             await publish(
                 settings,
@@ -229,7 +230,7 @@ async def _wait(
     ids = [p.event_id for p in todo]
     deadline = time.monotonic() + options.timeout_s
     outcomes: dict[str, str] = {}
-    with report.count_progress(out) as progress:
+    with count_progress(out) as progress:
         task = progress.add_task("applying", total=len(ids))
         while True:
             missing = [i for i in ids if i not in outcomes]

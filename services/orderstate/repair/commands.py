@@ -239,8 +239,8 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
 ) -> int:
     from rich.console import Console
 
+    from orderstate.progress import count_progress
     from orderstate.repair import redrive as rd
-    from orderstate.repair.progress import progress_bar
     from orderstate.startup import StartupError
 
     console = Console(stderr=True)
@@ -265,7 +265,7 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
                 typer.echo(line)
             typer.echo(_summary("predicted", predicted))
             return 0
-        with progress_bar(console) as bar:
+        with count_progress(console) as bar:
             task = bar.add_task("appending", total=len(redrives))
             try:
                 await rd.publish(settings, redrives, lambda n: bar.advance(task, n))
@@ -282,7 +282,7 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
                 "once it has, the same command leaves them out as already redriven"
             )
             return 0
-        with progress_bar(console) as bar:
+        with count_progress(console) as bar:
             task = bar.add_task("deciding", total=len(redrives))
             outcomes = await rd.wait_decided(
                 conn, redrives, wait_s, lambda n: bar.update(task, completed=n)
@@ -386,15 +386,15 @@ async def _policy_check(  # noqa: PLR0917 -- the command's arguments, passed on
 ) -> int:
     from rich.console import Console
 
+    from orderstate.progress import count_progress
     from orderstate.repair.policy_check import TopicsMissingError, read_window, starting_points
     from orderstate.repair.policy_diff import compare
-    from orderstate.repair.progress import progress_bar
     from orderstate.startup import StartupError
 
     console = Console(stderr=True)
     conn = await _connect(settings, fail)
     try:
-        with progress_bar(console) as bar:
+        with count_progress(console) as bar:
             task = bar.add_task("reading", total=None)
             try:
                 window = await read_window(

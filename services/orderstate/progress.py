@@ -1,4 +1,5 @@
-"""The progress bar of the repair commands: done of total, elapsed and the time left."""
+"""The progress bar of the long commands (backfill, redrive, policy check): done of total,
+elapsed and the time left."""
 
 from rich.console import Console
 from rich.progress import (
@@ -10,10 +11,10 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-__all__ = ["progress_bar"]
+__all__ = ["count_progress"]
 
 
-def progress_bar(console: Console) -> Progress:
+def count_progress(console: Console) -> Progress:
     return Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),
