@@ -113,6 +113,14 @@ class RestResult:
 
 
 _TRACK = ["paid", "in_production", "warehouse_handover", "in_preparation"]
+# Requests in flight at most. On a CPU-bound machine the api answers a write in 0.2-0.5 s
+# (measured in a 60,000-record run at 1,000 records/s: all cores 99 % busy); 32 in flight
+# held the writer to 40-60 requests/s whatever the rate asked.
+_IN_FLIGHT = 64
+# REST writes to simulated orders pick orders whose order.created went out this long ago, so
+# that the worker has applied it even while it is behind after a fault: earlier, a write
+# found no order (404) and did not count as a change.
+_OLD_ENOUGH_S = 10.0
 
 
 @dataclass
@@ -136,7 +144,7 @@ class RestWriter:
                 if ahead > 0:
                     await asyncio.sleep(min(ahead, 0.5))
                     continue
-                if len(running) >= 32:
+                if len(running) >= _IN_FLIGHT:
                     await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 task = asyncio.create_task(self._one(client, rng, sent))
@@ -152,27 +160,30 @@ class RestWriter:
         # the REST share of the changes is what the rate says.
         roll = rng.random()
         shop = rng.choice(sorted(self.keys))
-        # The last 5,000 simulated orders created at least 3 s ago. ``created`` is in time
+        # The last 5,000 simulated orders created at least _OLD_ENOUGH_S ago. ``created`` is in time
         # order: a scan of the whole list per request grew with the run and slowed the writer
         # to a fifth of its rate by the end of a full run.
         created = self.publisher.created
-        cut = bisect.bisect_left(created, time.monotonic() - 3, key=lambda c: c[0])
+        cut = bisect.bisect_left(created, time.monotonic() - _OLD_ENOUGH_S, key=lambda c: c[0])
         old = created[max(cut - 5000, 0) : cut]
-        if 0.3 <= roll < 0.6 and self._rest_orders:
+        # Mostly writes that succeed (creates, a REST order's next state, tags): a state on
+        # a simulated order is refused when the order has moved on, but it is the write that
+        # races Kafka events for the same order, so some of them stay.
+        if 0.35 <= roll < 0.7 and self._rest_orders:
             index = rng.randrange(len(self._rest_orders))
             rest_shop, order, step = self._rest_orders[index]
             if step < len(_TRACK):
                 self._rest_orders[index] = (rest_shop, order, step + 1)
                 await self._state(client, "state", rest_shop, order, _TRACK[step])
                 return
-        elif 0.6 <= roll < 0.85 and old:
+        elif 0.7 <= roll < 0.9 and old:
             _, shop, order = rng.choice(old)
             tag = {f"rest-{n}": f"v{n}"}
             path = f"/v2/orders/{order}/tags"
             tags: dict[str, Any] = {"order_tags": tag}
             await self._call(client, "tag", shop, order, "PATCH", path, tags, {"tags": tag})
             return
-        elif roll >= 0.85 and old:
+        elif roll >= 0.9 and old:
             _, shop, order = rng.choice(old)
             await self._state(
                 client, "sim_state", shop, order, rng.choice(["in_preparation", "paid"])

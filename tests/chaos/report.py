@@ -173,6 +173,19 @@ def write_report(result: ChaosResult, path: Path) -> None:
             "| --- | --- |",
         ]
         lines += [f"| {k} | {v:,} |" for k, v in sorted(accounting.outcomes.items())]
+    if result.rest_statuses:
+        # Why the 2xx count is what it is: a state on a simulated order is often refused
+        # (409), and a write to an order the worker has not created yet gets 404.
+        lines += [
+            "",
+            "REST answers, by kind of write (`None`: no answer after every retry):",
+            "",
+            "| write | status | requests |",
+            "| --- | --- | --- |",
+        ]
+        for key, count in sorted(result.rest_statuses.items()):
+            kind, status = key.rsplit(" ", 1)
+            lines.append(f"| {kind} | {status} | {count:,} |")
     lines += [
         "",
         "## Fault log",

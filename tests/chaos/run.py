@@ -34,10 +34,11 @@ class ChaosConfig:
     rate: float
     faults: FaultCounts
     seed: int = 1
-    # REST requests per inbound record. About 0.8 applied changes come from each inbound
-    # record and nearly every REST write applies, so 0.08 puts REST near 9 % of the applied
-    # changes, above the 5 % the suite must reach, with room for a slow moment of the api.
-    rest_share: float = 0.08
+    # REST requests asked for per inbound record. About 0.8 applied changes come from each
+    # inbound record, and about 85 % of the REST writes apply (a state on a simulated order is
+    # often refused), so 0.1 would put REST near 10 % of the applied changes, twice the 5 %
+    # the suite must reach: room for the api being slower than asked while faults run.
+    rest_share: float = 0.1
     workers: int = 2
     relays: int = 2
     converge_timeout_s: float = 300
@@ -54,8 +55,10 @@ FULL = ChaosConfig(
     records=1_000_000,
     # Below what this 2-core machine carries with every process and the REST writer on it:
     # at 1,700/s the backlog grew all run long (750 records/s applied while faults ran), and
-    # the stall figures measured CPU starvation instead of recovery from the faults.
-    rate=1_000,
+    # the stall figures measured CPU starvation instead of recovery from the faults. At
+    # 1,000/s both cores were 99 % busy while faults ran, and the api, starved, answered 25
+    # REST writes a second: 2-3 % of the changes.
+    rate=800,
     faults=FaultCounts(
         worker_kill=20,
         relay_kill=10,
