@@ -14,6 +14,7 @@ from orderstate.api.compat.ignored import IgnoredFieldsHeader
 from orderstate.api.compat.paths import CompatPaths
 from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
+from orderstate.api.credential_gate import CredentialGate
 from orderstate.api.forwarded import TrustedProxies
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
@@ -82,6 +83,13 @@ def create_api(context: ApiContext) -> FastAPI:
         app.include_router(module.router)
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
     app.add_middleware(IgnoredFieldsHeader)
+    # Before routing, on the canonical path: bad credentials cost no routing or dependencies.
+    app.add_middleware(
+        CredentialGate,
+        limits=app.state.auth_limits,
+        secret=context.settings.token_secret.get_secret_value(),
+        clock=context.clock,
+    )
     # The path is what routing and every inner layer see.
     app.add_middleware(CompatPaths)
     # It also times and logs the answers of BodyLimit.

@@ -15,8 +15,8 @@ from orderstate.api import idempotency, keys
 from orderstate.api.auth_limits import AuthFailureLimits
 from orderstate.api.compat.paths import decode_segment
 from orderstate.api.context import ApiContext
+from orderstate.api.credential_gate import STATE_KEY, Prechecked, precheck, unauthorized
 from orderstate.api.problems import ApiCode, ProblemError, problem_response
-from orderstate.api.tokens import TokenError, read_token
 from orderstate.domain import ReasonCode
 from orderstate.events.fields import REFERENCE_PATTERN, OrderId, check_reference
 from orderstate.projector.connection import Conn
@@ -56,9 +56,6 @@ class Principal:
     reading: keys.KeyReading
 
 
-_UNAUTHORIZED_HEADERS = {"WWW-Authenticate": 'Bearer realm="orderstate"'}
-
-
 _BEARER = HTTPBearer(auto_error=False, description="A token from POST /v2/token, valid 60 minutes.")
 _API_KEY = APIKeyHeader(
     name="API-KEY", auto_error=False, description="Legacy: the API key itself on every call."
@@ -68,46 +65,48 @@ _API_KEY = APIKeyHeader(
 async def _principal(
     request: Request,
     ctx: Context,
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
-    api_key: Annotated[str | None, Security(_API_KEY)],
+    # Declared for the OpenAPI document's security schemes; the headers are read below.
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+    _api_key: Annotated[str | None, Security(_API_KEY)],
 ) -> Principal:
-    """Everything that can be checked without PostgreSQL is checked first (the token's
-    signature, the key's form); failures count towards the 429 limits of api/auth_limits.py."""
+    """What can be checked without PostgreSQL (the token's signature, the key's form, the
+    failure limits) was checked by api/credential_gate.py before routing; what it found is
+    looked up here."""
     limits = auth_limits(request)
     address = request.client.host if request.client else None
-    await limits.check(address=address)
-    if bearer is None and "authorization" in request.headers:
-        # Bad credentials are refused even when another header would have been good.
+    found: Prechecked | None = getattr(request.state, STATE_KEY, None)
+    if found is None:
+        found = await precheck(
+            authorization=request.headers.get("authorization"),
+            api_key=request.headers.get("api-key"),
+            address=address,
+            limits=limits,
+            secret=ctx.settings.token_secret.get_secret_value(),
+            now=ctx.clock(),
+        )
+    if found is None:
+        await limits.check(address=address)
         await limits.failed(address=address)
-        raise _unauthorized("Authorization must be 'Bearer <token>'")
-    if bearer is not None:
-        try:
-            claims = read_token(
-                bearer.credentials,
-                secret=ctx.settings.token_secret.get_secret_value(),
-                now=ctx.clock(),
-            )
-        except TokenError as exc:
-            await limits.failed(address=address)
-            raise _unauthorized(str(exc)) from None
+        raise unauthorized(
+            "credentials missing: send 'Authorization: Bearer <token>' (POST /v2/token) or "
+            "the legacy 'API-KEY' header"
+        )
+    if found.claims is not None:
+        claims = found.claims
         # A token we signed is no guess at its key: a flood of wrong secrets for that key id
         # does not lock out the clients that hold its tokens.
         async with ctx.pool.acquire() as conn:
             key = await keys.find_active_key_by_id(conn, claims.key_id, claims.shop_id)
         if key is None:
             await limits.failed(address=address)
-            raise _unauthorized("the API key behind this token was revoked")
+            raise unauthorized("the API key behind this token was revoked")
         return _remembered(request, Principal(key.shop_id, key.key_id, key.reading))
-    if api_key is not None:
-        found = await authenticate_key(request, ctx, api_key)
-        if found is None:
-            raise _unauthorized("the API-KEY header names no active API key")
-        return _remembered(request, Principal(found.shop_id, found.key_id, found.reading))
-    await limits.failed(address=address)
-    raise _unauthorized(
-        "credentials missing: send 'Authorization: Bearer <token>' (POST /v2/token) or the "
-        "legacy 'API-KEY' header"
-    )
+    assert found.api_key is not None  # noqa: S101 -- a Prechecked holds a token or a key
+    stored = await _stored_key(ctx, found.api_key)
+    if stored is None:
+        await limits.failed(address=address, key_id=found.key_id)
+        raise unauthorized("the API-KEY header names no active API key")
+    return _remembered(request, Principal(stored.shop_id, stored.key_id, stored.reading))
 
 
 async def authenticate_key(request: Request, ctx: ApiContext, plain: str) -> keys.StoredKey | None:
@@ -122,13 +121,17 @@ async def authenticate_key(request: Request, ctx: ApiContext, plain: str) -> key
         await limits.failed(address=address)
         return None
     await limits.check(key_id=key_id)
-    async with ctx.pool.acquire() as conn:
-        found = await keys.find_active_key(
-            conn, plain, pepper=ctx.settings.api_key_pepper.get_secret_value()
-        )
+    found = await _stored_key(ctx, plain)
     if found is None:
         await limits.failed(address=address, key_id=key_id)
     return found
+
+
+async def _stored_key(ctx: ApiContext, plain: str) -> keys.StoredKey | None:
+    async with ctx.pool.acquire() as conn:
+        return await keys.find_active_key(
+            conn, plain, pepper=ctx.settings.api_key_pepper.get_secret_value()
+        )
 
 
 def auth_limits(request: Request) -> AuthFailureLimits:
@@ -140,10 +143,6 @@ def _remembered(request: Request, principal: Principal) -> Principal:
     # The Idempotency-Key fingerprint includes how the key reads requests.
     request.state.principal = principal
     return principal
-
-
-def _unauthorized(detail: str) -> ProblemError:
-    return ProblemError(ApiCode.UNAUTHORIZED, detail, headers=_UNAUTHORIZED_HEADERS)
 
 
 Caller = Annotated[Principal, Depends(_principal)]

@@ -6,8 +6,13 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
 from pydantic import SecretStr
 
+from orderstate.api import deps
+from orderstate.api.app import create_api
+from orderstate.api.credential_gate import PUBLIC_PATHS
 from orderstate.api.tokens import issue_token
 from orderstate.settings import Settings
 from tests.support.api import Api, api_for
@@ -136,3 +141,66 @@ async def test_tokens_of_a_key_under_attack_keep_working(limited: Api) -> None:
         "/v2/orders", headers={"Authorization": f"Bearer {token}", **_from("192.0.2.1")}
     )
     assert answer.status_code == 200
+
+
+async def test_bad_credentials_are_refused_before_routing(api: Api) -> None:
+    """The credential gate answers before the router: a refused request costs no routing or
+    dependency resolution. Seen from outside: a path no route has still answers 401 for a
+    bad token or key, where the router would have answered 404."""
+    bad = [
+        {"Authorization": "Bearer x.y.z"},
+        {"Authorization": "Basic abc"},
+        {"API-KEY": "not-a-key"},
+    ]
+    answers = [await api.client.get("/v2/no-such-route", headers=h) for h in bad]
+    assert [a.status_code for a in answers] == [401, 401, 401]
+    assert all(a.headers["content-type"] == "application/problem+json" for a in answers)
+    assert [a.json()["instance"] for a in answers] == ["/v2/no-such-route"] * 3
+    # Without credentials the router decides, as before.
+    assert (await api.client.get("/v2/no-such-route")).status_code == 404
+
+
+async def test_public_pages_ignore_credentials(api: Api) -> None:
+    """The token exchange, the problem pages and the API's documents take no credentials,
+    so bad ones sent along are not refused there."""
+    headers = {"Authorization": "Bearer x.y.z"}
+    assert (await api.client.get("/v2/openapi.json", headers=headers)).status_code == 200
+    page = await api.client.get("/v2/problems/unauthorized", headers=headers)
+    assert page.status_code == 200
+    token = await api.client.post("/v2/token", json={"access_key": "wrong"}, headers=headers)
+    # Refused for its body's key (401 from the route), not for the header.
+    assert token.status_code == 401
+    assert "access_key" in token.json()["detail"] or "API key" in token.json()["detail"]
+
+
+async def test_over_the_limit_the_gate_answers_429(limited: Api) -> None:
+    for _ in range(LIMIT):
+        answer = await limited.client.get(
+            "/v2/orders", headers={"Authorization": "Bearer x.y.z", **_from("203.0.113.9")}
+        )
+        assert answer.status_code == 401
+    refused = await limited.client.get(
+        "/v2/no-such-route", headers={"Authorization": "Bearer x.y.z", **_from("203.0.113.9")}
+    )
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+
+
+def _authenticates(dependant: Dependant) -> bool:
+    return any(d.call is deps._principal or _authenticates(d) for d in dependant.dependencies)
+
+
+async def test_the_gates_public_paths_are_the_routes_that_take_no_credentials(api: Api) -> None:
+    # Included routers are kept as routers of their own (FastAPI's _IncludedRouter).
+    routes = [
+        route
+        for included in create_api(api.context).routes
+        for route in getattr(getattr(included, "original_router", None), "routes", [included])
+        if isinstance(route, APIRoute)
+    ]
+    public = {r.path for r in routes if not _authenticates(r.dependant)}
+    guarded = {r.path for r in routes if _authenticates(r.dependant)}
+    assert public == {"/v2/token", "/v2/problems/{code}"}
+    assert all(p.startswith(PUBLIC_PATHS) for p in public)
+    assert not any(p.startswith(PUBLIC_PATHS) for p in guarded)
+    assert len(guarded) >= 10
