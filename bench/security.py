@@ -65,7 +65,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--rest-seconds", type=int, default=300)
     parser.add_argument("--good-rate", type=float, default=50.0, help="good requests/s")
     parser.add_argument("--flood-rate", type=float, default=500.0, help="bad requests/s")
-    parser.add_argument("--flood-seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--flood-seconds", type=float, default=60.0, help="good requests beside the flood, in all"
+    )
+    parser.add_argument(
+        "--flood-rounds", type=int, default=4, help="alone and flooded windows, taking turns"
+    )
     parser.add_argument("--before", help="also measure the flood against this git revision")
     parser.add_argument("--only", choices=["decode", "worker", "rest", "flood"], action="append")
     parser.add_argument("--flooder", nargs=3, metavar=("BASE", "KEY_ID", "SECONDS"))
@@ -286,7 +291,7 @@ def _percentiles(latencies: list[float]) -> dict[str, float]:
 async def flood(
     args: argparse.Namespace, endpoints: Any, template: str, code: Path
 ) -> dict[str, Any]:
-    """Good requests alone, then beside a flood, against the code under ``code``."""
+    """Good requests alone and beside a flood, in turns, against the code under ``code``."""
     name = await databases.clone_database(endpoints.database_url, template)
     url = databases.with_database(endpoints.database_url, name)
     settings = Settings(
@@ -333,7 +338,30 @@ async def flood(
             await client.post("/v2/orders", json=order_body("GOOD-1"), headers={"API-KEY": key})
             token = (await client.post("/v2/token", json={"access_key": key})).json()["token"]
         await _good(base, token, 3, args.good_rate)  # warm-up
-        alone = _percentiles(await _good(base, token, args.flood_seconds, args.good_rate))
+        measured = await _flood_rounds(args, api.pid, base, token, key.split("_")[1])
+    finally:
+        api.terminate()
+        await asyncio.wait_for(api.wait(), timeout=30)
+        await databases.drop_database(endpoints.database_url, name)
+    return measured
+
+
+async def _flood_rounds(
+    args: argparse.Namespace, api_pid: int, base: str, token: str, key_id: str
+) -> dict[str, Any]:
+    # Alone and flooded windows take turns, so that a slow moment of the machine falls
+    # on both: one 30 s window of each measured the machine as much as the flood.
+    window = args.flood_seconds / args.flood_rounds
+    alone_latencies: list[float] = []
+    flooded_latencies: list[float] = []
+    statuses: Counter[int] = Counter()
+    cpu = {"alone": 0.0, "flooded": 0.0}
+    seconds = {"alone": 0.0, "flooded": 0.0}
+    for _ in range(args.flood_rounds):
+        began, cpu_began = time.perf_counter(), _cpu_seconds(api_pid)
+        alone_latencies += await _good(base, token, window, args.good_rate)
+        cpu["alone"] += _cpu_seconds(api_pid) - cpu_began
+        seconds["alone"] += time.perf_counter() - began
         bad = await asyncio.create_subprocess_exec(
             sys.executable,
             __file__,
@@ -341,24 +369,43 @@ async def flood(
             str(args.flood_rate),
             "--flooder",
             base,
-            key.split("_")[1],
-            str(args.flood_seconds),
+            key_id,
+            str(window + 1),
             stdout=asyncio.subprocess.PIPE,
         )
         try:
             await asyncio.sleep(1)
-            flooded = _percentiles(await _good(base, token, args.flood_seconds - 2, args.good_rate))
+            began, cpu_began = time.perf_counter(), _cpu_seconds(api_pid)
+            flooded_latencies += await _good(base, token, window - 1, args.good_rate)
+            cpu["flooded"] += _cpu_seconds(api_pid) - cpu_began
+            seconds["flooded"] += time.perf_counter() - began
             out, _ = await asyncio.wait_for(bad.communicate(), timeout=120)
         finally:
             if bad.returncode is None:
                 bad.kill()
                 await bad.wait()
-        statuses = {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
-    finally:
-        api.terminate()
-        await asyncio.wait_for(api.wait(), timeout=30)
-        await databases.drop_database(endpoints.database_url, name)
-    return {"alone": alone, "flooded": flooded, "flood_statuses": statuses}
+        statuses.update(
+            {int(k): v for k, v in json.loads(out.decode().strip().splitlines()[-1]).items()}
+        )
+    answered = sum(v for k, v in statuses.items() if k > 0)
+    # The flood's share of the api's CPU, per bad request it answered: what refusing one
+    # costs, a figure the machine's noise moves much less than a p99.
+    extra = cpu["flooded"] / seconds["flooded"] - cpu["alone"] / seconds["alone"]
+    per_bad_ms = 1000 * extra / (answered / (args.flood_rounds * (window + 1)))
+    return {
+        "alone": _percentiles(alone_latencies),
+        "flooded": _percentiles(flooded_latencies),
+        "flood_statuses": dict(statuses),
+        "rounds": args.flood_rounds,
+        "api_cpu_per_s": {k: cpu[k] / seconds[k] for k in cpu},
+        "api_cpu_ms_per_bad_request": per_bad_ms,
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---- the run ---------------------------------------------------------------------------------
@@ -463,7 +510,16 @@ def render(found: dict[str, Any]) -> str:
             f"**Auth flood, {label}**: good requests alone p50 {alone['p50']:.1f} ms, "
             f"p99 {alone['p99']:.1f} ms (n={alone['n']}); beside the flood p50 "
             f"{flooded['p50']:.1f} ms, p99 {flooded['p99']:.1f} ms (n={flooded['n']}), "
-            f"{flooded['p99'] / alone['p99']:.2f} x. Flood answers: "
+            f"{flooded['p99'] / alone['p99']:.2f} x"
+            + (
+                f", in {f['rounds']} alone and flooded windows taking turns; the api's CPU "
+                f"{f['api_cpu_per_s']['alone']:.2f} s/s alone, "
+                f"{f['api_cpu_per_s']['flooded']:.2f} s/s flooded, "
+                f"{f['api_cpu_ms_per_bad_request']:.2f} ms per bad request"
+                if "rounds" in f
+                else ""
+            )
+            + ". Flood answers: "
             + ", ".join(f"{k}: {v:,}" for k, v in sorted(f["flood_statuses"].items()))
             + ".",
             "",
