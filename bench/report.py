@@ -394,6 +394,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
 
     if "gc" in r:
         _gc_section(r, add)
+    if "event_loop" in r:
+        _loop_section(r, add)
     if "scale2" in r:
         two: pipeline.Throughput = r["scale2"]
         add("## (d) two workers")
@@ -633,6 +635,49 @@ def _gc_section(r: dict[str, Any], add: Any) -> None:
         + " cores (one run each: compare with that in mind)."
     )
     add("")
+
+
+def _loop_section(r: dict[str, Any], add: Any) -> None:
+    add("## (d) event loop: asyncio's own and uvloop")
+    add("")
+    add(
+        "Worker and relay with `ORDERSTATE_EVENT_LOOP=asyncio` and `=uvloop` (the default), "
+        "each on a fresh database and group: the whole backlog, then 20 s at 1,000 events/s. "
+        "Two rounds, the arms in turns; the machine's speed before each is in the list under "
+        "Machine and versions."
+    )
+    add("")
+    add(
+        "| arm | round | backlog events/s | worker CPU µs/record | relay CPU µs/record | "
+        "p50 / p99 ms |"
+    )
+    add("|---|---|---|---|---|---|")
+    per_arm: dict[str, list[tuple[float, float, float]]] = {}
+    for data in r["event_loop"]:
+        tp, lat = data["throughput"], data["latency"]
+        worker, relay = (
+            tp.cpu.get(name, math.nan) * tp.started_to_drained_s / tp.records * 1e6
+            for name in (pipeline.WORKER, pipeline.RELAY)
+        )
+        per_arm.setdefault(data["arm"], []).append((tp.rate, worker, relay))
+        add(
+            f"| {data['arm']} | {data['round']} | {number(tp.rate)} | {worker:,.0f} | "
+            f"{relay:,.0f} | {_pct(lat.committed_ms, 50)} / {_pct(lat.committed_ms, 99)} |"
+        )
+    add("")
+    if {"asyncio", "uvloop"} <= per_arm.keys():
+        mean = {
+            arm: [sum(column) / len(column) for column in zip(*rows, strict=True)]
+            for arm, rows in per_arm.items()
+        }
+        a, u = mean["asyncio"], mean["uvloop"]
+        add(
+            f"Means of the rounds: asyncio {number(a[0])} events/s, worker {a[1]:,.0f} µs and "
+            f"relay {a[2]:,.0f} µs per record; uvloop {number(u[0])} events/s "
+            f"({u[0] / a[0]:.2f} times), worker {u[1]:,.0f} µs ({u[1] / a[1]:.2f} times) and relay "
+            f"{u[2]:,.0f} µs ({u[2] / a[2]:.2f} times) per record."
+        )
+        add("")
 
 
 def _machine_section(r: dict[str, Any], add: Any) -> None:

@@ -67,7 +67,7 @@ def _args() -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=["faust", "profile", "gc", "hotpaths", "scale", "monitor"],
+        choices=["faust", "profile", "gc", "loop", "hotpaths", "scale", "monitor"],
         help="leave a phase out (repeatable)",
     )
     parser.add_argument(
@@ -260,6 +260,37 @@ class Bench:
                     f"{percentile(lat.committed_ms, 99):.0f} ms"
                 )
 
+    async def loop_experiment(self) -> None:
+        """The backlog and 20 s of paced load on asyncio's own event loop and on uvloop
+        (ORDERSTATE_EVENT_LOOP), two rounds in turns so that a drift of the machine's speed
+        falls on both arms."""
+        self.r["event_loop"] = []
+        for round_ in (1, 2):
+            for arm in ("asyncio", "uvloop"):
+                with infra.phase(
+                    f"(d) event loop {arm}, round {round_}: the backlog, then 20 s at 1,000/s"
+                ):
+                    chosen = {"ORDERSTATE_EVENT_LOOP": arm}
+                    run = await self.orderstate(f"loop_{arm}{round_}", settings=chosen)
+                    try:
+                        tp = await pipeline.throughput(
+                            self.ends, run, self.offsets, max(180.0, self.r["n"] / 300)
+                        )
+                        live = await self.live_topics(f"live-{arm}{round_}")
+                        await run.restart_worker(chosen, live)
+                        paced = list(generate(SimConfig(orders=2_100, seed=11)))
+                        lat = await pipeline.latency(self.ends, run, paced, rate=1_000, seconds=20)
+                    finally:
+                        self.stop(run)
+                    self.r["event_loop"].append(
+                        {"arm": arm, "round": round_, "throughput": tp, "latency": lat}
+                    )
+                    print(
+                        f"   {tp.rate:.0f} events/s; latency p50 "
+                        f"{percentile(lat.committed_ms, 50):.0f} ms, p99 "
+                        f"{percentile(lat.committed_ms, 99):.0f} ms"
+                    )
+
     async def scale(self) -> None:
         with infra.phase("(d) scaling: two workers and one relay on the backlog"):
             run = await self.orderstate("scale2", workers=2)
@@ -336,6 +367,8 @@ async def main(args: argparse.Namespace) -> int:
             await bench.profile()
         if "gc" not in args.skip:
             await bench.gc_experiment()
+        if "loop" not in args.skip:
+            await bench.loop_experiment()
         if "scale" not in args.skip:
             await bench.scale()
         if "hotpaths" not in args.skip:

@@ -203,29 +203,29 @@ def topics_create(
 @app.command()
 def worker(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Project inbound Kafka events into PostgreSQL (one consumer-group member)."""
-    from orderstate.launch import run_parts
+    from orderstate.launch import serve
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_parts(settings, {"worker"}, ops_host, ops_port)))
+    raise typer.Exit(serve(settings, {"worker"}, ops_host, ops_port))
 
 
 @app.command()
 def relay(ops_port: OpsPort = RELAY_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Publish committed outbox rows to Kafka."""
-    from orderstate.launch import run_parts
+    from orderstate.launch import serve
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_parts(settings, {"relay"}, ops_host, ops_port)))
+    raise typer.Exit(serve(settings, {"relay"}, ops_host, ops_port))
 
 
 @app.command()
 def monitor(ops_port: OpsPort = MONITOR_OPS_PORT, ops_host: OpsHost = "0.0.0.0") -> None:  # noqa: S104 -- pods listen on all interfaces
     """Watch the order events for orders past a deadline of their shop's alert rules; publish
     alert.raised and alert.cleared, keep live counts (faust-streaming)."""
-    from orderstate.launch import run_parts
+    from orderstate.launch import serve
 
     settings = _settings()
-    raise typer.Exit(asyncio.run(run_parts(settings, {"monitor"}, ops_host, ops_port)))
+    raise typer.Exit(serve(settings, {"monitor"}, ops_host, ops_port))
 
 
 @app.command()
@@ -242,12 +242,12 @@ def api(
 ) -> None:
     """Serve the REST API on ORDERSTATE_API_HOST:ORDERSTATE_API_PORT; /healthz, /readyz and
     /metrics only on the ops port, never to the API's clients."""
-    from orderstate.launch import run_parts
+    from orderstate.launch import serve
 
     settings = _settings()
     chosen = {"api_host": host, "api_port": port}
     settings = settings.model_copy(update={k: v for k, v in chosen.items() if v is not None})
-    raise typer.Exit(asyncio.run(run_parts(settings, {"api"}, ops_host, ops_port)))
+    raise typer.Exit(serve(settings, {"api"}, ops_host, ops_port))
 
 
 @app.command()
@@ -255,7 +255,7 @@ def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") ->
     """Laptop mode: migrate, create topics, then worker, relay, monitor and REST API in one
     process."""
     from orderstate.kafka_client import KafkaTlsFilesError
-    from orderstate.launch import run_parts
+    from orderstate.launch import serve
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
 
@@ -268,7 +268,7 @@ def run(ops_port: OpsPort = WORKER_OPS_PORT, ops_host: OpsHost = "127.0.0.1") ->
     except (StartupError, KafkaTlsFilesError) as exc:
         raise _fail(str(exc), 2) from None
     parts = {"worker", "relay", "monitor", "api"}
-    raise typer.Exit(asyncio.run(run_parts(settings, parts, ops_host, ops_port)))
+    raise typer.Exit(serve(settings, parts, ops_host, ops_port))
 
 
 def healthcheck_port(argv: list[str]) -> int | None:

@@ -284,6 +284,12 @@ class Settings(BaseSettings):
         "/v2/carriers instead of the shipped list.",
     )
 
+    event_loop: Literal["uvloop", "asyncio"] = Field(
+        "uvloop",
+        description="The event loop of the long-running commands (worker, relay, monitor, api, "
+        "run): uvloop (libuv), or Python's own asyncio loop.",
+    )
+
     log_format: Literal["auto", "json", "console"] = Field(
         "auto", description="'auto': console on a terminal in dev, JSON otherwise."
     )

@@ -8,6 +8,7 @@ from collections.abc import Coroutine
 from typing import Any
 
 import structlog
+import uvloop
 
 from orderstate.domain import PolicyError
 from orderstate.health.readiness import Check, Readiness, StateCheck
@@ -18,9 +19,18 @@ from orderstate.settings import Settings
 from orderstate.startup import StartupError, check_kafka, open_pool, require_migration_level
 from orderstate.worker.loop import Worker
 
-__all__ = ["run_parts"]
+__all__ = ["run_parts", "serve"]
 
 log = structlog.get_logger("orderstate")
+
+
+def serve(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
+    """``run_parts`` on the event loop ORDERSTATE_EVENT_LOOP names. uvloop does the loop's
+    own work (callbacks, socket reads and writes, timers) in C; bench/results.md has what it
+    saves per record."""
+    factory = uvloop.new_event_loop if settings.event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(run_parts(settings, parts, ops_host, ops_port))
 
 
 async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port: int) -> int:
