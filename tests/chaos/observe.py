@@ -96,30 +96,38 @@ class Observer:
         return max((s.lag for s in self.samples), default=0)
 
 
-def stalls(samples: list[Sample], at: float) -> list[float]:
-    """For each partition that had records to apply when a fault struck at ``at``, or got
-    some after it: the seconds from the fault (or from when the first of them was seen, if
-    later) until its stored offset next moved (or until the end of the samples).
+def stalls(samples: list[Sample], at: float, until: float) -> list[float]:
+    """For each partition that had records to apply at some moment between a fault at ``at``
+    and ``until``: the longest time in that window it stood still with records waiting, from
+    the fault (or from the first sample that showed records waiting) to the sample where its
+    stored offset moved (or to the window's end).
 
-    Partitions caught up at the moment of the fault count too: under a load the pipeline
-    keeps up with, most are, and a partition whose worker froze stands still on the records
-    that arrive next."""
+    The longest, not the first: a batch a worker had sent to PostgreSQL before it was killed
+    or frozen still commits, so a partition's offset moves once just after the fault and then
+    stands still until the partition has a new owner. Measured to the first move only, the
+    partitions of a frozen worker stood still 0.1 s in a run whose worker logs show 10 s."""
     before = [s for s in samples if s.at <= at]
-    if not before:
+    window = [s for s in samples if at < s.at <= until]
+    if not before or not window:
         return []
-    base = before[-1].partitions
-    later = [s for s in samples if s.at > at]
     out = []
-    for tp, (done, end) in base.items():
-        if end > done:
-            waiting_since = at
-        else:
-            arrived = next((s.at for s in later if s.partitions.get(tp, (0, 0))[1] > done), None)
-            if arrived is None:
-                continue
-            waiting_since = arrived
-        moved = next((s.at for s in later if s.partitions.get(tp, (done, 0))[0] > done), None)
-        out.append((moved if moved is not None else later[-1].at) - waiting_since)
+    for tp, (done_at_fault, end) in before[-1].partitions.items():
+        done = done_at_fault
+        waiting_since = at if end > done else None
+        longest: float | None = None
+        for sample in window:
+            now_done, now_end = sample.partitions.get(tp, (done, end))
+            if now_done > done:
+                if waiting_since is not None:
+                    longest = max(longest or 0.0, sample.at - waiting_since)
+                done = now_done
+                waiting_since = sample.at if now_end > now_done else None
+            elif waiting_since is None and now_end > now_done:
+                waiting_since = sample.at
+        if waiting_since is not None:
+            longest = max(longest or 0.0, window[-1].at - waiting_since)
+        if longest is not None:
+            out.append(longest)
     return out
 
 

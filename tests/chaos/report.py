@@ -29,6 +29,9 @@ def _throughput(samples: list[Sample], start: float, end: float) -> float:
     return (inside[-1].applied - inside[0].applied) / (inside[-1].at - inside[0].at)
 
 
+WORKER_KILL_TARGET_S = 15.0
+
+
 def write_report(result: ChaosResult, path: Path) -> None:
     c = result.config
     faults = Counter(f.kind for f in result.faults)
@@ -87,11 +90,18 @@ def write_report(result: ChaosResult, path: Path) -> None:
     for kind, count in sorted(faults.items()):
         p50, worst, n = result.stall_by_kind.get(kind, (0.0, 0.0, 0))
         lines.append(f"| {kind.replace('_', ' ')} | {count} | {p50:.1f} s / {worst:.1f} s ({n}) |")
+    kill = result.stall_by_kind.get("worker_kill")
+    if kill is not None:
+        met = "met" if kill[1] <= WORKER_KILL_TARGET_S else "**not met**"
+        lines += ["", f"Worker kill, longest standstill {kill[1]:.1f} s: target ≤ 15 s {met}."]
     lines += [
         "",
-        '"Standing still" is the time from the fault (or, for a partition caught up at that '
-        "moment, from when its next record arrived) to the next applied batch on each partition "
-        "with records to apply (stored offsets sampled every 0.25 s).",
+        '"Standing still": for each partition that had records to apply after the fault, the '
+        "longest time from the fault until 30 s after it was over that the partition had "
+        "records waiting and its stored offset did not move (offsets sampled every 0.25 s). "
+        "The longest, not the first: a batch sent before a kill still commits just after it. "
+        "A stall another fault causes in that window counts here too, so the figures err "
+        "high. The target for a worker kill is at most 15 s.",
         "",
         *_table(
             ("figure", "value"),

@@ -1,6 +1,7 @@
 """One fault-injection run, from empty services to the oracle's verdict."""
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,10 @@ __all__ = ["FULL", "SHORT", "ChaosConfig", "ChaosResult", "run_chaos"]
 
 SHOPS = [f"shop-{n}" for n in range(1, 6)]
 SESSION_TIMEOUT_S = 10.0
+# How long after a fault is over its partitions are watched for standing still. Generous on
+# purpose: a stall another fault causes in that time counts for this one too (faults come
+# about every 30 s in the full run), so the figures err high, never low.
+STALL_WINDOW_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -243,9 +248,15 @@ async def _run(  # noqa: PLR0917 -- the run's parts, built by run_chaos
         result.samples = observer.samples
     fleet.stop_all()
     for kind in sorted({f.kind for f in injector.log}):
-        values = [v for f in injector.log if f.kind == kind for v in stalls(observer.samples, f.at)]
+        values = [
+            v
+            for f in injector.log
+            if f.kind == kind
+            for v in stalls(observer.samples, f.at, (f.over or f.at) + STALL_WINDOW_S)
+        ]
         p50, worst = summary(values)
         result.stall_by_kind[kind] = (p50, worst, len(values))
+    _keep_observations(fleet.logs / "observed.jsonl", injector.log, observer.samples)
     _progress(clock(), "fault-free reference run")
     reference_url = await _reference_database(services.database_url)
     live = Settings(
@@ -376,6 +387,17 @@ _APPLIED = (
     "SELECT count(*) FROM processed_events WHERE outcome IN ('applied', 'late', "
     "'parked_then_applied', 'parked_then_late')"
 )
+
+
+def _keep_observations(path: Path, faults: list[Fault], samples: list[Sample]) -> None:
+    """The faults and every sample, one JSON object per line, beside the processes' logs: a
+    figure of the report can be computed again, or another way, without a new run."""
+    with path.open("w") as out:
+        for fault in faults:
+            out.write(json.dumps({"fault": vars(fault)}) + "\n")
+        for sample in samples:
+            parts = {f"{t}[{p}]": list(v) for (t, p), v in sample.partitions.items()}
+            out.write(json.dumps({"at": sample.at, "partitions": parts}) + "\n")
 
 
 def _progress(at: float, what: str) -> None:
