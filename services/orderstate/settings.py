@@ -108,6 +108,15 @@ class Settings(BaseSettings):
         "session timeout gets its partitions back without a rebalance. Only for stable "
         "identities (a StatefulSet's pod name); unset for a Deployment.",
     )
+    kafka_max_partition_fetch_bytes: int = Field(
+        131_072,
+        ge=1_024,
+        le=10_485_760,
+        description="At most this much of one partition per fetch. A worker hands out what one "
+        "fetch brought for a partition before the next, so on a backlog a large value lets one "
+        "partition wait while another drains (the client's default, 1 MiB, held a partition "
+        "still for 10 s after a worker kill).",
+    )
     topic_orders: str = Field("shop.orders.v1", description="Inbound order events topic.")
     topic_shipments: str = Field("shop.shipments.v1", description="Inbound shipment events topic.")
     topic_order_events: str = Field(

@@ -47,15 +47,21 @@ class Fleet:
     counter: int = 0
     # Exit codes of processes that ended, by name, for the report.
     exits: list[tuple[str, int]] = field(default_factory=list)
+    # Each worker keeps its name across restarts as its group.instance.id, as a StatefulSet's
+    # pod keeps its name: a replacement takes the dead member's place without a rebalance.
+    static_workers: bool = True
 
     def start(self, role: str, *args: str, name: str | None = None) -> Proc:
         self.counter += 1
         name = name or f"{role}-{self.counter}"
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.{self.counter}.log").open("wb")
+        env = self.env
+        if role == "worker" and self.static_workers:
+            env = {**env, "ORDERSTATE_KAFKA_GROUP_INSTANCE_ID": name}
         popen = subprocess.Popen(
             [ORDERSTATE, role, *args],
-            env=self.env,
+            env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -46,7 +46,9 @@ def write_report(result: ChaosResult, path: Path) -> None:
         "",
         f"Run at commit `{_commit()}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.machine()}, {_cores()} cores, with Kafka, PostgreSQL, "
-        f"{c.workers} workers, {c.relays} relays, the api, the load and the injector on the same "
+        f"{c.workers} workers (static members: each keeps its name as its `group.instance.id` "
+        "across restarts, as a StatefulSet's pods keep theirs), "
+        f"{c.relays} relays, the api, the load and the injector on the same "
         "machine. The harness is `tests/chaos/` (docs/reliability.md says what it proves); "
         "`make test` runs a short version of it.",
         "",

@@ -41,7 +41,7 @@ from orderstate.worker.records import expected_partition, refused
 from orderstate.worker.sequencer import Sequencer
 from orderstate.worker.undecodable import UNDECODABLE_MESSAGE, Undecodable, locate
 
-__all__ = ["WATCHDOG_EXIT_CODE", "Worker"]
+__all__ = ["WATCHDOG_EXIT_CODE", "Worker", "projector_consumer"]
 
 log = structlog.get_logger("orderstate.worker")
 
@@ -63,6 +63,25 @@ class _Batch:
     inputs: list[Input]
     decode_s: float
     generation: int
+
+
+def projector_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """The worker's member of the projector group, not yet subscribed."""
+    return AIOKafkaConsumer(
+        **kafka_options(settings, role="worker"),
+        group_id=settings.consumer_group,
+        group_instance_id=settings.kafka_group_instance_id,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        isolation_level="read_committed",
+        max_poll_records=settings.batch_max_events,
+        max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
+        session_timeout_ms=settings.kafka_session_timeout_ms,
+        heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
+        # Partition p of both inbound topics goes to the same member, so the pair can be
+        # merged by one worker.
+        partition_assignment_strategy=(RangePartitionAssignor,),
+    )
 
 
 class Worker:
@@ -104,20 +123,7 @@ class Worker:
         self.applied: dict[TopicPartition, int] = {}
         self.events_processed = 0
         self.exit_code = 0
-        self.consumer: Any = AIOKafkaConsumer(
-            **kafka_options(settings, role="worker"),
-            group_id=settings.consumer_group,
-            group_instance_id=settings.kafka_group_instance_id,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            isolation_level="read_committed",
-            max_poll_records=settings.batch_max_events,
-            session_timeout_ms=settings.kafka_session_timeout_ms,
-            heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
-            # Partition p of both inbound topics goes to the same member, so the pair can be
-            # merged by one worker.
-            partition_assignment_strategy=(RangePartitionAssignor,),
-        )
+        self.consumer: Any = projector_consumer(settings)
         self.sequencer = Sequencer(
             self.consumer,
             orders_topic=settings.topic_orders,
