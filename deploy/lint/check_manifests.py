@@ -9,6 +9,9 @@ Schema validators know Kubernetes and Compose, not orderstate. This knows the se
   probes fit together;
 - the worker (and the monitor, also a consumer group) never runs more replicas than there are
   partitions, fixed or scaled by KEDA;
+- a worker is a static group member (ORDERSTATE_KAFKA_GROUP_INSTANCE_ID from its pod's name)
+  only in a StatefulSet, whose pods keep their names: a Deployment's pod would come back as a
+  new static member and its old one would hold its partitions for the session timeout;
 - the migration hook mounts nothing the release creates (it runs before they exist);
 - KEDA and ServiceMonitor objects point at objects that exist in the same render, and KEDA
   limits how fast it changes the worker count (each change is a group rebalance);
@@ -54,6 +57,10 @@ OPS_PATHS = ("/metrics", "/healthz", "/readyz")
 KEDA_KAFKA_AUTH_PARAMS = {
     "username", "password", "sasl", "tls", "ca", "cert", "key", "keyPassword", "unsafeSsl",
 }  # fmt: skip
+
+
+# The long-running workloads: the worker is a StatefulSet while worker.staticMembership is on.
+WORKLOADS = ("Deployment", "StatefulSet")
 
 
 class Problems:
@@ -211,10 +218,12 @@ def check_render(path: Path, p: Problems) -> None:
                     where=where,
                     p=p,
                 )
-            if obj["kind"] == "Deployment":
+            if obj["kind"] in WORKLOADS:
                 for problem in _check_ports(container, env):
                     p.add(where, problem)
                 for problem in _check_shutdown(obj, container, settings):
+                    p.add(where, problem)
+                for problem in _check_membership(obj, container):
                     p.add(where, problem)
 
     if partitions is not None:
@@ -226,6 +235,39 @@ def check_render(path: Path, p: Problems) -> None:
 
 def _component(obj: dict[str, Any]) -> str:
     return str(obj["metadata"]["labels"].get("app.kubernetes.io/component", ""))
+
+
+def _workloads(by_kind: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    return {name: o for kind in WORKLOADS for name, o in by_kind.get(kind, {}).items()}
+
+
+def _check_membership(workload: dict[str, Any], container: dict[str, Any]) -> list[str]:
+    instance = next(
+        (e for e in container.get("env", []) if e["name"] == "ORDERSTATE_KAFKA_GROUP_INSTANCE_ID"),
+        None,
+    )
+    stateful = workload["kind"] == "StatefulSet"
+    if instance is None:
+        return ["a StatefulSet without ORDERSTATE_KAFKA_GROUP_INSTANCE_ID"] if stateful else []
+    if _component(workload) != "worker":
+        return ["only the worker is a static group member"]
+    if not stateful:
+        return [
+            "ORDERSTATE_KAFKA_GROUP_INSTANCE_ID in a Deployment: its pods get new names, and "
+            "each would leave a static member behind holding partitions for the session"
+        ]
+    field = instance.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+    problems = []
+    if field != "metadata.name":
+        problems.append(
+            "ORDERSTATE_KAFKA_GROUP_INSTANCE_ID must come from the pod's name (fieldRef "
+            f"metadata.name), not {instance}: every replica needs its own stable id"
+        )
+    if workload["spec"].get("podManagementPolicy") != "Parallel":
+        problems.append(
+            "podManagementPolicy is not Parallel: a worker would wait for the one before it"
+        )
+    return problems
 
 
 def _check_shutdown(
@@ -266,12 +308,10 @@ def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
 def _check_selectors(
     by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems
 ) -> None:
-    pods = {
-        name: d["spec"]["template"]["metadata"]["labels"]
-        for name, d in by_kind.get("Deployment", {}).items()
-    }
-    for name, deployment in by_kind.get("Deployment", {}).items():
-        where = f"{label} Deployment/{name}"
+    workloads = _workloads(by_kind)
+    pods = {name: d["spec"]["template"]["metadata"]["labels"] for name, d in workloads.items()}
+    for name, deployment in workloads.items():
+        where = f"{label} {deployment['kind']}/{name}"
         own = pods[name]
         if not _selects(deployment["spec"]["selector"], own):
             p.add(where, "spec.selector does not select the pod template's labels")
@@ -290,7 +330,7 @@ def _check_selectors(
             chosen = [n for n, labels in pods.items() if _selects(selector, labels)]
             if len(chosen) != 1:
                 p.add(
-                    f"{label} {kind}/{name}", f"selects the pods of {chosen}, not of one Deployment"
+                    f"{label} {kind}/{name}", f"selects the pods of {chosen}, not of one workload"
                 )
                 continue
             if kind == "PodDisruptionBudget":
@@ -304,7 +344,7 @@ def _replicas_at_least(by_kind: dict[str, dict[str, dict[str, Any]]], deployment
     for scaled in by_kind.get("ScaledObject", {}).values():
         if scaled["spec"]["scaleTargetRef"]["name"] == deployment:
             return int(scaled["spec"].get("minReplicaCount", 0))
-    return int(by_kind["Deployment"][deployment]["spec"].get("replicas", 1))
+    return int(_workloads(by_kind)[deployment]["spec"].get("replicas", 1))
 
 
 def _check_budget(
@@ -390,12 +430,12 @@ def _check_hook(
 def _check_worker_bound(
     by_kind: dict[str, dict[str, dict[str, Any]]], partitions: int, label: str, p: Problems
 ) -> None:
-    for name, deployment in by_kind.get("Deployment", {}).items():
+    for name, deployment in _workloads(by_kind).items():
         component = deployment["metadata"]["labels"].get("app.kubernetes.io/component")
         replicas = deployment["spec"].get("replicas")
         if component in ("worker", "monitor") and replicas is not None and replicas > partitions:
             p.add(
-                f"{label} Deployment/{name}",
+                f"{label} {deployment['kind']}/{name}",
                 f"{replicas} {component}s > {partitions} partitions",
             )
     for name, scaled in by_kind.get("ScaledObject", {}).items():
@@ -423,12 +463,19 @@ def _check_scaling_pace(scaled: dict[str, Any], where: str, p: Problems) -> None
 def _check_references(
     by_kind: dict[str, dict[str, dict[str, Any]]], label: str, p: Problems
 ) -> None:
-    deployments = by_kind.get("Deployment", {})
+    workloads = _workloads(by_kind)
     for name, scaled in by_kind.get("ScaledObject", {}).items():
         where = f"{label} ScaledObject/{name}"
-        target = scaled["spec"]["scaleTargetRef"]["name"]
-        if target not in deployments:
-            p.add(where, f"scaleTargetRef {target!r} is not a Deployment of this release")
+        ref = scaled["spec"]["scaleTargetRef"]
+        target = ref["name"]
+        if target not in workloads:
+            p.add(where, f"scaleTargetRef {target!r} is not a workload of this release")
+        elif ref.get("kind", "Deployment") != workloads[target]["kind"]:
+            p.add(
+                where,
+                f"scaleTargetRef names a {ref.get('kind', 'Deployment')}, but {target!r} is a "
+                f"{workloads[target]['kind']}",
+            )
         _check_scaling_pace(scaled, where, p)
         for trigger in scaled["spec"]["triggers"]:
             meta = trigger["metadata"]

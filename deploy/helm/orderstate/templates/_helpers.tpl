@@ -269,7 +269,8 @@ map into its env (it runs before the ConfigMap exists), so the two cannot differ
 
 {{/*
 One long-running orderstate Deployment: include "orderstate.deployment" (list . "worker" $values)
-with $values = .Values.worker, .Values.relay, .Values.monitor or .Values.api.
+with $values = .Values.worker, .Values.relay, .Values.monitor or .Values.api. The worker is a
+StatefulSet instead while worker.staticMembership is on ("orderstate.workerKind").
 */}}
 {{- define "orderstate.deployment" -}}
 {{- $root := index . 0 -}}
@@ -277,8 +278,9 @@ with $values = .Values.worker, .Values.relay, .Values.monitor or .Values.api.
 {{- $c := index . 2 -}}
 {{- $v := $root.Values -}}
 {{- $opsPort := int $c.opsPort -}}
+{{- $stateful := and (eq $component "worker") $v.worker.staticMembership -}}
 apiVersion: apps/v1
-kind: Deployment
+kind: {{ ternary "StatefulSet" "Deployment" $stateful }}
 metadata:
   name: {{ include "orderstate.fullname" $root }}-{{ $component }}
   namespace: {{ $root.Release.Namespace }}
@@ -293,12 +295,23 @@ spec:
   selector:
     matchLabels:
       {{- include "orderstate.selectorLabels" (list $root $component) | nindent 6 }}
+  {{- if $stateful }}
+  # The worker's headless ops Service governs the pods' stable names (<fullname>-worker-0, -1...).
+  serviceName: {{ include "orderstate.fullname" $root }}-worker
+  # Pods start and stop independently: no worker waits for another to be ready.
+  podManagementPolicy: Parallel
+  # A pod is replaced under the same name, so it rejoins the group as the same static member
+  # and gets its partitions back without a rebalance.
+  updateStrategy:
+    type: RollingUpdate
+  {{- else }}
   strategy:
     type: RollingUpdate
     rollingUpdate:
       # A new pod first, then an old one goes: capacity never drops during a rollout.
       maxSurge: 1
       maxUnavailable: 0
+  {{- end }}
   template:
     metadata:
       labels:
@@ -340,9 +353,19 @@ spec:
             - configMapRef:
                 name: {{ include "orderstate.fullname" $root }}
           {{- $secretEnv := include "orderstate.secretEnv" $root | trim }}
-          {{- if $secretEnv }}
+          {{- if or $secretEnv $stateful }}
           env:
-            {{- $secretEnv | nindent 12 }}
+            {{- if $stateful }}
+            # Static membership: the pod's name, the same after every restart, is its
+            # group.instance.id (docs/reliability.md, "Group settings").
+            - name: ORDERSTATE_KAFKA_GROUP_INSTANCE_ID
+              valueFrom:
+                fieldRef:
+                  fieldPath: metadata.name
+            {{- end }}
+            {{- with $secretEnv }}
+            {{- . | nindent 12 }}
+            {{- end }}
           {{- end }}
           # Liveness: the process answers (no dependency checks: a PostgreSQL or Kafka outage
           # must not restart every pod). Readiness per component: the api needs PostgreSQL at a
@@ -410,4 +433,10 @@ spec:
         - {{- toYaml $constraint | nindent 10 }}
         {{- end }}
       {{- end }}
+{{- end -}}
+
+
+{{/* The kind of the worker's workload, for references to it (KEDA). */}}
+{{- define "orderstate.workerKind" -}}
+{{- ternary "StatefulSet" "Deployment" .Values.worker.staticMembership -}}
 {{- end -}}
