@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import baselines
+import history_scaling
 import hotpaths
 import infra
 import monitor
@@ -129,6 +130,18 @@ def summary(r: dict[str, Any]) -> str:
                 "",
             )
         )
+    history: history_scaling.HistoryScaling | None = r.get("history")
+    if history is not None:
+        rows.append(
+            (
+                "(d)",
+                f"apply_batch per event on orders with {history.long_changes} changes ÷ with "
+                f"{history.short_changes} (in-process, real PostgreSQL)",
+                f"{history.ratio:.2f} times ({history.long_median:,.0f} / "
+                f"{history.short_median:,.0f} µs)",
+                f"≤ 1.1 times (the same cost): {verdict(history.ratio <= 1.1)}",
+            )
+        )
     rows += [
         (
             "(d)",
@@ -195,6 +208,39 @@ def _cpu_table(cpu: dict[str, float]) -> list[str]:
             lines.append(f"| {name} | {cores:.2f} |")
     lines.append(f"| **{infra.HOST}** | **{number(host, 2)}** |")
     return lines
+
+
+def _history_section(h: history_scaling.HistoryScaling | None) -> list[str]:
+    if h is None:
+        return []
+    out: list[str] = []
+    add = out.append
+    add("## (d) cost per event by the length of the order's history")
+    add("")
+    add(
+        f"bench/history_scaling.py: {h.orders:,} orders with {h.short_changes} changes "
+        f"(created, four states) and {h.orders:,} with {h.long_changes} (the same, then "
+        "states that arrive late: accepted, recorded in the history and published), set up "
+        f"in {h.setup_s:.0f} s. Then {h.rounds} rounds, alternating which group goes "
+        "first, of one more late state per order, one batch per group, through apply_batch "
+        "in the bench process on the bench's PostgreSQL (no Kafka). Wall time of "
+        "apply_batch per event:"
+    )
+    add("")
+    add(history_scaling.table(h))
+    add("")
+    why = (
+        ": the view that apply_batch loads, decides on and writes back holds the whole "
+        "history, so its JSON is parsed and written again on every event"
+        if h.ratio > 1.1
+        else ""
+    )
+    add(
+        f"An event on an order with {h.long_changes} changes costs {h.ratio:.2f} times one "
+        f"on an order with {h.short_changes}{why}."
+    )
+    add("")
+    return out
 
 
 def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by section
@@ -420,6 +466,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         add(hotpaths.table(r["hotpaths"]))
         add("")
 
+    lines.extend(_history_section(r.get("history")))
     add("## (b) batched upsert")
     add("")
     add(

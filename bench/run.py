@@ -30,6 +30,7 @@ from typing import Any
 import asyncpg
 
 import baselines
+import history_scaling
 import hotpaths
 import infra
 import monitor
@@ -67,7 +68,7 @@ def _args() -> argparse.Namespace:
         "--skip",
         action="append",
         default=[],
-        choices=["faust", "profile", "gc", "loop", "hotpaths", "scale", "monitor"],
+        choices=["faust", "profile", "gc", "loop", "hotpaths", "history", "scale", "monitor"],
         help="leave a phase out (repeatable)",
     )
     parser.add_argument(
@@ -374,6 +375,12 @@ async def main(args: argparse.Namespace) -> int:
         if "hotpaths" not in args.skip:
             with infra.phase("(d) hot paths and cheaper alternatives, in-process"):
                 r["hotpaths"] = hotpaths.measure()
+        if "history" not in args.skip:
+            with infra.phase("(d) cost per event by history length, in-process"):
+                r["history"] = await history_scaling.measure(
+                    await bench.scratch.database("history")
+                )
+                print(f"   long / short history: {r['history'].ratio:.2f} times")
         await bench.upsert(run.url)
         if "faust" not in args.skip:
             await bench.faust()
