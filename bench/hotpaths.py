@@ -7,6 +7,7 @@ The alternatives live only here; nothing in services/ is changed. Run alone with
 """
 
 import gc
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ import pydantic_core
 from orderstate import metrics
 from orderstate.domain import Accepted, OrderView, PolicyBook, decide
 from orderstate.events import decode as decode_module
+from orderstate.events import envelope as envelope_module
 from orderstate.events.decode import decode_record
 from orderstate.events.envelope import binary_from_data, decode_kafka
 from orderstate.events.outbound import outbound_event_data, snapshot_data, time_data
@@ -67,6 +69,8 @@ def measure(orders: int = 1000) -> list[Row]:
         for r in records
     ]
     events = [d.event for d in decoded]
+    texts = [r.value.decode() for r in records]
+    values = [json.loads(t) for t in texts]
     rows = [
         Row(
             "decode_record (whole, per record)",
@@ -83,6 +87,19 @@ def measure(orders: int = 1000) -> list[Row]:
             "scan the raw value and headers first",
             _per_call(_no_nul, records),
             "walk only when the bytes hold a NUL",
+        ),
+        Row(
+            "  depth check: walk every node of the parsed value",
+            _per_call(lambda v: envelope_module._depth_exceeds(v, 32), values),
+            "count the opening brackets first (what parse_json does)",
+            _per_call(
+                lambda tv: (
+                    tv[0].count("{") + tv[0].count("[") > 32
+                    and envelope_module._depth_exceeds(tv[1], 32)
+                ),
+                list(zip(texts, values, strict=True)),
+            ),
+            "walk only past 32 brackets",
         ),
         Row(
             "  envelope: decode_kafka (headers, json, CloudEvent)",

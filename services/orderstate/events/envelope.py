@@ -99,7 +99,9 @@ def parse_json(
         raise DecodeError(f"{what} nests deeper than {max_depth} levels") from None
     except ValueError as exc:
         raise DecodeError(f"{what} is not valid JSON: {exc}") from None
-    if _depth_exceeds(value, max_depth):
+    # A container at depth d needs d opening brackets in the text (more, counting those in
+    # strings): with no more brackets than the limit, the walk through every node is skipped.
+    if text.count("{") + text.count("[") > max_depth and _depth_exceeds(value, max_depth):
         raise DecodeError(f"{what} nests deeper than {max_depth} levels")
     if ("\\ud" in text or "\\uD" in text) and not _is_text(value):
         raise DecodeError(
