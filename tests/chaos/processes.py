@@ -47,9 +47,6 @@ class Fleet:
     counter: int = 0
     # Exit codes of processes that ended, by name, for the report.
     exits: list[tuple[str, int]] = field(default_factory=list)
-    # Each worker keeps its name across restarts as its group.instance.id, as a StatefulSet's
-    # pod keeps its name: a replacement takes the dead member's place without a rebalance.
-    static_workers: bool = True
 
     def start(self, role: str, *args: str, name: str | None = None) -> Proc:
         self.counter += 1
@@ -57,7 +54,10 @@ class Fleet:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = (self.logs / f"{name}.{self.counter}.log").open("wb")
         env = self.env
-        if role == "worker" and self.static_workers:
+        if role == "worker":
+            # Each worker keeps its name across restarts as its group.instance.id, as a
+            # StatefulSet's pod does (the Helm chart's worker): a replacement takes the dead
+            # member's place without a rebalance.
             env = {**env, "ORDERSTATE_KAFKA_GROUP_INSTANCE_ID": name}
         popen = subprocess.Popen(
             [ORDERSTATE, role, *args],
