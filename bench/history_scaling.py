@@ -13,24 +13,20 @@ against long, and the ratio. Run alone with
 """
 
 import asyncio
+import itertools
 import statistics
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import asyncpg
 
 from orderstate.domain import PolicyBook
-from orderstate.events.decode import decode_event
-from orderstate.events.envelope import CloudEvent
-from orderstate.events.registry import INBOUND_TYPES
-from orderstate.events.topics import TOPICS
 from orderstate.projector.apply import apply_batch
-from orderstate.projector.inputs import Incoming, Position
+from orderstate.projector.inputs import Incoming
+from tests.support.events import created, logged, state
 
-_T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _STATES = ("paid", "in_production", "warehouse_handover", "in_preparation")
 
 
@@ -58,38 +54,16 @@ class HistoryScaling:
 
 
 class _Events:
-    """CloudEvents for the orders, with unique ids and offsets."""
+    """The tests' event builders, at increasing log offsets."""
 
     def __init__(self) -> None:
-        self.counter = 0
-
-    def make(self, order: str, type_name: str, data: dict[str, Any], minutes: float) -> Incoming:
-        self.counter += 1
-        event = CloudEvent(
-            specversion="1.0",
-            id=f"hist-{self.counter}",
-            source="https://bench.example.com",
-            type=type_name,
-            time=_T0 + timedelta(minutes=minutes),
-            shopid="shop-bench",
-            orderid=order,
-            data=data,
-        )
-        role = INBOUND_TYPES[type_name].topic
-        at = int(event.time.timestamp() * 1000)
-        position = Position(TOPICS[role].default_name, 0, self.counter, at, at, at)
-        return Incoming(decoded=decode_event(event, role), topic_role=role, position=position)
+        self.offsets = itertools.count()
 
     def created(self, order: str) -> Incoming:
-        items = [{"item_id": "l1", "sku": "SKU-1", "quantity": 1}]
-        return self.make(
-            order, "order.created", {"order_date": "2026-03-02T09:00:00Z", "items": items}, 0
-        )
+        return logged(created(order=order), next(self.offsets))
 
-    def state(self, order: str, state: str, minutes: float) -> Incoming:
-        occurred = (_T0 + timedelta(minutes=minutes)).isoformat()
-        data = {"state": state, "occurred_at": occurred}
-        return self.make(order, "order.state_changed", data, minutes)
+    def state(self, order: str, value: str, minutes: float) -> Incoming:
+        return logged(state(value, order=order, minutes=minutes), next(self.offsets))
 
     def late(self, order: str, n: int) -> Incoming:
         """A paid state older than the order's current one: accepted, recorded as late."""
@@ -124,8 +98,8 @@ async def measure(
         started = time.perf_counter()
         # One change per order and batch, as live traffic spreads over orders.
         setup: list[Incoming] = [events.created(o) for o in (*short, *long)]
-        for i, state in enumerate(_STATES):
-            setup += [events.state(o, state, i + 1) for o in (*short, *long)]
+        for i, value in enumerate(_STATES):
+            setup += [events.state(o, value, i + 1) for o in (*short, *long)]
         for n in range(long_changes - short_changes):
             setup += [events.late(o, n) for o in long]
         for chunk in _chunks(setup, batch):
