@@ -140,16 +140,31 @@ def config_reference(
 
 
 @app.command()
-def migrate() -> None:
+def migrate(
+    rewrite_views_with_history: Annotated[
+        bool,
+        typer.Option(
+            "--rewrite-views-with-history",
+            help="Before rolling back to a release older than migration 0009, with every "
+            "worker and api stopped: rewrite the stored views in the form those releases "
+            "read (README, rollback). Applies no migration.",
+        ),
+    ] = False,
+) -> None:
     """Apply pending database migrations (safe to run concurrently)."""
     settings = _settings()
-    asyncio.run(_migrate(settings))
+    asyncio.run(_migrate(settings, rewrite_views_with_history=rewrite_views_with_history))
 
 
-async def _migrate(settings: "Settings") -> None:
+async def _migrate(settings: "Settings", *, rewrite_views_with_history: bool = False) -> None:
     import asyncpg
+    from rich.console import Console
 
+    from orderstate.progress import count_progress
     from orderstate.projector import migrate as migrations
+    from orderstate.projector.queries import query
+    from orderstate.projector.stored_views import VIEWS_WITHOUT_HISTORY
+    from orderstate.projector.stored_views import rewrite_views_with_history as rewrite
     from orderstate.startup import CONNECT_ERRORS, connect_failure
 
     try:
@@ -159,6 +174,26 @@ async def _migrate(settings: "Settings") -> None:
         )
     except CONNECT_ERRORS as exc:
         raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
+    if rewrite_views_with_history:
+        try:
+            level = await migrations.level(conn)
+            if level.database < VIEWS_WITHOUT_HISTORY:
+                raise _fail(
+                    f"the database is at migration {level.database}: its views already hold "
+                    f"their history (migration {VIEWS_WITHOUT_HISTORY} took it out); nothing "
+                    "to rewrite"
+                )
+            total = await conn.fetchval(query("views_count"))
+            with count_progress(Console(stderr=True)) as bar:
+                task = bar.add_task("rewriting", total=total)
+                done = await rewrite(conn, lambda n: bar.advance(task, n))
+        finally:
+            await conn.close()
+        typer.echo(
+            f"rewrote {done} order view{'' if done == 1 else 's'}, history entries included: "
+            "a release before migration 0009 can read them now; this release reads them too"
+        )
+        return
     try:
         applied = await migrations.migrate(conn)
         level = await migrations.level(conn)

@@ -7,12 +7,19 @@ import socket
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 from pydantic import SecretStr
 
+from orderstate.domain import PolicyBook
+from orderstate.projector.apply import apply_batch
 from orderstate.settings import Settings
+from tests.support.events import created, incoming
 from tests.support.processes import env_for, orderstate
+
+_NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 
 
 def _free_port() -> int:
@@ -117,3 +124,30 @@ def _json_within(port: int, path: str, seconds: float) -> object:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+async def test_rewriting_views_for_a_rollback_says_how_many_and_applies_no_migration(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await apply_batch(conn, [incoming(created())], policies=PolicyBook(), now=_NOW)
+        settings = Settings(database_url=SecretStr(database_url))
+        code, out, err = await orderstate(settings, "migrate", "--rewrite-views-with-history")
+        view = json.loads(await conn.fetchval("SELECT view FROM orders"))
+        # Back to before 0009: the command refuses, since there is nothing to rewrite.
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 9")
+        again = await orderstate(settings, "migrate", "--rewrite-views-with-history")
+    finally:
+        await conn.close()
+    assert (code, out.strip()) == (
+        0,
+        "rewrote 1 order view, history entries included: a release before migration 0009 "
+        "can read them now; this release reads them too",
+    ), err
+    assert [h["state"] for h in view["history"]] == ["new"]
+    assert again[0] == 1
+    assert again[2].strip() == (
+        "orderstate: the database is at migration 8: its views already hold their history "
+        "(migration 9 took it out); nothing to rewrite"
+    )

@@ -56,14 +56,12 @@ async def _snapshot(url: str) -> dict[str, list[Any]]:
             view = json.loads(text)
             for key in ("created_at", "updated_at"):
                 view.pop(key)
-            for entry in view["history"]:
-                entry.pop("recorded_at")
             views.append(view)
         history = [
             tuple(r)
             for r in await conn.fetch(
-                "SELECT order_id, seq, state, occurred_at, cause_event_id, late "
-                "FROM order_state_history ORDER BY order_id, seq"
+                "SELECT order_id, seq, state, occurred_at, occurred_offset_s, cause_event_id, "
+                "late FROM order_state_history ORDER BY order_id, seq"
             )
         ]
         outbox = []

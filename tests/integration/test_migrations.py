@@ -1,17 +1,19 @@
 """Migrations replayed on an empty database give exactly projector/schema.sql."""
 
+import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from importlib import resources
 
 import asyncpg
 import pytest
 
+from orderstate.api import reads
 from orderstate.domain import PolicyBook
 from orderstate.projector import migrate
 from orderstate.projector.apply import apply_batch
 from tests.support import databases
-from tests.support.events import created, incoming, state
+from tests.support.events import created, event, incoming, state
 from tests.support.infra import Endpoints
 
 _CATALOG = """
@@ -125,3 +127,60 @@ async def test_migration_8_starts_the_event_log_with_the_outboxs_order_events(
     assert [tuple(r)[:6] for r in seeded] == [tuple(r) for r in logged if r["order_id"] == "O-1"]
     assert [r["history_len"] for r in seeded] == [1, 2, 3]
     assert [r["recorded_at"] for r in seeded] == [r["created_at"] for r in created_at]
+
+
+async def test_migration_9_keeps_the_offsets_the_views_held(database_url: str) -> None:
+    """Before migration 9 the view's JSON held the history with each time's UTC offset; the
+    new column takes them over, so states_history still shows the times as sent."""
+    berlin = timezone(timedelta(hours=2))
+    conn = await asyncpg.connect(database_url)
+    try:
+        for ev in (
+            created(order_date="2026-03-02T10:00:00+02:00"),
+            event("order.state_changed", {"state": "paid", "occurred_at": "2026-03-02T11:00Z"}),
+            event(
+                "order.state_changed",
+                {"state": "in_production", "occurred_at": "2026-03-02T14:00:00+02:00"},
+            ),
+        ):
+            await apply_batch(conn, [incoming(ev)], policies=PolicyBook(), now=datetime.now(UTC))
+        rows = await conn.fetch(
+            "SELECT seq, state, occurred_at, recorded_at, cause_event_id, late, location, "
+            "occurred_offset_s FROM order_state_history ORDER BY seq"
+        )
+        assert [r["occurred_offset_s"] for r in rows] == [7200, 0, 7200]
+        # As migration 9 found the database: the entries in the view, no offset column.
+        sent = {1: berlin, 2: UTC, 3: berlin}
+        entries = [
+            {
+                "state": r["state"],
+                "occurred_at": r["occurred_at"].astimezone(sent[r["seq"]]).isoformat(),
+                "recorded_at": r["recorded_at"].isoformat(),
+                "cause_event_id": r["cause_event_id"],
+                "late": r["late"],
+                "location": r["location"],
+            }
+            for r in rows
+        ]
+        await conn.execute("DROP INDEX order_state_history_moment")
+        await conn.execute("ALTER TABLE order_state_history DROP COLUMN occurred_offset_s")
+        await conn.execute(
+            "UPDATE orders SET view = (view::jsonb - 'history_length' - 'created_in' "
+            "- 'created_by' - 'completed_once' || jsonb_build_object('history', $1::jsonb))::text",
+            json.dumps(entries),
+        )
+        folder = resources.files("orderstate.projector") / "migrations"
+        await conn.execute((folder / "0009_history_out_of_view.sql").read_text())
+
+        offsets = await conn.fetch("SELECT occurred_offset_s FROM order_state_history ORDER BY seq")
+        view = await reads.get_order(conn, "shop-1", "ORD-1")
+    finally:
+        await conn.close()
+    assert [r["occurred_offset_s"] for r in offsets] == [7200, 0, 7200]
+    assert view is not None
+    assert [h.occurred_at.isoformat() for h in view.history] == [
+        "2026-03-02T10:00:00+02:00",
+        "2026-03-02T11:00:00+00:00",
+        "2026-03-02T14:00:00+02:00",
+    ]
+    assert (view.history_length, view.created_in) == (3, "new")

@@ -14,9 +14,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from orderstate.domain import HistoryEntry, OrderView
+from orderstate.domain import HistoryEntry, OrderView, history_summary
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import entry_of_row
 
 __all__ = [
     "AsOf",
@@ -69,17 +70,8 @@ async def order_as_of(
     snapshot = json.loads(row["event"])["data"]["order"]
     if snapshot["deleted"]:
         return Missing.DELETED, row["sequence"]
-    history = [
-        HistoryEntry(
-            state=h["state"],
-            occurred_at=h["occurred_at"],
-            recorded_at=h["recorded_at"],
-            cause_event_id=h["cause_event_id"],
-            late=h["late"],
-            location=h["location"],
-        )
-        for h in await conn.fetch(query("history_as_of"), shop_id, order_id, row["history_len"])
-    ]
+    rows = await conn.fetch(query("history_as_of"), shop_id, order_id, row["history_len"])
+    history = [entry_of_row(r) for r in rows]
     return AsOf(view_of_snapshot(shop_id, snapshot, history), row["sequence"])
 
 
@@ -104,6 +96,7 @@ def view_of_snapshot(
             "state": snapshot["state"],
             "payment_evidence": snapshot["payment_evidence"],
             "version": snapshot["version"],
+            **history_summary(history),
             "history": history,
             "created_at": snapshot["created_at"],
             "updated_at": snapshot["updated_at"],

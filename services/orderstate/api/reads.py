@@ -10,13 +10,16 @@ is a ``SortField`` member's value, the direction one of two literals, and placeh
 """
 
 import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from orderstate.domain import OrderState, OrderView
+from orderstate.domain import HistoryEntry, OrderState, OrderView
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import entries_of_columns, entry_of_row, parse_view
 
 __all__ = [
     "ListStatements",
@@ -25,6 +28,7 @@ __all__ = [
     "get_order",
     "list_orders",
     "list_statements",
+    "with_histories",
 ]
 
 
@@ -49,8 +53,29 @@ class OrderFilters:
 
 
 async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None:
-    text = await conn.fetchval(query("order_by_reference"), shop_id, order_id)
-    return None if text is None else OrderView.model_validate_json(text)
+    """The order with its whole states_history in ``history``."""
+    row = await conn.fetchrow(query("order_by_reference"), shop_id, order_id)
+    if row is None:
+        return None
+    return parse_view(row["view"]).model_copy(update={"history": entries_of_columns(row)})
+
+
+async def with_histories(conn: Conn, views: Sequence[OrderView]) -> list[OrderView]:
+    """These views with their whole states_history in ``history``, as long as each counts."""
+    if not views:
+        return []
+    entries: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
+    rows = await conn.fetch(
+        query("histories_up_to"),
+        [v.shop_id for v in views],
+        [v.order_id for v in views],
+        [v.history_length for v in views],
+    )
+    for r in rows:
+        entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
+    return [
+        v.model_copy(update={"history": tuple(entries[(v.shop_id, v.order_id)])}) for v in views
+    ]
 
 
 @dataclass(frozen=True)
@@ -140,4 +165,5 @@ async def list_orders(
         await conn.execute(query("force_custom_plans"))
         rows = await conn.fetch(sql.page_sql, *sql.page_args)
         total = await conn.fetchval(sql.count_sql, *sql.count_args)
-    return [OrderView.model_validate_json(r["view"]) for r in rows], int(total)
+        views = await with_histories(conn, [parse_view(r["view"]) for r in rows])
+    return views, int(total)

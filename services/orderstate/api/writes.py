@@ -9,13 +9,14 @@ the topics decides it again.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
 from orderstate.api.problems import ProblemError
+from orderstate.api.reads import with_histories
 from orderstate.domain import PolicyBook, ReasonCode
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import API_SOURCE, CloudEvent, describe_validation_error
@@ -80,7 +81,11 @@ async def apply_writes(
     result = await apply_batch(
         conn, incoming, policies=policies, now=now, max_event_bytes=max_event_bytes
     )
-    return result.outcomes
+    # An answer shows the order's whole states_history; the write path's views hold only the
+    # entries the batch recorded.
+    views = [o.view for o in result.outcomes if o.view is not None]
+    whole = iter(await with_histories(conn, views))
+    return [o if o.view is None else replace(o, view=next(whole)) for o in result.outcomes]
 
 
 def rejection_problem(writes: Sequence[Write], outcomes: Sequence[Outcome]) -> ProblemError | None:

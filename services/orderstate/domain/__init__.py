@@ -50,6 +50,7 @@ from orderstate.domain.model import (
     ShipmentLink,
     ShipmentStatus,
     Tags,
+    history_summary,
 )
 from orderstate.domain.outcomes import Accepted, Decision, Effect, Parked, Rejected
 from orderstate.domain.policy import (
@@ -127,6 +128,7 @@ __all__ = [
     "change_kind",
     "deadlines",
     "decide",
+    "history_summary",
     "load_policy",
     "load_policy_book",
     "reject_expired_parked",

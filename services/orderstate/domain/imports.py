@@ -11,7 +11,7 @@ from datetime import datetime
 
 from orderstate.domain.changes import ImportOrder
 from orderstate.domain.emitted import BoardingCompleted, Emitted, StateChanged
-from orderstate.domain.model import HistoryEntry, OrderView
+from orderstate.domain.model import HistoryEntry, OrderView, history_summary
 from orderstate.domain.outcomes import Accepted, Decision, duplicate, reject
 from orderstate.domain.reasons import ReasonCode
 from orderstate.domain.states import OrderState
@@ -21,7 +21,7 @@ __all__ = ["import_order"]
 
 def import_order(view: OrderView | None, change: ImportOrder, now: datetime) -> Decision:
     if view is not None:
-        if any(h.cause_event_id == change.event_id for h in view.history):
+        if view.created_by == change.event_id:
             # This import made the order (a re-run, or a redelivery beyond the dedupe window).
             return duplicate(view)
         gone = ", deleted" if view.deleted else ""
@@ -54,6 +54,8 @@ def import_order(view: OrderView | None, change: ImportOrder, now: datetime) -> 
         state=change.state,
         payment_evidence=any(h.state is OrderState.PAID for h in history),
         version=1,
+        # The import made this incarnation even if its history shows no ``new`` entry.
+        **{**history_summary(history), "created_by": change.event_id},
         history=history,
         created_at=now,
         updated_at=now,

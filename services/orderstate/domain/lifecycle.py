@@ -77,7 +77,7 @@ def request_state(view: OrderView, change: RequestState, policy: Policy, now: da
 def _record_late(view: OrderView, change: RequestState, now: datetime) -> Decision:
     # The same state at the same time is already recorded (re-sent, or redelivered after the
     # order moved on): nothing new to keep.
-    if any(h.state == change.state and h.occurred_at == change.occurred_at for h in view.history):
+    if (change.state, change.occurred_at) in view.moments:
         return duplicate(view)
     entry = HistoryEntry(
         state=change.state,
@@ -99,7 +99,7 @@ def _record_late(view: OrderView, change: RequestState, now: datetime) -> Decisi
         now,
         [fact],
         effect=Effect.LATE,
-        history=(*view.history, entry),
+        **view.recording([entry]),
         payment_evidence=view.payment_evidence or change.state is S.PAID,
     )
 

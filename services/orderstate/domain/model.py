@@ -5,12 +5,13 @@ and tags are ``Tags`` (a mapping that cannot change), so a view can be compared
 and hashed by value.
 """
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, NoReturn
 
-from pydantic import BaseModel, ConfigDict, GetCoreSchemaHandler
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler
 from pydantic_core import CoreSchema, core_schema
 
 from orderstate.domain.states import OrderState
@@ -25,7 +26,12 @@ __all__ = [
     "ShipmentLink",
     "ShipmentStatus",
     "Tags",
+    "history_summary",
 ]
+
+# A (state, occurred_at) pair of the history: a late state at a moment already recorded is a
+# duplicate.
+Moment = tuple[OrderState, datetime]
 
 
 class Tags(dict[str, str]):
@@ -143,7 +149,22 @@ class OrderView(_Frozen):
     # A paid state was seen at some point, even if it arrived late (rule 2).
     payment_evidence: bool = False
     version: int
-    history: tuple[HistoryEntry, ...] = ()
+    # What the decisions need to know of the whole history, kept small so that the cost of an
+    # event does not grow with the order's history (the entries live in their own table):
+    # how many entries there are, the state and the event that created the current
+    # incarnation, and whether the order was ever completed (not merely late).
+    history_length: int = 0
+    created_in: OrderState = OrderState.NEW
+    created_by: str | None = None
+    completed_once: bool = False
+    # The entries recorded since this view was loaded, oldest first: all of them for a view
+    # built in memory, the new ones for a view loaded from the database, which stores them.
+    # Never part of the stored view.
+    history: tuple[HistoryEntry, ...] = Field(default=(), exclude=True)
+    # The (state, occurred_at) pairs recorded in the history that the decisions at hand may
+    # ask about: all of them for a view built in memory; a loader adds those of the changes
+    # it is about to decide (projector/stored_views.py). Never part of the stored view.
+    moments: frozenset[Moment] = Field(default=frozenset(), exclude=True)
     created_at: datetime
     updated_at: datetime
     # A deleted order keeps its row so versions (and outbound sequences) never restart.
@@ -158,3 +179,38 @@ class OrderView(_Frozen):
 
     def shipment(self, shipment_id: str) -> ShipmentLink | None:
         return next((s for s in self.shipments if s.shipment_id == shipment_id), None)
+
+    def recording(self, entries: Iterable[HistoryEntry]) -> dict[str, Any]:
+        """The view updates that append ``entries`` to the history."""
+        added = tuple(entries)
+        return {
+            "history": (*self.history, *added),
+            "history_length": self.history_length + len(added),
+            "moments": self.moments | {(e.state, e.occurred_at) for e in added},
+            "completed_once": self.completed_once
+            or any(e.state is OrderState.COMPLETED and not e.late for e in added),
+        }
+
+
+def history_summary(history: Iterable[HistoryEntry]) -> dict[str, Any]:
+    """The view fields that stand for a whole history, computed from all of it: for views
+    stored before the history left the view, and views rebuilt from a logged snapshot."""
+    entries = tuple(history)
+    created_in, created_by = OrderState.NEW, entries[0].cause_event_id if entries else None
+    # Only a creation writes a ``new`` entry that is not late, and a created state other than
+    # ``new`` follows it with the same cause; the last such entry is the current incarnation's.
+    for index in range(len(entries) - 1, -1, -1):
+        entry = entries[index]
+        if entry.state is OrderState.NEW and not entry.late:
+            following = entries[index + 1 : index + 2]
+            if following and following[0].cause_event_id == entry.cause_event_id:
+                created_in = following[0].state
+            created_by = entry.cause_event_id
+            break
+    return {
+        "history_length": len(entries),
+        "created_in": created_in,
+        "created_by": created_by,
+        "completed_once": any(e.state is OrderState.COMPLETED and not e.late for e in entries),
+        "moments": frozenset((e.state, e.occurred_at) for e in entries),
+    }

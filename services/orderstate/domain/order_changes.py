@@ -16,7 +16,7 @@ from orderstate.domain.changes import (
     UpdateOrder,
 )
 from orderstate.domain.emitted import BoardingCompleted, Emitted, OrderDeleted, StateChanged
-from orderstate.domain.model import HistoryEntry, Item, OrderView, Tags
+from orderstate.domain.model import HistoryEntry, Item, OrderView, Tags, history_summary
 from orderstate.domain.outcomes import Accepted, Decision, Rejected, accept, duplicate, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
@@ -94,7 +94,16 @@ def create_order(
         state=state,
         payment_evidence=state is S.PAID,
         version=version,
-        history=(*(view.history if view is not None else ()), *history),
+        # A re-created order keeps the deleted incarnation's history, and what it says.
+        **{
+            **(
+                view.recording(history)
+                if view is not None
+                else {**history_summary(history), "history": tuple(history)}
+            ),
+            "created_in": state,
+            "created_by": change.event_id,
+        },
         created_at=now,
         updated_at=now,
     )
@@ -111,25 +120,9 @@ def _create_differences(view: OrderView, change: CreateOrder) -> list[str]:
         differences.append("tags")
     if view.boarding_complete != change.boarding_complete:
         differences.append("boarding_complete")
-    if (change.state or S.NEW) != _initial_state(view):
+    if (change.state or S.NEW) != view.created_in:
         differences.append("initial state")
     return differences
-
-
-def _initial_state(view: OrderView) -> OrderState:
-    """The state the current incarnation was created in, read back from its history.
-
-    Only a creation writes a ``new`` entry that is not late (a later ``new`` request is a
-    duplicate or late), and a created state other than ``new`` follows it with the same cause.
-    """
-    for index in range(len(view.history) - 1, -1, -1):
-        entry = view.history[index]
-        if entry.state is S.NEW and not entry.late:
-            following = view.history[index + 1 : index + 2]
-            if following and following[0].cause_event_id == entry.cause_event_id:
-                return following[0].state
-            return S.NEW
-    return S.NEW
 
 
 def _initial_state_refusal(order_id: str, state: OrderState, policy: Policy) -> Rejected | None:
@@ -226,9 +219,7 @@ def _boarding_refusal(view: OrderView) -> Rejected | None:
             ReasonCode.ORDER_CLOSED,
             f"Order {view.order_id} is '{view.state}'; boarding_complete can no longer change.",
         )
-    if view.state is S.COMPLETED or any(
-        h.state is S.COMPLETED and not h.late for h in view.history
-    ):
+    if view.state is S.COMPLETED or view.completed_once:
         return reject(
             ReasonCode.ORDER_COMPLETED,
             f"Order {view.order_id} was completed; boarding_complete can no longer change.",

@@ -95,7 +95,6 @@ def move_to(
     change: Change,
     now: datetime,
     *,
-    history: tuple[HistoryEntry, ...] | None = None,
     location: str | None = None,
 ) -> tuple[dict[str, Any], StateChanged]:
     """View updates and the emitted fact for moving ``view`` to ``state`` at version + 1."""
@@ -106,7 +105,6 @@ def move_to(
         cause_event_id=change.event_id,
         location=location,
     )
-    base = view.history if history is None else history
     fact = StateChanged(
         version=view.version + 1,
         cause_event_id=change.event_id,
@@ -114,7 +112,7 @@ def move_to(
         from_state=view.state,
         to_state=state,
     )
-    return {"state": state, "history": (*base, entry)}, fact
+    return {"state": state, **view.recording([entry])}, fact
 
 
 def allowed_next_text(policy: Policy, state: OrderState) -> str:

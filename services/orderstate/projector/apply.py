@@ -53,6 +53,7 @@ from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import parse_view, recorded_moments, with_moments
 from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
 
 __all__ = [
@@ -242,11 +243,12 @@ class _Batch:
         if not ordered:
             return processed
         shops, orders = [s for s, _ in ordered], [o for _, o in ordered]
+        moments = await recorded_moments(self.conn, (i.decoded.change for i in decoded))
         for row in await self.conn.fetch(query("load_views"), shops, orders):
             key = (row["shop_id"], row["order_id"])
             self.sequences[key] = row["last_sequence"]
             try:
-                self.views[key] = OrderView.model_validate_json(row["view"])
+                self.views[key] = with_moments(parse_view(row["view"]), moments.get(key, ()))
             except ValidationError as exc:
                 self.broken.add(key)
                 log.error(
@@ -369,7 +371,7 @@ class _Batch:
                 row.event_id,
                 outbound_type(fact),
                 row.event_json,
-                len(view.history),
+                view.history_length,
             )
             for index, (row, fact) in enumerate(zip(rows, decision.emitted, strict=True))
         )

@@ -18,7 +18,8 @@ CREATE TABLE orders (
     deleted                boolean     NOT NULL DEFAULT false,
     created_at             timestamptz NOT NULL,
     updated_at             timestamptz NOT NULL,
-    -- The whole view (items, shipments, history) as decide() sees it, as JSON text: the write
+    -- The view as decide() sees it (items, shipments, and a summary of the history, whose
+    -- entries are in order_state_history: projector/stored_views.py), as JSON text: the write
     -- path loads a batch of views in one query and parses them in one call each, instead of
     -- joining four tables per batch. The columns above and the tables below serve reads and
     -- filters; nothing queries inside this one.
@@ -74,9 +75,13 @@ CREATE TABLE order_state_history (
     cause_event_id text        NOT NULL,
     late           boolean     NOT NULL,
     location       text,
+    -- The UTC offset occurred_at was given with, in seconds (NULL: shown in UTC).
+    occurred_offset_s integer,
     PRIMARY KEY (shop_id, order_id, seq),
     FOREIGN KEY (shop_id, order_id) REFERENCES orders ON DELETE CASCADE
 );
+CREATE INDEX order_state_history_moment
+    ON order_state_history (shop_id, order_id, state, occurred_at);
 
 -- (source, id) identifies a CloudEvent; a redelivered event finds its row and does nothing.
 CREATE TABLE processed_events (

@@ -5,12 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderstate.domain import HistoryEntry, OrderView, ReasonCode
+from orderstate.domain import OrderView, ReasonCode
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Position
 from orderstate.projector.outbox_rows import OutboxRow, rejection_row
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import offset_seconds
 
 __all__ = ["BatchWrites", "LogRow", "ParkedRow", "ProcessedRow", "RejectedRow"]
 
@@ -298,11 +299,12 @@ class BatchWrites:
             )
 
     async def _write_history(self, conn: Conn, views: list[OrderView]) -> None:
-        rows: list[tuple[OrderView, int, HistoryEntry]] = []
-        for v in views:
-            before = self._before(v)
-            start = len(before.history) if before is not None else 0
-            rows.extend((v, seq, h) for seq, h in enumerate(v.history[start:], start=start + 1))
+        # A view's ``history`` holds the entries recorded since it was loaded: the last ones.
+        rows = [
+            (v, seq, h)
+            for v in views
+            for seq, h in enumerate(v.history, start=v.history_length - len(v.history) + 1)
+        ]
         if not rows:
             return
         await conn.execute(
@@ -316,6 +318,7 @@ class BatchWrites:
             [h.cause_event_id for _, _, h in rows],
             [h.late for _, _, h in rows],
             [h.location for _, _, h in rows],
+            [offset_seconds(h.occurred_at) for _, _, h in rows],
         )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import parse_view
 
 __all__ = [
     "PARTS",
@@ -126,10 +127,12 @@ async def _read(conn: Conn, bounds: tuple[str, str, str, str]) -> dict[Key, dict
     for r in await conn.fetch(query("rebuild_range_orders"), *bounds):
         key = (r["shop_id"], r["order_id"])
         view = json.loads(r["view"])
+        if "history" in view:
+            # Stored before migration 0009, with its entries: compare the form stored now
+            # (the entries are compared as the history part).
+            view = json.loads(parse_view(r["view"]).model_dump_json())
         for name in _VIEW_CLOCK:
             view.pop(name, None)
-        for entry in view.get("history", []):
-            entry.pop("recorded_at", None)
         orders.setdefault(key, {})["orders"] = True
         part(r, "view").update(view)
         part(r, "view")["last_sequence"] = r["last_sequence"]

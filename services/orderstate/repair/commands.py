@@ -254,7 +254,7 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
             typer.echo("nothing to redrive")
             return 0
         keys = sorted({r.key for r in redrives})
-        before = await rd.order_states(conn, keys)
+        before = await rd.order_states(conn, keys, redrives)
         predicted = rd.predict(redrives, before, policies, now)
         if dry_run:
             typer.echo(

@@ -12,7 +12,7 @@ from the start of the window. Reads only: nothing is written anywhere.
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +28,7 @@ from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import entry_of_row, load_views
 from orderstate.repair.policy_diff import OrderWindow
 from orderstate.repair.replay import Step
 from orderstate.settings import Settings
@@ -254,7 +255,9 @@ async def starting_points(
         elif start > 0:
             base[key] = start
     views = await _snapshots(conn, base)
-    views.update(await _current(conn, current))
+    views.update(
+        await load_views(conn, current, [s.decoded.change for k in current for s in events[k]])
+    )
     windows = [
         OrderWindow(
             key[0],
@@ -306,29 +309,13 @@ async def _snapshots(
     history: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
     lengths = [snapshots[k]["history_len"] if k in snapshots else 0 for k in keys]
     for h in await conn.fetch(
-        query("policy_check_history"), [s for s, _ in keys], [o for _, o in keys], lengths
+        query("histories_up_to"), [s for s, _ in keys], [o for _, o in keys], lengths
     ):
-        history[(h["shop_id"], h["order_id"])].append(
-            HistoryEntry(
-                state=h["state"],
-                occurred_at=h["occurred_at"],
-                recorded_at=h["recorded_at"],
-                cause_event_id=h["cause_event_id"],
-                late=h["late"],
-                location=h["location"],
-            )
-        )
+        history[(h["shop_id"], h["order_id"])].append(entry_of_row(h))
     return {
         key: view_of_snapshot(key[0], json.loads(row["event"])["data"]["order"], history[key])
         for key, row in snapshots.items()
     }
-
-
-async def _current(conn: Conn, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], OrderView]:
-    if not keys:
-        return {}
-    rows = await conn.fetch(query("load_views"), [s for s, _ in keys], [o for _, o in keys])
-    return {(r["shop_id"], r["order_id"]): OrderView.model_validate_json(r["view"]) for r in rows}
 
 
 def _at(ms: int) -> datetime:

@@ -21,6 +21,7 @@ from orderstate.events.envelope import encode_binary
 from orderstate.kafka_client import kafka_options
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
+from orderstate.projector.stored_views import load_views
 from orderstate.repair.redrive_plan import (
     Candidate,
     Excluded,
@@ -130,13 +131,11 @@ async def decided(conn: Conn, redrives: Sequence[Redrive]) -> dict[tuple[str, st
 
 
 async def order_states(
-    conn: Conn, keys: Sequence[tuple[str, str]]
+    conn: Conn, keys: Sequence[tuple[str, str]], redrives: Sequence[Redrive] = ()
 ) -> dict[tuple[str, str], OrderView]:
-    """The current views of these orders (deleted ones included)."""
-    if not keys:
-        return {}
-    rows = await conn.fetch(query("load_views"), [s for s, _ in keys], [o for _, o in keys])
-    return {(r["shop_id"], r["order_id"]): OrderView.model_validate_json(r["view"]) for r in rows}
+    """The current views of these orders (deleted ones included), ready to decide the
+    ``redrives`` on."""
+    return await load_views(conn, keys, [r.change for r in redrives])
 
 
 def predict(

@@ -28,13 +28,17 @@ async def _view(url: str) -> dict[str, Any]:
     conn = await asyncpg.connect(url)
     try:
         text = await conn.fetchval("SELECT view FROM orders WHERE order_id = 'R-1'")
+        # Its entries, which the stored view only counts; recorded_at is the run's clock.
+        history = await conn.fetch(
+            "SELECT seq, state, occurred_at, occurred_offset_s, cause_event_id, late, location "
+            "FROM order_state_history WHERE order_id = 'R-1' ORDER BY seq"
+        )
     finally:
         await conn.close()
     view: dict[str, Any] = json.loads(text)
     for key in ("created_at", "updated_at"):
         view.pop(key)
-    for entry in view["history"]:
-        entry.pop("recorded_at")
+    view["history"] = [tuple(r) for r in history]
     return view
 
 

@@ -316,8 +316,10 @@ def test_view_with_tags_is_hashable_and_keeps_its_json_form() -> None:
     assert '"tags":{"channel":"web","a":"1"}' in text
     assert view.model_dump(mode="json")["tags"] == {"channel": "web", "a": "1"}
     again = OrderView.model_validate_json(text)
-    assert again == view
-    assert hash(again) == hash(view)
+    # The stored form leaves out the history entries and moments (they have their own table).
+    stored = view.model_copy(update={"history": (), "moments": frozenset()})
+    assert again == stored
+    assert hash(again) == hash(stored)
     assert isinstance(again.tags, Tags)
     assert copy.deepcopy(view) == view
     assert pickle.loads(pickle.dumps(view)) == view  # noqa: S301 -- our own bytes

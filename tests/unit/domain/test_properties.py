@@ -47,6 +47,7 @@ from orderstate.domain import (
     Tags,
     UpdateItem,
     decide,
+    history_summary,
 )
 from tests.unit.domain.factories import ORDER, SHOP, T0, order_fields
 
@@ -230,6 +231,34 @@ def _run(script: tuple[OrderState | None, bool, list[int]], *, again: bool = Fal
 
 
 # The invariants, one function each.
+
+
+def summary_matches_the_history(step: Step) -> None:
+    """The summary a view keeps step by step is the one its whole history gives."""
+    summary = history_summary(step.after.history)
+    assert {name: getattr(step.after, name) for name in summary} == summary
+
+
+def _without_entries(decision: Decision) -> Decision:
+    if not isinstance(decision, Accepted):
+        return decision
+    view = decision.new_view.model_copy(update={"history": (), "moments": frozenset()})
+    return decision.model_copy(update={"new_view": view})
+
+
+def the_stored_view_decides_alike(step: Step) -> None:
+    """The view as PostgreSQL stores it, given only the moment the change asks about (as
+    projector/stored_views.py loads it), decides exactly as the view with its whole history."""
+    change = step.change
+    asked = {(change.state, change.occurred_at)} if isinstance(change, RequestState) else set()
+    stored = OrderView.model_validate_json(step.before.model_dump_json()).model_copy(
+        update={"moments": step.before.moments & asked}
+    )
+    assert stored.history == ()
+    decision = decide(stored, change, DEFAULT_POLICY, step.now)
+    assert _without_entries(decision) == _without_entries(step.decision)
+    if isinstance(decision, Accepted):
+        assert decision.new_view.history == step.after.history[len(step.before.history) :]
 
 
 def track_never_moves_backward(step: Step) -> None:
@@ -426,3 +455,12 @@ def test_scripted_history_through_the_generator_reaches_deep_states() -> None:
     assert [step.now - T0 for step in trace] == [
         timedelta(minutes=1, seconds=seconds) for seconds in range(1, 7)
     ]
+
+
+@PROPERTY
+@given(SCRIPTS)
+def test_the_stored_summary_stands_for_the_whole_history(script: Any) -> None:
+    """The view keeps a summary instead of the entries; it decides as the entries would."""
+    for step in _run(script):
+        summary_matches_the_history(step)
+        the_stored_view_decides_alike(step)

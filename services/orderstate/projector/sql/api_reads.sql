@@ -3,8 +3,22 @@
 -- in those modules (see their docstrings). Every statement is scoped to the caller's shop.
 
 -- name: order_by_reference
--- One order's view by its shop reference; deleted orders are not found.
-SELECT view FROM orders WHERE shop_id = $1 AND order_id = $2 AND NOT deleted;
+-- One order's view by its shop reference, with its states_history as arrays, oldest entry
+-- first (the stored view keeps only a summary of it); deleted orders are not found.
+SELECT o.view, h.states, h.occurred, h.offsets, h.recorded, h.causes, h.lates, h.locations
+FROM orders o
+LEFT JOIN LATERAL (
+    SELECT array_agg(state ORDER BY seq) AS states,
+           array_agg(occurred_at ORDER BY seq) AS occurred,
+           array_agg(occurred_offset_s ORDER BY seq) AS offsets,
+           array_agg(recorded_at ORDER BY seq) AS recorded,
+           array_agg(cause_event_id ORDER BY seq) AS causes,
+           array_agg(late ORDER BY seq) AS lates,
+           array_agg(location ORDER BY seq) AS locations
+    FROM order_state_history
+    WHERE shop_id = o.shop_id AND order_id = o.order_id
+) h ON true
+WHERE o.shop_id = $1 AND o.order_id = $2 AND NOT o.deleted;
 
 -- name: shipments_by_id
 -- Every shipment of the shop with this id (ids are unique per order, not per shop), with its

@@ -18,7 +18,7 @@ SELECT (SELECT min(sequence) FROM order_events WHERE shop_id = $1 AND order_id =
 
 -- name: history_as_of
 -- The first $3 entries of the order's states_history: what it held after a logged event.
-SELECT state, occurred_at, recorded_at, cause_event_id, late, location
+SELECT state, occurred_at, occurred_offset_s, recorded_at, cause_event_id, late, location
 FROM order_state_history
 WHERE shop_id = $1 AND order_id = $2 AND seq <= $3
 ORDER BY seq;
@@ -45,3 +45,13 @@ WHERE shop_id = $1
   AND xid < (SELECT pg_snapshot_xmin(pg_current_snapshot()))
 ORDER BY xid, position
 LIMIT $4;
+
+-- name: histories_up_to
+-- The first $3 entries of each order's states_history: as many as its view counts (a view
+-- read earlier, a view a write returned, or an order as it was after a logged event).
+SELECT h.shop_id, h.order_id, h.state, h.occurred_at, h.occurred_offset_s, h.recorded_at,
+       h.cause_event_id, h.late, h.location
+FROM order_state_history h
+JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(shop_id, order_id, length)
+  ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.seq <= k.length
+ORDER BY h.shop_id, h.order_id, h.seq;

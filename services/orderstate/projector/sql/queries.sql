@@ -23,6 +23,16 @@ FROM orders o
 JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
   ON o.shop_id = k.shop_id AND o.order_id = k.order_id;
 
+-- name: recorded_moments
+-- Which of these (order, state, occurred_at) are already in the orders' histories: a late
+-- state at a recorded moment is a duplicate (index order_state_history_moment).
+SELECT DISTINCT h.shop_id, h.order_id, h.state, h.occurred_at
+FROM order_state_history h
+JOIN unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+     AS k(shop_id, order_id, state, occurred_at)
+  ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.state = k.state
+     AND h.occurred_at = k.occurred_at;
+
 -- name: load_parked
 -- Shipment events parked for these orders, in the order they came (their place in the log).
 SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text, p.pair,
@@ -95,9 +105,9 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], 
 
 -- name: insert_history
 INSERT INTO order_state_history (shop_id, order_id, seq, state, occurred_at, recorded_at,
-                                 cause_event_id, late, location)
+                                 cause_event_id, late, location, occurred_offset_s)
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
-                     $6::timestamptz[], $7::text[], $8::bool[], $9::text[]);
+                     $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::int[]);
 
 -- name: insert_processed
 INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
@@ -281,3 +291,37 @@ DELETE FROM idempotency_keys WHERE ctid IN (
 -- name: retention_rejected_events
 DELETE FROM rejected_events WHERE id IN (
     SELECT id FROM rejected_events WHERE rejected_at < $1 LIMIT $2);
+
+-- name: views_count
+SELECT count(*) FROM orders;
+
+-- name: views_chunk
+-- The next $3 orders after ($1, $2), for rewriting the stored views a chunk at a time.
+SELECT shop_id, order_id FROM orders
+WHERE (shop_id, order_id) > ($1, $2)
+ORDER BY shop_id, order_id
+LIMIT $3;
+
+-- name: views_with_history
+-- Rewrite these orders' views in the form releases before migration 0009 read: the history
+-- entries in the view (each occurred_at with the offset it was sent with), no summary.
+UPDATE orders o
+SET view = ((o.view::jsonb - 'history_length' - 'created_in' - 'created_by' - 'completed_once')
+            || jsonb_build_object('history', coalesce((
+                SELECT jsonb_agg(jsonb_build_object(
+                    'state', h.state,
+                    'occurred_at',
+                        to_char(h.occurred_at AT TIME ZONE 'UTC'
+                                    + make_interval(secs => coalesce(h.occurred_offset_s, 0)),
+                                'YYYY-MM-DD"T"HH24:MI:SS.US')
+                        || CASE WHEN coalesce(h.occurred_offset_s, 0) < 0 THEN '-' ELSE '+' END
+                        || to_char(make_interval(secs => abs(coalesce(h.occurred_offset_s, 0))),
+                                   'HH24:MI'),
+                    'recorded_at', h.recorded_at,
+                    'cause_event_id', h.cause_event_id,
+                    'late', h.late,
+                    'location', h.location) ORDER BY h.seq)
+                FROM order_state_history h
+                WHERE h.shop_id = o.shop_id AND h.order_id = o.order_id), '[]'::jsonb)))::text
+FROM unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
+WHERE o.shop_id = k.shop_id AND o.order_id = k.order_id;

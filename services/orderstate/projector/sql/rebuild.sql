@@ -120,7 +120,8 @@ WHERE (shop_id, order_id) > ($1, $2) AND (shop_id, order_id) <= ($3, $4);
 
 -- name: rebuild_range_history
 -- Without recorded_at: the wall clock of the run that recorded it.
-SELECT shop_id, order_id, seq, state, occurred_at, cause_event_id, late, location
+SELECT shop_id, order_id, seq, state, occurred_at, occurred_offset_s, cause_event_id, late,
+       location
 FROM order_state_history
 WHERE (shop_id, order_id) > ($1, $2) AND (shop_id, order_id) <= ($3, $4);
 

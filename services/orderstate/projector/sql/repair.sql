@@ -45,15 +45,6 @@ FROM order_events e
 JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k(shop_id, order_id, sequence)
   ON e.shop_id = k.shop_id AND e.order_id = k.order_id AND e.sequence = k.sequence;
 
--- name: policy_check_history
--- The first n entries of each order's states_history.
-SELECT h.shop_id, h.order_id, h.state, h.occurred_at, h.recorded_at, h.cause_event_id, h.late,
-       h.location
-FROM order_state_history h
-JOIN unnest($1::text[], $2::text[], $3::int[]) AS k(shop_id, order_id, n)
-  ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.seq <= k.n
-ORDER BY h.shop_id, h.order_id, h.seq;
-
 -- name: policy_check_processed_before
 -- Which of these events (source, id) the worker had processed before the moment: in the
 -- window they are redeliveries.
