@@ -46,10 +46,18 @@ class Throughput:
     relay_hwm_kb: int | None
     outbox_rows: int
     relay_transactions: int
+    # PostgreSQL's WAL written from the start to the drained outbox (the cluster's, and the
+    # bench writes nothing else meanwhile).
+    wal_bytes: int | None = None
 
     @property
     def rate(self) -> float:
         return self.records / self.started_to_drained_s
+
+    def cpu_us_per_record(self, name: str) -> float:
+        """CPU of the processes whose name starts with ``name``, in µs per input record."""
+        cores = sum(v for k, v in self.cpu.items() if k.startswith(name))
+        return cores * self.started_to_drained_s / self.records * 1e6
 
     @property
     def rate_after_first_commit(self) -> float | None:
@@ -196,6 +204,7 @@ async def throughput(
 ) -> Throughput:
     conn = await asyncpg.connect(run.url)
     try:
+        wal_start = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
         cpu = _meter(ends, None)
         cpu.start()
         run.start()
@@ -206,6 +215,9 @@ async def throughput(
         cpu.add(RELAY, run.relay.pid)
         at_offsets, drained, first = await run.wait_caught_up(conn, offsets, timeout_s=timeout_s)
         cpu.stop()
+        wal = await conn.fetchval(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", wal_start
+        )
         outbox_rows = await conn.fetchval("SELECT count(*) FROM outbox")
         # One relay transaction marks its rows with one acknowledgement time, per lane.
         relay_transactions = await conn.fetchval(
@@ -224,6 +236,7 @@ async def throughput(
         relay_hwm_kb=infra.status_kb(run.relay.pid, "VmHWM"),
         outbox_rows=outbox_rows,
         relay_transactions=relay_transactions,
+        wal_bytes=int(wal),
     )
 
 

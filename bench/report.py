@@ -210,6 +210,28 @@ def _cpu_table(cpu: dict[str, float]) -> list[str]:
     return lines
 
 
+def _two_workers_section(two: pipeline.Throughput | None, tp: pipeline.Throughput) -> list[str]:
+    if two is None:
+        return []
+    per = pipeline.Throughput.cpu_us_per_record
+    wal = f" WAL {two.wal_bytes / two.records:,.0f} bytes per record." if two.wal_bytes else ""
+    return [
+        "## (d) two workers",
+        "",
+        f"The backlog again on a fresh database and group with two worker processes (the "
+        f"consumer group splits the 12 partitions) and one relay: {number(two.rate)} events/s, "
+        f"against {number(tp.rate)} with one. CPU in cores:",
+        "",
+        *_cpu_table(two.cpu),
+        "",
+        f"CPU per input record, two workers against one: workers "
+        f"{per(two, pipeline.WORKER):.0f} against {per(tp, pipeline.WORKER):.0f} µs, "
+        f"PostgreSQL {per(two, 'postgres'):.0f} against {per(tp, 'postgres'):.0f} µs, relay "
+        f"{per(two, pipeline.RELAY):.0f} against {per(tp, pipeline.RELAY):.0f} µs.{wal}",
+        "",
+    ]
+
+
 def _history_section(h: history_scaling.HistoryScaling | None) -> list[str]:
     if h is None:
         return []
@@ -324,6 +346,11 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         f"{tp.started_to_offsets_s:.1f} s; outbox drained at {tp.started_to_drained_s:.1f} s "
         f"({tp.outbox_rows:,} outbox rows published)."
     )
+    if tp.wal_bytes is not None:
+        add(
+            f"- PostgreSQL wrote {tp.wal_bytes / 2**20:,.0f} MiB of WAL meanwhile: "
+            f"{tp.wal_bytes / tp.records:,.0f} bytes per input record."
+        )
     add(
         f"- {b['batches']:,} batches, mean {b['mean_size']:.0f} events; apply_batch per batch p50 "
         f"{number(b['apply_ms_p50'])} ms, p99 {number(b['apply_ms_p99'])} ms; "
@@ -442,18 +469,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         _gc_section(r, add)
     if "event_loop" in r:
         _loop_section(r, add)
-    if "scale2" in r:
-        two: pipeline.Throughput = r["scale2"]
-        add("## (d) two workers")
-        add("")
-        add(
-            f"The backlog again on a fresh database and group with two worker processes (the "
-            f"consumer group splits the 12 partitions) and one relay: {number(two.rate)} events/s, "
-            f"against {number(tp.rate)} with one. CPU in cores:"
-        )
-        add("")
-        lines.extend(_cpu_table(two.cpu))
-        add("")
+    lines.extend(_two_workers_section(r.get("scale2"), tp))
     if "hotpaths" in r:
         add("## (d) hot paths, and cheaper alternatives")
         add("")
