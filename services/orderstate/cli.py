@@ -141,59 +141,94 @@ def config_reference(
 
 @app.command()
 def migrate(
+    views_without_history: Annotated[
+        bool,
+        typer.Option(
+            "--views-without-history",
+            help="Once every pod runs a release from migration 0009 on: store order views "
+            "without their history entries from now on (README, upgrades). Applies no "
+            "migration.",
+        ),
+    ] = False,
     rewrite_views_with_history: Annotated[
         bool,
         typer.Option(
             "--rewrite-views-with-history",
-            help="Before rolling back to a release older than migration 0009, with every "
-            "worker and api stopped: rewrite the stored views in the form those releases "
-            "read (README, rollback). Applies no migration.",
+            help="Before rolling back to a release older than migration 0009: store views "
+            "with their history entries again and rewrite every stored view so (README, "
+            "rollback). Applies no migration.",
         ),
     ] = False,
 ) -> None:
     """Apply pending database migrations (safe to run concurrently)."""
+    if views_without_history and rewrite_views_with_history:
+        raise _fail(
+            "--views-without-history and --rewrite-views-with-history contradict each other"
+        )
     settings = _settings()
-    asyncio.run(_migrate(settings, rewrite_views_with_history=rewrite_views_with_history))
+    if views_without_history or rewrite_views_with_history:
+        asyncio.run(_view_form(settings, with_history=rewrite_views_with_history))
+    else:
+        asyncio.run(_migrate(settings))
 
 
-async def _migrate(settings: "Settings", *, rewrite_views_with_history: bool = False) -> None:
+async def _connect_for_migrations(settings: "Settings") -> "asyncpg.Connection":
     import asyncpg
+
+    from orderstate.startup import CONNECT_ERRORS, connect_failure
+
+    try:
+        # No statement cache: the same command works through PgBouncer in transaction mode.
+        return await asyncpg.connect(
+            settings.database_url.get_secret_value(), statement_cache_size=0
+        )
+    except CONNECT_ERRORS as exc:
+        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
+
+
+async def _view_form(settings: "Settings", *, with_history: bool) -> None:
+    """Switch the form order views are stored in (migration 0010); for the old form also
+    rewrite every view in it."""
     from rich.console import Console
 
     from orderstate.progress import count_progress
     from orderstate.projector import migrate as migrations
     from orderstate.projector.queries import query
-    from orderstate.projector.stored_views import VIEWS_WITHOUT_HISTORY
-    from orderstate.projector.stored_views import rewrite_views_with_history as rewrite
-    from orderstate.startup import CONNECT_ERRORS, connect_failure
+    from orderstate.projector.stored_views import VIEW_FORM_MIGRATION, rewrite_views_with_history
 
+    conn = await _connect_for_migrations(settings)
     try:
-        # No statement cache: the same command works through PgBouncer in transaction mode.
-        conn = await asyncpg.connect(
-            settings.database_url.get_secret_value(), statement_cache_size=0
-        )
-    except CONNECT_ERRORS as exc:
-        raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
-    if rewrite_views_with_history:
-        try:
-            level = await migrations.level(conn)
-            if level.database < VIEWS_WITHOUT_HISTORY:
-                raise _fail(
-                    f"the database is at migration {level.database}: its views already hold "
-                    f"their history (migration {VIEWS_WITHOUT_HISTORY} took it out); nothing "
-                    "to rewrite"
-                )
-            total = await conn.fetchval(query("views_count"))
-            with count_progress(Console(stderr=True)) as bar:
-                task = bar.add_task("rewriting", total=total)
-                done = await rewrite(conn, lambda n: bar.advance(task, n))
-        finally:
-            await conn.close()
-        typer.echo(
-            f"rewrote {done} order view{'' if done == 1 else 's'}, history entries included: "
-            "a release before migration 0009 can read them now; this release reads them too"
-        )
-        return
+        level = await migrations.level(conn)
+        if level.database < VIEW_FORM_MIGRATION:
+            raise _fail(
+                f"the database is at migration {level.database}: views are stored with their "
+                f"history entries until migration {VIEW_FORM_MIGRATION}; run `orderstate "
+                "migrate` first"
+            )
+        if not with_history:
+            async with conn.transaction():
+                await conn.execute(query("set_view_form"), False)
+            typer.echo(
+                "order views are stored without their history entries from now on, each at "
+                "its order's next change; every pod must run a release from migration 0009 on"
+            )
+            return
+        total = await conn.fetchval(query("views_count"))
+        with count_progress(Console(stderr=True)) as bar:
+            task = bar.add_task("rewriting", total=total)
+            done = await rewrite_views_with_history(conn, lambda n: bar.advance(task, n))
+    finally:
+        await conn.close()
+    typer.echo(
+        f"rewrote {done} order view{'' if done == 1 else 's'}, history entries included, and "
+        "views are stored so from now on: a release before migration 0009 can read them"
+    )
+
+
+async def _migrate(settings: "Settings") -> None:
+    from orderstate.projector import migrate as migrations
+
+    conn = await _connect_for_migrations(settings)
     try:
         applied = await migrations.migrate(conn)
         level = await migrations.level(conn)

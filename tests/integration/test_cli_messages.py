@@ -126,7 +126,7 @@ def _json_within(port: int, path: str, seconds: float) -> object:
             time.sleep(0.2)
 
 
-async def test_rewriting_views_for_a_rollback_says_how_many_and_applies_no_migration(
+async def test_switching_the_view_form_says_what_it_did_and_applies_no_migration(
     database_url: str,
 ) -> None:
     conn = await asyncpg.connect(database_url)
@@ -135,19 +135,36 @@ async def test_rewriting_views_for_a_rollback_says_how_many_and_applies_no_migra
         settings = Settings(database_url=SecretStr(database_url))
         code, out, err = await orderstate(settings, "migrate", "--rewrite-views-with-history")
         view = json.loads(await conn.fetchval("SELECT view FROM orders"))
-        # Back to before 0009: the command refuses, since there is nothing to rewrite.
-        await conn.execute("DELETE FROM schema_migrations WHERE version = 9")
-        again = await orderstate(settings, "migrate", "--rewrite-views-with-history")
+        form_after_rewrite = await conn.fetchval("SELECT with_history FROM view_form")
+        back = await orderstate(settings, "migrate", "--views-without-history")
+        form_after_back = await conn.fetchval("SELECT with_history FROM view_form")
+        both = await orderstate(
+            settings, "migrate", "--views-without-history", "--rewrite-views-with-history"
+        )
+        # A database before migration 10 has no form to switch.
+        await conn.execute("DELETE FROM schema_migrations WHERE version = 10")
+        early = await orderstate(settings, "migrate", "--views-without-history")
     finally:
         await conn.close()
     assert (code, out.strip()) == (
         0,
-        "rewrote 1 order view, history entries included: a release before migration 0009 "
-        "can read them now; this release reads them too",
+        "rewrote 1 order view, history entries included, and views are stored so from now "
+        "on: a release before migration 0009 can read them",
     ), err
     assert [h["state"] for h in view["history"]] == ["new"]
-    assert again[0] == 1
-    assert again[2].strip() == (
-        "orderstate: the database is at migration 8: its views already hold their history "
-        "(migration 9 took it out); nothing to rewrite"
+    assert (form_after_rewrite, form_after_back) == (True, False)
+    assert (back[0], back[1].strip()) == (
+        0,
+        "order views are stored without their history entries from now on, each at its "
+        "order's next change; every pod must run a release from migration 0009 on",
+    )
+    assert (both[0], both[2].strip()) == (
+        1,
+        "orderstate: --views-without-history and --rewrite-views-with-history contradict "
+        "each other",
+    )
+    assert (early[0], early[2].strip()) == (
+        1,
+        "orderstate: the database is at migration 9: views are stored with their history "
+        "entries until migration 10; run `orderstate migrate` first",
     )

@@ -195,12 +195,51 @@ async def test_views_rewritten_for_a_rollback_hold_their_history_as_sent(
         ]
         # This release reads the old form as it read the new one (the entries aside).
         assert parse_view(text).model_dump_json() == view.model_dump_json()
-    # And writes the new form again at the order's next change.
+    # The write path keeps storing the old form: the older release may run any moment now.
     await _apply(conn, _late_paid(2, order="A"))
-    assert json.loads(await _view(conn, "A"))["history_length"] == 4
+    stored = json.loads(await _view(conn, "A"))
+    assert set(stored) == _OLD_FIELDS
+    assert [h["state"] for h in stored["history"]] == ["new", "in_production", "paid", "paid"]
     assert await _history(conn, "A") == [
         (1, "new", False),
         (2, "in_production", False),
         (3, "paid", True),
         (4, "paid", True),
     ]
+
+
+async def test_while_older_pods_may_run_views_are_stored_with_their_entries(
+    conn: asyncpg.Connection,
+) -> None:
+    """An upgraded database stores the old form (migration 0010) until it is switched."""
+    await _order_in_production(conn)
+    await _order_in_production(conn, "B")
+    await conn.execute("UPDATE view_form SET with_history = true")
+
+    # A: stored in the summary form before; B: its next change, in the old form.
+    result = await _apply(conn, _late_paid(1), _late_paid(1, order="B"), _late_paid(1))
+
+    assert [o.kind for o in result.outcomes] == [
+        OutcomeKind.LATE,
+        OutcomeKind.LATE,
+        OutcomeKind.DUPLICATE,
+    ]
+    for order in ("ORD-1", "B"):
+        stored = json.loads(await _view(conn, order))
+        assert set(stored) == _OLD_FIELDS
+        assert [(h["state"], h["late"]) for h in stored["history"]] == [
+            ("new", False),
+            ("in_production", False),
+            ("paid", True),
+        ]
+    # Loaded with its entries, the old form continues the history where it stood.
+    await _apply(conn, _late_paid(2))
+    assert [s for _, s, _ in await _history(conn)] == ["new", "in_production", "paid", "paid"]
+    assert len(json.loads(await _view(conn))["history"]) == 4
+
+    await conn.execute("UPDATE view_form SET with_history = false")
+    await _apply(conn, _late_paid(3))
+    stored = json.loads(await _view(conn))
+    assert "history" not in stored
+    assert stored["history_length"] == 5
+    assert len(await _history(conn)) == 5

@@ -184,3 +184,21 @@ async def test_migration_9_keeps_the_offsets_the_views_held(database_url: str) -
         "2026-03-02T14:00:00+02:00",
     ]
     assert (view.history_length, view.created_in) == (3, "new")
+
+
+async def test_migration_10_keeps_the_old_view_form_where_orders_exist(
+    database_url: str,
+) -> None:
+    """Pods of a release before 0009 may run beside the new ones during the upgrade: a
+    database with orders keeps storing views with their entries; an empty one does not."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        empty = await conn.fetchval("SELECT with_history FROM view_form")
+        await apply_batch(conn, [incoming(created())], policies=PolicyBook(), now=datetime.now(UTC))
+        await conn.execute("DROP TABLE view_form")
+        folder = resources.files("orderstate.projector") / "migrations"
+        await conn.execute((folder / "0010_view_form.sql").read_text())
+        with_orders = await conn.fetchval("SELECT with_history FROM view_form")
+    finally:
+        await conn.close()
+    assert (empty, with_orders) == (False, True)

@@ -37,12 +37,14 @@ from orderstate.domain import (
     Change,
     Decision,
     Effect,
+    HistoryEntry,
     OrderView,
     Parked,
     PolicyBook,
     ReasonCode,
     Rejected,
     decide,
+    history_summary,
     reject_expired_parked,
 )
 from orderstate.events.decode import decode_event
@@ -53,7 +55,13 @@ from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
 from orderstate.projector.queries import query
-from orderstate.projector.stored_views import parse_view, recorded_moments, with_moments
+from orderstate.projector.stored_views import (
+    entry_of_row,
+    parse_view,
+    recorded_moments,
+    stores_with_history,
+    with_moments,
+)
 from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
 
 __all__ = [
@@ -243,17 +251,21 @@ class _Batch:
         if not ordered:
             return processed
         shops, orders = [s for s, _ in ordered], [o for _, o in ordered]
+        with_history = self.writes.with_history = await stores_with_history(self.conn)
         moments = await recorded_moments(self.conn, (i.decoded.change for i in decoded))
         for row in await self.conn.fetch(query("load_views"), shops, orders):
             key = (row["shop_id"], row["order_id"])
             self.sequences[key] = row["last_sequence"]
             try:
-                self.views[key] = with_moments(parse_view(row["view"]), moments.get(key, ()))
+                view = parse_view(row["view"], keep_entries=with_history)
+                self.views[key] = with_moments(view, moments.get(key, ()))
             except ValidationError as exc:
                 self.broken.add(key)
                 log.error(
                     "stored_view_invalid", shop_id=key[0], order_id=key[1], error=str(exc)[:500]
                 )
+        if with_history:
+            await self._load_entries()
         self.writes.loaded = dict(self.views)
         for r in await self.conn.fetch(query("load_parked"), shops, orders):
             entry = _ParkedEntry(
@@ -268,6 +280,26 @@ class _Batch:
             )
             self._hold(entry)
         return processed
+
+    async def _load_entries(self) -> None:
+        """Views stored in the summary form get their entries, to be stored with them."""
+        short = [v for v in self.views.values() if len(v.history) < v.history_length]
+        if not short:
+            return
+        rows = await self.conn.fetch(
+            query("histories_up_to"),
+            [v.shop_id for v in short],
+            [v.order_id for v in short],
+            [v.history_length for v in short],
+        )
+        entries: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
+        for r in rows:
+            entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
+        for v in short:
+            got = tuple(entries[(v.shop_id, v.order_id)])
+            self.views[(v.shop_id, v.order_id)] = v.model_copy(
+                update={"history": got, "moments": v.moments | history_summary(got)["moments"]}
+            )
 
     def _hold(self, entry: _ParkedEntry) -> None:
         self.parked[(entry.shop_id, entry.order_id)].append(entry)

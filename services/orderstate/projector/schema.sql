@@ -83,6 +83,13 @@ CREATE TABLE order_state_history (
 CREATE INDEX order_state_history_moment
     ON order_state_history (shop_id, order_id, state, occurred_at);
 
+-- Which form the write path stores views in (projector/stored_views.py): with their history
+-- entries while pods of a release before migration 0009 may run, else the summary form.
+CREATE TABLE view_form (
+    only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    with_history boolean NOT NULL
+);
+
 -- (source, id) identifies a CloudEvent; a redelivered event finds its row and does nothing.
 CREATE TABLE processed_events (
     source       text        NOT NULL,

@@ -6,14 +6,20 @@ and writing a view costs the same whether the order has 5 changes or 500. The on
 the rules a summary cannot answer, "is this state at this moment already recorded?", is asked
 of the table, for the state changes a batch is about to decide (``recorded_moments``).
 
-Views stored before migration 0009 still carry their whole history; ``parse_view`` reads them
-by computing the summary from it, and the next write of the order stores the new form.
+Views stored before migration 0009 carry their whole history, and releases before it read only
+that form. ``parse_view`` reads both. Which form the write path stores is the database's
+``view_form`` (migration 0010): the old form while pods of an older release may run (an
+upgraded database starts so, until ``orderstate migrate --views-without-history``), the
+summary form otherwise; ``orderstate migrate --rewrite-views-with-history`` goes back before a
+rollback.
 """
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from typing import Any
+
+import pydantic_core
 
 from orderstate.domain import (
     Change,
@@ -27,7 +33,7 @@ from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
 
 __all__ = [
-    "VIEWS_WITHOUT_HISTORY",
+    "VIEW_FORM_MIGRATION",
     "entries_of_columns",
     "entry_of_row",
     "load_views",
@@ -35,23 +41,69 @@ __all__ = [
     "parse_view",
     "recorded_moments",
     "rewrite_views_with_history",
+    "stored_form",
+    "stores_with_history",
     "with_moments",
 ]
 
 Key = tuple[str, str]
 Moment = tuple[OrderState, datetime]
 
-# The migration after which views are stored without their history entries.
-VIEWS_WITHOUT_HISTORY = 9
+# The migration that lets the form views are stored in be switched (table view_form).
+VIEW_FORM_MIGRATION = 10
 
 
-def parse_view(text: str) -> OrderView:
-    """The view stored as ``text``, without history entries (raises ``ValidationError``)."""
+def parse_view(text: str, *, keep_entries: bool = False) -> OrderView:
+    """The view stored as ``text``, in either form (raises ``ValidationError``). The entries
+    of a view stored with them are dropped unless ``keep_entries``: they are in
+    order_state_history too."""
     view = OrderView.model_validate_json(text)
     if not view.history:
         return view
-    # The form before migration 0009: the entries are in order_state_history too.
-    return view.model_copy(update={**history_summary(view.history), "history": ()})
+    summary = history_summary(view.history)
+    return view.model_copy(update=summary if keep_entries else {**summary, "history": ()})
+
+
+# The fields of a view stored with its history, the form releases before migration 0009
+# read: their model forbids any other field.
+_WITH_HISTORY_FIELDS = frozenset(
+    {
+        "shop_id",
+        "order_id",
+        "fields",
+        "items",
+        "tags",
+        "shipments",
+        "boarding_complete",
+        "state",
+        "payment_evidence",
+        "version",
+        "created_at",
+        "updated_at",
+        "deleted",
+    }
+)
+
+
+def stored_form(view: OrderView, *, with_history: bool) -> str:
+    """``view`` as the ``orders.view`` column stores it. ``with_history`` needs a view that
+    holds all its entries (``history_length`` of them)."""
+    if not with_history:
+        return view.model_dump_json()
+    if len(view.history) != view.history_length:
+        raise ValueError(
+            f"order {view.shop_id}:{view.order_id}: {len(view.history)} of its "
+            f"{view.history_length} history entries are loaded; cannot store it with them"
+        )
+    data = view.model_dump(mode="json", include=set(_WITH_HISTORY_FIELDS))
+    data["history"] = [entry.model_dump(mode="json") for entry in view.history]
+    return pydantic_core.to_json(data).decode()
+
+
+async def stores_with_history(conn: Conn) -> bool:
+    """Whether views are stored with their entries now (migration 0010); call it inside the
+    transaction that writes them."""
+    return bool(await conn.fetchval(query("view_form_with_history")))
 
 
 async def recorded_moments(conn: Conn, changes: Iterable[Change]) -> dict[Key, set[Moment]]:
@@ -157,10 +209,14 @@ async def rewrite_views_with_history(
     """Rewrite every stored view in the form releases before migration 0009 read, with its
     history entries, a chunk of orders per transaction; returns how many were rewritten.
 
-    For a rollback past migration 0009 only, with every worker and api stopped: an older
-    release cannot read the new form (its views forbid unknown fields), and what this release
-    writes afterwards is the new form again. This release reads either form.
+    For a rollback past migration 0009: an older release cannot read the summary form (its
+    views forbid unknown fields). First it switches the form (migration 0010), so that this
+    release's processes store the old form from then on; they may keep running. This release
+    reads either form.
     """
+    async with conn.transaction():
+        # Waits for the batches in flight; every batch after it stores the old form too.
+        await conn.execute(query("set_view_form"), True)
     after = ("", "")
     done = 0
     while True:

@@ -5,13 +5,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from orderstate.domain import OrderView, ReasonCode
+from orderstate.domain import HistoryEntry, OrderView, ReasonCode
 from orderstate.events.outbound import RejectedOriginal
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Position
 from orderstate.projector.outbox_rows import OutboxRow, rejection_row
 from orderstate.projector.queries import query
-from orderstate.projector.stored_views import offset_seconds
+from orderstate.projector.stored_views import offset_seconds, stored_form
 
 __all__ = ["BatchWrites", "LogRow", "ParkedRow", "ProcessedRow", "RejectedRow"]
 
@@ -75,6 +75,8 @@ def _columns(rows: list[Any], *names: str) -> list[list[Any]]:
 class BatchWrites:
     # Views as loaded, to tell which parts of an order changed.
     loaded: dict[tuple[str, str], OrderView] = field(default_factory=dict)
+    # Store views with their history entries (migration 0010); they were loaded with them.
+    with_history: bool = False
     # Final views of the orders the batch changed.
     changed: dict[tuple[str, str], OrderView] = field(default_factory=dict)
     # The last outbound sequence of every order the batch changed.
@@ -242,7 +244,7 @@ class BatchWrites:
             [v.deleted for v in views],
             [v.created_at for v in views],
             [v.updated_at for v in views],
-            [v.model_dump_json() for v in views],
+            [stored_form(v, with_history=self.with_history) for v in views],
             [self.sequences.get((v.shop_id, v.order_id), 0) for v in views],
         )
         await self._write_items(conn, views)
@@ -299,12 +301,13 @@ class BatchWrites:
             )
 
     async def _write_history(self, conn: Conn, views: list[OrderView]) -> None:
-        # A view's ``history`` holds the entries recorded since it was loaded: the last ones.
-        rows = [
-            (v, seq, h)
-            for v in views
-            for seq, h in enumerate(v.history, start=v.history_length - len(v.history) + 1)
-        ]
+        # The entries after those the view was loaded with are new: the last ones.
+        rows: list[tuple[OrderView, int, HistoryEntry]] = []
+        for v in views:
+            before = self._before(v)
+            new = v.history[len(before.history) if before is not None else 0 :]
+            first = v.history_length - len(new) + 1
+            rows.extend((v, seq, h) for seq, h in enumerate(new, start=first))
         if not rows:
             return
         await conn.execute(

@@ -33,6 +33,14 @@ JOIN unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
   ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.state = k.state
      AND h.occurred_at = k.occurred_at;
 
+-- name: view_form_with_history
+-- The form to store this batch's views in. The share lock makes a switch of the form wait
+-- for the batches in flight, and the batches after it see the new form.
+SELECT with_history FROM view_form FOR SHARE;
+
+-- name: set_view_form
+UPDATE view_form SET with_history = $1;
+
 -- name: load_parked
 -- Shipment events parked for these orders, in the order they came (their place in the log).
 SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text, p.pair,
