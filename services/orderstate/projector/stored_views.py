@@ -224,6 +224,11 @@ async def rewrite_views_with_history(
             keys = await conn.fetch(query("views_chunk"), after[0], after[1], chunk)
             if not keys:
                 return done
+            # The writers' per-order locks: a batch in flight commits first, and the rewrite
+            # (a new snapshot after the wait) sees every entry it recorded.
+            await conn.execute(
+                query("lock_orders"), [f"{k['shop_id']}:{k['order_id']}" for k in keys]
+            )
             await conn.execute(
                 query("views_with_history"),
                 [k["shop_id"] for k in keys],
