@@ -10,16 +10,14 @@ is a ``SortField`` member's value, the direction one of two literals, and placeh
 """
 
 import json
-from collections import defaultdict
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from orderstate.domain import HistoryEntry, OrderState, OrderView
+from orderstate.domain import OrderState, OrderView
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
-from orderstate.projector.stored_views import entries_of_columns, entry_of_row, parse_view
+from orderstate.projector.stored_views import entries_of_columns, parse_view, with_histories
 
 __all__ = [
     "ListStatements",
@@ -28,7 +26,6 @@ __all__ = [
     "get_order",
     "list_orders",
     "list_statements",
-    "with_histories",
 ]
 
 
@@ -58,24 +55,6 @@ async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None
     if row is None:
         return None
     return parse_view(row["view"]).model_copy(update={"history": entries_of_columns(row)})
-
-
-async def with_histories(conn: Conn, views: Sequence[OrderView]) -> list[OrderView]:
-    """These views with their whole states_history in ``history``, as long as each counts."""
-    if not views:
-        return []
-    entries: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
-    rows = await conn.fetch(
-        query("histories_up_to"),
-        [v.shop_id for v in views],
-        [v.order_id for v in views],
-        [v.history_length for v in views],
-    )
-    for r in rows:
-        entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
-    return [
-        v.model_copy(update={"history": tuple(entries[(v.shop_id, v.order_id)])}) for v in views
-    ]
 
 
 @dataclass(frozen=True)

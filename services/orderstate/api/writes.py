@@ -16,7 +16,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from orderstate.api.problems import ProblemError
-from orderstate.api.reads import with_histories
 from orderstate.domain import PolicyBook, ReasonCode
 from orderstate.events.decode import decode_event
 from orderstate.events.envelope import API_SOURCE, CloudEvent, describe_validation_error
@@ -25,6 +24,7 @@ from orderstate.events.registry import INBOUND_TYPES
 from orderstate.projector.apply import Outcome, OutcomeKind, apply_batch
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming
+from orderstate.projector.stored_views import with_histories
 
 __all__ = ["API_SOURCE", "Write", "apply_writes", "rejection_problem", "submit"]
 

@@ -37,7 +37,6 @@ from orderstate.domain import (
     Change,
     Decision,
     Effect,
-    HistoryEntry,
     OrderView,
     Parked,
     PolicyBook,
@@ -56,10 +55,10 @@ from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Posi
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
 from orderstate.projector.queries import query
 from orderstate.projector.stored_views import (
-    entry_of_row,
     parse_view,
     recorded_moments,
     stores_with_history,
+    with_histories,
     with_moments,
 )
 from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
@@ -284,22 +283,9 @@ class _Batch:
     async def _load_entries(self) -> None:
         """Views stored in the summary form get their entries, to be stored with them."""
         short = [v for v in self.views.values() if len(v.history) < v.history_length]
-        if not short:
-            return
-        rows = await self.conn.fetch(
-            query("histories_up_to"),
-            [v.shop_id for v in short],
-            [v.order_id for v in short],
-            [v.history_length for v in short],
-        )
-        entries: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
-        for r in rows:
-            entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
-        for v in short:
-            got = tuple(entries[(v.shop_id, v.order_id)])
-            self.views[(v.shop_id, v.order_id)] = v.model_copy(
-                update={"history": got, "moments": v.moments | history_summary(got)["moments"]}
-            )
+        for v in await with_histories(self.conn, short):
+            moments = v.moments | history_summary(v.history)["moments"]
+            self.views[(v.shop_id, v.order_id)] = v.model_copy(update={"moments": moments})
 
     def _hold(self, entry: _ParkedEntry) -> None:
         self.parked[(entry.shop_id, entry.order_id)].append(entry)

@@ -43,6 +43,7 @@ __all__ = [
     "rewrite_views_with_history",
     "stored_form",
     "stores_with_history",
+    "with_histories",
     "with_moments",
 ]
 
@@ -237,3 +238,21 @@ async def rewrite_views_with_history(
         after = (keys[-1]["shop_id"], keys[-1]["order_id"])
         done += len(keys)
         advance(len(keys))
+
+
+async def with_histories(conn: Conn, views: Sequence[OrderView]) -> list[OrderView]:
+    """These views with their whole states_history in ``history``, as long as each counts."""
+    if not views:
+        return []
+    entries: dict[tuple[str, str], list[HistoryEntry]] = defaultdict(list)
+    rows = await conn.fetch(
+        query("histories_up_to"),
+        [v.shop_id for v in views],
+        [v.order_id for v in views],
+        [v.history_length for v in views],
+    )
+    for r in rows:
+        entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
+    return [
+        v.model_copy(update={"history": tuple(entries[(v.shop_id, v.order_id)])}) for v in views
+    ]
