@@ -163,7 +163,7 @@ async def orders(
                 )
             ]
         views: list[OrderView] = []
-        total = 0
+        total = reads.ListTotal(0, estimated=False)
         # No alerted order: nothing matches (an empty list of references would filter nothing).
         if alerted != []:
             views, total = await reads.list_orders(
@@ -178,7 +178,7 @@ async def orders(
         alerts_of = await alert_reads.open_alerts_of(
             conn, session.shop_id, [v.order_id for v in views]
         )
-    last_page = max((total - 1) // listing.PAGE_SIZE + 1, 1)
+    last_page = max((total.count - 1) // listing.PAGE_SIZE + 1, 1)
     return render(
         "orders.html",
         title="Orders",
@@ -186,7 +186,8 @@ async def orders(
         form=form,
         views=views,
         alerts=alerts_of,
-        total=total,
+        total=total.count,
+        total_estimated=total.estimated,
         alerted_cut=_MAX_ALERTED if alerted is not None and len(alerted) == _MAX_ALERTED else None,
         last_page=min(last_page, MAX_OFFSET // listing.PAGE_SIZE + 1),
         states=list(OrderState),

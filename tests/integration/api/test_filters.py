@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from starlette.requests import Request
 
+from orderstate.api import reads
 from orderstate.api.routes._common import link_header
 from tests.support.api import Api, order_body
 
@@ -161,3 +162,50 @@ def test_links_of_a_list_longer_than_the_bound_stop_at_it() -> None:
     assert "offset=10000" in links  # next: the deepest page that is served
     deepest = link_header(request, total=50_000, limit=500, offset=10_000)
     assert 'rel="next"' not in deepest and 'rel="last"' not in deepest
+
+
+async def test_a_long_list_gets_an_estimated_total_unless_the_exact_one_is_asked_for(
+    api: Api, seeded: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with api.context.pool.acquire() as conn:
+        await conn.execute("ANALYZE orders")  # the planner's estimate of this shop: its 7
+    exact_always = await api.client.get("/v2/orders", params={"limit": 2}, headers=seeded)
+    assert exact_always.headers["x-total-count"] == "7"
+    assert exact_always.headers["x-total-count-estimated"] == "false"
+
+    monkeypatch.setattr(reads, "EXACT_TOTAL_UP_TO", 3)  # so 7 orders make a long list
+    estimated = await api.client.get("/v2/orders", params={"limit": 2}, headers=seeded)
+    assert estimated.headers["x-total-count-estimated"] == "true"
+    assert 2 <= int(estimated.headers["x-total-count"]) <= 20
+    deep = await api.client.get("/v2/orders", params={"limit": 2, "offset": 5}, headers=seeded)
+    assert int(deep.headers["x-total-count"]) >= 7  # never fewer than the orders seen
+
+    asked = {"limit": 2, "total": "exact"}
+    exact = await api.client.get("/v2/orders", params=asked, headers=seeded)
+    assert exact.headers["x-total-count"] == "7"
+    assert exact.headers["x-total-count-estimated"] == "false"
+    assert "total=exact" in exact.headers["link"]  # the next pages keep asking for it
+
+    # A short list is counted: the planner expects 2 paid orders, at most the threshold.
+    paid = await api.client.get("/v2/orders", params={"filters[state]": "paid"}, headers=seeded)
+    assert paid.headers["x-total-count"] == "2"
+    assert paid.headers["x-total-count-estimated"] == "false"
+
+    wrong = await api.client.get("/v2/orders", params={"total": "some"}, headers=seeded)
+    assert (wrong.status_code, wrong.json()["code"]) == (422, "malformed")
+
+
+@pytest.mark.parametrize("order_by", ["order_date", "-order_date", "state", "-state"])
+async def test_a_time_range_sorted_by_another_column_keeps_the_order(
+    api: Api, seeded: dict[str, str], order_by: str
+) -> None:
+    # A short list with a range on updated_at sorted by another column is read through the
+    # range and sorted by an expression (reads.list_statements): the same order as without it.
+    everything = (
+        await api.client.get("/v2/orders", params={"order_by": order_by}, headers=seeded)
+    ).json()
+    since = sorted(o["updated_at"] for o in everything)[2]
+    expected = [o["order_id"] for o in everything if o["updated_at"] >= since]
+    ranged = {"filters[updated_at_from]": since, "order_by": order_by}
+    assert await _ids(api, seeded, **ranged) == expected
+    assert await _ids(api, seeded, **ranged, limit=2, offset=1) == expected[1:3]

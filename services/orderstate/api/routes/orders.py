@@ -2,7 +2,7 @@
 
 from collections.abc import Callable
 from datetime import datetime, tzinfo
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -150,11 +150,20 @@ async def list_orders(
             "they are; narrow the filters (e.g. a date range) to reach older entries.",
         ),
     ] = 0,
+    total: Annotated[
+        Literal["estimated", "exact"],
+        Query(
+            description="`exact` counts every matching order for `X-Total-Count`. By default "
+            f"a list the database expects to hold more than {reads.EXACT_TOTAL_UP_TO:,} orders "
+            "gets the planner's estimate instead (`X-Total-Count-Estimated: true`): counting "
+            "them all costs the database as much as reading them.",
+        ),
+    ] = "estimated",
 ) -> Response:
     """List the shop's orders, each with its open alerts: a bare JSON array, `X-Total-Count`,
-    and an RFC 8288 `Link` header with first/prev/next/last. Date ranges are inclusive; a date
-    without an offset is read in the API key's time zone. A query parameter this list does
-    not take is 400 `unknown_parameter`, naming it."""
+    `X-Total-Count-Estimated`, and an RFC 8288 `Link` header with first/prev/next/last. Date
+    ranges are inclusive; a date without an offset is read in the API key's time zone. A query
+    parameter this list does not take is 400 `unknown_parameter`, naming it."""
     zone = reading_for(caller.reading, ctx.settings).zone
     filters = reads.OrderFilters(
         states=[*(state or []), *(plain_state or [])],
@@ -174,7 +183,7 @@ async def list_orders(
         language=language,
     )
     async with ctx.pool.acquire() as conn:
-        views, total = await reads.list_orders(
+        views, counted = await reads.list_orders(
             conn,
             caller.shop_id,
             filters,
@@ -182,10 +191,15 @@ async def list_orders(
             descending=order_by.startswith("-"),
             limit=limit,
             offset=offset,
+            exact_total=total == "exact",
         )
         alerts = await alert_reads.open_alerts_of(conn, caller.shop_id, [v.order_id for v in views])
     body = [order_read_out(v, alerts.get(v.order_id, [])).model_dump(mode="json") for v in views]
-    headers = {"X-Total-Count": str(total), "Link": link_header(request, total, limit, offset)}
+    headers = {
+        "X-Total-Count": str(counted.count),
+        "X-Total-Count-Estimated": "true" if counted.estimated else "false",
+        "Link": link_header(request, counted.count, limit, offset),
+    }
     return JSONResponse(body, headers=headers)
 
 
