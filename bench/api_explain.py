@@ -1,5 +1,8 @@
-"""EXPLAIN ANALYZE of the list endpoint's two statements (the page and X-Total-Count) for every
-documented filter combined with every ``order_by``, exactly as the API runs them.
+"""EXPLAIN ANALYZE of the list endpoint's statements (the page and X-Total-Count) for every
+documented filter combined with every ``order_by``, exactly as the API runs them: the
+planner's row estimate first; a short list (at most ``EXACT_TOTAL_UP_TO`` expected) gets its
+short-list page and the exact count, a long one the page along the sort index and the estimate
+as its total (its "count" row is the estimate statement, timed).
 
 The SQL comes from ``orderstate.api.reads.list_statements``, which the API runs. asyncpg runs
 each statement as a server-side prepared statement; with ``plan_cache_mode = auto``
@@ -10,13 +13,14 @@ using under the given plan_cache_mode.
 """
 
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from orderstate.api.reads import OrderFilters, SortField, list_statements
+from orderstate.api.reads import EXACT_TOTAL_UP_TO, OrderFilters, SortField, list_statements
 from orderstate.domain import OrderState
 
 ORDER_BYS = ["order_date", "-order_date", "updated_at", "-updated_at", "state", "-state"]
@@ -109,6 +113,7 @@ class Plan:
     big_sort: bool = False
     unbounded: bool = False
     summary: str = ""
+    estimated_rows: int | None = None  # set on the estimate statement's row
 
     @property
     def ok(self) -> bool:
@@ -124,8 +129,10 @@ class CaseResult:
 
 def statements(
     shop_id: str, filters: OrderFilters, order_by: str
-) -> tuple[tuple[str, tuple[Any, ...]], tuple[str, tuple[Any, ...]]]:
-    """(page, count) statements with their arguments, as the API builds them."""
+) -> tuple[tuple[str, tuple[Any, ...]], tuple[str, tuple[Any, ...]], str, str]:
+    """(page along the sort index, count) statements with their arguments, and the short
+    list's page and the estimate statement (same arguments as the page and the count), as the
+    API builds them."""
     sql = list_statements(
         shop_id,
         filters,
@@ -134,7 +141,32 @@ def statements(
         limit=PAGE,
         offset=0,
     )
-    return (sql.page_sql, sql.page_args), (sql.count_sql, sql.count_args)
+    return (
+        (sql.page_sql, sql.page_args),
+        (sql.count_sql, sql.count_args),
+        sql.short_page_sql,
+        sql.estimate_sql,
+    )
+
+
+async def estimate(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) -> Plan:
+    """The estimate statement as the API runs it (its EXPLAIN, timed; nothing is executed)."""
+    started = time.perf_counter()
+    text = await conn.fetchval(sql, *args)
+    ms = (time.perf_counter() - started) * 1000
+    rows = int(json.loads(text)[0]["Plan"]["Plan Rows"])
+    return Plan(
+        sql=sql,
+        execution_ms=ms,
+        planning_ms=ms,
+        generic=False,
+        nodes=[],
+        shared_hit=0,
+        shared_read=0,
+        jit=False,
+        summary=f"planner estimate {rows:,} rows (X-Total-Count estimated, nothing counted)",
+        estimated_rows=rows,
+    )
 
 
 def _literal(value: Any) -> str:
@@ -247,13 +279,18 @@ async def matrix(
                 continue
             page_results: dict[str, Plan] = {}
             count_plan: Plan | None = None
+            short = False
             for order_by in ORDER_BYS:
-                (page_sql, page_args), (count_sql, count_args) = statements(
-                    shop_id, case.filters, order_by
+                (page_sql, page_args), (count_sql, count_args), short_sql, estimate_sql = (
+                    statements(shop_id, case.filters, order_by)
                 )
-                page_results[order_by] = await plan(conn, page_sql, page_args)
-                if count_plan is None:  # the count does not depend on the order
-                    count_plan = await plan(conn, count_sql, count_args)
+                if count_plan is None:  # neither depends on the order
+                    guess = await estimate(conn, estimate_sql, count_args)
+                    short = (guess.estimated_rows or 0) <= EXACT_TOTAL_UP_TO
+                    count_plan = await plan(conn, count_sql, count_args) if short else guess
+                page_results[order_by] = await plan(
+                    conn, short_sql if short else page_sql, page_args
+                )
             if count_plan is None:
                 raise AssertionError("ORDER_BYS is empty")
             results.append(CaseResult(case, count_plan, page_results))
