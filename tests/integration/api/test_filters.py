@@ -180,7 +180,7 @@ async def test_a_long_list_gets_an_estimated_total_unless_the_exact_one_is_asked
     deep = await api.client.get("/v2/orders", params={"limit": 2, "offset": 5}, headers=seeded)
     assert int(deep.headers["x-total-count"]) >= 7  # never fewer than the orders seen
 
-    asked = {"limit": 2, "total": "exact"}
+    asked: dict[str, str | int] = {"limit": 2, "total": "exact"}
     exact = await api.client.get("/v2/orders", params=asked, headers=seeded)
     assert exact.headers["x-total-count"] == "7"
     assert exact.headers["x-total-count-estimated"] == "false"
