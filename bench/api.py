@@ -3,11 +3,19 @@
   1. a scratch database, migrated, filled in SQL with N orders over 10 shops (bench/api_data.py)
   2. EXPLAIN ANALYZE of the list statements for every documented filter x every order_by
      (bench/api_explain.py)
-  3. `orderstate api` as its own process; an API key of one shop (legacy API-KEY header)
-  4. GET /v2/orders/{order_id}: paced open loop at 500 requests/s, then closed loop
-  5. GET /v2/orders?filters[...]: closed loop, then paced at a rate it sustains
+  3. `orderstate api` as its own process, started through bench/api_ceiling.py: the same
+     command, app, uvicorn and pool, plus GET /bench/ceiling/{order_id} (the same primary-key
+     read answered with the stored JSON, nothing else); an API key of one shop (legacy
+     API-KEY header)
+  4. GET /v2/orders/{order_id}: paced open loop at 1,000 requests/s, then closed loop in
+     turns with the ceiling: ceiling, GET, ceiling, GET
+  5. GET /v2/orders?filters[...]: the load list closed loop, then paced at a rate it
+     sustains; then every filter of the EXPLAIN matrix paced at 100 requests/s
      (bench/api_load.py: raw asyncio HTTP/1.1 keep-alive client)
   6. a table, and bench/results-api.md (bench/api_report.py)
+
+Before (and after) each load run the speed probe of `make bench` (hotpaths.speed_probe) is
+timed, so that figures of a slow moment of the machine can be told from a slower API.
 
 The database and the API process are the run's own; both are removed at the end, also after
 a failure or Ctrl-C. See bench/README.md, "The API benchmark".
@@ -17,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import random
 import signal
@@ -29,20 +38,22 @@ from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import asyncpg
 
+import api_ceiling
 import api_data
 import api_explain
 import api_load
 import api_report
+import hotpaths
 import infra
 from figures import percentile
 from orderstate.api.keys import create_key
 from orderstate.settings import Settings
 
-ORDERSTATE = infra.REPO / ".venv" / "bin" / "orderstate"
+LAUNCHER = Path(api_ceiling.__file__).resolve()
 LIST_QUERY = [
     ("filters[state]", "paid"),
     ("filters[tag]", "channel:web"),
@@ -56,15 +67,32 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=1_000_000)
     parser.add_argument("--shops", type=int, default=10)
     parser.add_argument("--shop", default="shop-03", help="the shop whose key makes the requests")
-    parser.add_argument("--get-rate", type=float, default=500.0, help="paced GET by id, req/s")
+    parser.add_argument("--get-rate", type=float, default=1000.0, help="paced GET by id, req/s")
     parser.add_argument(
         "--list-rate",
         type=float,
         default=None,
         help="paced list, req/s (default: half the closed-loop rate, rounded down to 10)",
     )
+    parser.add_argument(
+        "--list-filter-rate",
+        type=float,
+        default=100.0,
+        help="paced list for every filter of the EXPLAIN matrix, req/s",
+    )
+    parser.add_argument(
+        "--list-filter-seconds", type=float, default=10.0, help="each filter's paced run"
+    )
+    parser.add_argument(
+        "--list-filter-warmup", type=float, default=1.0, help="s of warm-up before each filter"
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="each paced run")
-    parser.add_argument("--closed-seconds", type=float, default=20.0, help="each closed run")
+    parser.add_argument(
+        "--closed-seconds",
+        type=float,
+        default=15.0,
+        help="each closed run (ceiling and GET by id twice each, the load list once)",
+    )
     parser.add_argument("--warmup-seconds", type=float, default=5.0)
     parser.add_argument("--paced-connections", type=int, default=32)
     parser.add_argument("--closed-connections", type=int, default=4)
@@ -120,7 +148,14 @@ class ApiBench:
         self.ends = infra.endpoints()
         self.scratch = infra.Scratch(self.ends)
         self.logs = infra.REPO / ".local" / "bench" / f"api-{self.scratch.run_id}"
-        self.r: dict[str, Any] = {"args": args, "argv": sys.argv[1:], "logs": self.logs}
+        self.r: dict[str, Any] = {
+            "args": args,
+            "argv": sys.argv[1:],
+            "logs": self.logs,
+            # load run key -> the speed probe timed before and after it (api_report.Speed)
+            "speed": {},
+        }
+        self.results: dict[str, api_load.LoadResult] = {}  # every measured load run by key
         self.api: subprocess.Popen[bytes] | None = None
         self.url = ""
         self.port = 0
@@ -152,7 +187,7 @@ class ApiBench:
 
     async def start_api(self, *, new_key: bool = True) -> None:
         args, r = self.args, self.r
-        with _phase("start orderstate api"):
+        with _phase("start orderstate api (through bench/api_ceiling.py)"):
             if new_key:
                 settings = Settings()
                 conn = await asyncpg.connect(self.url)
@@ -175,10 +210,12 @@ class ApiBench:
                     "ORDERSTATE_API_PORT": str(self.port),
                     "ORDERSTATE_LOG_LEVEL": "WARNING",
                     "ORDERSTATE_LOG_FORMAT": "json",
+                    api_ceiling.SHOP_ENV: args.shop,
                 }
             )
             log = self.logs / "api.log"
-            self.api = infra.start([str(ORDERSTATE), "api", "--ops-port", "0"], env, log)
+            command = [str(infra.PYTHON), str(LAUNCHER), "api", "--ops-port", "0"]
+            self.api = infra.start(command, env, log)
             r["api_start_s"] = await _wait_healthy(self.port, self.api, log)
             print(
                 f"   pid {self.api.pid} on 127.0.0.1:{self.port}, healthy after "
@@ -189,15 +226,47 @@ class ApiBench:
         host = f"127.0.0.1:{self.port}"
         return [api_load.request(p, host, self.headers) for p in paths]
 
-    async def _check(self, raw: bytes, what: str) -> int:
+    async def _ask(self, raw: bytes) -> tuple[int, bytes, bytes]:
+        """One request on a connection of its own: status, body, and the answer's head."""
         conn = await api_load.Connection.open("127.0.0.1", self.port)
         try:
             status, body = await conn.exchange(raw)
         finally:
             await conn.close()
+        return status, body, conn.last_head
+
+    async def _check(self, raw: bytes, what: str) -> int:
+        status, body, _ = await self._ask(raw)
         if status != 200:
             raise RuntimeError(f"{what}: HTTP {status}: {body[:300]!r}")
         return len(body)
+
+    async def _served(self) -> dict[str, int]:
+        """What the API process counted (bench/api_ceiling.py): its pid, the requests it
+        answered on the ceiling path and those it passed on to the API."""
+        status, body, _ = await self._ask(self._requests([api_ceiling.SERVED])[0])
+        if status != 200:
+            raise RuntimeError(f"{api_ceiling.SERVED}: HTTP {status}: {body[:300]!r}")
+        served: dict[str, int] = json.loads(body)
+        return served
+
+    @contextlib.contextmanager
+    def _load_phase(self, key: str, title: str) -> Iterator[None]:
+        """A load run's phase: infra.phase times the speed probe first (as in `make bench`);
+        it is timed again when the run is over, since a probe is a moment and a run is not."""
+        with infra.phase(title):
+            before = infra.SPEED[-1][1]
+            self.r["speed"][key] = api_report.Speed(key, title, before)
+            yield
+            speed = self.r["speed"][key]
+            speed.after_us = hotpaths.speed_probe()
+            result = self.results.get(key)
+            if result is not None:
+                speed.others_cores = result.cpu.get(infra.OTHER, math.nan)
+            print(
+                f"   speed probe {speed.before_us:.1f} µs before, {speed.after_us:.1f} after; "
+                f"other processes {speed.others_cores:.2f} cores"
+            )
 
     def _meter(self) -> infra.CpuMeter:
         assert self.api is not None  # noqa: S101
@@ -209,11 +278,12 @@ class ApiBench:
             }
         )
 
-    async def _measured(self, label: str, run: Any) -> api_load.LoadResult:
+    async def _measured(self, key: str, label: str, run: Any) -> api_load.LoadResult:
         meter = self._meter()
         meter.start()
         result: api_load.LoadResult = await run
         result.cpu = meter.stop()
+        self.results[key] = result
         p50, p99 = (percentile(result.latencies_ms, q) for q in (50, 99))
         print(
             f"   {label}: {result.rate:,.0f} req/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms, "
@@ -247,16 +317,47 @@ class ApiBench:
         args, r = self.args, self.r
         ids = await api_data.order_ids(self.url, args.shop)
         rng = random.Random(1)
-        reqs = self._requests([f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)])
+        chosen = [rng.choice(ids) for _ in range(50_000)]
+        reqs = self._requests([f"/v2/orders/{i}" for i in chosen])
+        # The same orders in the same order, the same headers (the ceiling ignores them).
+        ceiling = self._requests([f"{api_ceiling.CEILING}{i}" for i in chosen])
         r["get_bytes"] = await self._check(reqs[0], "GET by id")
+        r["ceiling_bytes"] = await self._check(ceiling[0], "ceiling")
         r["get_path"] = f"/v2/orders/{ids[0]}"
-        with _phase(f"GET /v2/orders/{{order_id}}: paced {args.get_rate:g} req/s"):
+        r["ceiling_path"] = f"{api_ceiling.CEILING}{ids[0]}"
+        with self._load_phase(
+            "get_paced", f"GET /v2/orders/{{order_id}}: paced {args.get_rate:g} req/s"
+        ):
             await self._paced(reqs[-5000:], args.get_rate, args.warmup_seconds)
             r["get_paced"] = await self._measured(
-                "paced", self._paced(reqs, args.get_rate, args.seconds)
+                "get_paced", "paced", self._paced(reqs, args.get_rate, args.seconds)
             )
-        with _phase(f"GET /v2/orders/{{order_id}}: closed loop, {args.closed_connections} conns"):
-            r["get_closed"] = await self._measured("closed", self._closed(reqs))
+        # The ceiling's statement is prepared once per pool connection, as the API's are.
+        await self._paced(ceiling[-5000:], args.get_rate, min(args.warmup_seconds, 2.0))
+        before = await self._served()
+        for n in (1, 2):
+            for kind, title, requests in (
+                ("ceiling", f"{api_ceiling.CEILING}{{order_id}} (the ceiling)", ceiling),
+                ("get", "GET /v2/orders/{order_id}", reqs),
+            ):
+                key = f"{kind}_closed_{n}"
+                with self._load_phase(
+                    key, f"{title}: closed loop {n} of 2, {args.closed_connections} conns"
+                ):
+                    r[key] = await self._measured(key, "closed", self._closed(requests))
+        after = await self._served()
+        r["served"] = {
+            "launched_pid": self.api.pid if self.api is not None else None,
+            "before": before,
+            "after": after,
+            "ceiling_sent": sum(r[f"ceiling_closed_{n}"].requests for n in (1, 2)),
+            "get_sent": sum(r[f"get_closed_{n}"].requests for n in (1, 2)),
+        }
+        ratio = api_report.ceiling_ratio(r)
+        print(
+            f"\n   GET closed loop / ceiling closed loop: {ratio:.2f}; both answered by pid "
+            f"{after['pid']} (started as {self.api.pid if self.api else '?'})"
+        )
 
     async def filtered_list(self) -> None:
         args, r = self.args, self.r
@@ -264,12 +365,54 @@ class ApiBench:
         r["list_path"] = path
         reqs = self._requests([path])
         r["list_bytes"] = await self._check(reqs[0], "list")
-        with _phase(f"GET {path}: closed loop, {args.closed_connections} conns"):
-            r["list_closed"] = await self._measured("closed", self._closed(reqs))
+        with self._load_phase(
+            "list_closed", f"GET {path}: closed loop, {args.closed_connections} conns"
+        ):
+            r["list_closed"] = await self._measured("list_closed", "closed", self._closed(reqs))
         rate = args.list_rate or _sustainable(r["list_closed"].rate)
         r["list_rate_auto"] = args.list_rate is None
-        with _phase(f"GET {path}: paced {rate:g} req/s"):
-            r["list_paced"] = await self._measured("paced", self._paced(reqs, rate, args.seconds))
+        with self._load_phase("list_paced", f"GET {path}: paced {rate:g} req/s"):
+            r["list_paced"] = await self._measured(
+                "list_paced", "paced", self._paced(reqs, rate, args.seconds)
+            )
+
+    async def list_filters(self) -> None:
+        """The list for every filter of the EXPLAIN matrix, with the default order_by, paced."""
+        args, r = self.args, self.r
+        rate = args.list_filter_rate
+        runs: list[api_report.FilterRun] = []
+        for case in api_explain.cases(r["dataset"].end):
+            query = [
+                *parse_qsl(case.query),
+                ("order_by", api_explain.DEFAULT_ORDER_BY),
+                ("limit", str(api_explain.PAGE)),
+            ]
+            path = "/v2/orders?" + urlencode(query)
+            reqs = self._requests([path])
+            status, body, head = await self._ask(reqs[0])
+            key = f"filter: {case.label}"
+            with self._load_phase(key, f"list, {case.label}: paced {rate:g} req/s"):
+                print(
+                    f"   {path}: HTTP {status}, X-Total-Count {_header(head, 'x-total-count')} "
+                    f"(estimated: {_header(head, 'x-total-count-estimated')})"
+                )
+                await self._paced(reqs, rate, args.list_filter_warmup)
+                result = await self._measured(
+                    key, "paced", self._paced(reqs, rate, args.list_filter_seconds)
+                )
+            runs.append(
+                api_report.FilterRun(
+                    key=key,
+                    label=case.label,
+                    path=path,
+                    result=result,
+                    check_status=status,
+                    check_body=body[:300].decode(errors="replace") if status != 200 else "",
+                    total_count=_header(head, "x-total-count"),
+                    total_estimated=_header(head, "x-total-count-estimated"),
+                )
+            )
+        r["filter_runs"] = runs
 
     async def client_overhead(self) -> None:
         with _phase("client overhead against a trivial in-process server"):
@@ -290,6 +433,15 @@ class ApiBench:
             self.r["cleanup_problems"] = problems
             for problem in problems:
                 print(f"   cleanup: {problem}")
+
+
+def _header(head: bytes, name: str) -> str | None:
+    """A header's value in an answer's head, or None."""
+    for line in head.split(b"\r\n")[1:]:
+        key, _, value = line.partition(b":")
+        if key.strip().lower() == name.encode():
+            return value.strip().decode(errors="replace")
+    return None
 
 
 @contextlib.contextmanager
@@ -324,6 +476,7 @@ async def main(args: argparse.Namespace) -> int:
     bench.logs.mkdir(parents=True, exist_ok=True)
     print(f"bench-api run {bench.scratch.run_id}; logs in {bench.logs}")
     r["machine"] = await _machine(bench.ends)
+    r["best_probe"] = api_report.best_recorded_probe()
     with _phase("wait for a quiet machine (other sessions may share it)"):
         r["load_before"] = await infra.wait_for_quiet(max_wait_s=args.quiet_wait)
         print(f"   {r['load_before']:.2f} cores busy before the run")
@@ -343,6 +496,7 @@ async def main(args: argparse.Namespace) -> int:
         await bench.start_api()
         await bench.get_by_id()
         await bench.filtered_list()
+        await bench.list_filters()
         bench.api_memory()
         await bench.client_overhead()
     finally:

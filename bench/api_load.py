@@ -66,6 +66,7 @@ class Connection:
         self.host, self.port = host, port
         self.reader, self.writer = reader, writer
         self.reconnects = 0
+        self.last_head = b""  # the status line and headers of the last answer
 
     @classmethod
     async def open(cls, host: str, port: int) -> "Connection":
@@ -86,6 +87,7 @@ class Connection:
             await self._reconnect()
             self.writer.write(raw)
             head = await self.reader.readuntil(b"\r\n\r\n")
+        self.last_head = head
         status = int(head[9:12])
         lower = head.lower()
         at = lower.find(b"\r\ncontent-length:")
