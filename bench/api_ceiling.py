@@ -14,6 +14,10 @@ other request on to the API untouched:
   routing, no middleware, no authentication, no FastAPI, no parsing, no model. What one
   request costs on this uvicorn and this pool with nothing of the API in between: the
   ceiling GET /v2/orders/{order_id} is compared with in the same run.
+- ``GET /bench/floor/{order_id}``: the same read and answer as a FastAPI route of the app,
+  so behind all of the API's middleware, its routing and its app-wide dependency, but with
+  no authentication, model or parsing of its own: what the framework costs, between the
+  ceiling and GET /v2/orders/{order_id}.
 - ``GET /bench/served``: this process's pid and how many requests it answered on the
   ceiling path and passed on to the API, so that the benchmark can show that both were
   answered by one process.
@@ -27,7 +31,7 @@ import os
 import sys
 
 import asyncpg
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orderstate import cli
@@ -36,6 +40,7 @@ from orderstate.api.context import ApiContext
 from orderstate.launch import servers
 
 CEILING = "/bench/ceiling/"
+FLOOR = "/bench/floor/"
 SERVED = "/bench/served"
 SHOP_ENV = "BENCH_CEILING_SHOP"
 READ = "SELECT view FROM orders WHERE shop_id = $1 AND order_id = $2"
@@ -87,9 +92,19 @@ async def _answer(send: Send, status: int, body: bytes) -> None:
 
 def _create_api_with_ceiling(context: ApiContext) -> FastAPI:
     app = create_api(context)
+    shop_id = os.environ[SHOP_ENV]
+
+    @app.get(FLOOR + "{order_id}", include_in_schema=False)
+    async def floor(order_id: str) -> Response:
+        async with context.pool.acquire() as conn:
+            view: str | None = await conn.fetchval(READ, shop_id, order_id)
+        if view is None:
+            return Response(status_code=404)
+        return Response(view.encode(), media_type="application/json")
+
     # add_middleware puts a layer outside every layer added before it (create_api's own);
     # install_console, which serve_api calls next, adds routes only.
-    app.add_middleware(Ceiling, pool=context.pool, shop_id=os.environ[SHOP_ENV])
+    app.add_middleware(Ceiling, pool=context.pool, shop_id=shop_id)
     return app
 
 

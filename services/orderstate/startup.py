@@ -80,6 +80,15 @@ def _worth_waiting(exc: BaseException) -> bool:
     return isinstance(exc, _UNREACHABLE) and not isinstance(exc, _CONFIGURED_WRONG)
 
 
+async def _no_session_state_to_reset(conn: asyncpg.Connection) -> None:
+    """What a connection needs on its way back to the pool beyond asyncpg's own part (rolling
+    back a transaction left open): nothing. orderstate leaves no session state on pooled
+    connections: settings only as ``SET LOCAL``, advisory locks only transaction-scoped, and
+    LISTEN only on the relay's own connection (tests/integration/api/test_pool_sessions.py
+    checks it). asyncpg's default, ``RESET ALL`` and its kin, is a round trip on every release:
+    three per GET of an order, a fifth of the API's CPU for it (bench/results-api.md)."""
+
+
 async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool:
     url = settings.database_url.get_secret_value()
     try:
@@ -95,6 +104,7 @@ async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool
                     min_size=1,
                     max_size=settings.database_pool_size,
                     statement_cache_size=settings.database_statement_cache_size,
+                    reset=_no_session_state_to_reset,
                 )
                 return pool
     except CONNECT_ERRORS as exc:

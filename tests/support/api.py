@@ -13,6 +13,7 @@ from orderstate.api.context import ApiContext
 from orderstate.api.keys import KeyReading, create_key
 from orderstate.domain import PolicyBook
 from orderstate.settings import Settings
+from orderstate.startup import open_pool
 
 
 @dataclass
@@ -70,9 +71,8 @@ def order_body(order_id: str, **overrides: Any) -> dict[str, Any]:
 
 
 async def api_for(settings: Settings) -> AsyncIterator[Api]:
-    pool = await asyncpg.create_pool(
-        settings.database_url.get_secret_value(), min_size=1, max_size=8
-    )
+    # The pool production opens, so the tests see its settings.
+    pool = await open_pool(settings, wait_s=0)
     clock = Clock()
     context = ApiContext(settings=settings, pool=pool, policies=PolicyBook(), clock=clock)
     transport = httpx.ASGITransport(app=create_api(context))

@@ -9,6 +9,7 @@ from fixed fragments, values always as parameters.
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 import asyncpg
 
@@ -20,6 +21,7 @@ __all__ = [
     "AlertFilters",
     "AlertRow",
     "AlertSort",
+    "alerts_from_rows",
     "alerts_open_at",
     "list_alerts",
     "open_alerts_of",
@@ -29,6 +31,7 @@ _COLUMNS = (
     "alert_id, order_id, rule, state, order_version, since, deadline, raised_at, cleared_at, "
     "cleared_because"
 )
+_FIELDS = tuple(_COLUMNS.split(", "))
 
 
 class AlertSort(StrEnum):
@@ -58,7 +61,13 @@ class AlertRow:
     cleared_because: str | None
 
 
-def _row(r: asyncpg.Record) -> AlertRow:
+def alerts_from_rows(rows: list[tuple[object, ...]] | None) -> list[AlertRow]:
+    """The alerts a statement aggregated as rows of ``AlertRow``'s columns, in its order
+    (``order_by_reference``)."""
+    return [_row(dict(zip(_FIELDS, r, strict=True))) for r in rows or ()]
+
+
+def _row(r: asyncpg.Record | dict[str, Any]) -> AlertRow:
     return AlertRow(
         alert_id=r["alert_id"],
         order_id=r["order_id"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from orderstate.api.alert_reads import AlertRow, alerts_from_rows
 from orderstate.domain import OrderState, OrderView
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
@@ -26,6 +27,7 @@ __all__ = [
     "OrderFilters",
     "SortField",
     "get_order",
+    "get_order_and_alerts",
     "list_orders",
     "list_statements",
 ]
@@ -60,10 +62,19 @@ class OrderFilters:
 
 async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None:
     """The order with its whole states_history in ``history``."""
+    found = await get_order_and_alerts(conn, shop_id, order_id)
+    return None if found is None else found[0]
+
+
+async def get_order_and_alerts(
+    conn: Conn, shop_id: str, order_id: str
+) -> tuple[OrderView, list[AlertRow]] | None:
+    """The order, as ``get_order`` reads it, and its open alerts, oldest first."""
     row = await conn.fetchrow(query("order_by_reference"), shop_id, order_id)
     if row is None:
         return None
-    return parse_view(row["view"]).model_copy(update={"history": entries_of_columns(row)})
+    view = parse_view(row["view"]).model_copy(update={"history": entries_of_columns(row)})
+    return view, alerts_from_rows(row["alerts"])
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from orderstate.api import alert_reads, history, reads
+from orderstate.api import history, reads
 from orderstate.api.history import LoggedRow
 from orderstate.api.representation import OrderReadOut, order_read_out
 from orderstate.projector.connection import Conn
@@ -72,10 +72,10 @@ class OrderStory:
 async def order_story(conn: Conn, shop_id: str, order_id: str) -> OrderStory | None:
     """None when the shop has no such order (another shop's is the same: not found)."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        view = await reads.get_order(conn, shop_id, order_id)
-        if view is None:
+        found = await reads.get_order_and_alerts(conn, shop_id, order_id)
+        if found is None:
             return None
-        alerts = await alert_reads.open_alerts_of(conn, shop_id, [order_id])
+        view, alerts = found
         events, total = await history.order_events(
             conn, shop_id, order_id, limit=EVENTS_SHOWN, offset=0
         )
@@ -90,7 +90,7 @@ async def order_story(conn: Conn, shop_id: str, order_id: str) -> OrderStory | N
             )
             for r in await conn.fetch(query("console_rejections_of_order"), shop_id, order_id)
         ]
-    order = order_read_out(view, alerts.get(order_id, []))
+    order = order_read_out(view, alerts)
     return OrderStory(order, events, total, rejections, _entries(events, rejections))
 
 

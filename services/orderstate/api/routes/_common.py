@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from orderstate.api import reads
+from orderstate.api.alert_reads import AlertRow
 from orderstate.api.context import ApiContext
 from orderstate.api.deps import etag, run_write
 from orderstate.api.problems import ApiCode, Problem, ProblemError
@@ -26,6 +27,7 @@ __all__ = [
     "json_response",
     "link_header",
     "not_found",
+    "order_and_alerts_or_404",
     "order_or_404",
     "order_response",
     "version_of",
@@ -59,11 +61,12 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 def json_response(
     model: BaseModel | list[Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    content: Any
     if isinstance(model, BaseModel):
-        content = model.model_dump(mode="json")
-    else:
-        content = [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
+        # Straight to bytes: no dict of the whole order for json.dumps to walk again.
+        return Response(
+            model.model_dump_json(), status, headers=headers, media_type="application/json"
+        )
+    content = [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
     return JSONResponse(content, status_code=status, headers=headers)
 
 
@@ -107,11 +110,17 @@ def not_found(order_id: str) -> ProblemError:
 
 
 async def order_or_404(ctx: ApiContext, shop_id: str, order_id: str) -> OrderView:
+    return (await order_and_alerts_or_404(ctx, shop_id, order_id))[0]
+
+
+async def order_and_alerts_or_404(
+    ctx: ApiContext, shop_id: str, order_id: str
+) -> tuple[OrderView, list[AlertRow]]:
     async with ctx.pool.acquire() as conn:
-        view = await reads.get_order(conn, shop_id, order_id)
-    if view is None:
+        found = await reads.get_order_and_alerts(conn, shop_id, order_id)
+    if found is None:
         raise not_found(order_id)
-    return view
+    return found
 
 
 def version_of(outcome: Outcome) -> OrderView:

@@ -30,7 +30,7 @@ from orderstate.api.routes._common import (
     apply_change,
     json_response,
     link_header,
-    order_or_404,
+    order_and_alerts_or_404,
     order_response,
     version_of,
 )
@@ -231,11 +231,8 @@ async def get_order(
     `as_of`, the order as orderstate knew it at that time."""
     if as_of is not None:
         return await order_as_of_response(ctx, shop_id, order_id, as_of)
-    view = await order_or_404(ctx, shop_id, order_id)
-    async with ctx.pool.acquire() as conn:
-        alerts = await alert_reads.open_alerts_of(conn, shop_id, [view.order_id])
-    body = order_read_out(view, alerts.get(view.order_id, []))
-    return json_response(body, headers={"ETag": etag(view.version)})
+    view, alerts = await order_and_alerts_or_404(ctx, shop_id, order_id)
+    return json_response(order_read_out(view, alerts), headers={"ETag": etag(view.version)})
 
 
 async def _update(

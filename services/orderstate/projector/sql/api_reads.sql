@@ -4,8 +4,11 @@
 
 -- name: order_by_reference
 -- One order's view by its shop reference, with its states_history as arrays, oldest entry
--- first (the stored view keeps only a summary of it); deleted orders are not found.
-SELECT o.view, h.states, h.occurred, h.offsets, h.recorded, h.causes, h.lates, h.locations
+-- first (the stored view keeps only a summary of it), and its open alerts as rows, oldest
+-- first (NULL when none); deleted orders are not found. One statement, so a GET of an order
+-- is one round trip.
+SELECT o.view, h.states, h.occurred, h.offsets, h.recorded, h.causes, h.lates, h.locations,
+       a.alerts
 FROM orders o
 LEFT JOIN LATERAL (
     SELECT array_agg(state ORDER BY seq) AS states,
@@ -18,6 +21,14 @@ LEFT JOIN LATERAL (
     FROM order_state_history
     WHERE shop_id = o.shop_id AND order_id = o.order_id
 ) h ON true
+LEFT JOIN LATERAL (
+    -- The columns of alert_reads.AlertRow, in its order.
+    SELECT array_agg(ROW(alert_id, order_id, rule, state, order_version, since, deadline,
+                         raised_at, cleared_at, cleared_because)
+                     ORDER BY raised_at, alert_id) AS alerts
+    FROM order_alerts
+    WHERE shop_id = o.shop_id AND order_id = o.order_id AND cleared_at IS NULL
+) a ON true
 WHERE o.shop_id = $1 AND o.order_id = $2 AND NOT o.deleted;
 
 -- name: shipments_by_id
