@@ -5,10 +5,10 @@
      (bench/api_explain.py)
   3. `orderstate api` as its own process, started through bench/api_ceiling.py: the same
      command, app, uvicorn and pool, plus GET /bench/ceiling/{order_id} (the same primary-key
-     read answered with the stored JSON, nothing else); an API key of one shop (legacy
-     API-KEY header)
+     read answered with the stored JSON, nothing else) and GET /bench/floor/{order_id} (the
+     same as a FastAPI route of the app); an API key of one shop (legacy API-KEY header)
   4. GET /v2/orders/{order_id}: paced open loop at 1,000 requests/s, then closed loop in
-     turns with the ceiling: ceiling, GET, ceiling, GET
+     turns with the ceiling and the floor: ceiling, floor, GET, ceiling, floor, GET
   5. GET /v2/orders?filters[...]: the load list closed loop, then paced at a rate it
      sustains; then every filter of the EXPLAIN matrix paced at 100 requests/s
      (bench/api_load.py: raw asyncio HTTP/1.1 keep-alive client)
@@ -321,8 +321,10 @@ class ApiBench:
         reqs = self._requests([f"/v2/orders/{i}" for i in chosen])
         # The same orders in the same order, the same headers (the ceiling ignores them).
         ceiling = self._requests([f"{api_ceiling.CEILING}{i}" for i in chosen])
+        floor = self._requests([f"{api_ceiling.FLOOR}{i}" for i in chosen])
         r["get_bytes"] = await self._check(reqs[0], "GET by id")
         r["ceiling_bytes"] = await self._check(ceiling[0], "ceiling")
+        await self._check(floor[0], "floor")
         r["get_path"] = f"/v2/orders/{ids[0]}"
         r["ceiling_path"] = f"{api_ceiling.CEILING}{ids[0]}"
         with self._load_phase(
@@ -334,10 +336,12 @@ class ApiBench:
             )
         # The ceiling's statement is prepared once per pool connection, as the API's are.
         await self._paced(ceiling[-5000:], args.get_rate, min(args.warmup_seconds, 2.0))
+        await self._paced(floor[-5000:], args.get_rate, min(args.warmup_seconds, 2.0))
         before = await self._served()
         for n in (1, 2):
             for kind, title, requests in (
                 ("ceiling", f"{api_ceiling.CEILING}{{order_id}} (the ceiling)", ceiling),
+                ("floor", f"{api_ceiling.FLOOR}{{order_id}} (the framework floor)", floor),
                 ("get", "GET /v2/orders/{order_id}", reqs),
             ):
                 key = f"{kind}_closed_{n}"
@@ -352,6 +356,7 @@ class ApiBench:
             "after": after,
             "ceiling_sent": sum(r[f"ceiling_closed_{n}"].requests for n in (1, 2)),
             "get_sent": sum(r[f"get_closed_{n}"].requests for n in (1, 2)),
+            "floor_sent": sum(r[f"floor_closed_{n}"].requests for n in (1, 2)),
         }
         ratio = api_report.ceiling_ratio(r)
         print(

@@ -125,8 +125,10 @@ def _ms(values: list[float], q: float) -> str:
 RUNS = (
     "get_paced",
     "ceiling_closed_1",
+    "floor_closed_1",
     "get_closed_1",
     "ceiling_closed_2",
+    "floor_closed_2",
     "get_closed_2",
     "list_closed",
     "list_paced",
@@ -137,6 +139,8 @@ def _label(r: dict[str, Any], key: str) -> str:
     run: LoadResult = r[key]
     if key.startswith("ceiling"):
         what = "ceiling `/bench/ceiling/{order_id}`"
+    elif key.startswith("floor"):
+        what = "framework floor `/bench/floor/{order_id}`"
     elif key.startswith("get"):
         what = "GET /v2/orders/{order_id}"
     else:
@@ -470,31 +474,42 @@ def _ceiling_section(r: dict[str, Any], add: Any) -> None:
         "without the API's middleware, routing, authentication, parsing or model. GET "
         "/v2/orders/{order_id} does more for the same order: the API key, the view parsed "
         "with its states_history, the open alerts, the response model. Closed loop in turns, "
-        f"ceiling then GET, twice, each {args.closed_seconds:g} s on "
-        f"{args.closed_connections} connections; a drift of the machine falls on both."
+        f"ceiling, floor, then GET, twice, each {args.closed_seconds:g} s on "
+        f"{args.closed_connections} connections; a drift of the machine falls on all three."
     )
     add("")
     add(
-        "| pair | ceiling req/s | probe µs before / after | GET by id req/s | "
+        "The framework floor, `GET /bench/floor/{order_id}`, is the ceiling's read and answer "
+        "as a FastAPI route of the same app: behind the API's middleware, its routing and its "
+        "app-wide dependency, without authentication, parsing or model. Between the ceiling and "
+        "the floor is what FastAPI and the middleware cost; between the floor and GET, what the "
+        "route itself does."
+    )
+    add("")
+    add(
+        "| pair | ceiling req/s | probe µs before / after | floor req/s | GET by id req/s | "
         "probe µs before / after | GET / ceiling | target |"
     )
-    add("|---|---|---|---|---|---|---|")
+    add("|---|---|---|---|---|---|---|---|")
     for n in (1, 2):
         c, g = r[f"ceiling_closed_{n}"], r[f"get_closed_{n}"]
+        f = r.get(f"floor_closed_{n}")
         ratio = ceiling_ratio(r, n)
         add(
-            f"| {n} | {number(c.rate)} | {_probe(r, f'ceiling_closed_{n}')} | {number(g.rate)} | "
+            f"| {n} | {number(c.rate)} | {_probe(r, f'ceiling_closed_{n}')} | "
+            f"{number(f.rate) if f else 'n/a'} | {number(g.rate)} | "
             f"{_probe(r, f'get_closed_{n}')} | {number(ratio, 2)}x | ≥ {TARGET_RATIO:g}x: "
             f"{verdict(ratio >= TARGET_RATIO)} |"
         )
     ratio = ceiling_ratio(r)
     add(
-        f"| both | | | | | **{number(ratio, 2)}x** | ≥ {TARGET_RATIO:g}x: "
+        f"| both | | | | | | **{number(ratio, 2)}x** | ≥ {TARGET_RATIO:g}x: "
         f"{verdict(ratio >= TARGET_RATIO)} |"
     )
     add("")
     per_get = [r[f"get_closed_{n}"] for n in (1, 2)]
     per_ceiling = [r[f"ceiling_closed_{n}"] for n in (1, 2)]
+    per_floor = [r[k] for k in ("floor_closed_1", "floor_closed_2") if k in r]
 
     def api_ms(runs: list[LoadResult]) -> str:
         return number(
@@ -502,7 +517,8 @@ def _ceiling_section(r: dict[str, Any], add: Any) -> None:
         )
 
     add(
-        f"API process CPU per request: ceiling {api_ms(per_ceiling)} ms, GET by id "
+        f"API process CPU per request: ceiling {api_ms(per_ceiling)} ms, floor "
+        f"{api_ms(per_floor) if per_floor else 'n/a'} ms, GET by id "
         f"{api_ms(per_get)} ms. Answer sizes: ceiling {r.get('ceiling_bytes', 0):,} bytes, "
         f"GET by id {r.get('get_bytes', 0):,} bytes (the first order)."
     )
@@ -515,14 +531,15 @@ def _ceiling_section(r: dict[str, Any], add: Any) -> None:
         same = (
             before["pid"] == after["pid"] == served["launched_pid"]
             and ceiling_n == served["ceiling_sent"]
-            and api_n == served["get_sent"]
+            and api_n == served["get_sent"] + served.get("floor_sent", 0)
         )
         add(
-            "**One server for both.** `GET /bench/served` asked before and after the four "
+            "**One server for all.** `GET /bench/served` asked before and after the six "
             f"closed-loop runs: pid {after['pid']} (the process the bench started: "
             f"{served['launched_pid']}) answered {ceiling_n:,} requests on the ceiling path and "
             f"passed {api_n:,} on to the API in between; the runs sent {served['ceiling_sent']:,} "
-            f"to the ceiling and {served['get_sent']:,} GETs by id, on the same port: "
+            f"to the ceiling, {served.get('floor_sent', 0):,} to the floor and "
+            f"{served['get_sent']:,} GETs by id, on the same port: "
             + ("the same process answered every one." if same else "**these differ**.")
         )
         add("")
