@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from asyncpg import Record
+
 from orderstate.api.alert_reads import AlertRow, alerts_from_rows
 from orderstate.domain import OrderState, OrderView
 from orderstate.projector.connection import Conn
@@ -192,7 +194,8 @@ async def list_orders(
 ) -> tuple[list[OrderView], ListTotal]:
     """One page of orders and the number of orders matching the filters.
 
-    A short list, one the planner expects to hold at most EXACT_TOTAL_UP_TO orders, is
+    A page that is not full ends the list: its total is exact, with no statement more. A
+    short list, one the planner expects to hold at most EXACT_TOTAL_UP_TO orders, is
     counted, and read through its filters' indexes when a time range would make walking the
     sort column's index slow. A long one's total is the planner's estimate (never fewer than
     the orders up to this page's end) unless ``exact_total`` asks for the count."""
@@ -204,14 +207,37 @@ async def list_orders(
     # ones (planning 0.2 ms).
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         await conn.execute(query("force_custom_plans"))
-        plan = json.loads(await conn.fetchval(sql.estimate_sql, *sql.count_args))
-        estimate = int(plan[0]["Plan"]["Plan Rows"])
-        short = estimate <= EXACT_TOTAL_UP_TO
-        rows = await conn.fetch(sql.short_page_sql if short else sql.page_sql, *sql.page_args)
-        if short or exact_total:
-            counted = await conn.fetchval(sql.count_sql, *sql.count_args)
-            total = ListTotal(int(counted), estimated=False)
-        else:
-            total = ListTotal(max(estimate, offset + len(rows)), estimated=True)
+        rows, total = await _page_and_total(
+            conn, sql, limit=limit, offset=offset, exact_total=exact_total
+        )
         views = await with_histories(conn, [parse_view(r["view"]) for r in rows])
     return views, total
+
+
+async def _page_and_total(
+    conn: Conn, sql: ListStatements, *, limit: int, offset: int, exact_total: bool
+) -> tuple[list[Record], ListTotal]:
+    estimate: int | None = None
+    if sql.short_page_sql == sql.page_sql:
+        # One statement for short and long lists: the page comes first, since a page that is
+        # not full ends the list and needs neither the estimate nor the count.
+        rows = await conn.fetch(sql.page_sql, *sql.page_args)
+    else:
+        estimate = await _estimate(conn, sql)
+        short = estimate <= EXACT_TOTAL_UP_TO
+        rows = await conn.fetch(sql.short_page_sql if short else sql.page_sql, *sql.page_args)
+    # Rows on a page that is not full are the last ones; an empty page past the first may
+    # only be past the end, so it says nothing of the total.
+    if len(rows) < limit and (rows or offset == 0):
+        return rows, ListTotal(offset + len(rows), estimated=False)
+    if estimate is None:
+        estimate = await _estimate(conn, sql)
+    if exact_total or estimate <= EXACT_TOTAL_UP_TO:
+        return rows, ListTotal(int(await conn.fetchval(sql.count_sql, *sql.count_args)), False)
+    return rows, ListTotal(max(estimate, offset + len(rows)), estimated=True)
+
+
+async def _estimate(conn: Conn, sql: ListStatements) -> int:
+    """The planner's row estimate of the list (EXPLAIN, not run)."""
+    plan = json.loads(await conn.fetchval(sql.estimate_sql, *sql.count_args))
+    return int(plan[0]["Plan"]["Plan Rows"])

@@ -191,6 +191,15 @@ async def test_a_long_list_gets_an_estimated_total_unless_the_exact_one_is_asked
     assert paid.headers["x-total-count"] == "2"
     assert paid.headers["x-total-count-estimated"] == "false"
 
+    # A page that is not full ends the list, so its total is exact however long the list.
+    whole = await api.client.get("/v2/orders", params={"limit": 10}, headers=seeded)
+    last = await api.client.get("/v2/orders", params={"limit": 2, "offset": 6}, headers=seeded)
+    for answer in (whole, last):
+        assert answer.headers["x-total-count"] == "7"
+        assert answer.headers["x-total-count-estimated"] == "false"
+    past = await api.client.get("/v2/orders", params={"limit": 2, "offset": 9}, headers=seeded)
+    assert (past.json(), past.headers["x-total-count-estimated"]) == ([], "true")
+
     wrong = await api.client.get("/v2/orders", params={"total": "some"}, headers=seeded)
     assert (wrong.status_code, wrong.json()["code"]) == (422, "malformed")
 
