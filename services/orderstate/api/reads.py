@@ -116,11 +116,15 @@ def list_statements(
         params.append(value)
         return f"${len(params)}"
 
-    if len(filters.states) == 1:
+    states = list(dict.fromkeys(s.value for s in filters.states))
+    states_param = states_clause = ""
+    if len(states) == 1:
         # PostgreSQL 15 cannot keep (shop_id, state) index order under `= ANY`; `=` can.
-        where.append(f"state = {param(filters.states[0].value)}")
-    elif filters.states:
-        where.append(f"state = ANY({param([s.value for s in filters.states])}::text[])")
+        where.append(f"state = {param(states[0])}")
+    elif states:
+        states_param = param(states)
+        states_clause = f"state = ANY({states_param}::text[])"
+        where.append(states_clause)
     if len(filters.order_ids) == 1:
         where.append(f"order_id = {param(filters.order_ids[0])}")
     elif filters.order_ids:
@@ -143,11 +147,64 @@ def list_statements(
     count_args = tuple(params)
     direction = "DESC" if descending else "ASC"
     # order_id breaks ties, so pages are stable while nothing changes.
+    order = f"ORDER BY {sort.value} {direction}, order_id {direction}"
+    limit_param, offset_param = param(limit), param(offset)
     page_sql = (
-        f"SELECT view FROM orders WHERE {condition} "
-        f"ORDER BY {sort.value} {direction}, order_id {direction} "
-        f"LIMIT {param(limit)} OFFSET {param(offset)}"
+        f"SELECT view FROM orders WHERE {condition} {order} "
+        f"LIMIT {limit_param} OFFSET {offset_param}"
     )
+    if states_param and sort is SortField.STATE:
+        page_sql = _per_state_page_sql(
+            [w for w in where if w != states_clause],
+            states_param,
+            len(states),
+            direction,
+            limit_param,
+            offset_param,
+        )
+    short_page_sql = _short_page_sql(
+        filters, sort, condition, page_sql, direction, limit_param, offset_param
+    )
+    return ListStatements(
+        page_sql=page_sql,
+        page_args=tuple(params),
+        count_sql=f"SELECT count(*) FROM orders WHERE {condition}",
+        count_args=count_args,
+        estimate_sql=f"EXPLAIN (FORMAT JSON) SELECT 1 FROM orders WHERE {condition}",
+        short_page_sql=short_page_sql,
+    )
+
+
+def _per_state_page_sql(where: list[str], states_param: str, states: int, *paging: str) -> str:
+    """The page of a list of several states sorted by state. Under `state = ANY` PostgreSQL 15
+    walked the shop's part of the (shop_id, state, order_id) index from its first state and
+    dropped the rows of other states: 180-1,140 ms for two states in make bench-api. One
+    branch per state reads that state's keys in order_id order from the index, at most offset
+    + limit of them; only the keys are sorted, and only the page's views are read. A custom
+    plan folds `$n[i]` into a constant the index can use."""
+    direction, limit_param, offset_param = paging
+    condition = " AND ".join(where)
+    branches = " UNION ALL ".join(
+        f"(SELECT state, order_id FROM orders WHERE {condition} "
+        f"AND state = ({states_param}::text[])[{i}] ORDER BY order_id {direction} "
+        f"LIMIT {limit_param}::bigint + {offset_param}::bigint)"
+        for i in range(1, states + 1)
+    )
+    return (
+        f"SELECT o.view FROM (SELECT state, order_id FROM ({branches}) AS per_state "
+        f"ORDER BY state {direction}, order_id {direction} "
+        f"LIMIT {limit_param} OFFSET {offset_param}) AS page "
+        "JOIN orders o ON o.shop_id = $1 AND o.order_id = page.order_id "
+        f"ORDER BY page.state {direction}, page.order_id {direction}"
+    )
+
+
+def _short_page_sql(
+    filters: OrderFilters, sort: SortField, condition: str, page_sql: str, *paging: str
+) -> str:
+    """The page statement of a short list: ``page_sql`` unless a time range is on another
+    column than the sort's."""
+    direction, limit_param, offset_param = paging
     # A time range on another column than the sort's: the matches of a short list tend to
     # lie together at one end of the sort column's index (the orders updated last week were
     # placed in the last weeks), and walking that index from the other end to find them cost
@@ -163,21 +220,13 @@ def list_statements(
         )
         if bounds != (None, None)
     }
-    short_page_sql = page_sql
-    if ranged - {sort.value}:
-        key = f"({sort.value} || '')" if sort is SortField.STATE else f"({sort.value} + '0 s')"
-        short_page_sql = (
-            f"SELECT view FROM orders WHERE {condition} "
-            f"ORDER BY {key} {direction}, order_id {direction} "
-            f"LIMIT ${len(params) - 1} OFFSET ${len(params)}"
-        )
-    return ListStatements(
-        page_sql=page_sql,
-        page_args=tuple(params),
-        count_sql=f"SELECT count(*) FROM orders WHERE {condition}",
-        count_args=count_args,
-        estimate_sql=f"EXPLAIN (FORMAT JSON) SELECT 1 FROM orders WHERE {condition}",
-        short_page_sql=short_page_sql,
+    if not ranged - {sort.value}:
+        return page_sql
+    key = f"({sort.value} || '')" if sort is SortField.STATE else f"({sort.value} + '0 s')"
+    return (
+        f"SELECT view FROM orders WHERE {condition} "
+        f"ORDER BY {key} {direction}, order_id {direction} "
+        f"LIMIT {limit_param} OFFSET {offset_param}"
     )
 
 

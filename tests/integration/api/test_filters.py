@@ -218,3 +218,22 @@ async def test_a_time_range_sorted_by_another_column_keeps_the_order(
     ranged = {"filters[updated_at_from]": since, "order_by": order_by}
     assert await _ids(api, seeded, **ranged) == expected
     assert await _ids(api, seeded, **ranged, limit=2, offset=1) == expected[1:3]
+
+
+@pytest.mark.parametrize("order_by", ["state", "-state"])
+async def test_several_states_sorted_by_state_page_in_state_then_id_order(
+    api: Api, seeded: dict[str, str], order_by: str
+) -> None:
+    # Read one branch per state (reads._per_state_page_sql): the order of a plain sort.
+    everything = (
+        await api.client.get("/v2/orders", params={"order_by": order_by}, headers=seeded)
+    ).json()
+    chosen = {"paid", "cancelled", "in_production"}
+    expected = [o["order_id"] for o in everything if o["state"] in chosen]
+    assert len(expected) == 5
+    states = {"filters[state]": [*sorted(chosen), "paid"], "order_by": order_by}
+    assert await _ids(api, seeded, **states) == expected
+    pages = [await _ids(api, seeded, **states, limit=2, offset=n) for n in (0, 2, 4, 6)]
+    assert pages == [expected[0:2], expected[2:4], expected[4:5], []]
+    with_tag = await _ids(api, seeded, **states, **{"filters[tag]": "channel:web"})
+    assert with_tag == [i for i in expected if i in {"O-04", "O-07"}]
