@@ -28,10 +28,12 @@ import json
 import math
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -98,6 +100,12 @@ def _args() -> argparse.Namespace:
     parser.add_argument("--closed-connections", type=int, default=4)
     parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
     parser.add_argument("--skip-explain", action="store_true")
+    parser.add_argument(
+        "--before",
+        metavar="REV",
+        help="then compare with the code of this git revision in the same run: GET by id and "
+        "the load list, closed loop, this code and REV's in turns, twice",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not write results-api.md")
     return parser.parse_args()
 
@@ -185,7 +193,8 @@ class ApiBench:
             if not r["explain_problems"]:
                 print("   index scans only, no big sorts")
 
-    async def start_api(self, *, new_key: bool = True) -> None:
+    async def start_api(self, *, new_key: bool = True, services: Path | None = None) -> None:
+        """``services``: run the orderstate package of that folder (an older revision's)."""
         args, r = self.args, self.r
         with _phase("start orderstate api (through bench/api_ceiling.py)"):
             if new_key:
@@ -213,6 +222,8 @@ class ApiBench:
                     api_ceiling.SHOP_ENV: args.shop,
                 }
             )
+            if services is not None:
+                env["PYTHONPATH"] = str(services)
             log = self.logs / "api.log"
             command = [str(infra.PYTHON), str(LAUNCHER), "api", "--ops-port", "0"]
             self.api = infra.start(command, env, log)
@@ -419,6 +430,40 @@ class ApiBench:
             )
         r["filter_runs"] = runs
 
+    async def compare_before(self, rev: str) -> None:
+        """GET by id and the load list, closed loop, on this code and on ``rev``'s, in turns
+        (this code, rev, this code, rev), each on a freshly started api process: the same
+        database, key, requests and machine, so the ratio holds when the machine drifts."""
+        args, r = self.args, self.r
+        folder = Path(tempfile.mkdtemp(prefix="bench-api-before-"))
+        try:
+            old, r["before_commit"] = _revision(rev, folder)
+            ids = await api_data.order_ids(self.url, args.shop)
+            rng = random.Random(1)
+            gets = [f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)]
+            lists = [r["list_path"]]
+            for n in (1, 2):
+                for code, services in (("now", None), ("before", old)):
+                    self._stop_api()
+                    await self.start_api(new_key=False, services=services)
+                    reqs, list_reqs = self._requests(gets), self._requests(lists)
+                    # Warm: every pool connection prepares its statements.
+                    await self._paced(reqs[-2000:], args.get_rate, 2.0)
+                    for kind, what in (("get", reqs), ("list", list_reqs)):
+                        key = f"cmp_{code}_{kind}_{n}"
+                        title = f"{'this code' if code == 'now' else rev}: {kind}, closed loop {n}"
+                        with self._load_phase(key, title):
+                            r[key] = await self._measured(key, "closed", self._closed(what))
+            r["before_rev"] = rev
+        finally:
+            self._stop_api()
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _stop_api(self) -> None:
+        if self.api is not None:
+            infra.stop(self.api)
+            self.api = None
+
     async def client_overhead(self) -> None:
         with _phase("client overhead against a trivial in-process server"):
             reqs = self._requests([self.r["get_path"]])
@@ -438,6 +483,18 @@ class ApiBench:
             self.r["cleanup_problems"] = problems
             for problem in problems:
                 print(f"   cleanup: {problem}")
+
+
+def _revision(rev: str, into: Path) -> tuple[Path, str]:
+    """The services folder of git revision ``rev``, extracted under ``into``, and its short
+    commit id."""
+    git = ["git", "-C", str(infra.REPO)]
+    archive = subprocess.run([*git, "archive", rev, "services"], check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "--short", rev], check=True, capture_output=True, text=True
+    )
+    return into / "services", commit.stdout.strip()
 
 
 def _header(head: bytes, name: str) -> str | None:
@@ -504,6 +561,8 @@ async def main(args: argparse.Namespace) -> int:
         await bench.list_filters()
         bench.api_memory()
         await bench.client_overhead()
+        if args.before:
+            await bench.compare_before(args.before)
     finally:
         timeline_stop.set()
         await timeline

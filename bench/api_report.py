@@ -579,7 +579,53 @@ def _filters_section(r: dict[str, Any], add: Any) -> None:
         add("")
 
 
-def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by section
+def _before_section(r: dict[str, Any], add: Any) -> None:
+    rev, commit = r["before_rev"], r["before_commit"]
+    add(f"## This code against {rev} (`{commit}`), same run")
+    add("")
+    add(
+        f"`--before {rev}`: after the runs above, GET by id and the load list, closed loop "
+        f"({r['args'].closed_seconds:g} s each, {r['args'].closed_connections} connections), "
+        f"on this code and on {rev}'s `services/` (git archive), in turns: this code, {rev}, "
+        "this code, "
+        f"{rev}; each turn on a freshly started api process, after 2 s of paced GETs to warm "
+        "its pool. The same database, key, requests and machine."
+    )
+    add("")
+    add(
+        "| turn | code | probe µs before / after | GET req/s | api ms CPU per GET | "
+        "PostgreSQL ms CPU per GET | list req/s | api ms CPU per list | "
+        "PostgreSQL ms CPU per list |"
+    )
+    add("|---|---|---|---|---|---|---|---|---|")
+
+    def per(run: LoadResult, who: str) -> float:
+        return run.cpu.get(who, math.nan) / run.rate * 1000 if run.rate else math.nan
+
+    ratios: dict[str, list[float]] = {"get": [], "list": []}
+    for n in (1, 2):
+        cpu: dict[str, dict[str, float]] = {}
+        for code in ("now", "before"):
+            g, li = r[f"cmp_{code}_get_{n}"], r[f"cmp_{code}_list_{n}"]
+            cpu[code] = {"get": per(g, API), "list": per(li, API)}
+            add(
+                f"| {n} | {'this code' if code == 'now' else f'{rev} (`{commit}`)'} | "
+                f"{_probe(r, f'cmp_{code}_get_{n}')} | {number(g.rate)} | "
+                f"{number(per(g, API), 3)} | {number(per(g, PG), 3)} | {number(li.rate)} | "
+                f"{number(per(li, API), 3)} | {number(per(li, PG), 3)} |"
+            )
+        for kind, values in ratios.items():
+            values.append(cpu["now"][kind] / cpu["before"][kind])
+    add("")
+    add(
+        "The api's CPU per request, this code ÷ "
+        f"{rev}, per turn: GET by id {', '.join(number(x, 2) for x in ratios['get'])}; the load "
+        f"list {', '.join(number(x, 2) for x in ratios['list'])} (below 1: this code costs less)."
+    )
+    add("")
+
+
+def render(r: dict[str, Any]) -> str:  # noqa: PLR0912, PLR0915 -- a report, section by section
     args = r["args"]
     ds: api_data.Dataset = r["dataset"]
     lines: list[str] = []
@@ -668,6 +714,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         _ceiling_section(r, add)
     if r.get("filter_runs"):
         _filters_section(r, add)
+    if "before_rev" in r:
+        _before_section(r, add)
     if "client_us" in r:
         add(
             f"Generator calibration: against a trivial server in the bench process (fixed 1 KiB "

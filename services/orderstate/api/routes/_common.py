@@ -6,8 +6,8 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from orderstate.api import reads
 from orderstate.api.alert_reads import AlertRow
@@ -61,13 +61,9 @@ PROBLEMS: dict[int | str, dict[str, Any]] = {
 def json_response(
     model: BaseModel | list[Any], status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:
-    if isinstance(model, BaseModel):
-        # Straight to bytes: no dict of the whole order for json.dumps to walk again.
-        return Response(
-            model.model_dump_json(), status, headers=headers, media_type="application/json"
-        )
-    content = [m.model_dump(mode="json") if isinstance(m, BaseModel) else m for m in model]
-    return JSONResponse(content, status_code=status, headers=headers)
+    """The model, or the list of models, as JSON: serialized straight to bytes by pydantic,
+    not to a dict that json.dumps walks again (a tenth of a GET's CPU)."""
+    return Response(to_json(model), status, headers=headers, media_type="application/json")
 
 
 def order_response(view: OrderView, status: int = 200, *, location: bool = False) -> Response:

@@ -5,7 +5,6 @@ from datetime import datetime, tzinfo
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from fastapi.responses import JSONResponse
 from pydantic import StringConstraints
 
 from orderstate.api import alert_reads, reads
@@ -194,13 +193,13 @@ async def list_orders(
             exact_total=total == "exact",
         )
         alerts = await alert_reads.open_alerts_of(conn, caller.shop_id, [v.order_id for v in views])
-    body = [order_read_out(v, alerts.get(v.order_id, [])).model_dump(mode="json") for v in views]
+    body = [order_read_out(v, alerts.get(v.order_id, [])) for v in views]
     headers = {
         "X-Total-Count": str(counted.count),
         "X-Total-Count-Estimated": "true" if counted.estimated else "false",
         "Link": link_header(request, counted.count, limit, offset),
     }
-    return JSONResponse(body, headers=headers)
+    return json_response(body, headers=headers)
 
 
 def _aware(value: datetime | None, zone: tzinfo) -> datetime | None:
