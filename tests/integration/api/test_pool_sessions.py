@@ -5,12 +5,11 @@ must end with its transaction."""
 import asyncio
 from contextlib import AsyncExitStack
 
-import asyncpg
-
+from orderstate.projector.connection import Conn
 from tests.support.api import Api, order_body
 
 
-async def _session_state(conn: asyncpg.Connection) -> list[str]:
+async def _session_state(conn: Conn) -> list[str]:
     """What a connection would carry into the next request."""
     found: list[str] = []
     # What RESET ALL would change back (asyncpg sets jit and restores it when it loads types).
