@@ -1,8 +1,10 @@
 """EXPLAIN ANALYZE of the list endpoint's statements (the page and X-Total-Count) for every
-documented filter combined with every ``order_by``, exactly as the API runs them: the
-planner's row estimate first; a short list (at most ``EXACT_TOTAL_UP_TO`` expected) gets its
-short-list page and the exact count, a long one the page along the sort index and the estimate
-as its total (its "count" row is the estimate statement, timed).
+documented filter combined with every ``order_by``, exactly as the API runs them when the
+page is full: the planner's estimate first (``reads.ListEstimate``: the rows, and the cost of
+counting them); a short list (at most ``SHORT_LIST_UP_TO`` expected) gets its short-list page,
+a long one the page along the sort index; a list whose count the planner expects to be cheap
+(``EXACT_COUNT_COST_UP_TO``) is counted, any other gets the estimate as its total (its "count"
+row is then the estimate statement, timed). Parallel plans are off, as in the API.
 
 The SQL comes from ``orderstate.api.reads.list_statements``, which the API runs. asyncpg runs
 each statement as a server-side prepared statement; with ``plan_cache_mode = auto``
@@ -20,7 +22,7 @@ from typing import Any
 
 import asyncpg
 
-from orderstate.api.reads import EXACT_TOTAL_UP_TO, OrderFilters, SortField, list_statements
+from orderstate.api.reads import ListEstimate, OrderFilters, SortField, list_statements
 from orderstate.domain import OrderState
 
 ORDER_BYS = ["order_date", "-order_date", "updated_at", "-updated_at", "state", "-state"]
@@ -113,7 +115,7 @@ class Plan:
     big_sort: bool = False
     unbounded: bool = False
     summary: str = ""
-    estimated_rows: int | None = None  # set on the estimate statement's row
+    estimate: ListEstimate | None = None  # set on the estimate statement's row
 
     @property
     def ok(self) -> bool:
@@ -154,7 +156,7 @@ async def estimate(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) ->
     started = time.perf_counter()
     text = await conn.fetchval(sql, *args)
     ms = (time.perf_counter() - started) * 1000
-    rows = int(json.loads(text)[0]["Plan"]["Plan Rows"])
+    guess = ListEstimate.of_plan(json.loads(text))
     return Plan(
         sql=sql,
         execution_ms=ms,
@@ -164,8 +166,9 @@ async def estimate(conn: asyncpg.Connection, sql: str, args: tuple[Any, ...]) ->
         shared_hit=0,
         shared_read=0,
         jit=False,
-        summary=f"planner estimate {rows:,} rows (X-Total-Count estimated, nothing counted)",
-        estimated_rows=rows,
+        summary=f"planner estimate {guess.rows:,} rows, count cost {guess.count_cost:,.0f} "
+        "(X-Total-Count estimated, nothing counted)",
+        estimate=guess,
     )
 
 
@@ -271,7 +274,13 @@ async def matrix(
     only: list[str] | None = None,
 ) -> list[CaseResult]:
     """Every case (or the ``only`` labels) x every order_by."""
-    conn = await asyncpg.connect(url, server_settings={"plan_cache_mode": plan_cache_mode})
+    conn = await asyncpg.connect(
+        url,
+        server_settings={
+            "plan_cache_mode": plan_cache_mode,
+            "max_parallel_workers_per_gather": "0",
+        },
+    )
     results = []
     try:
         for case in cases(end):
@@ -286,8 +295,10 @@ async def matrix(
                 )
                 if count_plan is None:  # neither depends on the order
                     guess = await estimate(conn, estimate_sql, count_args)
-                    short = (guess.estimated_rows or 0) <= EXACT_TOTAL_UP_TO
-                    count_plan = await plan(conn, count_sql, count_args) if short else guess
+                    assert guess.estimate is not None  # noqa: S101 -- estimate() sets it
+                    short = guess.estimate.short
+                    counted = guess.estimate.cheap_count
+                    count_plan = await plan(conn, count_sql, count_args) if counted else guess
                 page_results[order_by] = await plan(
                     conn, short_sql if short else page_sql, page_args
                 )

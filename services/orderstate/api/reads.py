@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from asyncpg import Record
 
@@ -23,7 +24,9 @@ from orderstate.projector.queries import query
 from orderstate.projector.stored_views import entries_of_columns, parse_view, with_histories
 
 __all__ = [
-    "EXACT_TOTAL_UP_TO",
+    "EXACT_COUNT_COST_UP_TO",
+    "SHORT_LIST_UP_TO",
+    "ListEstimate",
     "ListStatements",
     "ListTotal",
     "OrderFilters",
@@ -35,11 +38,17 @@ __all__ = [
 ]
 
 
-# A list whose planner estimate is at most this many orders is counted exactly; a longer one
-# gets the estimate unless the client asks for the exact total. make bench-api measured an
-# exact count of 50,000 tag matches at 285 ms and its estimate at 3 ms; counting this many rows
-# costs 1-25 ms (bench/results-api.md).
-EXACT_TOTAL_UP_TO = 10_000
+# A list the planner expects to hold at most this many orders is short: with a time range on
+# another column than the sort's, its page is read through the range and its top kept, a sort
+# of at most about this many rows.
+SHORT_LIST_UP_TO = 10_000
+# X-Total-Count is counted when the planner expects the count to cost at most this much (in
+# its cost units); otherwise it is the planner's row estimate, unless the client asks for the
+# exact total. On make bench-api's orders, counts through an index alone cost 200-400 units for
+# 4,000-10,000 orders (1-3 ms); a tag filter's count must recheck every row in the table (GIN
+# jsonb_path_ops): 21,000-27,000 units for 3,000-8,000 orders, 10-25 ms of PostgreSQL CPU, and
+# 116,000 units (285 ms) for 50,000 (bench/results-api.md).
+EXACT_COUNT_COST_UP_TO = 500.0
 
 
 class SortField(StrEnum):
@@ -90,6 +99,30 @@ class ListStatements:
     count_args: tuple[object, ...]
     estimate_sql: str
     short_page_sql: str
+
+
+@dataclass(frozen=True)
+class ListEstimate:
+    """What the planner expects of a list: how many orders match, and what counting them
+    costs (its cost units), from ``EXPLAIN`` of the count (``estimate_sql``), not run."""
+
+    rows: int
+    count_cost: float
+
+    @classmethod
+    def of_plan(cls, plan: list[dict[str, Any]]) -> "ListEstimate":
+        aggregate = plan[0]["Plan"]
+        # Parallel plans are off in list transactions (force_custom_plans), so the count is one
+        # Aggregate over one scan, and the scan's rows are all the rows.
+        return cls(int(aggregate["Plans"][0]["Plan Rows"]), float(aggregate["Total Cost"]))
+
+    @property
+    def short(self) -> bool:
+        return self.rows <= SHORT_LIST_UP_TO
+
+    @property
+    def cheap_count(self) -> bool:
+        return self.count_cost <= EXACT_COUNT_COST_UP_TO
 
 
 @dataclass(frozen=True)
@@ -170,7 +203,7 @@ def list_statements(
         page_args=tuple(params),
         count_sql=f"SELECT count(*) FROM orders WHERE {condition}",
         count_args=count_args,
-        estimate_sql=f"EXPLAIN (FORMAT JSON) SELECT 1 FROM orders WHERE {condition}",
+        estimate_sql=f"EXPLAIN (FORMAT JSON) SELECT count(*) FROM orders WHERE {condition}",
         short_page_sql=short_page_sql,
     )
 
@@ -210,7 +243,7 @@ def _short_page_sql(
     # placed in the last weeks), and walking that index from the other end to find them cost
     # 250-570 ms in make bench-api (bench/results-api.md). So a short list of that kind is
     # read through the filters' indexes and its top kept (a top-N sort of at most about
-    # EXACT_TOTAL_UP_TO rows, 10-40 ms): its sort key is an expression no index provides. The
+    # SHORT_LIST_UP_TO rows, 10-40 ms): its sort key is an expression no index provides. The
     # expressions keep the order: a zero interval added to a time.
     ranged = {
         column
@@ -243,11 +276,12 @@ async def list_orders(
 ) -> tuple[list[OrderView], ListTotal]:
     """One page of orders and the number of orders matching the filters.
 
-    A page that is not full ends the list: its total is exact, with no statement more. A
-    short list, one the planner expects to hold at most EXACT_TOTAL_UP_TO orders, is
-    counted, and read through its filters' indexes when a time range would make walking the
-    sort column's index slow. A long one's total is the planner's estimate (never fewer than
-    the orders up to this page's end) unless ``exact_total`` asks for the count."""
+    A page that is not full ends the list: its total is exact, with no statement more.
+    Otherwise the list is counted when the planner expects the count to be cheap
+    (EXACT_COUNT_COST_UP_TO) or ``exact_total`` asks for it; else its total is the planner's
+    estimate, never fewer than the orders up to this page's end. A short list (at most
+    SHORT_LIST_UP_TO orders expected) is read through its filters' indexes when a time range
+    would make walking the sort column's index slow."""
     sql = list_statements(
         shop_id, filters, sort=sort, descending=descending, limit=limit, offset=offset
     )
@@ -266,27 +300,26 @@ async def list_orders(
 async def _page_and_total(
     conn: Conn, sql: ListStatements, *, limit: int, offset: int, exact_total: bool
 ) -> tuple[list[Record], ListTotal]:
-    estimate: int | None = None
+    guess: ListEstimate | None = None
     if sql.short_page_sql == sql.page_sql:
         # One statement for short and long lists: the page comes first, since a page that is
         # not full ends the list and needs neither the estimate nor the count.
         rows = await conn.fetch(sql.page_sql, *sql.page_args)
     else:
-        estimate = await _estimate(conn, sql)
-        short = estimate <= EXACT_TOTAL_UP_TO
-        rows = await conn.fetch(sql.short_page_sql if short else sql.page_sql, *sql.page_args)
+        guess = await _estimate(conn, sql)
+        page_sql = sql.short_page_sql if guess.short else sql.page_sql
+        rows = await conn.fetch(page_sql, *sql.page_args)
     # Rows on a page that is not full are the last ones; an empty page past the first may
     # only be past the end, so it says nothing of the total.
     if len(rows) < limit and (rows or offset == 0):
         return rows, ListTotal(offset + len(rows), estimated=False)
-    if estimate is None:
-        estimate = await _estimate(conn, sql)
-    if exact_total or estimate <= EXACT_TOTAL_UP_TO:
+    if guess is None:
+        guess = await _estimate(conn, sql)
+    if exact_total or guess.cheap_count:
         return rows, ListTotal(int(await conn.fetchval(sql.count_sql, *sql.count_args)), False)
-    return rows, ListTotal(max(estimate, offset + len(rows)), estimated=True)
+    return rows, ListTotal(max(guess.rows, offset + len(rows)), estimated=True)
 
 
-async def _estimate(conn: Conn, sql: ListStatements) -> int:
-    """The planner's row estimate of the list (EXPLAIN, not run)."""
+async def _estimate(conn: Conn, sql: ListStatements) -> ListEstimate:
     plan = json.loads(await conn.fetchval(sql.estimate_sql, *sql.count_args))
-    return int(plan[0]["Plan"]["Plan Rows"])
+    return ListEstimate.of_plan(plan)

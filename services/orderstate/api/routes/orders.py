@@ -153,9 +153,9 @@ async def list_orders(
         Literal["estimated", "exact"],
         Query(
             description="`exact` counts every matching order for `X-Total-Count`. By default "
-            f"a list the database expects to hold more than {reads.EXACT_TOTAL_UP_TO:,} orders "
-            "gets the planner's estimate instead (`X-Total-Count-Estimated: true`): counting "
-            "them all costs the database as much as reading them.",
+            "a list whose count the database expects to be costly (many orders, or a tag "
+            "filter, whose matches are each checked in the table) gets the planner's estimate "
+            "instead (`X-Total-Count-Estimated: true`), unless its page is its last.",
         ),
     ] = "estimated",
 ) -> Response:

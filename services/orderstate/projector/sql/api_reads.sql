@@ -43,5 +43,7 @@ ORDER BY s.order_id;
 -- name: force_custom_plans
 -- For the rest of the transaction: plan every statement for its parameter values. asyncpg
 -- prepares every statement, and after five runs PostgreSQL may keep a generic plan that
--- cannot tell a rare filter value from a common one.
-SET LOCAL plan_cache_mode = force_custom_plan;
+-- cannot tell a rare filter value from a common one. And no parallel workers: a REST list is
+-- one of many concurrent requests, and the planner's row estimate of a list is read from a
+-- plan of one scan (reads.ListEstimate).
+SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL max_parallel_workers_per_gather = 0;
