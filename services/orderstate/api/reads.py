@@ -191,12 +191,10 @@ def list_statements(
             [w for w in where if w != states_clause],
             states_param,
             len(states),
-            direction,
-            limit_param,
-            offset_param,
+            paging=(direction, limit_param, offset_param),
         )
     short_page_sql = _short_page_sql(
-        filters, sort, condition, page_sql, direction, limit_param, offset_param
+        filters, sort, condition, page_sql, paging=(direction, limit_param, offset_param)
     )
     return ListStatements(
         page_sql=page_sql,
@@ -208,7 +206,9 @@ def list_statements(
     )
 
 
-def _per_state_page_sql(where: list[str], states_param: str, states: int, *paging: str) -> str:
+def _per_state_page_sql(
+    where: list[str], states_param: str, states: int, *, paging: tuple[str, str, str]
+) -> str:
     """The page of a list of several states sorted by state. Under `state = ANY` PostgreSQL 15
     walked the shop's part of the (shop_id, state, order_id) index from its first state and
     dropped the rows of other states: 180-1,140 ms for two states in make bench-api. One
@@ -233,10 +233,16 @@ def _per_state_page_sql(where: list[str], states_param: str, states: int, *pagin
 
 
 def _short_page_sql(
-    filters: OrderFilters, sort: SortField, condition: str, page_sql: str, *paging: str
+    filters: OrderFilters,
+    sort: SortField,
+    condition: str,
+    page_sql: str,
+    *,
+    paging: tuple[str, str, str],
 ) -> str:
     """The page statement of a short list: ``page_sql`` unless a time range is on another
-    column than the sort's."""
+    column than the sort's. ``paging``: the direction and the limit's and offset's
+    placeholders, as in the page's SQL."""
     direction, limit_param, offset_param = paging
     # A time range on another column than the sort's: the matches of a short list tend to
     # lie together at one end of the sort column's index (the orders updated last week were
