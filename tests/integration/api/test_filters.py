@@ -53,6 +53,14 @@ async def _ids(api: Api, headers: dict[str, str], **params: Any) -> list[str]:
     return [o["order_id"] for o in answer.json()]
 
 
+async def _every_order(api: Api, headers: dict[str, str], order_by: str) -> list[Any]:
+    """The whole seeded list in this order, unfiltered: what a filtered list is checked against."""
+    answer = await api.client.get("/v2/orders", params={"order_by": order_by}, headers=headers)
+    assert answer.status_code == 200, answer.text
+    orders: list[Any] = answer.json()
+    return orders
+
+
 async def test_filter_by_state(api: Api, seeded: dict[str, str]) -> None:
     assert await _ids(api, seeded, **{"filters[state]": "paid"}) == ["O-02", "O-05"]
     assert await _ids(api, seeded, **{"filters[state]": ["cancelled", "new"]}) == [
@@ -210,9 +218,7 @@ async def test_a_time_range_sorted_by_another_column_keeps_the_order(
 ) -> None:
     # A short list with a range on updated_at sorted by another column is read through the
     # range and sorted by an expression (reads.list_statements): the same order as without it.
-    everything = (
-        await api.client.get("/v2/orders", params={"order_by": order_by}, headers=seeded)
-    ).json()
+    everything = await _every_order(api, seeded, order_by)
     since = sorted(o["updated_at"] for o in everything)[2]
     expected = [o["order_id"] for o in everything if o["updated_at"] >= since]
     ranged = {"filters[updated_at_from]": since, "order_by": order_by}
@@ -225,9 +231,7 @@ async def test_several_states_sorted_by_state_page_in_state_then_id_order(
     api: Api, seeded: dict[str, str], order_by: str
 ) -> None:
     # Read one branch per state (reads._per_state_page_sql): the order of a plain sort.
-    everything = (
-        await api.client.get("/v2/orders", params={"order_by": order_by}, headers=seeded)
-    ).json()
+    everything = await _every_order(api, seeded, order_by)
     chosen = {"paid", "cancelled", "in_production"}
     expected = [o["order_id"] for o in everything if o["state"] in chosen]
     assert len(expected) == 5
