@@ -1,11 +1,12 @@
 """``orderstate topics create``: orderstate's five topics with the configured partition count,
 and the monitor's changelog topics with as many partitions as the order events topic."""
 
-import contextlib
+import asyncio
+from typing import Any
 
 import structlog
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from orderstate.events.topics import TOPICS
 from orderstate.kafka_client import kafka_options
@@ -20,6 +21,11 @@ log = structlog.get_logger("orderstate.topics")
 
 class TopicMismatchError(RuntimeError):
     pass
+
+
+# A topic just created has no partitions in the broker's metadata for a moment, longer on a
+# busy machine: its count is read again until it shows, for at most this long.
+METADATA_WAIT_S = 60.0
 
 
 # The inbound topics are the source of truth: `orderstate rebuild` replays them from their
@@ -39,24 +45,22 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
         if missing:
-            # Another process may win the race; the partition check below still runs.
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [
-                        NewTopic(
-                            n,
-                            num_partitions=partitions,
-                            replication_factor=replication,
-                            topic_configs=INBOUND_CONFIG if n in inbound else {},
-                        )
-                        for n in missing
-                    ]
-                )
+            await _create(
+                admin,
+                [
+                    NewTopic(
+                        n,
+                        num_partitions=partitions,
+                        replication_factor=replication,
+                        topic_configs=INBOUND_CONFIG if n in inbound else {},
+                    )
+                    for n in missing
+                ],
+            )
             created = missing
-        described = await admin.describe_topics(names)
+        counts = await _partition_counts(admin, names)
     finally:
         await admin.close()
-    counts = {d["topic"]: len(d["partitions"]) for d in described}
     # Keys are partitioned the same way in both inbound topics only if their counts match.
     if len({counts[n] for n in inbound}) != 1:
         raise TopicMismatchError(
@@ -88,20 +92,49 @@ async def _create_changelogs(
     admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
     await admin.start()
     try:
-        with contextlib.suppress(TopicAlreadyExistsError):
-            await admin.create_topics(
-                [
-                    NewTopic(
-                        n,
-                        num_partitions=wanted[n][0],
-                        replication_factor=replication,
-                        topic_configs=wanted[n][1],
-                    )
-                    for n in missing
-                ]
-            )
+        await _create(
+            admin,
+            [
+                NewTopic(
+                    n,
+                    num_partitions=wanted[n][0],
+                    replication_factor=replication,
+                    topic_configs=wanted[n][1],
+                )
+                for n in missing
+            ],
+        )
     finally:
         await admin.close()
     for name in missing:
         log.info("topic", name=name, partitions=wanted[name][0], created=True)
     return missing
+
+
+async def _create(admin: AIOKafkaAdminClient, topics: list[NewTopic]) -> None:
+    """Create ``topics``; the broker answers per topic and aiokafka raises for none of them.
+    A topic another process created meanwhile is fine: the partition check still runs."""
+    response: Any = await admin.create_topics(topics)
+    for topic, code, *message in response.topic_errors:
+        if code and for_code(code) is not TopicAlreadyExistsError:
+            detail = message[0] if message and message[0] else for_code(code).__name__
+            raise TopicMismatchError(f"Kafka refused to create topic {topic}: {detail}")
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    """Each topic's partition count, once the broker's metadata shows every one of them."""
+    counts: dict[str, int] = {}
+    try:
+        async with asyncio.timeout(METADATA_WAIT_S):
+            while True:
+                described = await admin.describe_topics(names)
+                counts = {d["topic"]: len(d["partitions"]) for d in described}
+                if all(counts.get(n) for n in names):
+                    return counts
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        unknown = sorted(n for n in names if not counts.get(n))
+        raise TopicMismatchError(
+            f"Kafka's metadata shows no partitions for {', '.join(unknown)} "
+            f"after {METADATA_WAIT_S:.0f} s"
+        ) from None

@@ -52,6 +52,9 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
 
         monitor = Monitor(settings, policies, pool, stop=stop)
         extra.append(StateCheck("monitor", lambda: monitor.ready))
+    api_listening = asyncio.Event()
+    if "api" in parts:
+        extra.append(StateCheck("api", api_listening.is_set))
     readiness = Readiness.for_parts(parts, settings, pool, extra)
     ops = None
     try:
@@ -93,7 +96,7 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
         if monitor is not None:
             runners.append(monitor.run())
         if "api" in parts:
-            runners.append(serve_api(settings, pool, policies, stop))
+            runners.append(serve_api(settings, pool, policies, stop, api_listening))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         # One part ending (a watchdog exit, a crash) ends the others: the process restarts whole.

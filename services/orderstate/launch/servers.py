@@ -54,10 +54,13 @@ async def serve_api(
     pool: asyncpg.Pool,
     policies: PolicyBook,
     stop: asyncio.Event,
+    listening: asyncio.Event,
 ) -> int:
     """Serve the REST API until ``stop`` is set; in-flight requests get
     ORDERSTATE_API_SHUTDOWN_TIMEOUT_S to finish. Its /healthz, /readyz and /metrics are on
-    the process's ops port (``serve_ops``), never on the REST port."""
+    the process's ops port (``serve_ops``), never on the REST port. ``listening`` is set
+    while the REST port accepts connections: /readyz waits for it, because the ops port is up
+    before the app is built and bound."""
     app = create_api(ApiContext(settings, pool, policies, clock=lambda: datetime.now(UTC)))
     # The web console (/ui) is served by the same process, next to the API it reads through.
     install_console(app)
@@ -76,7 +79,22 @@ async def serve_api(
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name="api")
-    await stop.wait()
+    started = asyncio.create_task(_set_when_started(server, task, listening))
+    try:
+        await stop.wait()
+    finally:
+        started.cancel()
+        listening.clear()
     server.should_exit = True
     await task
     return 0
+
+
+async def _set_when_started(
+    server: uvicorn.Server, task: "asyncio.Task[None]", listening: asyncio.Event
+) -> None:
+    while not server.started:
+        if task.done():
+            return  # the bind failed: never ready; the part's end ends the process
+        await asyncio.sleep(0.01)
+    listening.set()

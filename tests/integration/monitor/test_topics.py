@@ -3,10 +3,11 @@
 
 from typing import Any
 
+import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from orderstate.topics_admin import create_topics
+from orderstate.topics_admin import TopicMismatchError, create_topics
 from tests.support.kafka import delete_topics, unique_topics
 from tests.support.pipeline import settings_for, wait_for
 
@@ -58,3 +59,17 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
         assert await create_topics(settings, partitions=4) == []
     finally:
         await delete_topics(kafka_bootstrap, names.all, prefix=f"{group}-")
+
+
+async def test_topics_create_fails_when_kafka_refuses_a_topic(
+    kafka_bootstrap: str, database_url: str
+) -> None:
+    # The broker answers a refusal per topic, and aiokafka raises for none: the command used
+    # to report such topics as created, and read their partition count as 0.
+    names = unique_topics()
+    settings = settings_for(kafka_bootstrap, database_url, names)
+    try:
+        with pytest.raises(TopicMismatchError, match=r"refused to create topic .*replication"):
+            await create_topics(settings, partitions=2, replication=3)
+    finally:
+        await delete_topics(kafka_bootstrap, names.all, prefix=f"{settings.monitor_group}-")
