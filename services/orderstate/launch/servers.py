@@ -28,6 +28,15 @@ class EmbeddedServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def until_started(self, task: "asyncio.Task[None]") -> bool:
+        """True once the server listens; False when ``task`` (its ``serve()``) ended first,
+        e.g. on a port that is taken."""
+        while not self.started:
+            if task.done():
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
 
 async def serve_ops(host: str, port: int, readiness: ReadinessCheck) -> asyncio.Task[None]:
     """Start serving in the background; cancel the task to stop."""
@@ -41,11 +50,9 @@ async def serve_ops(host: str, port: int, readiness: ReadinessCheck) -> asyncio.
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name=f"ops-server:{port}")
-    while not server.started:
-        if task.done():
-            await task  # re-raises the bind error, e.g. the port is taken
-            raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
-        await asyncio.sleep(0.01)
+    if not await server.until_started(task):
+        await task  # re-raises the bind error, e.g. the port is taken
+        raise RuntimeError(f"ops server on {host}:{port} stopped during start-up")
     return task
 
 
@@ -79,7 +86,7 @@ async def serve_api(
     )
     server = EmbeddedServer(config)
     task = asyncio.create_task(server.serve(), name="api")
-    started = asyncio.create_task(_set_when_started(server, task, listening))
+    started = asyncio.create_task(_listening_once_started(server, task, listening))
     try:
         await stop.wait()
     finally:
@@ -90,11 +97,9 @@ async def serve_api(
     return 0
 
 
-async def _set_when_started(
-    server: uvicorn.Server, task: "asyncio.Task[None]", listening: asyncio.Event
+async def _listening_once_started(
+    server: EmbeddedServer, task: "asyncio.Task[None]", listening: asyncio.Event
 ) -> None:
-    while not server.started:
-        if task.done():
-            return  # the bind failed: never ready; the part's end ends the process
-        await asyncio.sleep(0.01)
-    listening.set()
+    # A failed bind leaves it unset: never ready; the part's end ends the process.
+    if await server.until_started(task):
+        listening.set()
