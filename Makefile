@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration test-browser run bench bench-rebuild bench-api bench-security chaos clean
+        test-integration test-browser run bench bench-rebuild bench-latency-stages bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -93,6 +93,9 @@ bench: install services-up ## orderstate vs raw Kafka, raw PostgreSQL and a per-
 
 bench-rebuild: install services-up ## only `orderstate rebuild` of 1,000,000 records (~10 min); writes bench/results-rebuild.md
 	PYTHONPATH=. $(BIN)/python bench/rebuild.py
+
+bench-latency-stages: install services-up ## where the latency at 1,000 events/s goes, step by step in the worker, three 30 s rounds (~3 min); writes bench/results-latency-stages.md
+	PYTHONPATH=. $(BIN)/python bench/latency_stages.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py

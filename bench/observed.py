@@ -3,7 +3,8 @@ process and a record of every garbage-collector pause, both written when it exit
 
     python bench/observed.py --profile worker.prof --gc worker.gc.json worker --ops-port 0
 
-``--gc-tune 50000,20,100`` additionally freezes the objects alive after start-up
+``--stages worker.stages.json`` records how old each record is at each step of the worker
+(bench/stages.py). ``--gc-tune 50000,20,100`` additionally freezes the objects alive after start-up
 (``gc.freeze()``) and sets these collector thresholds: the GC experiment of bench/run.py.
 Nothing else differs from ``.venv/bin/orderstate``, which calls the same ``main()``.
 """
@@ -34,6 +35,7 @@ def main() -> None:
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--gc", type=Path)
     parser.add_argument("--gc-tune")
+    parser.add_argument("--stages", type=Path)
     args, rest = parser.parse_known_args()
 
     from orderstate.cli import main as orderstate_main
@@ -45,6 +47,10 @@ def main() -> None:
         gc.collect()
         gc.freeze()
         gc.set_threshold(*(int(n) for n in args.gc_tune.split(",")))
+    if args.stages:
+        import stages  # bench/, the directory of this script
+
+        stages.install(args.stages)
     if args.gc:
         gc.callbacks.append(_on_gc)
         began = time.perf_counter()

@@ -78,6 +78,8 @@ class Orderstate:
     profile: bool = False
     # None: no GC observation; "": observe pauses only; "a,b,c": also freeze and set thresholds.
     gc_tune: str | None = None
+    # Record each event's age at each step of the worker (bench/stages.py).
+    stages: bool = False
     # Worker processes in the consumer group (the relay is always one).
     workers: int = 1
     worker: Popen[bytes] | None = None
@@ -96,6 +98,8 @@ class Orderstate:
             observers += ["--gc", str(self.logs / f"{command}.gc.json")]
         if self.gc_tune:
             observers += ["--gc-tune", self.gc_tune]
+        if self.stages and command == "worker":
+            observers += ["--stages", str(self.logs / f"{log or command}.stages.json")]
         # Plain `python -m orderstate`, unless observed (bench/observed.py calls the same main).
         entry = [str(OBSERVED), *observers] if observers else ["-m", "orderstate"]
         return infra.start(
