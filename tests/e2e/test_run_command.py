@@ -3,7 +3,6 @@
 import asyncio
 import re
 import signal
-import socket
 import sys
 from pathlib import Path
 
@@ -13,15 +12,9 @@ from tests.support.api import plain_api_key
 from tests.support.events import created, record, shipment, state
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import consume_until, produce, settings_for, wait_for
-from tests.support.processes import env_for
+from tests.support.processes import env_for, free_port
 
 _LAG = re.compile(r'id="consumer-lag">\s*\d+ records')
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _get(client: httpx.AsyncClient, path: str) -> httpx.Response:
@@ -32,7 +25,7 @@ async def test_orderstate_run_end_to_end(
     kafka_bootstrap: str, database_url: str, topics: TopicNames, tmp_path: Path
 ) -> None:
     settings = settings_for(kafka_bootstrap, database_url, topics)
-    api_port, ops_port = _free_port(), _free_port()
+    api_port, ops_port = free_port(), free_port()
     log = (tmp_path / "run.log").open("wb")
     process = await asyncio.create_subprocess_exec(
         sys.executable,

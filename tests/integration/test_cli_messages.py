@@ -3,7 +3,6 @@ in the help, and `orderstate api` on the address and port it is given."""
 
 import asyncio
 import json
-import socket
 import sys
 import time
 import urllib.request
@@ -17,16 +16,9 @@ from orderstate.domain import PolicyBook
 from orderstate.projector.apply import apply_batch
 from orderstate.settings import Settings
 from tests.support.events import created, incoming
-from tests.support.processes import env_for, orderstate
+from tests.support.processes import env_for, free_port, orderstate
 
 _NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.mark.parametrize(
@@ -40,7 +32,7 @@ def _free_port() -> int:
 async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_check(
     database_url: str, args: tuple[str, ...], who: str
 ) -> None:
-    nobody = f"127.0.0.1:{_free_port()}"
+    nobody = f"127.0.0.1:{free_port()}"
     settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
     code, _, err = await orderstate(settings, *args, ORDERSTATE_KAFKA_STARTUP_WAIT_S="0")
     assert code == 2
@@ -56,7 +48,7 @@ async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_che
 async def test_a_worker_says_once_that_it_waits_for_kafka_then_why_it_gives_up(
     database_url: str,
 ) -> None:
-    nobody = f"127.0.0.1:{_free_port()}"
+    nobody = f"127.0.0.1:{free_port()}"
     settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=nobody)
     code, _, err = await orderstate(
         settings, "worker", "--ops-port", "0", ORDERSTATE_KAFKA_STARTUP_WAIT_S="3"
@@ -85,7 +77,7 @@ async def test_the_help_names_the_rest_api_and_the_api_takes_host_and_port() -> 
 
 
 async def test_the_api_listens_on_the_host_and_port_it_is_given(database_url: str) -> None:
-    port = _free_port()
+    port = free_port()
     settings = Settings(database_url=SecretStr(database_url))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -99,7 +91,7 @@ async def test_the_api_listens_on_the_host_and_port_it_is_given(database_url: st
         "--ops-port",
         "0",
         # The setting names another port: the option wins.
-        env=env_for(settings, ORDERSTATE_API_PORT=str(_free_port())),
+        env=env_for(settings, ORDERSTATE_API_PORT=str(free_port())),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

@@ -31,13 +31,7 @@ from tests.support import databases
 from tests.support.api import order_body, plain_api_key
 from tests.support.infra import Endpoints
 from tests.support.pipeline import wait_for
-from tests.support.processes import env_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import api_process, env_for, free_port
 
 
 def _pgbouncer_binary() -> str:
@@ -57,7 +51,7 @@ def _through(url: str, port: int) -> str:
 def pgbouncer(endpoints: Endpoints) -> Iterator[int]:
     """A transaction-mode PgBouncer in front of the test server; yields its port."""
     server = urlsplit(endpoints.database_url)
-    port = _free_port()
+    port = free_port()
     # PgBouncer refuses to run as root: then it runs as the user of the PostgreSQL package,
     # which needs to read the configuration.
     folder = Path(tempfile.mkdtemp(prefix="orderstate-pgbouncer-"))
@@ -148,42 +142,20 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
     key = await plain_api_key(
         database_url, "shop-pool", pepper=settings.api_key_pepper.get_secret_value(), label="t"
     )
-    port, ops_port = _free_port(), _free_port()
     log = tmp_path / "api.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orderstate",
-            "api",
-            "--ops-port",
-            str(ops_port),
-            env=env_for(
-                settings,
-                ORDERSTATE_API_PORT=str(port),
-                ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE="0",
-            ),
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers={"API-KEY": key}
-        ) as client:
+    async with (
+        api_process(settings, log, ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE="0") as api,
+        httpx.AsyncClient(base_url=api.base_url, headers={"API-KEY": key}) as client,
+    ):
 
-            async def ready() -> bool:
-                try:
-                    ops = await client.get(f"http://127.0.0.1:{ops_port}/readyz")
-                except httpx.TransportError:
-                    return False
-                return ops.status_code == 200
+        async def ready() -> bool:
+            try:
+                ops = await client.get(f"{api.ops_url}/readyz")
+            except httpx.TransportError:
+                return False
+            return ops.status_code == 200
 
-            await wait_for(ready, timeout_s=30)
-            answers = [
-                await client.post("/v2/orders", json=order_body(f"PB-{n}")) for n in range(5)
-            ]
-            answers += [await client.get(f"/v2/orders/PB-{n}") for n in range(5)]
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=30)
+        await wait_for(ready, timeout_s=30)
+        answers = [await client.post("/v2/orders", json=order_body(f"PB-{n}")) for n in range(5)]
+        answers += [await client.get(f"/v2/orders/PB-{n}") for n in range(5)]
     assert [a.status_code for a in answers] == [201] * 5 + [200] * 5, log.read_text()[-3000:]

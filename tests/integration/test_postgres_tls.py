@@ -6,7 +6,6 @@ migrates and serves through it; a client that trusts another CA is refused at on
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -20,20 +19,15 @@ from pydantic import SecretStr
 from orderstate.settings import Settings
 from orderstate.startup import open_pool
 from tests.support.infra import LOCAL
+from tests.support.processes import free_port
 from tests.support.tls import Authority, make_authority, make_other_authority
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
 def tls_postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Authority]]:
     folder = tmp_path_factory.mktemp("pg-tls")
     authority = make_authority(folder / "ca", java_stores=False)
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "ORDERSTATE_LOCAL_DIR": str(folder / "local"),

@@ -6,8 +6,6 @@ the wrong migration level. A database ahead of the code is a rollback: accepted 
 """
 
 import asyncio
-import socket
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,19 +18,13 @@ from orderstate.health.readiness import DatabaseCheck, KafkaCheck, Readiness
 from orderstate.projector import migrate
 from orderstate.settings import Settings
 from tests.support.pipeline import wait_for
-from tests.support.processes import env_for
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.support.processes import api_process, free_port, orderstate
 
 
 @pytest.fixture
 def closed_kafka() -> str:
     """An address where nothing listens: Kafka out of reach, without touching the shared broker."""
-    return f"127.0.0.1:{_free_port()}"
+    return f"127.0.0.1:{free_port()}"
 
 
 @pytest.fixture
@@ -48,22 +40,6 @@ async def _execute(database_url: str, sql: str, *args: object) -> None:
         await conn.execute(sql, *args)
     finally:
         await conn.close()
-
-
-async def _orderstate(settings: Settings, *args: str) -> tuple[int, str, str]:
-    """Run an orderstate command to its end: exit code, stdout, stderr."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "orderstate",
-        *args,
-        env=env_for(settings),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 async def _one_behind(database_url: str) -> None:
@@ -83,39 +59,25 @@ async def test_the_api_process_stays_ready_with_kafka_out_of_reach(
     database_url: str, closed_kafka: str, tmp_path: Path
 ) -> None:
     settings = Settings(database_url=SecretStr(database_url), kafka_bootstrap_servers=closed_kafka)
-    port, ops_port = _free_port(), _free_port()
     log = tmp_path / "api.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orderstate",
-            "api",
-            "--ops-port",
-            str(ops_port),
-            env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
     answers: list[httpx.Response] = []
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as client:
+    async with (
+        api_process(settings, log) as api,
+        httpx.AsyncClient(base_url=api.ops_url) as client,
+    ):
 
-            async def answered() -> bool:
-                try:
-                    answers.append(await client.get("/readyz"))
-                except httpx.TransportError:
-                    return False
-                # Not ready while its REST port is still being bound: still starting.
-                return bool(answers[-1].json().get("failing") != ["api"])
+        async def answered() -> bool:
+            try:
+                answers.append(await client.get("/readyz"))
+            except httpx.TransportError:
+                return False
+            # Not ready while its REST port is still being bound: still starting.
+            return bool(answers[-1].json().get("failing") != ["api"])
 
-            await wait_for(answered, timeout_s=30)
-            # Longer than the Kafka check's timeout, had the api one.
-            await asyncio.sleep(4)
-            again = await client.get("/readyz")
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=30)
+        await wait_for(answered, timeout_s=30)
+        # Longer than the Kafka check's timeout, had the api one.
+        await asyncio.sleep(4)
+        again = await client.get("/readyz")
     assert (answers[-1].status_code, answers[-1].json()) == (200, {"status": "ready"}), (
         log.read_text()
     )
@@ -184,7 +146,7 @@ async def test_worker_and_relay_refuse_a_database_behind_the_code(
     settings = Settings(
         database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
     )
-    code, _, err = await _orderstate(settings, command, "--ops-port", "0")
+    code, _, err = await orderstate(settings, command, "--ops-port", "0")
     assert code == 2, err
     assert "wrong migration level" in err
     assert f"lacks migrations [{migrate.head()}]" in err
@@ -196,7 +158,7 @@ async def test_a_database_ahead_of_the_code_is_a_rollback_for_migrate_and_readin
 ) -> None:
     await _one_ahead(database_url)
     settings = Settings(database_url=SecretStr(database_url))
-    code, out, err = await _orderstate(settings, "migrate")
+    code, out, err = await orderstate(settings, "migrate")
     assert code == 0, err
     assert f"at migration {migrate.head() + 1}, ahead of this orderstate" in out
     assert await DatabaseCheck(pool)() == []
@@ -205,42 +167,28 @@ async def test_a_database_ahead_of_the_code_is_a_rollback_for_migrate_and_readin
 async def _first_ready_then_connect(settings: Settings, tmp_path: Path, start: int) -> str:
     """Start the api, poll /readyz without pause, and at its first 200 connect to the REST
     port: "accepted", or why not."""
-    port, ops_port = _free_port(), _free_port()
     log = tmp_path / f"api-{start}.log"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orderstate",
-            "api",
-            "--ops-port",
-            str(ops_port),
-            env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
-            stdout=out,
-            stderr=asyncio.subprocess.STDOUT,
-        )
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ops_port}") as client:
+    async with (
+        api_process(settings, log) as api,
+        httpx.AsyncClient(base_url=api.ops_url) as client,
+    ):
 
-            async def ready() -> bool:
-                try:
-                    return (await client.get("/readyz")).status_code == 200
-                except httpx.TransportError:
-                    return False
+        async def ready() -> bool:
+            try:
+                return (await client.get("/readyz")).status_code == 200
+            except httpx.TransportError:
+                return False
 
-            async with asyncio.timeout(30):
-                while not await ready():
-                    pass
+        async with asyncio.timeout(30):
+            while not await ready():
+                pass
         try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            _, writer = await asyncio.open_connection("127.0.0.1", api.port)
         except OSError as exc:
             return f"refused at the first ready answer: {exc}\n{log.read_text()[-2000:]}"
         writer.close()
         await writer.wait_closed()
         return "accepted"
-    finally:
-        process.terminate()
-        await asyncio.wait_for(process.wait(), timeout=30)
 
 
 async def test_the_api_is_ready_only_once_its_rest_port_accepts_connections(

@@ -2,11 +2,8 @@
 executable path (Playwright's own browser download is never used), against an ``orderstate
 api`` process on a database of the test's own."""
 
-import asyncio
 import os
 import shutil
-import socket
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -17,8 +14,8 @@ import pytest
 from pydantic import SecretStr
 
 from orderstate.settings import Settings
+from tests.support import processes
 from tests.support.pipeline import wait_for
-from tests.support.processes import env_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,12 +42,6 @@ def screenshot_dir() -> Path:
     return folder
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class RunningApi:
     base_url: str
@@ -65,35 +56,17 @@ async def api_process(
     settings = Settings(
         database_url=SecretStr(database_url), kafka_bootstrap_servers=kafka_bootstrap
     )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as output:
-        server = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orderstate",
-            "api",
-            "--ops-port",
-            "0",
-            env=env_for(settings, ORDERSTATE_API_PORT=str(port)),
-            stdout=output,
-            stderr=output,
-        )
-    try:
+    async with processes.api_process(settings, log) as api:
 
         async def ready() -> bool:
-            if server.returncode is not None:
-                raise AssertionError(f"orderstate api exited ({server.returncode}); see {log}")
+            if api.process.returncode is not None:
+                raise AssertionError(f"orderstate api exited ({api.process.returncode}); see {log}")
             try:
                 async with httpx.AsyncClient(timeout=10) as client:
-                    return (await client.get(f"{base}/ui/login")).status_code == 200
+                    return (await client.get(f"{api.base_url}/ui/login")).status_code == 200
             except httpx.HTTPError:
                 return False
 
         # Start-up imports take seconds on a loaded machine.
         await wait_for(ready, timeout_s=120)
-        yield RunningApi(base, settings)
-    finally:
-        if server.returncode is None:
-            server.terminate()
-        await server.wait()
+        yield RunningApi(api.base_url, settings)

@@ -3,9 +3,13 @@
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from orderstate.settings import Settings
@@ -77,3 +81,51 @@ async def orderstate(
         raise
     assert process.returncode is not None
     return process.returncode, out.decode(), err.decode()
+
+
+def free_port() -> int:
+    """A port nothing listens on now (another process may take it before we do)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class ApiProcess:
+    port: int
+    ops_port: int
+    log: Path
+    process: asyncio.subprocess.Process
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ops_url(self) -> str:
+        return f"http://127.0.0.1:{self.ops_port}"
+
+
+@asynccontextmanager
+async def api_process(settings: Settings, log: Path, **extra: str) -> AsyncIterator[ApiProcess]:
+    """``orderstate api`` on free REST and ops ports, its output in ``log``, until the block
+    ends (then SIGTERM). It is not waited for: each test knows what "started" means to it."""
+    port, ops_port = free_port(), free_port()
+    with log.open("wb") as out:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "orderstate",
+            "api",
+            "--ops-port",
+            str(ops_port),
+            env=env_for(settings, ORDERSTATE_API_PORT=str(port), **extra),
+            stdout=out,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+    try:
+        yield ApiProcess(port, ops_port, log, process)
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await asyncio.wait_for(process.wait(), timeout=30)

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ from pydantic import SecretStr
 from orderstate.settings import Settings
 from tests.support.api import order_body, plain_api_key
 from tests.support.pipeline import wait_for
-from tests.support.processes import env_for
+from tests.support.processes import api_process
 
 __all__ = ["ATTACKER", "VICTIM", "FuzzRun", "Shops", "fuzz", "order_ids", "rest_api", "shop_rows"]
 
@@ -52,12 +51,6 @@ class Shops:
     victim_key: str
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _serves(base: str) -> bool:
     try:
         async with httpx.AsyncClient() as client:
@@ -75,26 +68,13 @@ async def rest_api(database_url: str, kafka: str, log: Path) -> AsyncIterator[Sh
     pepper = settings.api_key_pepper.get_secret_value()
     attacker = await plain_api_key(database_url, ATTACKER, pepper=pepper, label="attacker")
     victim = await plain_api_key(database_url, VICTIM, pepper=pepper, label="victim")
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "orderstate",
-            "api",
-            "--ops-port",
-            "0",
-            env=env_for(
-                settings,
-                ORDERSTATE_API_PORT=str(port),
-                ORDERSTATE_LOG_LEVEL="WARNING",
-                ORDERSTATE_API_AUTH_FAILURES_PER_MINUTE="0",
-            ),
-            stdout=out,
-            stderr=out,
-        )
-    try:
+    async with api_process(
+        settings,
+        log,
+        ORDERSTATE_LOG_LEVEL="WARNING",
+        ORDERSTATE_API_AUTH_FAILURES_PER_MINUTE="0",
+    ) as api:
+        base = api.base_url
         await wait_for(lambda: _serves(base), timeout_s=30)
         async with httpx.AsyncClient(base_url=base) as client:
             for order_id in VICTIM_ORDERS:
@@ -109,9 +89,6 @@ async def rest_api(database_url: str, kafka: str, log: Path) -> AsyncIterator[Sh
                 )
             token = (await client.post("/v2/token", json={"access_key": attacker})).json()
         yield Shops(base, attacker, token["token"], victim)
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 async def fuzz(
