@@ -30,7 +30,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -54,6 +53,7 @@ import infra
 from figures import percentile
 from orderstate.api.keys import create_key
 from orderstate.settings import Settings
+from tests.support.processes import free_port
 
 LAUNCHER = Path(api_ceiling.__file__).resolve()
 LIST_QUERY = [
@@ -108,13 +108,6 @@ def _args() -> argparse.Namespace:
     )
     parser.add_argument("--no-write", action="store_true", help="do not write results-api.md")
     return parser.parse_args()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _sustainable(closed_rate: float) -> float:
@@ -211,7 +204,7 @@ class ApiBench:
                 finally:
                     await conn.close()
                 self.headers = {"API-KEY": key.plain}
-            self.port = _free_port()
+            self.port = free_port()
             env = {k: v for k, v in os.environ.items() if not k.startswith("ORDERSTATE_")}
             env.update(
                 {

@@ -15,7 +15,6 @@ most any faust agent can read here, whatever it does with the records.
 import asyncio
 import json
 import os
-import socket
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import infra
 from tests.support.kafka import TopicNames
+from tests.support.processes import free_port
 
 __all__ = ["MonitorResult", "run_faust_ceiling", "run_monitor"]
 
@@ -49,12 +49,6 @@ class MonitorResult:
         if self.first_s is None:
             return None
         return self.records / (self.seconds - self.first_s)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -108,7 +102,7 @@ async def run_monitor(
             "ORDERSTATE_MONITOR_GROUP": scratch.group(f"monitor{processes}"),
         }
     )
-    ports = [_free_port() for _ in range(processes)]
+    ports = [free_port() for _ in range(processes)]
     cpu = infra.CpuMeter(
         {
             "postgres (all backends)": (ends.postmaster_pid, True),
