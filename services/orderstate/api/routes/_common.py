@@ -3,7 +3,7 @@ through the write path, and building responses."""
 
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fastapi import Request, Response
 from pydantic import BaseModel
@@ -75,6 +75,7 @@ def order_response(view: OrderView, status: int = 200, *, location: bool = False
 
 # RFC 3986 pchar and '/', plus '%' so the client's own escapes stay as they are.
 _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
+_PAGING = ("offset", "limit")
 
 
 def link_header(request: Request, total: int, limit: int, offset: int) -> str:
@@ -86,9 +87,19 @@ def link_header(request: Request, total: int, limit: int, offset: int) -> str:
     # at all (a 500). The path as the client sent it, with any raw byte escaped, is exact.
     raw_path = request.scope.get("raw_path") or request.scope["path"].encode()
     url = request.url.replace(path=quote(raw_path, safe=_PATH_SAFE))
+    # The text URL.include_query_params(offset=, limit=) gives (the other parameters in their
+    # order, then offset and limit), with the query parsed and encoded once for all links
+    # instead of once per link: that was a tenth of a list request's CPU.
+    kept = urlencode(
+        [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k not in _PAGING]
+    )
+    base = url.replace(query="", fragment="")
+    prefix = f"{base}?{kept}&" if kept else f"{base}?"
+    # A raw '#' in the request's query makes the rest a fragment, kept at the end.
+    suffix = f"#{url.fragment}" if url.fragment else ""
 
     def page(at: int) -> str:
-        return str(url.include_query_params(offset=at, limit=limit))
+        return f"{prefix}offset={at}&limit={limit}{suffix}"
 
     links = [f'<{page(0)}>; rel="first"']
     if offset > 0:
