@@ -1,7 +1,7 @@
 """What the REST API returns: orders in Seven Senders field names, built from the view."""
 
 import datetime as dt
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import BaseModel, Field
@@ -168,11 +168,17 @@ class OrderReadOut(OrderOut):
 
 
 def order_read_out(view: OrderView, alerts: list[AlertRow]) -> OrderReadOut:
-    return OrderReadOut(**dict(order_out(view)), alerts=[alert_out(a) for a in alerts])
+    # Built from the fields at once: an OrderOut copied into it was validated twice, half
+    # of this function's time.
+    return OrderReadOut(**_order_fields(view), alerts=[alert_out(a) for a in alerts])
 
 
 def order_out(view: OrderView) -> OrderOut:
-    return OrderOut(
+    return OrderOut(**_order_fields(view))
+
+
+def _order_fields(view: OrderView) -> dict[str, Any]:
+    return dict(
         id=view.order_id,
         iri=order_iri(view.order_id),
         order_id=view.order_id,
