@@ -117,6 +117,21 @@ class Settings(BaseSettings):
         "partition wait while another drains (the client's default, 1 MiB, held a partition "
         "still for 10 s after a worker kill).",
     )
+    kafka_fetch_min_bytes: int = Field(
+        1,
+        ge=1,
+        le=1_048_576,
+        description="The broker answers a worker's fetch once it has this many bytes for it, or "
+        "after ORDERSTATE_KAFKA_FETCH_MAX_WAIT_MS. 1 answers at the first record: the "
+        "shortest wait, and the most fetches at a low rate.",
+    )
+    kafka_fetch_max_wait_ms: int = Field(
+        500,
+        ge=0,
+        le=10_000,
+        description="How long the broker holds a worker's fetch that has fewer than "
+        "ORDERSTATE_KAFKA_FETCH_MIN_BYTES bytes to return.",
+    )
     topic_orders: str = Field("shop.orders.v1", description="Inbound order events topic.")
     topic_shipments: str = Field("shop.shipments.v1", description="Inbound shipment events topic.")
     topic_order_events: str = Field(

@@ -76,6 +76,8 @@ def projector_consumer(settings: Settings) -> AIOKafkaConsumer:
         isolation_level="read_committed",
         max_poll_records=settings.batch_max_events,
         max_partition_fetch_bytes=settings.kafka_max_partition_fetch_bytes,
+        fetch_min_bytes=settings.kafka_fetch_min_bytes,
+        fetch_max_wait_ms=settings.kafka_fetch_max_wait_ms,
         session_timeout_ms=settings.kafka_session_timeout_ms,
         heartbeat_interval_ms=settings.kafka_heartbeat_interval_ms,
         # Partition p of both inbound topics goes to the same member, so the pair can be
