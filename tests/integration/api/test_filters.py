@@ -226,6 +226,20 @@ async def test_a_time_range_sorted_by_another_column_keeps_the_order(
     assert await _ids(api, seeded, **ranged, limit=2, offset=1) == expected[1:3]
 
 
+@pytest.mark.parametrize("order_by", ["updated_at", "-updated_at", "state", "-state"])
+async def test_an_order_date_range_sorted_by_another_column_keeps_the_order(
+    api: Api, seeded: dict[str, str], order_by: str
+) -> None:
+    # The same read through the range, from the other time column: only the page's keys are
+    # sorted and its views read after (reads._short_page_sql).
+    everything = await _every_order(api, seeded, order_by)
+    since = sorted(o["order_date"] for o in everything)[2]
+    expected = [o["order_id"] for o in everything if o["order_date"] >= since]
+    ranged = {"filters[order_date_from]": since, "order_by": order_by}
+    assert await _ids(api, seeded, **ranged) == expected
+    assert await _ids(api, seeded, **ranged, limit=2, offset=1) == expected[1:3]
+
+
 @pytest.mark.parametrize("order_by", ["state", "-state"])
 async def test_several_states_sorted_by_state_page_in_state_then_id_order(
     api: Api, seeded: dict[str, str], order_by: str
