@@ -44,11 +44,12 @@ __all__ = [
 SHORT_LIST_UP_TO = 10_000
 # X-Total-Count is counted when the planner expects the count to cost at most this much (in
 # its cost units); otherwise it is the planner's row estimate, unless the client asks for the
-# exact total. On make bench-api's orders, counts through an index alone cost 200-400 units for
-# 4,000-10,000 orders (1-3 ms); a tag filter's count must recheck every row in the table (GIN
-# jsonb_path_ops): 21,000-27,000 units for 3,000-8,000 orders, 10-25 ms of PostgreSQL CPU, and
-# 116,000 units (285 ms) for 50,000 (bench/results-api.md).
-EXACT_COUNT_COST_UP_TO = 500.0
+# exact total. On make bench-api's orders, counts through an index alone cost 250-480 units for
+# 4,700-9,900 orders (1-3 ms; the time indexes, which carry two more columns since migration
+# 0011, about 0.06 units per order, the others 0.05); a tag filter's count must recheck every
+# row in the table (GIN jsonb_path_ops): 18,000-27,000 units for 3,000-8,000 orders, 10-25 ms of
+# PostgreSQL CPU, and 116,000 units (285 ms) for 50,000 (bench/results-api.md).
+EXACT_COUNT_COST_UP_TO = 650.0
 
 
 class SortField(StrEnum):
@@ -264,8 +265,8 @@ def _short_page_sql(
     key = f"({sort.value} || '')" if sort is SortField.STATE else f"({sort.value} + '0 s')"
     # Only the keys go through the sort, and only the page's views are read: 15-23 % less
     # time than sorting the rows with their views (9.1 against 10.7 ms for 4,818 rows). The
-    # rest is reading those rows from the table; an index that also held the sort column
-    # would spare that where the pages are all-visible (1.4 ms), at the price of a rebuild.
+    # time indexes carry the other sort columns (migration 0011), so on all-visible pages the
+    # keys come from the index alone and the table is read for the page only.
     return (
         f"SELECT o.view FROM (SELECT {sort.value}, order_id FROM orders WHERE {condition} "
         f"ORDER BY {key} {direction}, order_id {direction} "

@@ -29,8 +29,10 @@ CREATE TABLE orders (
     PRIMARY KEY (shop_id, order_id)
 );
 CREATE INDEX orders_shop_state ON orders (shop_id, state, order_id) WHERE NOT deleted;
-CREATE INDEX orders_shop_updated ON orders (shop_id, updated_at, order_id) WHERE NOT deleted;
-CREATE INDEX orders_shop_order_date ON orders (shop_id, order_date, order_id) WHERE NOT deleted;
+CREATE INDEX orders_shop_updated ON orders (shop_id, updated_at, order_id)
+    INCLUDE (order_date, state) WHERE NOT deleted;
+CREATE INDEX orders_shop_order_date ON orders (shop_id, order_date, order_id)
+    INCLUDE (updated_at, state) WHERE NOT deleted;
 CREATE INDEX orders_tags ON orders USING gin (tags jsonb_path_ops) WHERE NOT deleted;
 
 CREATE TABLE order_items (
