@@ -3,16 +3,18 @@
 -- single B-tree gives that order. Its short-list page (orderstate.api.reads) reads only the
 -- sort keys first. With the other time column and the state carried in the range's index,
 -- those keys come from the index alone (an index-only scan on all-visible pages) instead of
--- one table row per matching order: on a shop of 100,000 orders, the page of a 7-day
--- updated_at range sorted by order_date went from 3.7-4.5 ms to 1.0-1.7 ms, and a 30-day
--- order_date range sorted by updated_at or state from 6.3-13.3 ms to 1.6-3.4 ms (EXPLAIN
--- ANALYZE, bench/results-api.md). The indexes grow by half (14 to 21 MB per 100,000 orders);
--- every update of an order already writes both, since updated_at changes.
+-- one table row per matching order. On a shop of 100,000 orders (bench/time_indexes.py,
+-- bench/results-api.md), the page of a 7-day updated_at range sorted by order_date or state
+-- went from 4.2-5.5 ms to 1.0-1.6 ms, and that of a 30-day order_date range sorted by
+-- updated_at or state from 6.2-7.1 ms to 1.4-1.8 ms. The two indexes grow by half (94 to
+-- 142 MB per million orders); every update of an order already writes both, since
+-- updated_at changes.
 --
 -- CREATE INDEX holds a lock that makes the worker's writes to orders wait while it builds:
--- about 0.4 s per index per 100,000 orders on this project's 2-core test machine (README,
--- "Upgrades, rollouts and rolling back"). The old indexes are dropped only after their
--- replacements exist, and the new ones take the old names, so every query keeps an index.
+-- 2.4-3.2 s for both indexes on a million orders on this project's 2-core test machine
+-- (README, "Upgrades, rollouts and rolling back"). The old indexes are dropped only after
+-- their replacements exist, and the new ones take the old names, so every query keeps an
+-- index.
 CREATE INDEX orders_shop_updated_keys ON orders (shop_id, updated_at, order_id)
     INCLUDE (order_date, state) WHERE NOT deleted;
 DROP INDEX orders_shop_updated;
