@@ -1,0 +1,265 @@
+"""The worker's own CPU per event (decode_record and apply_batch, without Kafka) for the code of
+a given commit and for the working tree, in turns, in one run on the same records.
+
+    PYTHONPATH=. .venv/bin/python bench/worker_cost.py --before 398ef72 --rounds 4
+
+Each turn is a fresh child process that imports orderstate from one source tree (the commit's,
+unpacked with ``git archive``, or this checkout's: first on its PYTHONPATH), generates the same
+simulated records, migrates its own fresh database with that tree's migrations, and decodes and
+applies every record in batches of 500 as the worker does, on one asyncpg connection. It reads
+its own CPU time (``time.process_time``: the Python of decode and apply plus asyncpg's
+encoding, not PostgreSQL's), so the figure is the worker's per-event work that does not depend
+on Kafka.
+Turns alternate which variant goes first, so a drift of the machine's speed falls on both.
+Writes a section into bench/results-worker-cost.md unless ``--no-write``.
+"""
+
+import argparse
+import asyncio
+import gc
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+import infra
+from hotpaths import speed_probe
+from orderstate.domain import PolicyBook
+from orderstate.events.decode import DecodeLimits
+from orderstate.projector.apply import apply_batch
+from orderstate.projector.inputs import Position
+from orderstate.projector.migrate import migrate
+from orderstate.simulation.generator import SimConfig, generate
+from orderstate.worker.records import read_record
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = Path(__file__).with_name("results-worker-cost.md")
+BATCH = 500
+
+
+class _FakeRecord:
+    """What read_record reads of an aiokafka ConsumerRecord."""
+
+    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
+
+    def __init__(self, topic: str, offset: int, key: Any, value: Any, headers: Any) -> None:
+        self.topic = topic
+        self.partition = 0
+        self.offset = offset
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self.timestamp = int(time.time() * 1000)
+
+
+async def _child(url: str, orders: int, seed: int) -> dict[str, Any]:
+    records = list(generate(SimConfig(orders=orders, seed=seed)))
+    conn = await asyncpg.connect(url)
+    try:
+        await migrate(conn)
+        limits = DecodeLimits()
+        policies = PolicyBook()
+        offsets: Counter[str] = Counter()
+        decode_cpu = apply_cpu = apply_wall = 0.0
+        gc.collect()
+        for start in range(0, len(records), BATCH):
+            c0 = time.process_time()
+            inputs = []
+            for r in records[start : start + BATCH]:
+                role = r.role.value
+                fake = _FakeRecord(role, offsets[role], r.key, r.value, r.headers)
+                read = read_record(fake, r.role, limits)
+                at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
+                inputs.append(read.input(fake, r.role, at))
+                offsets[role] += 1
+            c1, w1 = time.process_time(), time.perf_counter()
+            await apply_batch(
+                conn, inputs, policies=policies, now=datetime.now(UTC), consumer_group="cost"
+            )
+            c2, w2 = time.process_time(), time.perf_counter()
+            decode_cpu += c1 - c0
+            apply_cpu += c2 - c1
+            apply_wall += w2 - w1
+    finally:
+        await conn.close()
+    n = len(records)
+    return {
+        "records": n,
+        "decode_us": decode_cpu / n * 1e6,
+        "apply_us": apply_cpu / n * 1e6,
+        "apply_wall_us": apply_wall / n * 1e6,
+    }
+
+
+def _unpack(commit: str, into: Path) -> Path:
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "services"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    tree = into / commit
+    tree.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(tree, filter="data")
+    return tree
+
+
+def _turn(tree: Path, url: str, orders: int, seed: int) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": f"{tree / 'services'}{os.pathsep}{REPO}"}
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            "--url",
+            url,
+            "--orders",
+            str(orders),
+            "--seed",
+            str(seed),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"the turn of {tree} failed:\n{out.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+async def _compare(before: str, rounds: int, orders: int, seed: int) -> dict[str, Any]:
+    head = _git("rev-parse", "--short", "HEAD")
+    dirty = _git("status", "--porcelain", "services")
+    ends = infra.endpoints()
+    scratch = infra.Scratch(ends)
+    turns: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
+    probes: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"before": _unpack(before, Path(tmp)), "after": REPO}
+        try:
+            for k in range(rounds):
+                order = ("before", "after") if k % 2 == 0 else ("after", "before")
+                for variant in order:
+                    probes.append(speed_probe())
+                    url = await scratch.database(f"{variant}{k}", migrated=False)
+                    result = await asyncio.to_thread(_turn, trees[variant], url, orders, seed)
+                    turns[variant].append(result)
+                    print(
+                        f"round {k + 1} {variant}: decode {result['decode_us']:.1f} µs, "
+                        f"apply {result['apply_us']:.1f} µs CPU per record "
+                        f"(apply wall {result['apply_wall_us']:.1f} µs)",
+                        flush=True,
+                    )
+        finally:
+            problems = await scratch.cleanup()
+            for problem in problems:
+                print(f"cleanup: {problem}", file=sys.stderr)
+    return {
+        "before": before,
+        "after": f"{head}{' + working tree' if dirty else ''}",
+        "rounds": rounds,
+        "orders": orders,
+        "seed": seed,
+        "records": turns["after"][0]["records"],
+        "turns": turns,
+        "probes": probes,
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def _median(turns: list[dict[str, Any]], key: str) -> float:
+    return float(statistics.median(t[key] for t in turns))
+
+
+def section(run: dict[str, Any], title: str) -> str:
+    b, a = run["turns"]["before"], run["turns"]["after"]
+    lines = [
+        f"## {title}",
+        "",
+        f"`PYTHONPATH=. .venv/bin/python bench/worker_cost.py --before {run['before']} "
+        f"--rounds {run['rounds']} --orders {run['orders']}` on {run['when']}: "
+        f"{run['records']:,} simulated records (seed {run['seed']}), "
+        f"{run['before']} against {run['after']}, in turns. The speed probe "
+        f"(µs per decoded record, lower is faster) read "
+        f"{min(run['probes']):.1f}-{max(run['probes']):.1f}.",
+        "",
+        "| CPU µs per record | before: each turn | after: each turn | median after / before |",
+        "| --- | --- | --- | --- |",
+    ]
+    for key, label in (
+        ("decode_us", "decode_record"),
+        ("apply_us", "apply_batch (Python and asyncpg)"),
+    ):
+        ratio = _median(a, key) / _median(b, key)
+        lines.append(
+            f"| {label} | {', '.join(f'{t[key]:.1f}' for t in b)} | "
+            f"{', '.join(f'{t[key]:.1f}' for t in a)} | {ratio:.2f}x |"
+        )
+    total_b = statistics.median(t["decode_us"] + t["apply_us"] for t in b)
+    total_a = statistics.median(t["decode_us"] + t["apply_us"] for t in a)
+    lines.append(
+        f"| **both** | median {total_b:.1f} | median {total_a:.1f} | **{total_a / total_b:.2f}x** |"
+    )
+    wall_b, wall_a = _median(b, "apply_wall_us"), _median(a, "apply_wall_us")
+    lines += [
+        "",
+        f"apply_batch wall time per record (with PostgreSQL's round trips), median: "
+        f"{wall_b:.1f} µs before, {wall_a:.1f} µs after.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--before", help="the commit to compare the working tree with")
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--orders", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--title", default="", help="the section's title")
+    parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        result = asyncio.run(_child(args.url, args.orders, args.seed))
+        print(json.dumps(result))
+        return 0
+    if not args.before:
+        parser.error("--before COMMIT is needed")
+    run = asyncio.run(_compare(args.before, args.rounds, args.orders, args.seed))
+    text = section(run, args.title or f"{run['before']} against {run['after']}")
+    print(text)
+    if not args.no_write:
+        head = (
+            RESULTS.read_text()
+            if RESULTS.exists()
+            else "# The worker's own CPU per record, before and after a change\n\n"
+            "Sections are added by `bench/worker_cost.py`, newest last.\n\n"
+        )
+        RESULTS.write_text(head + text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
