@@ -72,7 +72,10 @@ async def _child(url: str, orders: int, seed: int) -> dict[str, Any]:
         policies = PolicyBook()
         offsets: Counter[str] = Counter()
         decode_cpu = apply_cpu = apply_wall = 0.0
+        # The records stay alive for the whole turn, which a worker's do not: the collector
+        # would walk them again and again.
         gc.collect()
+        gc.freeze()
         for start in range(0, len(records), BATCH):
             c0 = time.process_time()
             inputs = []
