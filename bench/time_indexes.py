@@ -7,7 +7,9 @@ Fills a fresh database as ``make bench-api`` does (bench/api_data.py), then, per
 per variant, builds that variant's two time indexes (timed: the write lock an upgrade holds),
 VACUUM ANALYZE, and runs the EXPLAIN matrix (bench/api_explain.py) of the two time-range
 filters with every order_by. Prints, per statement, the median execution time of each
-variant, and the shared buffers it touched. Writes a section into bench/results-api.md
+variant, and the shared buffers it touched. Last, with the old indexes back, it applies
+migration 0011 itself in one transaction while one connection reads and another updates an
+order every 10 ms, and reports the longest wait of each. Writes a section into bench/results-api.md
 unless ``--no-write``.
 """
 
@@ -27,6 +29,14 @@ import infra
 from hotpaths import speed_probe
 
 RESULTS = Path(__file__).with_name("results-api.md")
+MIGRATION = (
+    infra.REPO / "services/orderstate/projector/migrations/0011_time_range_keys_in_index.sql"
+)
+_READ = "SELECT view FROM orders WHERE shop_id = $1 ORDER BY order_id LIMIT 1"
+_WRITE = (
+    "UPDATE orders SET version = version WHERE shop_id = $1 AND order_id = "
+    "(SELECT order_id FROM orders WHERE shop_id = $1 ORDER BY order_id LIMIT 1)"
+)
 CASES = ["order_date: a 30-day range", "updated_at: the last 7 days"]
 _VARIANTS = {
     "before (0001)": [
@@ -65,6 +75,42 @@ async def _use(url: str, variant: str) -> tuple[float, float]:
     return built, float(mb)
 
 
+async def _every_10_ms(url: str, sql: str, shop: str, stop: asyncio.Event) -> list[float]:
+    """Run ``sql`` every 10 ms until ``stop``; return how long each run took, in seconds."""
+    conn = await asyncpg.connect(url)
+    took = []
+    try:
+        while not stop.is_set():
+            started = time.monotonic()
+            await conn.execute(sql, shop)
+            took.append(time.monotonic() - started)
+            await asyncio.sleep(0.01)
+    finally:
+        await conn.close()
+    return took
+
+
+async def _migrate_under_load(url: str, shop: str) -> tuple[float, float, float]:
+    """Migration 0011 over the old indexes, with a reader and a writer at work: its seconds,
+    and the longest read and write meanwhile."""
+    await _use(url, "before (0001)")
+    stop = asyncio.Event()
+    loops = [asyncio.create_task(_every_10_ms(url, sql, shop, stop)) for sql in (_READ, _WRITE)]
+    await asyncio.sleep(1.0)
+    conn = await asyncpg.connect(url)
+    try:
+        started = time.monotonic()
+        async with conn.transaction():
+            await conn.execute(MIGRATION.read_text())
+        took = time.monotonic() - started
+    finally:
+        await conn.close()
+    await asyncio.sleep(1.0)
+    stop.set()
+    reads, writes = await asyncio.gather(*loops)
+    return took, max(reads), max(writes)
+
+
 async def run(orders: int, shops: int, rounds: int, shop: str) -> str:
     ends = infra.endpoints()
     scratch = infra.Scratch(ends)
@@ -91,6 +137,7 @@ async def run(orders: int, shops: int, rounds: int, shop: str) -> str:
                         times[key].append(plan.execution_ms)
                         buffers[key] = plan.shared_hit + plan.shared_read
                 print(f"round {k + 1}, {variant}: indexes built in {built:.1f} s", flush=True)
+        migrated, read_max, write_max = await _migrate_under_load(url, shop)
     finally:
         for problem in await scratch.cleanup():
             print(f"cleanup: {problem}")
@@ -109,6 +156,9 @@ async def run(orders: int, shops: int, rounds: int, shop: str) -> str:
         f"{statistics.median(builds[before]):.1f} s before, "
         f"{statistics.median(builds[after]):.1f} s after (medians of {rounds}).",
         f"- Their size: {sizes[before]:.0f} MB before, {sizes[after]:.0f} MB after.",
+        f"- Migration 0011 itself, in one transaction over the old indexes, while one "
+        f"connection read an order and another updated one every 10 ms: {migrated:.1f} s; "
+        f"the longest read {read_max * 1000:.0f} ms, the longest write {write_max:.1f} s.",
         "",
         "| filter | statement | before: ms (median), buffers | after: ms (median), buffers |",
         "| --- | --- | --- | --- |",
