@@ -42,25 +42,11 @@ from orderstate.projector.inputs import Position
 from orderstate.projector.migrate import migrate
 from orderstate.simulation.generator import SimConfig, generate
 from orderstate.worker.records import read_record
+from pipeline import _FakeRecord
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = Path(__file__).with_name("results-worker-cost.md")
 BATCH = 500
-
-
-class _FakeRecord:
-    """What read_record reads of an aiokafka ConsumerRecord."""
-
-    __slots__ = ("headers", "key", "offset", "partition", "timestamp", "topic", "value")
-
-    def __init__(self, topic: str, offset: int, key: Any, value: Any, headers: Any) -> None:
-        self.topic = topic
-        self.partition = 0
-        self.offset = offset
-        self.key = key
-        self.value = value
-        self.headers = headers
-        self.timestamp = int(time.time() * 1000)
 
 
 async def _child(url: str, orders: int, seed: int) -> dict[str, Any]:
@@ -81,7 +67,7 @@ async def _child(url: str, orders: int, seed: int) -> dict[str, Any]:
             inputs = []
             for r in records[start : start + BATCH]:
                 role = r.role.value
-                fake = _FakeRecord(role, offsets[role], r.key, r.value, r.headers)
+                fake = _FakeRecord(role, offsets[role], r)
                 read = read_record(fake, r.role, limits)
                 at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
                 inputs.append(read.input(fake, r.role, at))
