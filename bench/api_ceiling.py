@@ -3,7 +3,7 @@
 bench/api.py starts ``.venv/bin/python bench/api_ceiling.py api --ops-port 0`` where it used to
 start ``.venv/bin/orderstate api --ops-port 0``. This script runs the same console command
 (``orderstate.cli.main``, so the same settings, logging, event loop, pool, ``gc.freeze`` and
-uvicorn configuration of ``orderstate.launch.servers.serve_api``) after one change: the
+uvicorn configuration of ``orderstate.launch.api_server.serve_api``) after one change: the
 ``create_api`` that ``serve_api`` calls is wrapped so that the app it returns has one more
 ASGI layer, outermost (``Ceiling``). That layer answers two paths itself and passes every
 other request on to the API untouched:
@@ -37,7 +37,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from orderstate import cli
 from orderstate.api.app import create_api
 from orderstate.api.context import ApiContext
-from orderstate.launch import servers
+from orderstate.launch import api_server
 
 CEILING = "/bench/ceiling/"
 FLOOR = "/bench/floor/"
@@ -112,9 +112,9 @@ def main() -> None:
     if not os.environ.get(SHOP_ENV):
         raise SystemExit(f"{SHOP_ENV} must name the shop of the ceiling's read")
     # serve_api looks create_api up in its module's namespace when it builds the app.
-    namespace = vars(servers)
+    namespace = vars(api_server)
     if namespace.get("create_api") is not create_api:
-        raise SystemExit("orderstate.launch.servers no longer builds the app with create_api")
+        raise SystemExit("orderstate.launch.api_server no longer builds the app with create_api")
     namespace["create_api"] = _create_api_with_ceiling
     sys.argv[0] = "orderstate"
     cli.main()

@@ -14,7 +14,9 @@ ensure_uv
 cd "$ORDERSTATE_ROOT"
 say "installing the packages of uv.lock into .venv with Python $PYTHON_VERSION ($PYTHON_BIN) ..."
 # --locked: a pyproject.toml whose dependencies changed without `make lock` fails here instead
-# of installing something nobody reviewed.
-"$UV" sync --locked --all-groups --python "$PYTHON_BIN" ||
+# of installing something nobody reviewed. --compile-bytecode: the packages are byte-compiled
+# once here, not at every start of every process (every test that starts a worker, the
+# benchmarks), which matters where PYTHONDONTWRITEBYTECODE is set (bench/results-startup.md).
+"$UV" sync --locked --all-groups --compile-bytecode --python "$PYTHON_BIN" ||
   die "uv sync failed (output above)." \
     "If it says the lockfile needs to be updated: run make lock and commit uv.lock."

@@ -37,3 +37,11 @@ def test_with_only_the_image_environment_orderstate_refuses_to_start(
         Settings()
     assert "ORDERSTATE_API_KEY_PEPPER" in str(caught.value)
     assert "ORDERSTATE_TOKEN_SECRET" in str(caught.value)
+
+
+def test_the_image_ships_bytecode_because_its_runtime_writes_none() -> None:
+    """Without it every process compiles its packages at every start (bench/results-startup.md)."""
+    text = DOCKERFILE.read_text(encoding="utf-8").replace("\\\n", " ")
+    build_stage = re.split(r"^FROM\s", text, flags=re.M)[1]
+    assert re.search(r"^ENV\s.*\bUV_COMPILE_BYTECODE=1\b", build_stage, flags=re.M)
+    assert _runtime_env().get("PYTHONDONTWRITEBYTECODE") == "1"

@@ -54,7 +54,7 @@ documents; they are numbered in the repository's `docs/lifecycle.md`.
 
 def create_api(context: ApiContext) -> FastAPI:
     """The REST API and nothing else: /healthz, /readyz and /metrics are on the process's ops
-    port (orderstate.launch.servers), which is never exposed to clients."""
+    port (orderstate.launch.servers.serve_ops), which is never exposed to clients."""
     app = FastAPI(
         title="orderstate",
         version="1.0.0",

@@ -7,17 +7,16 @@ import signal
 from collections.abc import Coroutine
 from typing import Any
 
+import asyncpg
 import structlog
 import uvloop
 
-from orderstate.domain import PolicyError
+from orderstate.domain import PolicyBook, PolicyError
 from orderstate.health.readiness import Check, Readiness, StateCheck
-from orderstate.launch.servers import serve_api, serve_ops
+from orderstate.launch.servers import serve_ops
 from orderstate.policy_config import read_policy_book
-from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 from orderstate.startup import StartupError, check_kafka, open_pool, require_migration_level
-from orderstate.worker.loop import Worker
 
 __all__ = ["run_parts", "serve"]
 
@@ -80,22 +79,13 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
         gc.set_threshold(10_000, 20, 10)
         if ops_port:
             ops = await serve_ops(ops_host, ops_port, readiness)
-        runners: list[Coroutine[Any, Any, int]] = []
-        if "worker" in parts:
-            runners.append(
-                Worker(
-                    settings,
-                    policies,
-                    pool,
-                    stop=stop,
-                    watchdog_timeout_s=settings.watchdog_timeout_s,
-                ).run()
-            )
-        if "relay" in parts:
-            runners.append(Relay(settings, pool, stop=stop).run())
+        runners = _pipeline_parts(settings, parts, policies, pool, stop)
         if monitor is not None:
             runners.append(monitor.run())
         if "api" in parts:
+            # FastAPI, the routes and the console too are loaded only by a process that serves.
+            from orderstate.launch.api_server import serve_api
+
             runners.append(serve_api(settings, pool, policies, stop, api_listening))
         tasks = [asyncio.ensure_future(r) for r in runners]
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
@@ -107,6 +97,31 @@ async def run_parts(settings: Settings, parts: set[str], ops_host: str, ops_port
             ops.cancel()
         await readiness.close()
         await pool.close()
+
+
+def _pipeline_parts(
+    settings: Settings,
+    parts: set[str],
+    policies: PolicyBook,
+    pool: asyncpg.Pool,
+    stop: asyncio.Event,
+) -> list[Coroutine[Any, Any, int]]:
+    """The worker and relay of ``parts``, ready to run. Each part's code is imported only by a
+    process that runs it: a relay loads neither the worker nor FastAPI, which saves start-up
+    time and memory (bench/results-startup.md)."""
+    runners: list[Coroutine[Any, Any, int]] = []
+    if "worker" in parts:
+        from orderstate.worker.loop import Worker
+
+        worker = Worker(
+            settings, policies, pool, stop=stop, watchdog_timeout_s=settings.watchdog_timeout_s
+        )
+        runners.append(worker.run())
+    if "relay" in parts:
+        from orderstate.relay.outbox_relay import Relay
+
+        runners.append(Relay(settings, pool, stop=stop).run())
+    return runners
 
 
 async def _exit_code(task: "asyncio.Future[int]") -> int:
