@@ -198,6 +198,13 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(
         500, ge=1, le=10_000, description="Outbox rows the relay publishes per transaction."
     )
+    relay_batch_bytes: int = Field(
+        256 * 1024,
+        ge=16 * 1024,
+        le=8 * 1024 * 1024,
+        description="Largest record batch the relay's producer builds per partition, in bytes; "
+        "lowered at start to the smallest max.message.bytes of the topics it publishes to.",
+    )
     relay_poll_interval_ms: int = Field(
         1000,
         ge=10,

@@ -4,6 +4,7 @@ import uuid
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 
 @dataclass(frozen=True)
@@ -58,5 +59,17 @@ async def delete_topics(bootstrap: str, names: list[str], *, prefix: str | None 
         if prefix is not None:
             names = [*names, *(t for t in await admin.list_topics() if t.startswith(prefix))]
         await admin.delete_topics(names)
+    finally:
+        await admin.close()
+
+
+async def limit_topic(bootstrap: str, topic: str, max_bytes: int) -> None:
+    """Set the topic's max.message.bytes: the largest record batch the broker accepts on it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, {"max.message.bytes": str(max_bytes)})]
+        )
     finally:
         await admin.close()

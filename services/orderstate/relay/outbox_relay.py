@@ -28,6 +28,8 @@ import asyncpg
 import pydantic_core
 import structlog
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import (
     CorruptRecordException,
     KafkaError,
@@ -59,6 +61,15 @@ _CHANNEL = "orderstate_outbox"
 _CLEANUP_INTERVAL_S = 300.0
 _BACKLOG_INTERVAL_S = 5.0
 _FAILURES = (KafkaError, asyncpg.PostgresError, *DATABASE_DOWN)
+# The topics outbox rows go to: order events and rejections, and the inbound topics for the
+# REST API's writes (their log rows).
+_PUBLISHED = (
+    TopicRole.ORDER_EVENTS_OUT,
+    TopicRole.REJECTED_OUT,
+    TopicRole.ORDERS_IN,
+    TopicRole.SHIPMENTS_IN,
+)
+_MESSAGE_LIMIT = "max.message.bytes"
 # The broker (or the client's own size check) refuses the record itself: sending it again
 # cannot help, and it must not hold back other orders.
 _REFUSED_RECORD = (
@@ -101,17 +112,59 @@ class Relay:
         self.pool = pool
         self.stop = stop
         self.wake = asyncio.Event()
-        self.producer: Any = self._new_producer()
+        self.batch_bytes = settings.relay_batch_bytes
+        self.producer: Any = None
         self._listener: asyncpg.Connection | None = None
         self._next_backlog = 0.0
 
-    def _new_producer(self) -> Any:
-        return AIOKafkaProducer(
+    async def _start_producer(self) -> None:
+        # aiokafka's own default batch is 16 KiB, about ten of our events: its per-batch work
+        # then costs about as much as the records (bench/relay-drain-results.md).
+        self.batch_bytes = await self._fitting_batch_bytes()
+        self.producer = AIOKafkaProducer(
             **kafka_options(self.settings, role="relay"),
             enable_idempotence=True,
             acks="all",
             linger_ms=5,
+            max_batch_size=self.batch_bytes,
         )
+        await start_kafka_client(self.producer, self.settings, "relay")
+
+    async def _fitting_batch_bytes(self) -> int:
+        """ORDERSTATE_RELAY_BATCH_BYTES, or less: the broker refuses a whole batch larger than
+        the topic's max.message.bytes even when each record in it would fit."""
+        names = sorted({self.settings.topic_name(role) for role in _PUBLISHED})
+        admin = AIOKafkaAdminClient(**kafka_options(self.settings, role="relay"))
+        limits: dict[str, int] = {}
+        failure = None
+        try:
+            await start_kafka_client(admin, self.settings, "relay")
+            wanted = {_MESSAGE_LIMIT: None}
+            resources = [ConfigResource(ConfigResourceType.TOPIC, n, wanted) for n in names]
+            for response in await admin.describe_configs(resources):
+                # (error code, message, type, name, entries); an entry is (name, value, ...).
+                for error, message, _, name, entries in response.resources:
+                    if error:
+                        failure = failure or f"{name}: error {error} {message or ''}".strip()
+                    else:
+                        limits.update((name, int(e[1])) for e in entries if e[0] == _MESSAGE_LIMIT)
+        except KafkaError as exc:
+            failure = repr(exc)
+        finally:
+            await admin.close()
+        unknown = [n for n in names if n not in limits]
+        if unknown:
+            # A batch the broker refuses as too large is sent again row by row: slower, never
+            # lost. The warning says why (e.g. no DescribeConfigs permission on the topics).
+            log.warning(
+                "relay_topic_limits_unknown",
+                topics=unknown,
+                error=failure,
+                batch_bytes=self.settings.relay_batch_bytes,
+            )
+        # The broker counts the batch's header and log overhead in the limit as well.
+        fitting = min([self.settings.relay_batch_bytes, *(v - 1024 for v in limits.values())])
+        return max(fitting, 1024)
 
     async def _replace_producer(self, why: BaseException) -> None:
         log.warning("relay_producer_replaced", reason=repr(why))
@@ -119,12 +172,12 @@ class Relay:
             await self.producer.stop()
         except KafkaError as exc:  # its sender is dead already
             log.info("relay_producer_stop_failed", error=repr(exc))
-        self.producer = self._new_producer()
-        await start_kafka_client(self.producer, self.settings, "relay")
+        # A refusal may come from a topic limit lowered since: the batch size is fitted again.
+        await self._start_producer()
 
     async def run(self) -> int:
-        await start_kafka_client(self.producer, self.settings, "relay")
-        log.info("relay_started")
+        await self._start_producer()
+        log.info("relay_started", batch_bytes=self.batch_bytes)
         next_cleanup = time.monotonic()
         failures = 0
         try:
@@ -146,7 +199,8 @@ class Relay:
                     next_cleanup = time.monotonic() + _CLEANUP_INTERVAL_S
                 await self._wait_for_work()
         finally:
-            await self.producer.stop()
+            if self.producer is not None:
+                await self.producer.stop()
             if self._listener is not None and not self._listener.is_closed():
                 await self._listener.close()
             log.info("relay_stopped")
