@@ -5,12 +5,14 @@ topics and the environment of an orderstate process are made as the tests make t
 
 import asyncio
 import contextlib
+import io
 import os
 import platform
 import re
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from collections.abc import Iterable, Iterator
@@ -488,3 +490,27 @@ async def cpu_timeline(path: Path, stop: asyncio.Event, interval_s: float = 1.0)
 def _append(path: Path, line: str) -> None:
     with path.open("a") as out:
         out.write(line)
+
+
+# --- the code of another commit ----------------------------------------------------------------
+
+
+def git(*args: str) -> str:
+    """A git command in this checkout; its output, stripped."""
+    return subprocess.run(
+        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def unpack_services(commit: str, into: Path) -> Path:
+    """``services/`` as of ``commit``, unpacked under ``into`` (``git archive``); returns
+    ``into``, so ``into / "services"`` goes first on a PYTHONPATH to run that commit's code."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "services"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into

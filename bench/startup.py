@@ -25,14 +25,12 @@ falls on every variant. Writes a section into bench/results-startup.md unless ``
 import argparse
 import asyncio
 import compileall
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
 import sysconfig
-import tarfile
 import tempfile
 import time
 import warnings
@@ -48,18 +46,6 @@ RESULTS = Path(__file__).with_name("results-startup.md")
 PARTS = ("worker", "relay")
 ARMS = ("source", "bytecode")
 _STARTED_WITHIN_S = 60.0
-
-
-def _unpack(commit: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "services"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into
 
 
 def _compile(prefix: Path, directories: list[Path]) -> None:
@@ -137,7 +123,7 @@ async def _compare(before: str, rounds: int) -> dict[str, Any]:
     ends = infra.endpoints()
     scratch = infra.Scratch(ends)
     work = Path(tempfile.mkdtemp(prefix="orderstate-startup-"))
-    trees = {"before": _unpack(before, work / "before"), "after": REPO}
+    trees = {"before": infra.unpack_services(before, work / "before"), "after": REPO}
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     site = Path(sysconfig.get_paths()["purelib"])
     prefixes = {"source": work / "pyc-stdlib", "bytecode": work / "pyc-all"}
@@ -177,19 +163,13 @@ async def _compare(before: str, rounds: int) -> dict[str, Any]:
             print("cleanup:", problem, file=sys.stderr)
     return {
         "before": before,
-        "after": _git("rev-parse", "--short", "HEAD")
-        + (" + working tree" if _git("status", "--porcelain", "services") else ""),
+        "after": infra.git("rev-parse", "--short", "HEAD")
+        + (" + working tree" if infra.git("status", "--porcelain", "services") else ""),
         "rounds": rounds,
         "turns": turns,
         "probes": probes,
         "at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
 
 
 def _spread(values: list[float], digits: int) -> str:

@@ -17,13 +17,11 @@ Writes a section into bench/results-worker-cost.md unless ``--no-write``.
 import argparse
 import asyncio
 import gc
-import io
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from collections import Counter
@@ -91,20 +89,6 @@ async def _child(url: str, orders: int, seed: int) -> dict[str, Any]:
     }
 
 
-def _unpack(commit: str, into: Path) -> Path:
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "services"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout
-    tree = into / commit
-    tree.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(tree, filter="data")
-    return tree
-
-
 def _turn(tree: Path, url: str, orders: int, seed: int) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{tree / 'services'}{os.pathsep}{REPO}"}
     out = subprocess.run(
@@ -130,21 +114,15 @@ def _turn(tree: Path, url: str, orders: int, seed: int) -> dict[str, Any]:
     return result
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=REPO, capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
 async def _compare(before: str, rounds: int, orders: int, seed: int) -> dict[str, Any]:
-    head = _git("rev-parse", "--short", "HEAD")
-    dirty = _git("status", "--porcelain", "services")
+    head = infra.git("rev-parse", "--short", "HEAD")
+    dirty = infra.git("status", "--porcelain", "services")
     ends = infra.endpoints()
     scratch = infra.Scratch(ends)
     turns: dict[str, list[dict[str, Any]]] = {"before": [], "after": []}
     probes: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
-        trees = {"before": _unpack(before, Path(tmp)), "after": REPO}
+        trees = {"before": infra.unpack_services(before, Path(tmp)), "after": REPO}
         try:
             for k in range(rounds):
                 order = ("before", "after") if k % 2 == 0 else ("after", "before")
