@@ -13,9 +13,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
+from orderstate.kafka_client import expected_partition
 from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
-from orderstate.worker.records import expected_partition, read_record
+from orderstate.worker.records import read_record
 from tests.chaos.load import RestResult
 from tests.support.projection import Projection, caught_up, differences, read_projection
 

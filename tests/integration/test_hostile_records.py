@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as seed_of
 from prometheus_client import REGISTRY
 
+from orderstate.kafka_client import expected_partition
 from orderstate.projector.apply import OutcomeKind
-from orderstate.worker.records import expected_partition
 from tests.support.hostile_records import KINDS, HostileRecord, hostile_records, valid_record
 from tests.support.kafka import PARTITIONS, TopicNames
 from tests.support.pipeline import produce, running, settings_for, wait_for

@@ -20,12 +20,13 @@ from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
 from orderstate.domain import PolicyBook
+from orderstate.kafka_client import expected_partition
 from orderstate.projector import retention
 from orderstate.projector.inputs import Incoming
 from orderstate.projector.queries import query
 from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
-from orderstate.worker.records import MARKER_HEADER, expected_partition
+from orderstate.worker.records import MARKER_HEADER
 from tests.support.events import T0, created, event, record, shipment, state
 from tests.support.kafka import TopicNames, limit_topic
 from tests.support.pipeline import consume_until, produce, running, settings_for, wait_for

@@ -25,7 +25,7 @@ from orderstate.domain import HistoryEntry, OrderView
 from orderstate.events.decode import Decoded, DecodeLimits
 from orderstate.events.envelope import API_SOURCE
 from orderstate.events.topics import TopicRole
-from orderstate.kafka_client import kafka_options
+from orderstate.kafka_client import expected_partition, kafka_options
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
 from orderstate.projector.stored_views import entry_of_row, load_views
@@ -34,7 +34,7 @@ from orderstate.repair.replay import Step
 from orderstate.settings import Settings
 from orderstate.startup import start_kafka_client
 from orderstate.worker.merge import ORDERS, SHIPMENTS, PairMerge, Side
-from orderstate.worker.records import expected_partition, read_record
+from orderstate.worker.records import read_record
 
 __all__ = ["TopicsMissingError", "Window", "read_window", "starting_points"]
 

@@ -28,7 +28,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponen
 from orderstate import metrics
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
-from orderstate.kafka_client import kafka_options
+from orderstate.kafka_client import expected_partition, kafka_options
 from orderstate.projector.apply import BatchResult, apply_batch
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
@@ -37,7 +37,7 @@ from orderstate.settings import Settings
 from orderstate.startup import StartupError, start_kafka_client
 from orderstate.worker.log_writer import LogWriter
 from orderstate.worker.offsets import SeekToStoredOffsets
-from orderstate.worker.records import expected_partition, refused
+from orderstate.worker.records import refused
 from orderstate.worker.sequencer import Sequencer
 from orderstate.worker.undecodable import UNDECODABLE_MESSAGE, Undecodable, locate
 

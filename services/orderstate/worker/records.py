@@ -2,11 +2,8 @@
 the records that change no order (merge markers, records forwarded to their partition)."""
 
 import base64
-import functools
 from dataclasses import dataclass
 from typing import Any
-
-from aiokafka.partitioner import murmur2
 
 from orderstate.events.decode import Decoded, DecodeLimits, decode_record
 from orderstate.events.errors import DecodeError
@@ -20,7 +17,6 @@ __all__ = [
     "MARKER_HEADER",
     "TICK_HEADER",
     "Read",
-    "expected_partition",
     "read_record",
     "refused",
 ]
@@ -34,14 +30,6 @@ TICK_HEADER = "orderstate-clock-tick"
 FORWARDED_FROM_HEADER = "orderstate-forwarded-from"
 
 _MAX_KEPT_VALUE = 64 * 1024
-
-
-@functools.lru_cache(maxsize=65_536)
-def expected_partition(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (murmur2, as the Java client, aiokafka and
-    librdkafka's murmur2_random) puts this key in. Cached: it costs ~10 us in pure Python and
-    an order's events repeat their key."""
-    return int((murmur2(key) & 0x7FFFFFFF) % partitions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,10 @@ from aiokafka import TopicPartition
 from orderstate import metrics
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
+from orderstate.kafka_client import expected_partition
 from orderstate.projector.inputs import Input, Position
 from orderstate.worker.merge import ORDERS, SHIPMENTS, PairMerge, Side
-from orderstate.worker.records import Read, expected_partition, read_record
+from orderstate.worker.records import Read, read_record
 
 __all__ = ["Forward", "MarkerRequest", "Sequencer"]
 
