@@ -1,17 +1,19 @@
 """The relay's record batches: as large as ORDERSTATE_RELAY_BATCH_BYTES allows (aiokafka's own
 16 KiB default costs as much per batch as the records in it), but never larger than the
 broker accepts on the topics it publishes to: a batch over a topic's max.message.bytes is
-refused whole, even when each record in it would fit."""
+refused whole, even when each record in it would fit. The relay fills them itself, so each
+record must land in the partition Kafka's default partitioner gives its key."""
 
 import asyncio
 from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 
 from orderstate.relay.outbox_relay import Relay
 from tests.support.events import created, record
-from tests.support.kafka import TopicNames, limit_topic
+from tests.support.kafka import PARTITIONS, TopicNames, limit_topic
 from tests.support.pipeline import consume_until, produce, running, settings_for, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -76,6 +78,70 @@ async def test_batches_shrink_to_the_smallest_topic_limit_and_nothing_is_refused
     assert relay.producer is first_producer
     assert sorted(p.key for p in out) == sorted(f"shop-1:O-{n}" for n in range(_ORDERS))
     assert await _value(database_url, "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL") == 0
+
+
+class _CountingRelay(Relay):
+    """A relay that cannot read its topics' limits at start, as without the DescribeConfigs
+    permission, and counts how often it replaces its producer."""
+
+    replaced = 0
+    fitted = 0
+
+    async def _fitting_batch_bytes(self) -> int:
+        self.fitted += 1
+        if self.fitted == 1:
+            return self.settings.relay_batch_bytes
+        return await super()._fitting_batch_bytes()
+
+    async def _replace_producer(self, why: BaseException) -> None:
+        self.replaced += 1
+        await super()._replace_producer(why)
+
+
+async def test_batches_the_broker_refuses_cost_one_producer_replacement_not_one_per_row(
+    kafka_bootstrap: str, database_url: str, topics: TopicNames
+) -> None:
+    # The relay starts with 256 KiB batches on a topic that takes 20,000 bytes: its first
+    # wave's batches (about 25 rows of 1.5 kB per partition) are all refused.
+    await limit_topic(kafka_bootstrap, topics.order_events, 20_000)
+    settings = settings_for(kafka_bootstrap, database_url, topics, relay_batch_bytes=256 * 1024)
+    orders = [record(created(order=f"O-{n}")) for n in range(_ORDERS)]
+    async with running(settings, relays=0) as pipeline:
+        await produce(kafka_bootstrap, topics.orders, orders)
+        await wait_for(
+            lambda: _at_least(database_url, "SELECT count(*) FROM outbox", _ORDERS), timeout_s=60
+        )
+        relay = _CountingRelay(settings, pipeline.pool, stop=pipeline.stop)
+        task = await _started(relay)
+        out = await consume_until(
+            kafka_bootstrap, topics.order_events, lambda s: len(s) >= _ORDERS, timeout_s=60
+        )
+        pipeline.stop.set()
+        assert await task == 0
+    # The rows of the refused batches were sent again one by one, on one new producer that
+    # fits its batches to the topic.
+    assert relay.replaced == 1
+    assert relay.batch_bytes == 20_000 - 1024
+    assert sorted(p.key for p in out) == sorted(f"shop-1:O-{n}" for n in range(_ORDERS))
+    assert await _value(database_url, "SELECT count(*) FROM outbox WHERE dead_at IS NOT NULL") == 0
+
+
+async def test_each_record_lands_in_the_partition_of_its_key(
+    kafka_bootstrap: str, database_url: str, topics: TopicNames
+) -> None:
+    settings = settings_for(kafka_bootstrap, database_url, topics)
+    orders = [record(created(order=f"P-{n}")) for n in range(_ORDERS)]
+    async with running(settings):
+        await produce(kafka_bootstrap, topics.orders, orders)
+        out = await consume_until(
+            kafka_bootstrap, topics.order_events, lambda s: len(s) >= _ORDERS, timeout_s=60
+        )
+    partitions = sorted({p.partition for p in out})
+    assert partitions == list(range(PARTITIONS))
+    choose = DefaultPartitioner()
+    assert [p.partition for p in out] == [
+        choose(p.key.encode(), partitions, partitions) for p in out
+    ]
 
 
 async def _at_least(url: str, sql: str, expected: int) -> bool:
