@@ -23,14 +23,13 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
-from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from orderstate import metrics
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.kafka_client import expected_partition, kafka_options
 from orderstate.projector.apply import BatchResult, apply_batch
-from orderstate.projector.connection import DATABASE_DOWN
+from orderstate.projector.connection import DATABASE_DOWN, while_database_down
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed
 from orderstate.projector.queries import query
 from orderstate.settings import Settings
@@ -215,19 +214,25 @@ class Worker:
     async def _assign_legacy_parked_pairs(self) -> None:
         """Rows parked before migration 5 have no partition pair; give them theirs."""
         partitions = self.sequencer.partitions[self.settings.topic_shipments]
-        async with self.pool.acquire() as conn:
-            rows = await conn.fetch(query("parked_without_pair"))
-            if rows:
-                await conn.execute(
-                    query("set_parked_pairs"),
-                    [r["source"] for r in rows],
-                    [r["event_id"] for r in rows],
-                    [
-                        expected_partition(f"{r['shop_id']}:{r['order_id']}".encode(), partitions)
-                        for r in rows
-                    ],
-                )
+        async for attempt in while_database_down("assign_parked_pairs"):
+            with attempt:
+                async with self.pool.acquire() as conn:
+                    rows = await conn.fetch(query("parked_without_pair"))
+                    if not rows:
+                        return
+                    await conn.execute(
+                        query("set_parked_pairs"),
+                        [r["source"] for r in rows],
+                        [r["event_id"] for r in rows],
+                        [
+                            expected_partition(
+                                f"{r['shop_id']}:{r['order_id']}".encode(), partitions
+                            )
+                            for r in rows
+                        ],
+                    )
                 log.info("parked_events_given_pairs", count=len(rows))
+                return
 
     # -- fetching ------------------------------------------------------------------------
 
@@ -434,16 +439,7 @@ class Worker:
             return first.merged_with(second)
 
     async def _apply_retrying(self, inputs: list[Input]) -> BatchResult:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(DATABASE_DOWN),
-            wait=wait_random_exponential(multiplier=0.2, max=5),
-            before_sleep=lambda state: log.warning(
-                "database_unavailable_retrying",
-                attempt=state.attempt_number,
-                error=repr(state.outcome.exception()) if state.outcome else None,
-            ),
-            reraise=True,
-        ):
+        async for attempt in while_database_down("apply_batch"):
             with attempt:
                 async with self.pool.acquire() as conn:
                     return await apply_batch(

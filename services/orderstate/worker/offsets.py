@@ -18,6 +18,7 @@ from aiokafka import TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 
 from orderstate import metrics
+from orderstate.projector.connection import while_database_down
 from orderstate.projector.queries import query
 from orderstate.worker.sequencer import Sequencer
 
@@ -62,9 +63,7 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
                 metrics.CONSUMER_LAG.remove(tp.topic, str(tp.partition))
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        topics = sorted({tp.topic for tp in assigned})
-        async with self._pool.acquire() as conn:
-            rows = await conn.fetch(query("load_offsets"), self._group, topics)
+        rows = await self._stored_offsets(sorted({tp.topic for tp in assigned}))
         stored = {
             (r["topic"], r["partition"]): (r["next_offset"], r["partition_time"], r["log_time"])
             for r in rows
@@ -96,6 +95,19 @@ class SeekToStoredOffsets(ConsumerRebalanceListener):  # type: ignore[misc]  # u
             partitions=_names(assigned),
             seeked={f"{t}[{p}]": o for (t, p), (o, _, _) in sorted(stored.items())},
         )
+
+    async def _stored_offsets(self, topics: list[str]) -> list[asyncpg.Record]:
+        """Waits for a database that is away: aiokafka logs a listener's exception and goes
+        on without it, so the partitions would be fetched with no merge state for their
+        pairs, and the worker would stand still until the next rebalance."""
+        async for attempt in while_database_down("load_offsets"):
+            with attempt:
+                async with self._pool.acquire() as conn:
+                    rows: list[asyncpg.Record] = await conn.fetch(
+                        query("load_offsets"), self._group, topics
+                    )
+                    return rows
+        raise AssertionError("unreachable: tenacity retries until success or reraises")
 
 
 def _names(partitions: list[TopicPartition]) -> list[str]:
