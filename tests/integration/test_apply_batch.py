@@ -249,3 +249,25 @@ async def test_concurrent_batches_on_the_same_orders_do_not_deadlock(database_ur
         assert await check.fetchval("SELECT max(version) FROM orders") == 11
     finally:
         await check.close()
+
+
+async def test_a_batch_writes_its_append_only_rows_in_one_statement(
+    conn: asyncpg.Connection,
+) -> None:
+    # Each of these tables was a round trip of its own; a small batch (a few events at 1,000
+    # events/s) spent most of its time waiting for them.
+    appended = ("processed_events", "rejected_events", "outbox", "order_events", "consumer_offsets")
+    statements: list[str] = []
+    conn.add_query_logger(lambda logged: statements.append(logged.query))
+    result = await _apply(
+        conn,
+        logged(created(), 0),
+        logged(state("refunded"), 1),
+        group="g1",
+    )
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.APPLIED, OutcomeKind.REJECTED]
+    await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
+    writing = [s for s in statements if any(f"INSERT INTO {t} " in s for t in appended)]
+    assert len(writing) == 1
+    for table in appended:
+        assert await conn.fetchval(f"SELECT count(*) FROM {table}") >= 1, table  # noqa: S608

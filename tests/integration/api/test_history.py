@@ -3,7 +3,7 @@ database: exact past representations, paging, cursors, long poll and shop isolat
 
 import asyncio
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -236,15 +236,20 @@ async def test_a_row_that_commits_late_with_a_smaller_position_is_not_skipped(
         await slow.start()
         await fast.start()
         for conn, order_id in ((first, "SLOW"), (second, "FAST")):
+            # The worker's own statement, with only a log row: the xid default is the point.
+            log_row = [["shop-a"], [order_id], [1], [f"id-{order_id}"], ["order.state_changed"]]
             await conn.execute(
-                query("insert_order_events"),
-                ["shop-a"],
-                [order_id],
-                [1],
-                [f"id-{order_id}"],
-                ["order.state_changed"],
+                query("append_batch_rows"),
+                datetime.now(UTC),
+                *[[]] * 5,
+                *[[]] * 8,
+                *[[]] * 6,
+                False,
+                *log_row,
                 [json.dumps({"orderid": order_id})],
                 [1],
+                None,
+                *[[]] * 5,
             )
         await fast.commit()
         early = await _follow(api, shop, None)

@@ -117,41 +117,58 @@ INSERT INTO order_state_history (shop_id, order_id, seq, state, occurred_at, rec
 SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
                      $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::int[]);
 
--- name: insert_processed
-INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
-SELECT s, e, sh, o, oc, $6 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[])
-     AS u(s, e, sh, o, oc);
+-- name: append_batch_rows
+-- The batch's append-only rows in one round trip instead of up to six: the processed events,
+-- the rejections, the outbox rows (and the relay's wake-up, delivered at commit), the order
+-- event log, the stored offsets. Each is an INSERT over its own arrays, and empty arrays
+-- insert nothing. They write different tables, so the order PostgreSQL runs them in does not
+-- matter; within a table, rows keep their array order (ORDER BY n), the order the batch
+-- decided them in, which gives the outbox and the log their ids. The last statement of the
+-- batch before COMMIT, as the log's recorded_at (statement_timestamp()) expects.
+-- $1 the batch's time. Processed: $2-$6. Rejected: $7-$14. Outbox: $15-$20, $21 notify.
+-- Order events: $22-$28. Offsets: $29 consumer group, $30-$34.
+WITH processed AS (
+    INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
+    SELECT s, e, sh, o, oc, $1
+    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(s, e, sh, o, oc)
+), rejected AS (
+    INSERT INTO rejected_events (shop_id, order_id, source, event_id, event_type, reason,
+                                 message, original, rejected_at)
+    SELECT sh, o, s, e, t, r, m, orig::jsonb, $1
+    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
+                $13::text[], $14::text[]) AS u(sh, o, s, e, t, r, m, orig)
+), outbox_rows AS (
+    INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
+    SELECT r, l, sh, o, e, ev, $1
+    FROM unnest($15::text[], $16::int[], $17::text[], $18::text[], $19::text[], $20::text[])
+         WITH ORDINALITY AS u(r, l, sh, o, e, ev, n)
+    ORDER BY n
+), log_rows AS (
+    INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
+    SELECT sh, o, s, e, t, ev, h
+    FROM unnest($22::text[], $23::text[], $24::bigint[], $25::text[], $26::text[], $27::text[],
+                $28::int[]) WITH ORDINALITY AS u(sh, o, s, e, t, ev, h, n)
+    ORDER BY n
+), offsets AS (
+    INSERT INTO consumer_offsets AS c (consumer_group, topic, partition, next_offset,
+                                       partition_time, log_time, updated_at)
+    SELECT $29, t, p, n, pt, lt, $1
+    FROM unnest($30::text[], $31::int[], $32::bigint[], $33::bigint[], $34::bigint[])
+         AS u(t, p, n, pt, lt)
+    ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
+        next_offset = EXCLUDED.next_offset,
+        partition_time = EXCLUDED.partition_time,
+        log_time = EXCLUDED.log_time,
+        updated_at = EXCLUDED.updated_at
+    WHERE c.next_offset < EXCLUDED.next_offset
+)
+SELECT pg_notify('orderstate_outbox', '') WHERE $21::bool;
 
 -- name: update_processed_outcomes
 -- A parked event was resolved (applied when its order came, or expired): say so.
 UPDATE processed_events p SET outcome = u.outcome
 FROM unnest($1::text[], $2::text[], $3::text[]) AS u(source, event_id, outcome)
 WHERE p.source = u.source AND p.event_id = u.event_id;
-
--- name: insert_outbox
-INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
-SELECT r, l, sh, o, e, ev, $7
-FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::text[], $6::text[])
-     WITH ORDINALITY AS u(r, l, sh, o, e, ev, n)
-ORDER BY n;
-
--- name: insert_order_events
--- The batch's order events into the order event log, in the order they were decided. Two
--- columns come from their defaults: recorded_at (this statement's time on the database's
--- clock) and xid (this transaction, whose first write came after its order locks: the changes
--- feed relies on that, see orderstate.api.changes).
-INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
-SELECT sh, o, s, e, t, ev, h
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::int[])
-     WITH ORDINALITY AS u(sh, o, s, e, t, ev, h, n)
-ORDER BY n;
-
--- name: insert_rejected
-INSERT INTO rejected_events (shop_id, order_id, source, event_id, event_type, reason, message,
-                             original, rejected_at)
-SELECT sh, o, s, e, t, r, m, orig::jsonb, $9
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-            $8::text[]) AS u(sh, o, s, e, t, r, m, orig);
 
 -- name: insert_parked
 INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, pair,
@@ -193,9 +210,6 @@ SELECT topic, partition, next_offset,
        extract(epoch FROM clock_timestamp() - updated_at)::float8 AS age_s
 FROM consumer_offsets
 WHERE consumer_group = $1 AND topic = ANY($2::text[]);
-
--- name: notify_outbox
-SELECT pg_notify('orderstate_outbox', '');
 
 -- name: parked_due_by_pair
 -- The earliest parked deadline of each of these pairs, for pairs too quiet to pass it.
