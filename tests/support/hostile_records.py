@@ -7,7 +7,7 @@ broker in front of a running worker.
 """
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 __all__ = [
     "KINDS",
+    "AnyRecord",
     "HostileRecord",
     "Record",
     "hostile_records",
@@ -22,6 +23,8 @@ __all__ = [
 ]
 
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+# A header's value may be null on the wire (aiokafka sends and reads None).
+AnyRecord = tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]]]
 
 # What each kind does; every one must end as malformed or decided, never as a crash.
 KINDS = (
@@ -32,6 +35,7 @@ KINDS = (
     "huge_string",
     "bad_utf8_key",
     "bad_utf8_header",
+    "null_header",
     "wrong_type",
     "attribute_missing",
     "attribute_duplicated",
@@ -61,10 +65,10 @@ class HostileRecord:
     kind: str
     key: bytes | None
     value: bytes | None
-    headers: list[tuple[str, bytes]]
+    headers: Sequence[tuple[str, bytes | None]]
 
     @property
-    def record(self) -> Record:
+    def record(self) -> AnyRecord:
         return self.key, self.value, self.headers
 
 
@@ -117,11 +121,11 @@ def hostile_records(
     if kind == "structured_mode":
         value, headers = draw(_structured(shop, order, event_id))
     elif kind != "valid":
-        key, value, headers = _MUTATIONS[kind](draw, key, value, headers, max_bytes)
+        return HostileRecord(kind, *_MUTATIONS[kind](draw, key, value, headers, max_bytes))
     return HostileRecord(kind, key, value, headers)
 
 
-Mutation = Callable[[st.DrawFn, bytes, bytes, list[tuple[str, bytes]], int], Record]
+Mutation = Callable[[st.DrawFn, bytes, bytes, list[tuple[str, bytes]], int], AnyRecord]
 
 
 def _random_bytes(draw: st.DrawFn, key: bytes, value: bytes, headers: Any, _: int) -> Record:
@@ -177,6 +181,17 @@ def _bad_utf8_header(
     return key, value, changed
 
 
+def _null_header(
+    draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
+) -> AnyRecord:
+    """A CloudEvents attribute, the content type or a header of someone else's with a null
+    value."""
+    name = draw(st.sampled_from([n for n, _ in headers] + ["content-type", "traceparent"]))
+    kept: list[tuple[str, bytes | None]] = [(n, v) for n, v in headers if n != name]
+    at = draw(st.integers(min_value=0, max_value=len(kept)))
+    return key, value, [*kept[:at], (name, None), *kept[at:]]
+
+
 def _wrong_type_record(
     draw: st.DrawFn, key: bytes, value: bytes, headers: list[tuple[str, bytes]], _: int
 ) -> Record:
@@ -215,6 +230,7 @@ _MUTATIONS: dict[str, Mutation] = {
     "huge_string": _huge_string,
     "bad_utf8_key": _bad_utf8_key,
     "bad_utf8_header": _bad_utf8_header,
+    "null_header": _null_header,
     "wrong_type": _wrong_type_record,
     "attribute_missing": _attribute_missing,
     "attribute_duplicated": _attribute_duplicated,

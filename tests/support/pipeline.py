@@ -79,7 +79,7 @@ async def running(
 async def produce(
     kafka: str,
     topic: str,
-    records: Sequence[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    records: Sequence[tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]]]],
 ) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, enable_idempotence=True, acks="all")
     await producer.start()

@@ -48,7 +48,9 @@ def decode_record(
     _check_key(key, event)
     # NUL can only arrive as a JSON escape in the value or as a byte in a header; a record
     # with neither needs no walk through every string (the walk showed in the profile).
-    suspect = (value is not None and b"\\u0000" in value) or any(b"\x00" in v for _, v in headers)
+    suspect = (value is not None and b"\\u0000" in value) or b"\x00" in b"".join(
+        [v for _, v in headers if v is not None]
+    )
     return decode_event(event, topic_role, check_nul=suspect)
 
 

@@ -34,7 +34,8 @@ STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
 # The CloudEvents source of every change made through the REST API: such an event is decided
 # when the request is answered and appended to the inbound topic afterwards.
 API_SOURCE = "orderstate/api"
-Headers = Sequence[tuple[str, bytes]]
+# Kafka lets a header's value be null (aiokafka gives None).
+Headers = Sequence[tuple[str, bytes | None]]
 
 _CE_PREFIX = "ce_"
 _MAX_HEADER_BYTES = 4096
@@ -168,16 +169,8 @@ def decode_kafka(
     """Read a CloudEvent from a Kafka record in either content mode."""
     if value is None:
         raise DecodeError("the record has no value (a tombstone is not an event)")
-    header_map = _header_map(headers)
-    content_type = header_map.get("content-type", "")
-    if _CE_PREFIX + "specversion" in header_map and not content_type.startswith(
-        STRUCTURED_CONTENT_TYPE
-    ):
-        attributes: dict[str, Any] = {
-            name[len(_CE_PREFIX) :]: text
-            for name, text in header_map.items()
-            if name.startswith(_CE_PREFIX)
-        }
+    attributes, content_type = _read_headers(headers)
+    if "specversion" in attributes and not content_type.startswith(STRUCTURED_CONTENT_TYPE):
         if content_type and not content_type.startswith("application/json"):
             raise DecodeError(f"content-type {content_type!r}: data must be application/json")
         attributes["data"] = parse_json(
@@ -202,20 +195,32 @@ def decode_kafka(
     return _validate(attributes)
 
 
-def _header_map(headers: Headers) -> dict[str, str]:
-    result: dict[str, str] = {}
+def _read_headers(headers: Headers) -> tuple[dict[str, Any], str]:
+    """The CloudEvents attributes of the ``ce_`` headers (binary content mode), and the
+    content type ("" without one). Every header must be UTF-8 text of a bounded size."""
+    attributes: dict[str, Any] = {}
+    content_type: str | None = None
     for name, raw in headers:
+        if raw is None:
+            raise DecodeError(f"header {name[:64]!r} has a null value; send text or leave it out")
         if len(raw) > _MAX_HEADER_BYTES:
             raise DecodeError(f"header {name[:64]!r} is over {_MAX_HEADER_BYTES} bytes")
-        key = name.lower()
-        if key in result and (key.startswith(_CE_PREFIX) or key == "content-type"):
-            # Which of the two counts would be the reader's choice: refused, not guessed.
-            raise DecodeError(f"header {name[:64]!r} is given twice")
         try:
-            result[key] = raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise DecodeError(f"header {name[:64]!r} is not UTF-8") from None
-    return result
+        key = name.lower()
+        # Which of two values counts would be the reader's choice: refused, not guessed.
+        if key.startswith(_CE_PREFIX):
+            attribute = key[len(_CE_PREFIX) :]
+            if attribute in attributes:
+                raise DecodeError(f"header {name[:64]!r} is given twice")
+            attributes[attribute] = text
+        elif key == "content-type":
+            if content_type is not None:
+                raise DecodeError(f"header {name[:64]!r} is given twice")
+            content_type = text
+    return attributes, content_type or ""
 
 
 def _int_attribute(name: str, text: str) -> int:

@@ -66,7 +66,7 @@ def read_record(record: Any, role: TopicRole, limits: DecodeLimits) -> Read:
     headers = list(record.headers or ())
     if record.key is None and not record.value:
         for name, raw in headers:
-            if name in (MARKER_HEADER, TICK_HEADER) and raw.isdigit():
+            if name in (MARKER_HEADER, TICK_HEADER) and raw is not None and raw.isdigit():
                 if name == MARKER_HEADER:
                     return Read(key_ms=int(raw), marker=True)
                 return Read(key_ms=int(raw), tick=True)
@@ -100,15 +100,16 @@ def _text_or_base64(raw: bytes | None) -> tuple[str | None, str]:
     return text, "utf-8"
 
 
-def _original(record: Any, headers: list[tuple[str, bytes]]) -> RejectedOriginal:
+def _original(record: Any, headers: list[tuple[str, bytes | None]]) -> RejectedOriginal:
     value = record.value
     truncated = value is not None and len(value) > _MAX_KEPT_VALUE
     text, encoding = _text_or_base64(value[:_MAX_KEPT_VALUE] if truncated else value)
     key, _ = _text_or_base64(record.key)
     header_map = {
-        name.replace("\x00", "\ufffd"): raw.decode("utf-8", "replace").replace("\x00", "\ufffd")[
-            :1024
-        ]
+        # A null value is kept as "": the rejection's message names the header.
+        name.replace("\x00", "\ufffd"): (raw or b"")
+        .decode("utf-8", "replace")
+        .replace("\x00", "\ufffd")[:1024]
         for name, raw in headers[:50]
     }
     if truncated:
