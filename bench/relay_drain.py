@@ -18,17 +18,19 @@ import subprocess
 import sys
 import tempfile
 import time
+import zlib
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import asyncpg
+import pydantic_core
 from pydantic import SecretStr
 
 from infra import REPO, Scratch, endpoints
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 
-_EVENT_BYTES = 1500
 _ORDERS = 50_000
 
 
@@ -54,27 +56,88 @@ def _relay_class(commit: str | None) -> type:
     return module.Relay  # type: ignore[no-any-return]
 
 
+def _event(n: int) -> tuple[str, int, str, str, str, str]:
+    """Outbox row ``n``: an order event as the worker writes it (compact JSON, data last, the
+    order's snapshot with three items and a shipment; about 1,500 bytes)."""
+    order = f"o{n % _ORDERS}"
+    version = n // _ORDERS + 1
+    at = "2026-12-01T10:00:00Z"
+    event = {
+        "specversion": "1.0",
+        "id": f"e{n}",
+        "source": "orderstate",
+        "type": "order.state_changed",
+        "time": "2026-12-01T10:00:00.123456Z",
+        "datacontenttype": "application/json",
+        "shopid": "shop-1",
+        "orderid": order,
+        "sequence": version,
+        "data": {
+            "version": version,
+            "cause_event_id": f"c{n}",
+            "occurred_at": at,
+            "from_state": "paid",
+            "to_state": "in_production",
+            "order": {
+                "order_id": order,
+                "order_url": f"https://shop-1.example.com/orders/{order}",
+                "order_date": at,
+                "language": "de",
+                "promised_delivery_date": None,
+                "order_tags": {"channel": "web", "campaign": "bf"},
+                "boarding_complete": False,
+                "state": "in_production",
+                "payment_evidence": True,
+                "version": version,
+                "items": [
+                    {
+                        "item_id": f"{order}-{i}",
+                        "sku": f"SKU-{i:05d}",
+                        "name": "Grey wool jumper, size M",
+                        "quantity": i + 1,
+                        "unit_price": "49.95",
+                        "currency": "EUR",
+                        "status": "open",
+                    }
+                    for i in range(3)
+                ],
+                "shipments": [
+                    {
+                        "shipment_id": f"S-{order}",
+                        "direction": "outbound",
+                        "status": "created",
+                        "carrier": "dhl",
+                        "tracking_code": f"JJD{n:012d}",
+                        "linked_at": at,
+                    }
+                ],
+                "created_at": at,
+                "updated_at": at,
+                "deleted": False,
+            },
+        },
+    }
+    lane = zlib.crc32(f"shop-1:{order}".encode()) % 64
+    return "order_events_out", lane, "shop-1", order, f"e{n}", pydantic_core.to_json(event).decode()
+
+
 async def _fill(url: str, rows: int) -> None:
     """The backlog: one order event per row, round-robin over the orders, in id order."""
-    padding = "x" * (_EVENT_BYTES - 400)
     conn = await asyncpg.connect(url)
     try:
-        await conn.execute(
-            """
-            INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
-            SELECT 'order_events_out', (hashtext('o' || (g % $2)) & 63), 'shop-1',
-                   'o' || (g % $2), 'e' || g,
-                   json_build_object('specversion', '1.0', 'id', 'e' || g, 'source', 'orderstate',
-                       'type', 'order.updated', 'time', '2026-12-01T10:00:00Z',
-                       'datacontenttype', 'application/json', 'shopid', 'shop-1',
-                       'orderid', 'o' || (g % $2), 'sequence', g / $2 + 1,
-                       'data', json_build_object('version', g / $2 + 1, 'padding', $3::text))::text,
-                   now()
-            FROM generate_series(0, $1 - 1) g
-            """,
-            rows,
-            _ORDERS,
-            padding,
+        now = datetime.now(UTC)
+        await conn.copy_records_to_table(
+            "outbox",
+            records=[(*_event(n), now) for n in range(rows)],
+            columns=[
+                "topic_role",
+                "lane",
+                "shop_id",
+                "order_id",
+                "event_id",
+                "event",
+                "created_at",
+            ],
         )
         await conn.execute("VACUUM ANALYZE outbox")
     finally:
@@ -189,7 +252,8 @@ def main() -> None:
         "# Relay: draining an outbox backlog",
         "",
         f"`PYTHONPATH=. .venv/bin/python bench/relay_drain.py {' '.join(sys.argv[1:])}` at "
-        f"`{commit}`: the same backlog ({args.rows:,} rows of about {_EVENT_BYTES} bytes over "
+        f"`{commit}`: the same backlog ({args.rows:,} order events of about "
+        f"{len(_event(0)[5]):,} bytes, written as the worker writes them, over "
         f"{_ORDERS:,} orders) drained by the relay of each commit, one after the other, with the "
         "native Kafka and PostgreSQL on this machine.",
         "",

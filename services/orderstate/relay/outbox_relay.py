@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
-import pydantic_core
 import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -43,7 +42,7 @@ from aiokafka.errors import (
 )
 
 from orderstate import metrics
-from orderstate.events.envelope import binary_from_data
+from orderstate.events.envelope import binary_from_stored
 from orderstate.events.topics import TopicRole
 from orderstate.kafka_client import expected_partition, kafka_options
 from orderstate.projector.connection import DATABASE_DOWN, Conn
@@ -351,10 +350,9 @@ class Relay:
         full: list[_Filling] = []
         partitions: dict[str, int] = {}
         for index, row in enumerate(rows):
-            # Written by the projector from validated values; parsed, not re-validated.
-            event = pydantic_core.from_json(row.event)
-            headers, value = binary_from_data(event)
-            key = f"{event['shopid']}:{event['orderid']}".encode()
+            # Written by the projector from validated values: sent as written, not re-validated.
+            headers, value = binary_from_stored(row.event)
+            key = f"{row.key[0]}:{row.key[1]}".encode()
             topic = self.settings.topic_name(TopicRole(row.topic_role))
             try:
                 if topic not in partitions:
