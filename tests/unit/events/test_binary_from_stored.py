@@ -18,8 +18,10 @@ _TEXT = st.one_of(
 )
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(min_value=-(2**53), max_value=2**53) | _TEXT,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.sampled_from(["data", "a", "order", ""]) | _TEXT, inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.sampled_from(["data", "a", "order", ""]) | _TEXT, inner, max_size=4)
+    ),
     max_leaves=20,
 )
 _DATA = st.dictionaries(st.sampled_from(["data", "order", "original"]) | _TEXT, _JSON, max_size=5)
