@@ -49,7 +49,8 @@ def lane_of(shop_id: str, order_id: str) -> int:
 def derived_id(source: str, event_id: str, suffix: str) -> str:
     """``str(uuid.uuid5(_NAMESPACE, name))`` for ``name`` = source, id and suffix on lines of
     their own, computed without the two ``UUID`` objects: one or more per accepted event, and the
-    objects cost three quarters of it (tests/unit/test_outbox_rows.py holds it to uuid5)."""
+    objects cost three quarters of it (tests/unit/projector/test_outbox_rows.py holds it to
+    uuid5)."""
     digest = bytearray(
         hashlib.sha1(
             _NAMESPACE_BYTES + f"{source}\n{event_id}\n{suffix}".encode(), usedforsecurity=False
