@@ -18,7 +18,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -28,6 +27,7 @@ import pydantic_core
 from pydantic import SecretStr
 
 from infra import REPO, Scratch, endpoints
+from orderstate.projector.outbox_rows import lane_of
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 
@@ -58,7 +58,7 @@ def _relay_class(commit: str | None) -> type:
 
 def _event(n: int) -> tuple[str, int, str, str, str, str]:
     """Outbox row ``n``: an order event as the worker writes it (compact JSON, data last, the
-    order's snapshot with three items and a shipment; about 1,500 bytes)."""
+    order's snapshot with three items and a shipment; about 1,300 bytes)."""
     order = f"o{n % _ORDERS}"
     version = n // _ORDERS + 1
     at = "2026-12-01T10:00:00Z"
@@ -117,8 +117,14 @@ def _event(n: int) -> tuple[str, int, str, str, str, str]:
             },
         },
     }
-    lane = zlib.crc32(f"shop-1:{order}".encode()) % 64
-    return "order_events_out", lane, "shop-1", order, f"e{n}", pydantic_core.to_json(event).decode()
+    return (
+        "order_events_out",
+        lane_of("shop-1", order),
+        "shop-1",
+        order,
+        f"e{n}",
+        pydantic_core.to_json(event).decode(),
+    )
 
 
 async def _fill(url: str, rows: int) -> None:
