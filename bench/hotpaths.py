@@ -20,12 +20,8 @@ from orderstate.domain import Accepted, OrderView, PolicyBook, decide
 from orderstate.events import decode as decode_module
 from orderstate.events import envelope as envelope_module
 from orderstate.events.decode import decode_record
-from orderstate.events.envelope import binary_from_stored, decode_kafka
-from orderstate.events.outbound import (
-    outbound_event_text,
-    snapshot_text,
-    time_data,
-)
+from orderstate.events.envelope import decode_kafka
+from orderstate.events.outbound import time_data
 from orderstate.projector.outbox_rows import fact_rows
 from orderstate.simulation.generator import Kind, SimConfig, SimRecord, generate
 
@@ -65,6 +61,11 @@ def _no_nul(record: SimRecord) -> bool:
 
 
 def measure(orders: int = 1000) -> list[Row]:
+    # Imported here, not at the top: bench/worker_cost.py and bench/startup.py run
+    # speed_probe with an older commit's orderstate, which lacks these.
+    from orderstate.events.envelope import binary_from_stored  # noqa: PLC0415
+    from orderstate.events.outbound import outbound_event_text, snapshot_text  # noqa: PLC0415
+
     records = [r for r in generate(SimConfig(orders=orders, seed=5)) if r.kind != Kind.MALFORMED]
     decoded = [
         decode_record(key=r.key, value=r.value, headers=r.headers, topic_role=r.role)
