@@ -9,7 +9,9 @@ simulated records, migrates its own fresh database with that tree's migrations, 
 applies every record in batches of 500 as the worker does, on one asyncpg connection. It reads
 its own CPU time (``time.process_time``: the Python of decode and apply plus asyncpg's
 encoding, not PostgreSQL's), so the figure is the worker's per-event work that does not depend
-on Kafka.
+on Kafka. Each turn then times two pure steps of apply_batch alone on the same events, decide
+and fact_rows, in a tight loop: the whole apply moves with PostgreSQL and the machine, and a
+change to one step can be smaller than that spread.
 Turns alternate which variant goes first, so a drift of the machine's speed falls on both.
 Writes a section into bench/results-worker-cost.md unless ``--no-write``.
 """
@@ -33,11 +35,12 @@ import asyncpg
 
 import infra
 from hotpaths import speed_probe
-from orderstate.domain import PolicyBook
+from orderstate.domain import Accepted, PolicyBook, decide
 from orderstate.events.decode import DecodeLimits
 from orderstate.projector.apply import apply_batch
 from orderstate.projector.inputs import Position
 from orderstate.projector.migrate import migrate
+from orderstate.projector.outbox_rows import fact_rows
 from orderstate.simulation.generator import SimConfig, generate
 from orderstate.worker.records import read_record
 from pipeline import _FakeRecord
@@ -59,6 +62,7 @@ async def _child(url: str, orders: int, seed: int, batch: int) -> dict[str, Any]
         # would walk them again and again.
         gc.collect()
         gc.freeze()
+        decoded = []
         for start in range(0, len(records), batch):
             c0 = time.process_time()
             inputs = []
@@ -69,6 +73,8 @@ async def _child(url: str, orders: int, seed: int, batch: int) -> dict[str, Any]
                 at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
                 inputs.append(read.input(fake, r.role, at))
                 offsets[role] += 1
+                if read.decoded is not None:
+                    decoded.append(read.decoded)
             c1, w1 = time.process_time(), time.perf_counter()
             await apply_batch(
                 conn, inputs, policies=policies, now=datetime.now(UTC), consumer_group="cost"
@@ -85,6 +91,40 @@ async def _child(url: str, orders: int, seed: int, batch: int) -> dict[str, Any]
         "decode_us": decode_cpu / n * 1e6,
         "apply_us": apply_cpu / n * 1e6,
         "apply_wall_us": apply_wall / n * 1e6,
+        **_in_memory(decoded, policies),
+    }
+
+
+def _in_memory(decoded: list[Any], policies: PolicyBook) -> dict[str, float]:
+    """Two of apply_batch's pure steps alone, in a tight loop over the turn's events (best of
+    three, collector off): steadier than the whole apply, which a drift of the machine or of
+    PostgreSQL moves, so a change to one of them shows in its own row."""
+    now = datetime.now(UTC)
+    accepted: list[tuple[Any, Any]] = []
+    decide_s = fact_rows_s = float("inf")
+    gc.disable()
+    try:
+        for _ in range(3):
+            views: dict[tuple[str, str], Any] = {}
+            accepted = []
+            c0 = time.process_time()
+            for d in decoded:
+                key = (d.event.shopid, d.event.orderid)
+                decision = decide(views.get(key), d.change, policies.for_shop(key[0]), now)
+                if isinstance(decision, Accepted):
+                    views[key] = decision.new_view
+                    accepted.append((decision, d.event))
+            decide_s = min(decide_s, time.process_time() - c0)
+        for _ in range(3):
+            c0 = time.process_time()
+            for decision, event in accepted:
+                fact_rows(decision, cause=event, now=now, first_sequence=1)
+            fact_rows_s = min(fact_rows_s, time.process_time() - c0)
+    finally:
+        gc.enable()
+    return {
+        "decide_us": decide_s / len(decoded) * 1e6,
+        "fact_rows_us": fact_rows_s / max(len(accepted), 1) * 1e6,
     }
 
 
@@ -192,6 +232,17 @@ def section(run: dict[str, Any], title: str) -> str:
     lines.append(
         f"| **both** | median {total_b:.1f} | median {total_a:.1f} | **{total_a / total_b:.2f}x** |"
     )
+    # Turns of a version of this script before these rows were added have no such figures.
+    if all("fact_rows_us" in t for t in (*b, *a)):
+        for key, label in (
+            ("decide_us", "of it, in memory: decide, per decoded event"),
+            ("fact_rows_us", "of it, in memory: fact_rows, per accepted change"),
+        ):
+            ratio = _median(a, key) / _median(b, key)
+            lines.append(
+                f"| {label} | {', '.join(f'{t[key]:.1f}' for t in b)} | "
+                f"{', '.join(f'{t[key]:.1f}' for t in a)} | {ratio:.2f}x |"
+            )
     wall_b, wall_a = _median(b, "apply_wall_us"), _median(a, "apply_wall_us")
     lines += [
         "",
