@@ -7,10 +7,11 @@ relay holds, takes a share of each lane's oldest rows with ``FOR UPDATE SKIP LOC
 publishes them, and marks them sent after the broker acknowledged them. A relay that dies
 between produce and mark causes a re-send with the same CloudEvents ids, never a loss.
 
-An order's rows are sent in waves: its next row only after the broker acknowledged the one
-before. So a failure (a broker that goes away mid-round, a record the broker refuses) can
-never put an order's later event on the wire ahead of an earlier one, and the acknowledged
-rows of a failed round are still marked sent. A row the broker refuses for what it is
+An order's rows are sent in waves: the rows of an order in one wave go in one record batch,
+which the broker appends whole or not at all, and its next rows only after the broker
+acknowledged that batch. So a failure (a broker that goes away mid-round, a record the broker
+refuses) can never put an order's later event on the wire ahead of an earlier one, and the
+acknowledged rows of a failed round are still marked sent. A row the broker refuses for what it is
 (over the message size) is set aside as dead-lettered, with the reason; the later rows of
 its order wait behind it until an operator retries or skips it (``orderstate outbox``),
 while every other order goes on.
@@ -19,7 +20,7 @@ while every other order goes on.
 import asyncio
 import random
 import time
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +129,59 @@ class _Filling:
             self.builder, self.topic, partition=self.partition
         )
         return future
+
+
+class _Wave:
+    """The record batches of one wave. The relay fills them itself, one per partition (more
+    when one is full), in the partition Kafka's default partitioner gives the key: per record
+    that costs half of what aiokafka's ``send`` does (bench/relay-drain-results.md). A batch
+    the broker refuses fails all of its rows."""
+
+    def __init__(self, producer: Any) -> None:
+        self.producer = producer
+        self.outcomes: list[tuple[_Row, BaseException | None]] = []
+        self.filling: dict[tuple[str, int], _Filling] = {}
+        self.full: list[_Filling] = []
+        self.partitions: dict[str, int] = {}
+
+    async def target(self, topic: str, key: bytes) -> tuple[str, int]:
+        if topic not in self.partitions:
+            self.partitions[topic] = len(await self.producer.partitions_for(topic))
+        return topic, expected_partition(key, self.partitions[topic])
+
+    def add_first(
+        self,
+        target: tuple[str, int],
+        index: int,
+        key: bytes,
+        value: bytes,
+        headers: list[tuple[str, bytes]],
+    ) -> _Filling:
+        """Add a group's first row, to a new batch if the partition's is full; the batch."""
+        batch = self.filling.get(target)
+        if batch is None or not batch.add(index, key, value, headers):
+            if batch is not None:
+                self.full.append(batch)
+            batch = self.filling[target] = _Filling(target, self.producer.create_batch())
+            batch.add(index, key, value, headers)
+        return batch
+
+    async def send(self) -> list[tuple[_Row, BaseException | None]]:
+        sending: list[tuple[_Filling, asyncio.Future[Any]]] = []
+        for batch in [*self.full, *self.filling.values()]:
+            try:
+                sending.append((batch, await batch.send(self.producer)))
+            except KafkaError as exc:  # the producer is closed, or its queue stayed full
+                self._fail(batch, exc)
+        settled = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
+        for (batch, _), outcome in zip(sending, settled, strict=True):
+            if isinstance(outcome, BaseException):
+                self._fail(batch, outcome)
+        return self.outcomes
+
+    def _fail(self, batch: _Filling, error: BaseException) -> None:
+        for index in batch.rows:
+            self.outcomes[index] = (self.outcomes[index][0], error)
 
 
 class Relay:
@@ -296,39 +350,30 @@ class Relay:
     async def _send_in_waves(
         self, rows: list[_Row]
     ) -> tuple[list[_Row], list[tuple[_Row, str]], _RoundFailed | None]:
-        """Wave k holds the k-th row of every order in the round. Returns the rows the broker
-        acknowledged, the rows it refused for what they are, and the failure that ended the
-        round early, if any."""
-        per_order: dict[tuple[str, str], list[_Row]] = defaultdict(list)
+        """Each wave holds the next rows of every order in the round: as many of an order's
+        rows as go in one record batch (the same topic and partition, and room in the batch),
+        and at least one. A batch is appended to its partition whole or not at all, so an
+        order's later row can never be on the wire without the rows before it. Returns the
+        rows the broker acknowledged, the rows it refused for what they are, and the failure
+        that ended the round early, if any."""
+        queues: dict[tuple[str, str], deque[_Row]] = defaultdict(deque)
         for row in rows:
-            per_order[row.key].append(row)
+            queues[row.key].append(row)
         sent: list[_Row] = []
         dead: list[tuple[_Row, str]] = []
         blocked: set[tuple[str, str]] = set()
-        depth = max(len(queue) for queue in per_order.values())
-        for k in range(depth):
-            wave = [q[k] for key, q in per_order.items() if k < len(q) and key not in blocked]
-            if not wave:
-                break
-            results = await self._send(wave)
-            refusals = [(row, e) for row, e in zip(wave, results, strict=True) if _refused(e)]
-            # A refusal fails its whole batch: find the rows refused on their own. The producer
-            # is replaced after each refusal only, not before each row: a batch holds up to a
-            # few hundred rows, and a replacement costs a reconnect.
-            alone: dict[int, BaseException | None] = {}
-            broken = refusals[0][1] if refusals else None
-            for row, _ in refusals:
-                if broken is not None:
-                    await self._replace_producer(broken)
-                alone[row.id] = error = (await self._send([row]))[0]
-                broken = error if _refused(error) else None
-            if broken is not None:
-                await self._replace_producer(broken)
+        while groups := [q for key, q in queues.items() if q and key not in blocked]:
+            outcomes = await self._send(groups)
+            alone = await self._settle_refusals(outcomes)
             failure: _RoundFailed | None = None
-            for row, first in zip(wave, results, strict=True):
+            for row, first in outcomes:
+                if row.key in blocked:
+                    # Behind a row of its order that failed in this wave: it stays unsent.
+                    continue
                 error = alone.get(row.id, first)
                 if error is None:
                     sent.append(row)
+                    queues[row.key].popleft()
                 elif _refused(error):
                     dead.append((row, f"{type(error).__name__}: {error}"[:1000]))
                     blocked.add(row.key)
@@ -339,47 +384,64 @@ class Relay:
                 return sent, dead, failure
         return sent, dead, None
 
-    async def _send(self, rows: list[_Row]) -> list[BaseException | None]:
-        """Send rows and wait for every one to settle, so nothing is in flight when a wave
-        ends, whatever failed. The relay fills the record batches itself, one per partition
-        (more when one is full), in the partition Kafka's default partitioner gives the key:
-        per record that costs half of what aiokafka's ``send`` does
-        (bench/relay-drain-results.md). A batch the broker refuses fails all of its rows."""
-        results: list[BaseException | None] = [None] * len(rows)
-        filling: dict[tuple[str, int], _Filling] = {}
-        full: list[_Filling] = []
-        partitions: dict[str, int] = {}
-        for index, row in enumerate(rows):
-            # Written by the projector from validated values: sent as written, not re-validated.
-            headers, value = binary_from_stored(row.event)
-            key = f"{row.key[0]}:{row.key[1]}".encode()
-            topic = self.settings.topic_name(TopicRole(row.topic_role))
-            try:
-                if topic not in partitions:
-                    partitions[topic] = len(await self.producer.partitions_for(topic))
-            except KafkaError as exc:  # e.g. the topic does not exist
-                results[index] = exc
+    async def _settle_refusals(
+        self, outcomes: list[tuple[_Row, BaseException | None]]
+    ) -> dict[int, BaseException | None]:
+        """A refusal fails its whole batch: the rows of a refused batch are sent again one by
+        one, in order, to find those refused for themselves. An order stops at its first row
+        that fails alone, so none of its later rows goes out ahead of it. The producer is
+        replaced after each refusal only, not before each row: a batch holds up to a few
+        hundred rows, and a replacement costs a reconnect. Returns each re-sent row's own
+        outcome; the rows left behind a failure keep the batch's refusal."""
+        refused = [(row, error) for row, error in outcomes if _refused(error)]
+        alone: dict[int, BaseException | None] = {}
+        if not refused:
+            return alone
+        broken: BaseException | None = refused[0][1]
+        stopped: set[tuple[str, str]] = set()
+        for row, _ in refused:
+            if row.key in stopped:
                 continue
-            target = (topic, expected_partition(key, partitions[topic]))
-            batch = filling.get(target)
-            if batch is None or not batch.add(index, key, value, headers):
-                if batch is not None:
-                    full.append(batch)
-                batch = filling[target] = _Filling(target, self.producer.create_batch())
-                batch.add(index, key, value, headers)
-        sending: list[tuple[_Filling, asyncio.Future[Any]]] = []
-        for batch in [*full, *filling.values()]:
-            try:
-                sending.append((batch, await batch.send(self.producer)))
-            except KafkaError as exc:  # the producer is closed, or its queue stayed full
-                for index in batch.rows:
-                    results[index] = exc
-        settled = await asyncio.gather(*(f for _, f in sending), return_exceptions=True)
-        for (batch, _), outcome in zip(sending, settled, strict=True):
-            if isinstance(outcome, BaseException):
-                for index in batch.rows:
-                    results[index] = outcome
-        return results
+            if broken is not None:
+                await self._replace_producer(broken)
+            alone[row.id] = error = (await self._send([deque([row])]))[0][1]
+            broken = error if _refused(error) else None
+            if error is not None:
+                stopped.add(row.key)
+        if broken is not None:
+            await self._replace_producer(broken)
+        return alone
+
+    async def _send(self, groups: list[deque[_Row]]) -> list[tuple[_Row, BaseException | None]]:
+        """Send the first rows of each group (an order's unsent rows, oldest first) and wait
+        for every one to settle, so nothing is in flight when a wave ends, whatever failed.
+        A group's rows go in one record batch: from its first row, as long as they go to the
+        same partition and fit; the rest wait for the next wave. Returns each row put on the
+        wire (or that could not be) with its outcome."""
+        wave = _Wave(self.producer)
+        for group in groups:
+            batch: _Filling | None = None
+            for row in group:
+                # Written by the projector from validated values: sent as written, not
+                # re-validated.
+                headers, value = binary_from_stored(row.event)
+                key = f"{row.key[0]}:{row.key[1]}".encode()
+                topic = self.settings.topic_name(TopicRole(row.topic_role))
+                try:
+                    target = await wave.target(topic, key)
+                except KafkaError as exc:  # e.g. the topic does not exist
+                    if batch is None:
+                        wave.outcomes.append((row, exc))
+                    break
+                index = len(wave.outcomes)
+                if batch is None:
+                    batch = wave.add_first(target, index, key, value, headers)
+                elif (batch.topic, batch.partition) != target or not batch.add(
+                    index, key, value, headers
+                ):
+                    break
+                wave.outcomes.append((row, None))
+        return await wave.send()
 
     async def _mark_sent(self, conn: Conn, ids: list[int], acked: datetime) -> None:
         # Only rows the broker acknowledged: a crash before this re-sends, never loses.
