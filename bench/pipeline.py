@@ -82,6 +82,9 @@ class Orderstate:
     stages: bool = False
     # Worker processes in the consumer group (the relay is always one).
     workers: int = 1
+    # The services/ tree the relay runs from (an older commit's: bench/relay_follow.py);
+    # None: this checkout's.
+    relay_services: Path | None = None
     worker: Popen[bytes] | None = None
     more_workers: list[Popen[bytes]] = field(default_factory=list)
     relay: Popen[bytes] | None = None
@@ -91,6 +94,10 @@ class Orderstate:
     def _start(self, command: str, log: str | None = None) -> Popen[bytes]:
         env = infra.orderstate_env(self.url, self.ends.kafka, self.topics, self.group)
         env.update(self.settings)
+        if command == "relay" and self.relay_services is not None:
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(self.relay_services), env.get("PYTHONPATH")) if p
+            )
         observers: list[str] = []
         if self.profile:
             observers += ["--profile", str(self.logs / f"{command}.prof")]

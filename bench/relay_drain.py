@@ -255,7 +255,9 @@ def main() -> None:
         check=True,
     ).stdout.strip()
     text = [
-        "# Relay: draining an outbox backlog",
+        f"## Draining: the relay of {args.before} against {commit}"
+        if args.before
+        else f"## Draining: the relay of {commit}",
         "",
         f"`PYTHONPATH=. .venv/bin/python bench/relay_drain.py {' '.join(sys.argv[1:])}` at "
         f"`{commit}`: the same backlog ({args.rows:,} order events of about "
@@ -269,8 +271,15 @@ def main() -> None:
         *lines,
         "",
     ]
-    args.out.write_text("\n".join(text))
-    print(f"relay_drain: written to {args.out}")
+    # A section added to the page, as the other comparisons do: the earlier ones stay.
+    page = (
+        args.out.read_text()
+        if args.out.exists()
+        else "# Relay: draining an outbox backlog\n\nSections are added by "
+        "bench/relay_drain.py and bench/relay_follow.py, newest last.\n"
+    )
+    args.out.write_text(page.rstrip("\n") + "\n\n" + "\n".join(text))
+    print(f"relay_drain: section added to {args.out}")
 
 
 if __name__ == "__main__":
