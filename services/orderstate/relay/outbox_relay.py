@@ -11,9 +11,9 @@ An order's rows are sent in waves: the rows of an order in one wave go in one re
 which the broker appends whole or not at all, and its next rows only after the broker
 acknowledged that batch. So a failure (a broker that goes away mid-round, a record the broker
 refuses) can never put an order's later event on the wire ahead of an earlier one, and the
-acknowledged rows of a failed round are still marked sent. A row the broker refuses for what it is
-(over the message size) is set aside as dead-lettered, with the reason; the later rows of
-its order wait behind it until an operator retries or skips it (``orderstate outbox``),
+acknowledged rows of a failed round are still marked sent. A row the broker refuses for what
+it is (over the message size) is set aside as dead-lettered, with the reason; the later rows
+of its order wait behind it until an operator retries or skips it (``orderstate outbox``),
 while every other order goes on.
 """
 
