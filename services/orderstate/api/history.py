@@ -78,7 +78,7 @@ async def order_as_of(
 def view_of_snapshot(
     shop_id: str, snapshot: dict[str, Any], history: list[HistoryEntry]
 ) -> OrderView:
-    """The view an event's ``OrderSnapshot`` was made from (events/outbound.py, snapshot_data)."""
+    """The view an event's ``OrderSnapshot`` was made from (events/outbound.py, snapshot_text)."""
     return OrderView.model_validate(
         {
             "shop_id": shop_id,
