@@ -4,7 +4,6 @@ broker accepts on the topics it publishes to: a batch over a topic's max.message
 refused whole, even when each record in it would fit. The relay fills them itself, so each
 record must land in the partition Kafka's default partitioner gives its key."""
 
-import asyncio
 import json
 from typing import Any
 
@@ -19,6 +18,7 @@ from tests.support.pipeline import (
     Published,
     consume_until,
     produce,
+    relay_started,
     running,
     settings_for,
     wait_for,
@@ -37,23 +37,13 @@ async def _value(url: str, sql: str) -> Any:
         await conn.close()
 
 
-async def _started(relay: Relay) -> asyncio.Task[int]:
-    task = asyncio.create_task(relay.run())
-
-    async def producing() -> bool:
-        return relay.producer is not None
-
-    await wait_for(producing, timeout_s=60)
-    return task
-
-
 async def test_batches_are_as_large_as_the_setting_where_the_topics_allow_it(
     kafka_bootstrap: str, database_url: str, topics: TopicNames
 ) -> None:
     settings = settings_for(kafka_bootstrap, database_url, topics, relay_batch_bytes=300_000)
     async with running(settings, relays=0) as pipeline:
         relay = Relay(settings, pipeline.pool, stop=pipeline.stop)
-        task = await _started(relay)
+        task = await relay_started(relay)
         pipeline.stop.set()
         assert await task == 0
     assert relay.batch_bytes == 300_000
@@ -75,7 +65,7 @@ async def _drain_into_a_limited_topic(
             lambda: _at_least(database_url, "SELECT count(*) FROM outbox", _ORDERS), timeout_s=60
         )
         relay = relay_type(settings, pipeline.pool, stop=pipeline.stop)
-        task = await _started(relay)
+        task = await relay_started(relay)
         first_producer = relay.producer
         out = await consume_until(
             kafka_bootstrap, topics.order_events, lambda s: len(s) >= _ORDERS, timeout_s=60

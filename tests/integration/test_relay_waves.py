@@ -14,6 +14,7 @@ from tests.support.pipeline import (
     Published,
     consume_until,
     produce,
+    relay_started,
     running,
     settings_for,
     wait_for,
@@ -60,16 +61,6 @@ async def _outbox_holds(url: str, rows: int) -> bool:
     return len(await _rows(url, "SELECT id FROM outbox")) >= rows
 
 
-async def _relay_started(relay: Relay) -> "asyncio.Task[int]":
-    task = asyncio.create_task(relay.run())
-
-    async def producing() -> bool:
-        return relay.producer is not None
-
-    await wait_for(producing, timeout_s=60)
-    return task
-
-
 def _sequences(out: list[Published], key: str) -> list[int]:
     """The sequences of ``key``'s events in the order they are on the topic (one partition)."""
     return [int(p.headers["ce_sequence"]) for p in out if p.key == key]
@@ -97,7 +88,7 @@ async def test_an_orders_rows_of_one_round_go_out_in_one_wave(
         await produce(kafka_bootstrap, topics.orders, records)
         await wait_for(lambda: _outbox_holds(database_url, 3 * _ORDERS), timeout_s=60)
         relay = _WaveCountingRelay(settings, pipeline.pool, stop=pipeline.stop)
-        task = await _relay_started(relay)
+        task = await relay_started(relay)
         out = await consume_until(
             kafka_bootstrap, topics.order_events, lambda s: len(s) >= 3 * _ORDERS, timeout_s=60
         )
@@ -128,7 +119,7 @@ async def test_an_order_stops_at_its_refused_row_though_its_next_row_was_in_the_
         await produce(kafka_bootstrap, topics.orders, records)
         await wait_for(lambda: _outbox_holds(database_url, 13), timeout_s=60)
         relay = _UnfittedRelay(settings, pipeline.pool, stop=pipeline.stop)
-        task = await _relay_started(relay)
+        task = await relay_started(relay)
         out = await consume_until(
             kafka_bootstrap,
             topics.order_events,

@@ -149,3 +149,15 @@ async def wait_for(check: Callable[[], Any], *, timeout_s: float = 60) -> None:
     async with asyncio.timeout(timeout_s):
         while not await check():  # noqa: ASYNC110 -- polls another process's effects
             await asyncio.sleep(0.1)
+
+
+async def relay_started(relay: Relay) -> "asyncio.Task[int]":
+    """Run the relay in the background, once it has its producer (it has read its topics'
+    limits by then)."""
+    task = asyncio.create_task(relay.run())
+
+    async def producing() -> bool:
+        return relay.producer is not None
+
+    await wait_for(producing, timeout_s=60)
+    return task
