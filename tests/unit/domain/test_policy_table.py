@@ -196,6 +196,20 @@ def test_strict_shop_table_refuses_skipping() -> None:
     )
 
 
+def test_a_refusal_quotes_the_policy_name_as_it_is() -> None:
+    """The refusal's text is a template filled with the order and policy: braces in a
+    name are text, not places in the template."""
+    story = Story(load_policy({"transitions": STRICT_TABLE}, name="shop {prefix} {0}"))
+    story.accept(create_order())
+
+    rejected = story.reject(request_state(S.IN_PREPARATION))
+
+    assert rejected.message == (
+        "Order o-1 is 'new'; 'in_preparation' cannot follow it under policy 'shop {prefix} {0}'; "
+        "allowed next states: paid, cancelled."
+    )
+
+
 def test_policy_book_gives_each_shop_its_table() -> None:
     """load_policy_book: shops with a table get it, every other shop the default."""
     book = load_policy_book({"shops": {"s-strict": {"transitions": STRICT_TABLE}}})
