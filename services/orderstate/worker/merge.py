@@ -69,7 +69,14 @@ class PairMerge(Generic[Item]):
         out: list[tuple[int, Item]] = []
         orders, shipments = self._queues
         while limit is None or len(out) < limit:
-            marker = next((q for q in self._queues if q.entries and not q.entries[0][2]), None)
+            # A marker at the head of either queue goes first. Two plain tests, not a generator
+            # over the queues: this runs for every record the worker reads.
+            if orders.entries and not orders.entries[0][2]:
+                marker: _Queue[Item] | None = orders
+            elif shipments.entries and not shipments.entries[0][2]:
+                marker = shipments
+            else:
+                marker = None
             if marker is not None:
                 time, item, _ = marker.entries.popleft()
                 out.append((time, item))
