@@ -6,6 +6,7 @@ structured mode puts the whole event as JSON in the value, with content type
 (CloudEvents Kafka protocol binding 1.0).
 """
 
+import codecs
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -74,6 +75,7 @@ class CloudEvent(BaseModel):
 
 
 _ATTRIBUTES = frozenset(CloudEvent.model_fields)
+_BOM = codecs.BOM_UTF8
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 
 
@@ -87,12 +89,14 @@ def parse_json(
     REST bodies. Binary-mode data skips the check, which costs a third of the parse."""
     if len(raw) > max_bytes:
         raise DecodeError(f"{what} is {len(raw)} bytes; the limit is {max_bytes} bytes")
+    # Not the utf-8-sig codec: it is a Python function around the C decoder (0.58 against
+    # 0.19 µs for a 1.3 kB value), and its error positions leave out the mark.
+    start = len(_BOM) if raw.startswith(_BOM) else 0
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw[start:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise DecodeError(
-            f"{what} is not UTF-8: byte {exc.start} ({raw[exc.start : exc.start + 1]!r})"
-        ) from None
+        at = start + exc.start
+        raise DecodeError(f"{what} is not UTF-8: byte {at} ({raw[at : at + 1]!r})") from None
     try:
         value = json.loads(text, object_pairs_hook=_unique_members if unique_names else None)
     except _RepeatedName as exc:

@@ -1,5 +1,6 @@
 """Decoding inbound records: every bad input is one DecodeError with reason ``malformed``."""
 
+import codecs
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -80,6 +81,11 @@ class TestGoodInput:
         assert (change.shop_id, change.order_id, change.event_id) == ("shop-1", "ORD-1", "evt-1")
         assert change.occurred_at == datetime(2026, 3, 2, 9, 31, tzinfo=UTC)
         assert change.items[0].unit_price == Decimal("19.99")
+
+    def test_a_byte_order_mark_before_the_value_is_ignored(self) -> None:
+        record = binary_record()
+        record["value"] = codecs.BOM_UTF8 + record["value"]
+        assert isinstance(decode_record(**record, topic_role=ORDERS).change, CreateOrder)
 
     def test_structured_mode_is_read_too(self) -> None:
         body = {
@@ -295,6 +301,16 @@ class TestMalformedInput:
         record = binary_record()
         record["headers"].append(("ce_subject", b"\xff\xfe"))
         assert malformed(record) == "header 'ce_subject' is not UTF-8"
+
+    def test_value_that_is_not_utf8_names_the_byte(self) -> None:
+        record = binary_record()
+        record["value"] = b'{"order_date": "\xff"}'
+        assert malformed(record) == "the record value is not UTF-8: byte 16 (b'\\xff')"
+
+    def test_after_a_byte_order_mark_the_byte_is_counted_from_the_record_start(self) -> None:
+        record = binary_record()
+        record["value"] = codecs.BOM_UTF8 + b'{"order_date": "\xff"}'
+        assert malformed(record) == "the record value is not UTF-8: byte 19 (b'\\xff')"
 
     def test_data_that_is_not_an_object(self) -> None:
         assert malformed(binary_record([1, 2])) == "data must be a JSON object"
