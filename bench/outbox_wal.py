@@ -1,14 +1,15 @@
 """What an outbound order event costs PostgreSQL between the worker and the broker: the WAL and
 the backend CPU of writing it to the order event log and the outbox, the relay taking it, and
-the relay marking it sent. Two arms, in turns, each in a fresh migrated database:
+the relay marking it sent. Two arms, in turns, each in a fresh migrated database, both with
+the relay's own statements (relay_take_rows, relay_mark_sent):
 
-- **now**: the outbox row holds the event's text, as the worker writes it today; the relay
-  takes and marks rows with its own statements (relay_take_rows, relay_mark_sent).
-- **by reference**: the outbox row holds the order event log's key (the sequence) and no
-  text, and the relay reads the text from order_events. The arm alters its own database for
-  that; orderstate does not write this form.
+- **with text**: the outbox row holds a copy of the event's text, as every release before
+  migration 0012 wrote it (and this one until `orderstate migrate --outbox-by-reference` on
+  a database that had orders);
+- **by reference**: the outbox row holds the event's sequence and no text; the relay reads
+  the text of its order event log row.
 
-    PYTHONPATH=. .venv/bin/python bench/outbox_wal.py --rounds 3
+    PYTHONPATH=. .venv/bin/python bench/outbox_wal.py --rounds 4
 
 Prints, per arm and turn: WAL bytes (pg_current_wal_lsn before and after), the backend's CPU
 µs (/proc of the PostgreSQL backend serving the connection), and the wall time of each
@@ -31,18 +32,14 @@ import infra
 from orderstate.projector.queries import query
 from relay_drain import _event
 
-_BY_REFERENCE = """
-ALTER TABLE outbox ALTER COLUMN event DROP NOT NULL;
-ALTER TABLE outbox ADD COLUMN sequence bigint;
-"""
 _INSERT_LOG = """
 INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
 SELECT sh, o, $5, e, 'order.state_changed', ev, 3
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(sh, o, e, ev)
 """
 _INSERT_OUTBOX = """
-INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
-SELECT 'order_events_out', l, sh, o, e, ev, $6
+INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, sequence, created_at)
+SELECT 'order_events_out', l, sh, o, e, ev, $6, $7
 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[])
      WITH ORDINALITY AS u(l, sh, o, e, ev, n)
 ORDER BY n
@@ -53,30 +50,12 @@ SELECT 'order_events_out', l, sh, o, e, $5, $6
 FROM unnest($1::int[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(l, sh, o, e, n)
 ORDER BY n
 """
-# relay_take_rows with the text read from the log when the row has none.
-_TAKE_REF = """
-SELECT o.id, o.lane, o.topic_role, o.shop_id, o.order_id,
-       coalesce(o.event, l.event) AS event, o.created_at
-FROM unnest($1::smallint[]) AS f(lane)
-CROSS JOIN LATERAL (
-    SELECT r.id, r.lane, r.topic_role, r.shop_id, r.order_id, r.event, r.sequence, r.created_at
-    FROM outbox r
-    WHERE r.lane = f.lane AND r.sent_at IS NULL AND r.dead_at IS NULL
-    ORDER BY r.id
-    LIMIT $2
-    FOR UPDATE SKIP LOCKED
-) o
-LEFT JOIN order_events l
-  ON l.shop_id = o.shop_id AND l.order_id = o.order_id AND l.sequence = o.sequence
-"""
-_ARMS = ("now", "by reference")
+_ARMS = ("with text", "by reference")
 
 
 async def _turn(url: str, arm: str, batches: int, batch: int) -> dict[str, float]:
     conn = await asyncpg.connect(url)
     try:
-        if arm == "by reference":
-            await conn.execute(_BY_REFERENCE)
         backend = await conn.fetchval("SELECT pg_backend_pid()")
         lanes = list(range(64))
         wall = dict.fromkeys(("log", "outbox", "take", "mark"), 0.0)
@@ -90,8 +69,8 @@ async def _turn(url: str, arm: str, batches: int, batch: int) -> dict[str, float
             ]
             now = datetime.now(UTC)
             args: tuple[Any, ...]
-            if arm == "now":
-                args = (list(lane), list(shop), list(order), list(event_id), list(text), now)
+            if arm == "with text":
+                args = (list(lane), list(shop), list(order), list(event_id), list(text), k + 1, now)
                 steps.append(("outbox", _INSERT_OUTBOX, args))
             else:
                 args = (list(lane), list(shop), list(order), list(event_id), k + 1, now)
@@ -102,8 +81,7 @@ async def _turn(url: str, arm: str, batches: int, batch: int) -> dict[str, float
                 wall[name] += (time.perf_counter() - t0) if timed else 0.0
             t0 = time.perf_counter()
             async with conn.transaction():
-                take = query("relay_take_rows") if arm == "now" else _TAKE_REF
-                rows = await conn.fetch(take, lanes, batch)
+                rows = await conn.fetch(query("relay_take_rows"), lanes, batch)
                 if len(rows) != batch or any(r["event"] is None for r in rows):
                     raise RuntimeError(f"{arm}: took {len(rows)} rows, some without text")
                 t1 = time.perf_counter()

@@ -159,15 +159,43 @@ def migrate(
             "rollback). Applies no migration.",
         ),
     ] = False,
+    outbox_by_reference: Annotated[
+        bool,
+        typer.Option(
+            "--outbox-by-reference",
+            help="Once every relay runs a release from migration 0012 on: write order events' "
+            "outbox rows without their text, which the relay reads from the order event log "
+            "(README, upgrades). Applies no migration.",
+        ),
+    ] = False,
+    outbox_with_text: Annotated[
+        bool,
+        typer.Option(
+            "--outbox-with-text",
+            help="Before rolling back to a release older than migration 0012: write outbox "
+            "rows with their text again, and write it into every row not sent yet (README, "
+            "rollback). Applies no migration.",
+        ),
+    ] = False,
 ) -> None:
     """Apply pending database migrations (safe to run concurrently)."""
-    if views_without_history and rewrite_views_with_history:
-        raise _fail(
-            "--views-without-history and --rewrite-views-with-history contradict each other"
+    switches = [
+        name
+        for name, given in (
+            ("--views-without-history", views_without_history),
+            ("--rewrite-views-with-history", rewrite_views_with_history),
+            ("--outbox-by-reference", outbox_by_reference),
+            ("--outbox-with-text", outbox_with_text),
         )
+        if given
+    ]
+    if len(switches) > 1:
+        raise _fail(f"{' and '.join(switches)} cannot be given together: each is a step of its own")
     settings = _settings()
     if views_without_history or rewrite_views_with_history:
         asyncio.run(_view_form(settings, with_history=rewrite_views_with_history))
+    elif outbox_by_reference or outbox_with_text:
+        asyncio.run(_outbox_form(settings, by_reference=outbox_by_reference))
     else:
         asyncio.run(_migrate(settings))
 
@@ -222,6 +250,39 @@ async def _view_form(settings: "Settings", *, with_history: bool) -> None:
     typer.echo(
         f"rewrote {done} order view{'' if done == 1 else 's'}, history entries included, and "
         "views are stored so from now on: a release before migration 0009 can read them"
+    )
+
+
+async def _outbox_form(settings: "Settings", *, by_reference: bool) -> None:
+    """Switch the form of order events' outbox rows (migration 0012); back to the text, also
+    write the text into the rows not sent yet."""
+    from orderstate.projector import migrate as migrations
+    from orderstate.projector.queries import query
+    from orderstate.projector.write_forms import OUTBOX_FORM_MIGRATION, fill_outbox_text
+
+    conn = await _connect_for_migrations(settings)
+    try:
+        level = await migrations.level(conn)
+        if level.database < OUTBOX_FORM_MIGRATION:
+            raise _fail(
+                f"the database is at migration {level.database}: outbox rows hold their text "
+                f"until migration {OUTBOX_FORM_MIGRATION}; run `orderstate migrate` first"
+            )
+        if by_reference:
+            async with conn.transaction():
+                await conn.execute(query("set_outbox_form"), True)
+            typer.echo(
+                "order events' outbox rows are written without their text from now on; every "
+                "relay must run a release from migration 0012 on"
+            )
+            return
+        filled = await fill_outbox_text(conn)
+    finally:
+        await conn.close()
+    typer.echo(
+        f"outbox rows are written with their text from now on, and {filled} unsent "
+        f"row{'' if filled == 1 else 's'} got theirs: a relay of a release before migration "
+        "0012 can publish them"
     )
 
 

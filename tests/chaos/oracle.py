@@ -18,6 +18,7 @@ from orderstate.settings import Settings
 from orderstate.worker.loop import Worker
 from orderstate.worker.records import read_record
 from tests.chaos.load import RestResult
+from tests.support.outbox_text import OUTBOX
 from tests.support.projection import Projection, caught_up, differences, read_projection
 
 __all__ = [
@@ -159,9 +160,9 @@ async def _decision_orders(url: str) -> dict[tuple[str, str], list[str]]:
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
-            "SELECT shop_id, order_id, event::jsonb #>> '{data,cause_event_id}' AS cause, "
+            "SELECT shop_id, order_id, event::jsonb #>> '{data,cause_event_id}' AS cause, "  # noqa: S608 -- a fixed fragment
             "event::jsonb #>> '{data,original,event_id}' AS rejected "
-            "FROM outbox WHERE topic_role IN ('order_events_out', 'rejected_out') ORDER BY id"
+            f"FROM {OUTBOX} WHERE topic_role IN ('order_events_out', 'rejected_out') ORDER BY id"
         )
     finally:
         await conn.close()

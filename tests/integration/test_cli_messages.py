@@ -152,8 +152,8 @@ async def test_switching_the_view_form_says_what_it_did_and_applies_no_migration
     )
     assert (both[0], both[2].strip()) == (
         1,
-        "orderstate: --views-without-history and --rewrite-views-with-history contradict "
-        "each other",
+        "orderstate: --views-without-history and --rewrite-views-with-history cannot be given "
+        "together: each is a step of its own",
     )
     assert (early[0], early[2].strip()) == (
         1,

@@ -15,6 +15,7 @@ from tests.support import databases
 from tests.support.events import created, event, record, shipment, state
 from tests.support.infra import Endpoints
 from tests.support.kafka import TopicNames
+from tests.support.outbox_text import OUTBOX
 from tests.support.pipeline import produce, running, settings_for, wait_for
 from tests.support.processes import start, terminate
 
@@ -66,7 +67,7 @@ async def _snapshot(url: str) -> dict[str, list[Any]]:
         ]
         outbox = []
         for r in await conn.fetch(
-            "SELECT topic_role, event_id, event::text FROM outbox ORDER BY shop_id, order_id, id"
+            f"SELECT topic_role, event_id, event::text FROM {OUTBOX} ORDER BY shop_id, order_id, id"  # noqa: S608 -- a fixed fragment
         ):
             ev = json.loads(r["event"])
             ev.pop("time")

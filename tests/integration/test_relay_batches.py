@@ -14,6 +14,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from orderstate.relay.outbox_relay import Relay
 from tests.support.events import created, record
 from tests.support.kafka import PARTITIONS, TopicNames, limit_topic
+from tests.support.outbox_text import OUTBOX
 from tests.support.pipeline import (
     Published,
     consume_until,
@@ -159,7 +160,7 @@ async def test_each_record_is_its_stored_event_in_binary_mode(
     conn = await asyncpg.connect(database_url)
     try:
         rows = await conn.fetch(
-            "SELECT event_id, event FROM outbox WHERE topic_role = 'order_events_out'"
+            f"SELECT event_id, event FROM {OUTBOX} WHERE topic_role = 'order_events_out'"  # noqa: S608 -- a fixed fragment
         )
     finally:
         await conn.close()

@@ -29,6 +29,7 @@ from orderstate.worker.loop import Worker
 from orderstate.worker.records import MARKER_HEADER
 from tests.support.events import T0, created, event, record, shipment, state
 from tests.support.kafka import TopicNames, limit_topic
+from tests.support.outbox_text import OUTBOX
 from tests.support.pipeline import consume_until, produce, running, settings_for, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -90,7 +91,7 @@ async def test_a_change_that_would_make_the_orders_event_too_large_is_refused(
     assert 100 < accepted < 200
     assert {p.key for p in out} >= {f"shop-1:O-{n}" for n in range(20)}
     assert max(len(p.data["order"]["items"]) for p in out if p.key == "shop-1:BIG") == accepted
-    assert await _value(database_url, "SELECT max(length(event)) FROM outbox") <= 64 * 1024
+    assert await _value(database_url, f"SELECT max(length(event)) FROM {OUTBOX}") <= 64 * 1024
 
 
 def _cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:

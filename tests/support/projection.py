@@ -15,6 +15,8 @@ from typing import Any
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from tests.support.outbox_text import OUTBOX
+
 __all__ = ["Projection", "differences", "read_projection"]
 
 _VIEW_CLOCK = ("created_at", "updated_at")
@@ -126,7 +128,7 @@ async def read_projection(url: str, *, shops: Iterable[str] | None = None) -> Pr
             for r in rows
         }
         rows = await conn.fetch(
-            f"SELECT topic_role, event_id, event FROM outbox {where} "
+            f"SELECT topic_role, event_id, event FROM {OUTBOX} {where} "
             "AND topic_role IN ('order_events_out', 'rejected_out')",
             only,
         )

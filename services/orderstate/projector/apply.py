@@ -57,10 +57,10 @@ from orderstate.projector.queries import query
 from orderstate.projector.stored_views import (
     parse_view,
     recorded_moments,
-    stores_with_history,
     with_histories,
     with_moments,
 )
+from orderstate.projector.write_forms import write_forms
 from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
 
 __all__ = [
@@ -250,7 +250,9 @@ class _Batch:
         if not ordered:
             return processed
         shops, orders = [s for s, _ in ordered], [o for _, o in ordered]
-        with_history = self.writes.with_history = await stores_with_history(self.conn)
+        forms = await write_forms(self.conn)
+        with_history = self.writes.with_history = forms.views_with_history
+        self.writes.outbox_by_reference = forms.outbox_by_reference
         moments = await recorded_moments(self.conn, (i.decoded.change for i in decoded))
         for row in await self.conn.fetch(query("load_views"), shops, orders):
             key = (row["shop_id"], row["order_id"])

@@ -38,6 +38,8 @@ class OutboxRow:
     order_id: str
     event_id: str
     event_json: str
+    # An order event's sequence: its row in the order event log, which holds the same text.
+    sequence: int | None = None
 
 
 def lane_of(shop_id: str, order_id: str) -> int:
@@ -98,6 +100,7 @@ def fact_rows(
                     view=view,
                     sequence=first_sequence + index,
                 ),
+                sequence=first_sequence + index,
             )
         )
     return rows

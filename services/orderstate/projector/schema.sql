@@ -92,6 +92,13 @@ CREATE TABLE view_form (
     with_history boolean NOT NULL
 );
 
+-- Whether the write path stores an order event's outbox row by reference to its order event
+-- log row, without the text (migration 0012): not while relays of a release before it may run.
+CREATE TABLE outbox_form (
+    only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    by_reference boolean NOT NULL
+);
+
 -- (source, id) identifies a CloudEvent; a redelivered event finds its row and does nothing.
 CREATE TABLE processed_events (
     source       text        NOT NULL,
@@ -129,13 +136,19 @@ CREATE TABLE outbox (
     order_id   text        NOT NULL,
     event_id   text        NOT NULL,
     -- Text, not jsonb: written once, sent as is by the relay; parsing it would cost every batch.
-    event      text        NOT NULL,
+    -- NULL for an order event stored by reference (outbox_form): the relay reads the text of
+    -- its order_events row, (shop_id, order_id, sequence).
+    event      text,
     created_at timestamptz NOT NULL,
     sent_at    timestamptz,
     -- Set aside by the relay (for example over the broker's message size); the order's later
     -- rows wait behind it until an operator acts (`orderstate outbox`).
     dead_at     timestamptz,
-    dead_reason text
+    dead_reason text,
+    -- The order event's sequence: its row in order_events.
+    sequence    bigint,
+    CONSTRAINT outbox_text_or_log_row
+        CHECK (event IS NOT NULL OR (topic_role = 'order_events_out' AND sequence IS NOT NULL))
 );
 CREATE INDEX outbox_sent ON outbox (sent_at) WHERE sent_at IS NOT NULL;
 CREATE INDEX outbox_unsent ON outbox (lane, id) WHERE sent_at IS NULL AND dead_at IS NULL;

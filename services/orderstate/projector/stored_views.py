@@ -42,7 +42,6 @@ __all__ = [
     "recorded_moments",
     "rewrite_views_with_history",
     "stored_form",
-    "stores_with_history",
     "with_histories",
     "with_moments",
 ]
@@ -99,12 +98,6 @@ def stored_form(view: OrderView, *, with_history: bool) -> str:
     data = view.model_dump(mode="json", include=set(_WITH_HISTORY_FIELDS))
     data["history"] = [entry.model_dump(mode="json") for entry in view.history]
     return pydantic_core.to_json(data).decode()
-
-
-async def stores_with_history(conn: Conn) -> bool:
-    """Whether views are stored with their entries now (migration 0010); call it inside the
-    transaction that writes them."""
-    return bool(await conn.fetchval(query("view_form_with_history")))
 
 
 async def recorded_moments(conn: Conn, changes: Iterable[Change]) -> dict[Key, set[Moment]]:

@@ -77,6 +77,8 @@ class BatchWrites:
     loaded: dict[tuple[str, str], OrderView] = field(default_factory=dict)
     # Store views with their history entries (migration 0010); they were loaded with them.
     with_history: bool = False
+    # Store order events' outbox rows without their text (migration 0012, write_forms.py).
+    outbox_by_reference: bool = False
     # Final views of the orders the batch changed.
     changed: dict[tuple[str, str], OrderView] = field(default_factory=dict)
     # The last outbound sequence of every order the batch changed.
@@ -192,7 +194,8 @@ class BatchWrites:
                 "original_json",
             ),
             [str(r.topic_role) for r in self.outbox],
-            *_columns(self.outbox, "lane", "shop_id", "order_id", "event_id", "event_json"),
+            *_columns(self.outbox, "lane", "shop_id", "order_id", "event_id"),
+            self._outbox_texts(),
             bool(self.outbox),
             *_columns(
                 self.log,
@@ -210,7 +213,14 @@ class BatchWrites:
             [self.offsets[k][0] for k in offsets],
             [self.offsets[k][1] for k in offsets],
             [self.offsets[k][2] for k in offsets],
+            [r.sequence for r in self.outbox],
         )
+
+    def _outbox_texts(self) -> list[str | None]:
+        if not self.outbox_by_reference:
+            return [r.event_json for r in self.outbox]
+        # By reference the relay reads an order event's text from its log row (self.log).
+        return [r.event_json if r.sequence is None else None for r in self.outbox]
 
     async def _write_orders(self, conn: Conn) -> None:
         if not self.changed:

@@ -51,7 +51,7 @@ from orderstate.projector.retention import clean_up
 from orderstate.settings import Settings
 from orderstate.startup import start_kafka_client
 
-__all__ = ["Relay"]
+__all__ = ["LogRowMissing", "Relay"]
 
 log = structlog.get_logger("orderstate.relay")
 
@@ -93,8 +93,15 @@ class _Row(NamedTuple):
     id: int
     topic_role: str
     key: tuple[str, str]
-    event: str
+    # None: the row is stored by reference and its order event log row is missing.
+    event: str | None
     created_at: datetime
+
+
+class LogRowMissing(Exception):
+    """An outbox row stored by reference whose order event log row is not there. orderstate
+    writes both in one transaction and deletes neither before the row is sent, so only a hand
+    edit of the database gets here: the row is set aside like a refused one, not retried."""
 
 
 class _RoundFailed(Exception):
@@ -380,7 +387,7 @@ class Relay:
                 if error is None:
                     sent.append(row)
                     queues[row.key].popleft()
-                elif _refused(error):
+                elif _refused(error) or isinstance(error, LogRowMissing):
                     dead.append((row, f"{type(error).__name__}: {error}"[:1000]))
                     blocked.add(row.key)
                 else:
@@ -428,6 +435,10 @@ class Relay:
         for group in groups:
             batch: _Filling | None = None
             for row in group:
+                if row.event is None:
+                    if batch is None:  # first in its group: it fails; the rest wait behind it
+                        wave.outcomes.append((row, LogRowMissing(_missing(row))))
+                    break
                 # Written by the projector from validated values: sent as written, not
                 # re-validated.
                 headers, value = binary_from_stored(row.event)
@@ -500,3 +511,10 @@ class Relay:
 
 def _refused(error: BaseException | None) -> bool:
     return isinstance(error, _REFUSED_RECORD)
+
+
+def _missing(row: _Row) -> str:
+    return (
+        f"outbox row {row.id} is stored by reference, and its order event log row "
+        f"(order_events of {row.key[0]}:{row.key[1]}) is missing"
+    )

@@ -12,6 +12,7 @@ import asyncpg
 from orderstate.monitor.store import AlertRow, write_alerts
 from orderstate.projector.queries import query
 from tests.support.api import Api, order_body
+from tests.support.outbox_text import OUTBOX
 
 
 async def _db_now(api: Api) -> datetime:
@@ -165,7 +166,7 @@ async def test_an_orders_events_in_sequence_with_paging(api: Api) -> None:
         published = [
             json.loads(r["event"])
             for r in await conn.fetch(
-                "SELECT event FROM outbox WHERE topic_role = 'order_events_out' ORDER BY id"
+                f"SELECT event FROM {OUTBOX} WHERE topic_role = 'order_events_out' ORDER BY id"  # noqa: S608 -- a fixed fragment
             )
         ]
     assert [e["event"] for e in events] == published
@@ -250,6 +251,7 @@ async def test_a_row_that_commits_late_with_a_smaller_position_is_not_skipped(
                 [1],
                 None,
                 *[[]] * 5,
+                [],
             )
         await fast.commit()
         early = await _follow(api, shop, None)

@@ -20,6 +20,7 @@ from orderstate.settings import Settings
 from tests.support.api import Api, Clock, api_for, order_body
 from tests.support.events import T0, event, incoming
 from tests.support.kafka import TopicNames
+from tests.support.outbox_text import OUTBOX
 from tests.support.pipeline import Published, consume_until, running, settings_for, wait_for
 
 
@@ -168,7 +169,7 @@ class TestCreate:
         # Both changes are logged to their inbound topics, in the order they were decided.
         logged = await _rows(
             database_url,
-            "SELECT topic_role, event::jsonb->>'type' AS type FROM outbox "
+            f"SELECT topic_role, event::jsonb->>'type' AS type FROM {OUTBOX} "
             "WHERE topic_role IN ('orders_in', 'shipments_in') ORDER BY id",
         )
         assert [(r["topic_role"], r["type"]) for r in logged] == [
@@ -238,7 +239,7 @@ async def test_recipient_data_is_never_stored_logged_or_published(
             published = await _everything_published(kafka_bootstrap, topics, database_url)
             assert pipeline.tasks
     stored = await _every_row(database_url)
-    outbox = [r["event"] for r in await _rows(database_url, "SELECT event FROM outbox")]
+    outbox = [r["event"] for r in await _rows(database_url, f"SELECT event FROM {OUTBOX}")]
     logs = json.dumps(logged, default=str) + caplog.text + "".join(capsys.readouterr())
     texts = {
         "answer": answer.text + bad.text,

@@ -33,10 +33,25 @@ JOIN unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
   ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.state = k.state
      AND h.occurred_at = k.occurred_at;
 
--- name: view_form_with_history
--- The form to store this batch's views in. The share lock makes a switch of the form wait
--- for the batches in flight, and the batches after it see the new form.
-SELECT with_history FROM view_form FOR SHARE;
+-- name: write_forms
+-- The forms to store this batch's views and outbox rows in (projector/write_forms.py). The
+-- share lock makes a switch of a form wait for the batches in flight, and the batches after
+-- it see the new form.
+SELECT v.with_history, o.by_reference FROM view_form v, outbox_form o FOR SHARE;
+
+-- name: set_outbox_form
+UPDATE outbox_form SET by_reference = $1;
+
+-- name: outbox_fill_text
+-- The text of every unsent row stored by reference, from its order event log row.
+WITH filled AS (
+    UPDATE outbox o SET event = l.event
+    FROM order_events l
+    WHERE o.event IS NULL AND o.sent_at IS NULL
+      AND l.shop_id = o.shop_id AND l.order_id = o.order_id AND l.sequence = o.sequence
+    RETURNING 1
+)
+SELECT count(*) FROM filled;
 
 -- name: set_view_form
 UPDATE view_form SET with_history = $1;
@@ -126,7 +141,8 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestam
 -- decided them in, which gives the outbox and the log their ids. The last statement of the
 -- batch before COMMIT, as the log's recorded_at (statement_timestamp()) expects.
 -- $1 the batch's time. Processed: $2-$6. Rejected: $7-$14. Outbox: $15-$20, $21 notify.
--- Order events: $22-$28. Offsets: $29 consumer group, $30-$34.
+-- Order events: $22-$28. Offsets: $29 consumer group, $30-$34. Outbox sequences: $35 (an
+-- order event's row by reference has a sequence and no text).
 WITH processed AS (
     INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
     SELECT s, e, sh, o, oc, $1
@@ -138,10 +154,12 @@ WITH processed AS (
     FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
                 $13::text[], $14::text[]) AS u(sh, o, s, e, t, r, m, orig)
 ), outbox_rows AS (
-    INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, created_at)
-    SELECT r, l, sh, o, e, ev, $1
-    FROM unnest($15::text[], $16::int[], $17::text[], $18::text[], $19::text[], $20::text[])
-         WITH ORDINALITY AS u(r, l, sh, o, e, ev, n)
+    INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, sequence,
+                        created_at)
+    SELECT r, l, sh, o, e, ev, sq, $1
+    FROM unnest($15::text[], $16::int[], $17::text[], $18::text[], $19::text[], $20::text[],
+                $35::bigint[])
+         WITH ORDINALITY AS u(r, l, sh, o, e, ev, sq, n)
     ORDER BY n
 ), log_rows AS (
     INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
@@ -243,11 +261,13 @@ WHERE lane IS NOT NULL AND pg_try_advisory_xact_lock($1, lane);
 
 -- name: relay_take_rows
 -- Up to $2 of the oldest rows of each claimed lane, in id (commit) order, skipping orders that
--- have a dead-lettered row: their later rows wait behind it.
-SELECT o.id, o.lane, o.topic_role, o.shop_id, o.order_id, o.event, o.created_at
+-- have a dead-lettered row: their later rows wait behind it. A row stored by reference gets
+-- the text of its order event log row (NULL if that row is missing: the relay sets it aside).
+SELECT o.id, o.lane, o.topic_role, o.shop_id, o.order_id, coalesce(o.event, l.event) AS event,
+       o.created_at
 FROM unnest($1::smallint[]) AS f(lane)
 CROSS JOIN LATERAL (
-    SELECT r.id, r.lane, r.topic_role, r.shop_id, r.order_id, r.event, r.created_at
+    SELECT r.id, r.lane, r.topic_role, r.shop_id, r.order_id, r.event, r.sequence, r.created_at
     FROM outbox r
     WHERE r.lane = f.lane AND r.sent_at IS NULL AND r.dead_at IS NULL
       AND NOT EXISTS (
@@ -258,6 +278,9 @@ CROSS JOIN LATERAL (
     LIMIT $2
     FOR UPDATE SKIP LOCKED
 ) o
+LEFT JOIN order_events l
+  ON o.event IS NULL
+     AND l.shop_id = o.shop_id AND l.order_id = o.order_id AND l.sequence = o.sequence
 ORDER BY o.lane, o.id;
 
 -- name: relay_mark_sent
@@ -275,7 +298,9 @@ SELECT (SELECT count(*) FROM outbox WHERE sent_at IS NULL AND dead_at IS NULL) A
 -- name: outbox_dead_rows
 -- Dead-lettered rows, oldest first, with what waits behind each.
 SELECT d.id, d.shop_id, d.order_id, d.topic_role, d.event_id, d.dead_at, d.dead_reason,
-       length(d.event) AS bytes,
+       length(coalesce(d.event, (SELECT l.event FROM order_events l
+                                 WHERE l.shop_id = d.shop_id AND l.order_id = d.order_id
+                                   AND l.sequence = d.sequence))) AS bytes,
        (SELECT count(*) FROM outbox w
         WHERE w.shop_id = d.shop_id AND w.order_id = d.order_id AND w.id > d.id
           AND w.sent_at IS NULL) AS waiting
