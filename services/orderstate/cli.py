@@ -256,6 +256,9 @@ async def _view_form(settings: "Settings", *, with_history: bool) -> None:
 async def _outbox_form(settings: "Settings", *, by_reference: bool) -> None:
     """Switch the form of order events' outbox rows (migration 0012); back to the text, also
     write the text into the rows not sent yet."""
+    from rich.console import Console
+
+    from orderstate.progress import count_progress
     from orderstate.projector import migrate as migrations
     from orderstate.projector.queries import query
     from orderstate.projector.write_forms import OUTBOX_FORM_MIGRATION, fill_outbox_text
@@ -276,7 +279,10 @@ async def _outbox_form(settings: "Settings", *, by_reference: bool) -> None:
                 "relay must run a release from migration 0012 on"
             )
             return
-        filled = await fill_outbox_text(conn)
+        total = await conn.fetchval(query("outbox_without_text"))
+        with count_progress(Console(stderr=True)) as bar:
+            task = bar.add_task("filling", total=total)
+            filled, missing = await fill_outbox_text(conn, lambda n: bar.advance(task, n))
     finally:
         await conn.close()
     typer.echo(
@@ -284,6 +290,13 @@ async def _outbox_form(settings: "Settings", *, by_reference: bool) -> None:
         f"row{'' if filled == 1 else 's'} got theirs: a relay of a release before migration "
         "0012 can publish them"
     )
+    if missing:
+        # Only a hand edit of the database gets here; the relay dead-letters these rows.
+        raise _fail(
+            f"{missing} unsent row{'' if missing == 1 else 's'} name an order event log row "
+            "that is missing and got no text: `orderstate outbox` lists them once the relay "
+            "has set them aside"
+        )
 
 
 async def _migrate(settings: "Settings") -> None:

@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from orderstate.domain import PolicyBook
 from orderstate.projector.apply import apply_batch
+from orderstate.projector.write_forms import fill_outbox_text
 from orderstate.relay.outbox_relay import Relay
 from orderstate.settings import Settings
 from tests.support.events import created, incoming, record, state
@@ -210,3 +211,23 @@ async def test_a_row_whose_log_row_is_missing_is_dead_lettered_and_its_order_wai
     assert first["dead_reason"].startswith("LogRowMissing: outbox row ")
     assert "its order event log row (order_events of shop-1:M) is missing" in first["dead_reason"]
     assert second["sent_at"] is None and second["dead_at"] is None
+
+
+async def test_the_text_is_filled_in_chunks_and_a_missing_log_row_is_counted(
+    database_url: str,
+) -> None:
+    conn = await asyncpg.connect(database_url)
+    chunks: list[int] = []
+    try:
+        for n in range(3):
+            for ev in (created(order=f"C-{n}"), state("paid", order=f"C-{n}")):
+                await apply_batch(conn, [incoming(ev)], policies=PolicyBook(), now=_NOW)
+        await conn.execute("DELETE FROM order_events WHERE order_id = 'C-1' AND sequence = 2")
+        filled, missing = await fill_outbox_text(conn, chunks.append, chunk=4)
+        rows = await conn.fetch(_ROWS)
+    finally:
+        await conn.close()
+    assert (filled, missing) == (5, 1)
+    assert chunks == [4, 2]
+    without = [(r["sequence"], r["logged"]) for r in rows if r["event"] is None]
+    assert without == [(2, None)]

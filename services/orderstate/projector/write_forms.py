@@ -9,6 +9,7 @@ A form changes only when an operator says every pod reads it (``orderstate migra
   between the worker and the broker (bench/results-outbox-wal.md).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orderstate.projector.connection import Conn
@@ -36,13 +37,24 @@ async def write_forms(conn: Conn) -> WriteForms:
     return WriteForms(row["with_history"], row["by_reference"])
 
 
-async def fill_outbox_text(conn: Conn) -> int:
-    """Switch the outbox to rows with their text and write the text into every row not sent
-    yet that has none; returns how many. Before a rollback past migration 0012: the relays of
-    a release before it read the text only."""
+async def fill_outbox_text(
+    conn: Conn, advance: Callable[[int], None], chunk: int = 1000
+) -> tuple[int, int]:
+    """Switch the outbox to rows with their text, then write the text into every row not sent
+    yet that has none, a chunk of rows per transaction, calling ``advance`` with each chunk's
+    size. Returns how many rows got their text and how many could not (their order event log
+    row is missing: the relay dead-letters those). Before a rollback past migration 0012: the
+    relays of a release before it read the text only."""
     async with conn.transaction():
         # Waits for the batches in flight; every batch after it writes the text again.
         await conn.execute(query("set_outbox_form"), False)
-    async with conn.transaction():
-        filled: int = await conn.fetchval(query("outbox_fill_text"))
-    return filled
+    after, filled, looked_at = 0, 0, 0
+    while True:
+        async with conn.transaction():
+            row = await conn.fetchrow(query("outbox_fill_text"), after, chunk)
+        if row is None or row["last"] is None:
+            return filled, looked_at - filled
+        filled += row["filled"]
+        looked_at += row["looked_at"]
+        advance(row["looked_at"])
+        after = row["last"]

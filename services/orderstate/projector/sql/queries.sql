@@ -42,16 +42,27 @@ SELECT v.with_history, o.by_reference FROM view_form v, outbox_form o FOR SHARE;
 -- name: set_outbox_form
 UPDATE outbox_form SET by_reference = $1;
 
+-- name: outbox_without_text
+SELECT count(*) FROM outbox WHERE event IS NULL AND sent_at IS NULL;
+
 -- name: outbox_fill_text
--- The text of every unsent row stored by reference, from its order event log row.
-WITH filled AS (
+-- The text of the next $2 unsent rows stored by reference after id $1, from their order event
+-- log rows: the last id looked at (NULL when none was left), how many were looked at, and how
+-- many got their text.
+WITH chunk AS (
+    SELECT id FROM outbox
+    WHERE event IS NULL AND sent_at IS NULL AND id > $1
+    ORDER BY id
+    LIMIT $2
+), filled AS (
     UPDATE outbox o SET event = l.event
-    FROM order_events l
-    WHERE o.event IS NULL AND o.sent_at IS NULL
+    FROM chunk c, order_events l
+    WHERE o.id = c.id
       AND l.shop_id = o.shop_id AND l.order_id = o.order_id AND l.sequence = o.sequence
-    RETURNING 1
+    RETURNING o.id
 )
-SELECT count(*) FROM filled;
+SELECT (SELECT max(id) FROM chunk) AS last, (SELECT count(*) FROM chunk) AS looked_at,
+       (SELECT count(*) FROM filled) AS filled;
 
 -- name: set_view_form
 UPDATE view_form SET with_history = $1;
