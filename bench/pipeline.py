@@ -690,6 +690,9 @@ class _TimedConn:
     async def fetch(self, sql: str, *args: Any) -> Any:
         return await self._timed("fetch", sql, *args)
 
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        return await self._timed("fetchrow", sql, *args)
+
     async def fetchval(self, sql: str, *args: Any) -> Any:
         return await self._timed("fetchval", sql, *args)
 
