@@ -214,25 +214,39 @@ async def _connect_for_migrations(settings: "Settings") -> "asyncpg.Connection":
         raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
 
 
+async def _connect_from(settings: "Settings", migration: int, until: str) -> "asyncpg.Connection":
+    """A connection for a command that needs the database at ``migration`` or later; before it
+    the command fails and says what holds ``until`` then."""
+    from orderstate.projector import migrate as migrations
+
+    conn = await _connect_for_migrations(settings)
+    try:
+        level = await migrations.level(conn)
+    except BaseException:
+        await conn.close()
+        raise
+    if level.database < migration:
+        await conn.close()
+        raise _fail(
+            f"the database is at migration {level.database}: {until} until migration "
+            f"{migration}; run `orderstate migrate` first"
+        )
+    return conn
+
+
 async def _view_form(settings: "Settings", *, with_history: bool) -> None:
     """Switch the form order views are stored in (migration 0010); for the old form also
     rewrite every view in it."""
     from rich.console import Console
 
     from orderstate.progress import count_progress
-    from orderstate.projector import migrate as migrations
     from orderstate.projector.queries import query
     from orderstate.projector.stored_views import VIEW_FORM_MIGRATION, rewrite_views_with_history
 
-    conn = await _connect_for_migrations(settings)
+    conn = await _connect_from(
+        settings, VIEW_FORM_MIGRATION, "views are stored with their history entries"
+    )
     try:
-        level = await migrations.level(conn)
-        if level.database < VIEW_FORM_MIGRATION:
-            raise _fail(
-                f"the database is at migration {level.database}: views are stored with their "
-                f"history entries until migration {VIEW_FORM_MIGRATION}; run `orderstate "
-                "migrate` first"
-            )
         if not with_history:
             async with conn.transaction():
                 await conn.execute(query("set_view_form"), False)
@@ -259,18 +273,11 @@ async def _outbox_form(settings: "Settings", *, by_reference: bool) -> None:
     from rich.console import Console
 
     from orderstate.progress import count_progress
-    from orderstate.projector import migrate as migrations
     from orderstate.projector.queries import query
     from orderstate.projector.write_forms import OUTBOX_FORM_MIGRATION, fill_outbox_text
 
-    conn = await _connect_for_migrations(settings)
+    conn = await _connect_from(settings, OUTBOX_FORM_MIGRATION, "outbox rows hold their text")
     try:
-        level = await migrations.level(conn)
-        if level.database < OUTBOX_FORM_MIGRATION:
-            raise _fail(
-                f"the database is at migration {level.database}: outbox rows hold their text "
-                f"until migration {OUTBOX_FORM_MIGRATION}; run `orderstate migrate` first"
-            )
         if by_reference:
             async with conn.transaction():
                 await conn.execute(query("set_outbox_form"), True)
