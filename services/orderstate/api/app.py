@@ -4,6 +4,8 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 
 from orderstate.api import carriers as carrier_list
 from orderstate.api.access_log import RequestLog
@@ -15,6 +17,7 @@ from orderstate.api.compat.paths import CompatPaths
 from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
 from orderstate.api.credential_gate import CredentialGate
+from orderstate.api.deps import requires_caller, security_schemes
 from orderstate.api.forwarded import TrustedProxies
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
@@ -68,19 +71,23 @@ def create_api(context: ApiContext) -> FastAPI:
     app.state.carriers = carrier_list.load(context.settings.carriers_file)
     app.state.auth_limits = AuthFailureLimits(context.settings.api_auth_failures_per_minute)
     install_problem_handlers(app)
-    for module in (
-        token,
-        orders,
-        items,
-        states,
-        tags,
-        shipments,
-        carriers,
-        alerts,
-        problems,
-        history,
-    ):
-        app.include_router(module.router)
+    routers = [
+        module.router
+        for module in (
+            token,
+            orders,
+            items,
+            states,
+            tags,
+            shipments,
+            carriers,
+            alerts,
+            problems,
+            history,
+        )
+    ]
+    for router in routers:
+        app.include_router(router)
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
     app.add_middleware(IgnoredFieldsHeader)
     # Before routing, on the canonical path: bad credentials cost no routing or dependencies.
@@ -101,11 +108,14 @@ def create_api(context: ApiContext) -> FastAPI:
         if app.openapi_schema is None:
             app.openapi_schema = compat_openapi.document(
                 _problems_as_problem_json(
-                    get_openapi(
-                        title=app.title,
-                        version=app.version,
-                        description=app.description,
-                        routes=app.routes,
+                    _with_security(
+                        get_openapi(
+                            title=app.title,
+                            version=app.version,
+                            description=app.description,
+                            routes=app.routes,
+                        ),
+                        [route for router in routers for route in router.routes],
                     )
                 )
             )
@@ -113,6 +123,29 @@ def create_api(context: ApiContext) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def _with_security(document: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:
+    """Every operation that authenticates its caller lists both security schemes, where FastAPI
+    puts them for a ``Security`` dependency (which the routes do without, api/deps.py).
+    ``routes`` are the routers' own: the app holds them wrapped, one wrapper per router."""
+    schemes = security_schemes()
+    document.setdefault("components", {})["securitySchemes"] = schemes
+    for route in routes:
+        if not (
+            isinstance(route, APIRoute)
+            and route.include_in_schema
+            and requires_caller(route.dependant)
+        ):
+            continue
+        operations = document["paths"][route.path_format]
+        for method in route.methods or ():
+            fields = list(operations[method.lower()].items())
+            at = next(i for i, (key, _) in enumerate(fields) if key == "operationId") + 1
+            operations[method.lower()] = dict(
+                [*fields[:at], ("security", [{name: []} for name in schemes]), *fields[at:]]
+            )
+    return document
 
 
 def _problems_as_problem_json(document: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Request, Response, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Header, Path, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.encoders import jsonable_encoder
+from fastapi.security import APIKeyHeader, HTTPBearer
 from pydantic import AfterValidator, StringConstraints, TypeAdapter, ValidationError
 
 from orderstate.api import idempotency, keys
@@ -35,7 +37,9 @@ __all__ = [
     "auth_limits",
     "authenticate_key",
     "etag",
+    "requires_caller",
     "run_write",
+    "security_schemes",
 ]
 
 
@@ -56,18 +60,34 @@ class Principal:
     reading: keys.KeyReading
 
 
+# The two ways to authenticate, as the OpenAPI document shows them (app.py). They are not
+# dependencies of the routes: api/credential_gate.py and _principal read the headers, and two
+# more dependencies for FastAPI to resolve on every request cost 4-9 % of GET by id's
+# throughput (bench/api.py --before, two pairs in turns).
 _BEARER = HTTPBearer(auto_error=False, description="A token from POST /v2/token, valid 60 minutes.")
 _API_KEY = APIKeyHeader(
     name="API-KEY", auto_error=False, description="Legacy: the API key itself on every call."
 )
 
 
+def security_schemes() -> dict[str, Any]:
+    """The OpenAPI document's ``components.securitySchemes``."""
+    return {
+        scheme.scheme_name: jsonable_encoder(scheme.model, by_alias=True, exclude_none=True)
+        for scheme in (_BEARER, _API_KEY)
+    }
+
+
+def requires_caller(dependant: Dependant) -> bool:
+    """Whether a route authenticates its caller: it depends on ``Caller``, at any depth."""
+    return dependant.call is _principal or any(
+        requires_caller(sub) for sub in dependant.dependencies
+    )
+
+
 async def _principal(
     request: Request,
     ctx: Context,
-    # Declared for the OpenAPI document's security schemes; the headers are read below.
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
-    _api_key: Annotated[str | None, Security(_API_KEY)],
 ) -> Principal:
     """What can be checked without PostgreSQL (the token's signature, the key's form, the
     failure limits) was checked by api/credential_gate.py before routing; what it found is
