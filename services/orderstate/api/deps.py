@@ -63,7 +63,7 @@ class Principal:
 # The two ways to authenticate, as the OpenAPI document shows them (app.py). They are not
 # dependencies of the routes: api/credential_gate.py and _principal read the headers, and two
 # more dependencies for FastAPI to resolve on every request cost 4-9 % of GET by id's
-# throughput (bench/api.py --before, two pairs in turns).
+# throughput (four pairs in turns, bench/results-api-profile.md).
 _BEARER = HTTPBearer(auto_error=False, description="A token from POST /v2/token, valid 60 minutes.")
 _API_KEY = APIKeyHeader(
     name="API-KEY", auto_error=False, description="Legacy: the API key itself on every call."
