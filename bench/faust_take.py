@@ -1,5 +1,8 @@
 """(e') faust-streaming's delivery alone: one agent takes batches as the order monitor does
-(``noack_take``, 1,000 records or 200 ms) and only acknowledges them.
+(``noack_take``, 1,000 records or 200 ms) and only acknowledges them. It fetches pages of the
+monitor's size (BENCH_FAUST_FETCH_BYTES: the default of
+ORDERSTATE_MONITOR_MAX_PARTITION_FETCH_BYTES), so it is the monitor's ceiling, not that of
+faust's smaller default page.
 
 Run by bench/monitor.py as ``python bench/faust_take.py worker -l warn``, configured through
 BENCH_FAUST_* variables; it writes its progress to BENCH_FAUST_STATS every half second.
@@ -23,6 +26,7 @@ app = faust.App(
     web_enabled=False,
     consumer_auto_offset_reset="earliest",
     stream_wait_empty=False,
+    consumer_max_fetch_size=int(os.environ["BENCH_FAUST_FETCH_BYTES"]),
 )
 source = app.topic(
     *os.environ["BENCH_FAUST_TOPICS"].split(","),

@@ -24,10 +24,23 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 import infra
+from orderstate.settings import Settings
 from tests.support.kafka import TopicNames
 from tests.support.processes import free_port
 
-__all__ = ["MonitorResult", "run_faust_ceiling", "run_monitor"]
+__all__ = [
+    "FAUST_FETCH_BYTES",
+    "MONITOR_FETCH_BYTES",
+    "MonitorResult",
+    "run_faust_ceiling",
+    "run_monitor",
+]
+
+# The page per partition the monitor fetches by default, and faust-streaming's own default
+# (consumer_max_fetch_size), which the monitor used before it set its own: (e) and (e') run with
+# both, so one run shows what the larger page changed (docs/monitor.md, Throughput).
+MONITOR_FETCH_BYTES: int = Settings.model_fields["monitor_max_partition_fetch_bytes"].default
+FAUST_FETCH_BYTES = 1_048_576
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,7 @@ class MonitorResult:
     alerts: dict[str, int]
     cpu: dict[str, float]
     hwm_kb: list[int | None]
+    page_bytes: int = MONITOR_FETCH_BYTES
 
     @property
     def rate(self) -> float:
@@ -87,19 +101,23 @@ async def run_monitor(
     logs: Path,
     *,
     processes: int,
+    page_bytes: int = MONITOR_FETCH_BYTES,
     timeout_s: float = 600,
 ) -> MonitorResult:
-    """``processes`` monitor processes in one new group on the order events and rejections."""
+    """``processes`` monitor processes in one new group on the order events and rejections,
+    fetching ``page_bytes`` per partition."""
     ends_now = await infra.end_offsets(ends.kafka, [topics.order_events, topics.rejected])
     records = sum(ends_now.values())
     partitions = sum(1 for tp in ends_now if tp.topic == topics.order_events)
-    alerts_topic = scratch.name(f"monitor{processes}.orderstate.order-alerts.v1")
+    tag = f"{processes}" if page_bytes == MONITOR_FETCH_BYTES else f"{processes}-page{page_bytes}"
+    alerts_topic = scratch.name(f"monitor{tag}.orderstate.order-alerts.v1")
     await scratch.create_topics([alerts_topic])
-    env = infra.orderstate_env(url, ends.kafka, topics, scratch.group(f"unused{processes}"))
+    env = infra.orderstate_env(url, ends.kafka, topics, scratch.group(f"unused{tag}"))
     env.update(
         {
             "ORDERSTATE_TOPIC_ALERTS": alerts_topic,
-            "ORDERSTATE_MONITOR_GROUP": scratch.group(f"monitor{processes}"),
+            "ORDERSTATE_MONITOR_GROUP": scratch.group(f"monitor{tag}"),
+            "ORDERSTATE_MONITOR_MAX_PARTITION_FETCH_BYTES": str(page_bytes),
         }
     )
     ports = [free_port() for _ in range(processes)]
@@ -124,7 +142,7 @@ async def run_monitor(
                 "127.0.0.1",
             ],
             env,
-            logs / f"monitor{processes}-{n}.log",
+            logs / f"monitor{tag}-{n}.log",
         )
         for n, port in enumerate(ports)
     ]
@@ -163,6 +181,7 @@ async def run_monitor(
         alerts=alerts,
         cpu=cpu.result,
         hwm_kb=hwm,
+        page_bytes=page_bytes,
     )
 
 
@@ -171,6 +190,7 @@ class CeilingResult:
     records: int
     seconds: float
     first_s: float
+    page_bytes: int = MONITOR_FETCH_BYTES
 
     @property
     def rate(self) -> float:
@@ -183,25 +203,29 @@ async def run_faust_ceiling(
     topics: TopicNames,
     logs: Path,
     *,
+    page_bytes: int = MONITOR_FETCH_BYTES,
     timeout_s: float = 600,
 ) -> CeilingResult:
-    """bench/faust_take.py on the same topics: faust's delivery alone."""
+    """bench/faust_take.py on the same topics, fetching ``page_bytes`` per partition: faust's
+    delivery alone."""
     ends_now = await infra.end_offsets(ends.kafka, [topics.order_events, topics.rejected])
     records = sum(ends_now.values())
-    stats = logs / "faust-take-stats.json"
+    tag = f"faust-take-page{page_bytes}"
+    stats = logs / f"{tag}-stats.json"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("ORDERSTATE_", "BENCH_"))},
-        "BENCH_FAUST_APP_ID": scratch.group("faust-take"),
+        "BENCH_FAUST_APP_ID": scratch.group(tag),
         "BENCH_FAUST_KAFKA": ends.kafka,
         "BENCH_FAUST_TOPICS": f"{topics.order_events},{topics.rejected}",
         "BENCH_FAUST_STATS": str(stats),
-        "BENCH_FAUST_DATADIR": str(logs / "faust-take-data"),
+        "BENCH_FAUST_DATADIR": str(logs / f"{tag}-data"),
+        "BENCH_FAUST_FETCH_BYTES": str(page_bytes),
     }
     started = time.time()
     process = infra.start(
         [str(infra.PYTHON), str(Path(__file__).with_name("faust_take.py")), "worker", "-l", "warn"],
         env,
-        logs / "faust-take.log",
+        logs / f"{tag}.log",
     )
     progress: dict[str, Any] = {}
     try:
@@ -221,4 +245,5 @@ async def run_faust_ceiling(
         records=progress["count"],
         seconds=progress["at"] - started,
         first_s=progress["first"] - started,
+        page_bytes=page_bytes,
     )

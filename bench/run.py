@@ -194,24 +194,37 @@ class Bench:
         )
 
     async def monitors(self, run: pipeline.Orderstate) -> None:
-        """(e) on the order events and rejections of ``run``, which has stopped."""
+        """(e) on the order events and rejections of ``run``, which has stopped: the monitor
+        with its own fetch page (one process, two), and one process with faust's default page
+        for comparison; (e') faust alone with either page."""
         self.r["monitor"] = []
-        for processes in (1, 2):
-            with infra.phase(f"(e) order monitor, {processes} process(es), on (d)'s output"):
+        arms = [(1, monitor.MONITOR_FETCH_BYTES), (2, monitor.MONITOR_FETCH_BYTES)]
+        arms.append((1, monitor.FAUST_FETCH_BYTES))
+        for processes, page in arms:
+            title = f"(e) order monitor, {processes} process(es), {page // 1024} KiB page"
+            with infra.phase(f"{title}, on (d)'s output"):
                 result = await monitor.run_monitor(
-                    self.ends, self.scratch, self.topics, run.url, self.logs, processes=processes
+                    self.ends,
+                    self.scratch,
+                    self.topics,
+                    run.url,
+                    self.logs,
+                    processes=processes,
+                    page_bytes=page,
                 )
                 self.r["monitor"].append(result)
                 print(
                     f"   {result.records} records in {result.seconds:.1f} s = "
                     f"{result.rate:.0f}/s; alerts {result.alerts}"
                 )
-        with infra.phase("(e') faust-streaming alone: a noack_take agent that only acknowledges"):
-            ceiling = await monitor.run_faust_ceiling(
-                self.ends, self.scratch, self.topics, self.logs
-            )
-            self.r["monitor_ceiling"] = ceiling
-            print(f"   {ceiling.records} records at {ceiling.rate:.0f}/s")
+        self.r["monitor_ceilings"] = []
+        for page in (monitor.MONITOR_FETCH_BYTES, monitor.FAUST_FETCH_BYTES):
+            with infra.phase(f"(e') faust-streaming alone, {page // 1024} KiB page"):
+                ceiling = await monitor.run_faust_ceiling(
+                    self.ends, self.scratch, self.topics, self.logs, page_bytes=page
+                )
+                self.r["monitor_ceilings"].append(ceiling)
+                print(f"   {ceiling.records} records at {ceiling.rate:.0f}/s")
 
     async def profile(self) -> None:
         args, r = self.args, self.r

@@ -69,6 +69,7 @@ def create_app(settings: Settings, *, partitions: int, replication: int) -> faus
         "key_serializer": "json",
         "value_serializer": "json",
         "consumer_auto_offset_reset": "earliest",
+        "consumer_max_fetch_size": settings.monitor_max_partition_fetch_bytes,
         "producer_acks": -1,
         "web_enabled": False,
         "stream_wait_empty": False,
