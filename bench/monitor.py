@@ -52,7 +52,7 @@ class MonitorResult:
     alerts: dict[str, int]
     cpu: dict[str, float]
     hwm_kb: list[int | None]
-    page_bytes: int = MONITOR_FETCH_BYTES
+    page_bytes: int
 
     @property
     def rate(self) -> float:
@@ -190,7 +190,7 @@ class CeilingResult:
     records: int
     seconds: float
     first_s: float
-    page_bytes: int = MONITOR_FETCH_BYTES
+    page_bytes: int
 
     @property
     def rate(self) -> float:

@@ -194,9 +194,8 @@ def _output_rate(r: dict[str, Any]) -> float:
 
 
 def _page(result: monitor.MonitorResult | monitor.CeilingResult) -> int:
-    # Figures pickled before the monitor set its own page ran with faust's (the field's class
-    # default would say otherwise, so look in the instance).
-    page: int = vars(result).get("page_bytes", monitor.FAUST_FETCH_BYTES)
+    # Figures pickled before the monitor set its own page ran with faust's.
+    page: int = getattr(result, "page_bytes", monitor.FAUST_FETCH_BYTES)
     return page
 
 

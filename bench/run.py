@@ -198,8 +198,11 @@ class Bench:
         with its own fetch page (one process, two), and one process with faust's default page
         for comparison; (e') faust alone with either page."""
         self.r["monitor"] = []
-        arms = [(1, monitor.MONITOR_FETCH_BYTES), (2, monitor.MONITOR_FETCH_BYTES)]
-        arms.append((1, monitor.FAUST_FETCH_BYTES))
+        arms = [
+            (1, monitor.MONITOR_FETCH_BYTES),
+            (2, monitor.MONITOR_FETCH_BYTES),
+            (1, monitor.FAUST_FETCH_BYTES),
+        ]
         for processes, page in arms:
             title = f"(e) order monitor, {processes} process(es), {page // 1024} KiB page"
             with infra.phase(f"{title}, on (d)'s output"):
