@@ -63,6 +63,9 @@ def _no_nul(record: SimRecord) -> bool:
 def measure(orders: int = 1000) -> list[Row]:
     # Imported here, not at the top: bench/worker_cost.py and bench/startup.py run
     # speed_probe with an older commit's orderstate, which lacks these.
+    import msgspec  # noqa: PLC0415
+
+    import msgspec_view  # noqa: PLC0415
     from orderstate.events.envelope import binary_from_stored  # noqa: PLC0415
     from orderstate.events.outbound import outbound_event_text, snapshot_text  # noqa: PLC0415
 
@@ -167,16 +170,38 @@ def measure(orders: int = 1000) -> list[Row]:
     ]
     final = list(views.values())
     texts = [v.model_dump_json() for v in final]
+    structs = msgspec_view.mirror_or_fail(texts)
+    bodies = [t.encode() for t in texts]
+    mirror = "msgspec Structs of the same view (bench/msgspec_view.py)"
     rows.append(
         Row(
             "view.model_dump_json() (orders.view, per order and batch)",
             _per_call(lambda v: v.model_dump_json(), final),
+            mirror,
+            _per_call(msgspec_view.encoder.encode, structs),
+            "the same JSON for every view",
         )
     )
     rows.append(
         Row(
             "OrderView.model_validate_json (load_views, per order and batch)",
             _per_call(OrderView.model_validate_json, texts),
+            mirror,
+            _per_call(msgspec_view.decoder.decode, bodies),
+            "validated: types, enums, unknown fields refused",
+        )
+    )
+    rows.append(
+        Row(
+            "view.model_copy(update=version, updated_at) (decide, per accepted change)",
+            _per_call(
+                lambda v: v.model_copy(update={"version": v.version + 1, "updated_at": now}), final
+            ),
+            "msgspec.structs.replace of the Struct",
+            _per_call(
+                lambda v: msgspec.structs.replace(v, version=v.version + 1, updated_at=now),
+                structs,
+            ),
         )
     )
 

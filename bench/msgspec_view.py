@@ -1,0 +1,81 @@
+"""The stored order view as msgspec Structs: the alternative bench/hotpaths.py times next to
+pydantic's ``OrderView`` (load, dump and the copy-with-changes every decision makes).
+
+Only the bench uses it. It mirrors the fields the ``orders.view`` JSON holds, and
+``mirror_or_fail`` refuses to time it unless every view reads and writes back to exactly the
+JSON pydantic writes, so the two arms do the same job.
+"""
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+import msgspec
+
+from orderstate.domain.model import ItemStatus, ShipmentDirection, ShipmentStatus
+from orderstate.domain.states import OrderState
+
+__all__ = ["ViewStruct", "decoder", "encoder", "mirror_or_fail"]
+
+
+class ItemStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    item_id: str
+    sku: str
+    quantity: int
+    name: str | None = None
+    unit_price: Decimal | None = None
+    currency: str | None = None
+    status: ItemStatus = ItemStatus.OPEN
+
+
+class ShipmentStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    shipment_id: str
+    direction: ShipmentDirection
+    status: ShipmentStatus
+    linked_at: datetime
+    status_at: datetime
+    carrier: str | None = None
+    tracking_code: str | None = None
+
+
+class FieldsStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    order_date: datetime
+    order_url: str | None = None
+    language: str | None = None
+    promised_delivery_date: datetime | None = None
+
+
+class ViewStruct(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    shop_id: str
+    order_id: str
+    fields: FieldsStruct
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    items: tuple[ItemStruct, ...] = ()
+    tags: dict[str, str] = {}
+    shipments: tuple[ShipmentStruct, ...] = ()
+    boarding_complete: bool = False
+    state: OrderState = OrderState.NEW
+    payment_evidence: bool = False
+    history_length: int = 0
+    created_in: OrderState = OrderState.NEW
+    created_by: str | None = None
+    completed_once: bool = False
+    deleted: bool = False
+
+
+decoder = msgspec.json.Decoder(ViewStruct)
+# Decimals as strings, as pydantic writes them.
+encoder = msgspec.json.Encoder(decimal_format="string")
+
+
+def mirror_or_fail(texts: Sequence[str]) -> list[ViewStruct]:
+    """The views of ``texts`` (pydantic's JSON) as Structs; raises if any of them does not
+    come back as the same JSON value."""
+    structs = [decoder.decode(text) for text in texts]
+    for text, struct in zip(texts, structs, strict=True):
+        if json.loads(encoder.encode(struct)) != json.loads(text):
+            raise AssertionError(f"msgspec mirror differs from OrderView for {text[:200]}")
+    return structs
