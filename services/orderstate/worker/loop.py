@@ -51,6 +51,8 @@ _HOUSEKEEPING_S = 5.0
 _PARKED_CHECK_S = 30.0
 # How often a gathering batch checks whether the worker has become free to apply it.
 _BUSY_CHECK_S = 0.002
+# How long a stopping worker waits for its last offsets to reach Kafka.
+_FINAL_COMMIT_S = 5.0
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
 _REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
@@ -122,6 +124,12 @@ class Worker:
         self.generation = 0
         # The next offset to apply per partition, as committed by this worker.
         self.applied: dict[TopicPartition, int] = {}
+        # Offsets applied and not yet committed to Kafka, and the task committing them. The
+        # Kafka commit serves lag tooling only (PostgreSQL holds the offsets that count), so
+        # the next batch does not wait for the broker's answer: a round trip per batch that
+        # kept the loop from the next batch.
+        self.kafka_pending: dict[TopicPartition, int] = {}
+        self.kafka_committer: asyncio.Task[None] | None = None
         self.events_processed = 0
         self.exit_code = 0
         self.consumer: Any = projector_consumer(settings)
@@ -181,6 +189,7 @@ class Worker:
             fetcher.cancel()
             watchdog.cancel()
             housekeeper.cancel()
+            await self._finish_kafka_commits()
             # Leaves the group at once, so the partitions move without a session timeout.
             await self.consumer.stop()
             await self.writer.stop()
@@ -395,7 +404,7 @@ class Worker:
                 return
             result = await self._apply(inputs)
         elapsed = time.perf_counter() - started
-        await self._commit_to_kafka(inputs)
+        self._commit_to_kafka(inputs)
         self.last_progress = time.monotonic()
         self.in_flight -= len(inputs)
         self.events_processed += len(inputs)
@@ -452,18 +461,50 @@ class Worker:
                     )
         raise AssertionError("unreachable: tenacity retries until success or reraises")
 
-    async def _commit_to_kafka(self, inputs: list[Input]) -> None:
+    def _commit_to_kafka(self, inputs: list[Input]) -> None:
         offsets: dict[TopicPartition, int] = {}
         for item in inputs:
             p = item.position
             if p is not None:
                 offsets[TopicPartition(p.topic, p.partition)] = p.offset + 1
         self.applied.update(offsets)
-        try:
-            await self.consumer.commit(offsets)
-        except (CommitFailedError, KafkaError) as exc:
-            # PostgreSQL already holds these offsets; the next owner starts from there.
-            log.warning("kafka_commit_failed", error=str(exc))
+        self._kafka_commit(offsets)
+
+    def _kafka_commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit ``offsets`` to Kafka in the background, after those before them."""
+        self.kafka_pending.update(offsets)
+        if self.kafka_committer is None or self.kafka_committer.done():
+            self.kafka_committer = asyncio.create_task(self._commit_pending(), name="kafka-commit")
+        # else the task in flight takes these after its request
+
+    async def _commit_pending(self) -> None:
+        # One request at a time; what arrives meanwhile goes in the next one, so the latest
+        # offset of a partition is committed last.
+        while self.kafka_pending:
+            assigned = self.consumer.assignment()
+            offsets = {tp: o for tp, o in self.kafka_pending.items() if tp in assigned}
+            self.kafka_pending = {}
+            if not offsets:
+                continue
+            try:
+                await self.consumer.commit(offsets)
+            except (CommitFailedError, KafkaError) as exc:
+                # PostgreSQL already holds these offsets; the next owner starts from there.
+                log.warning("kafka_commit_failed", error=str(exc))
+            except Exception as exc:
+                # Said at error level; the offsets that count are stored, so applying goes on.
+                log.error("kafka_commit_crashed", error=repr(exc))
+
+    async def _finish_kafka_commits(self) -> None:
+        """Let the last offsets reach Kafka before the consumer leaves, for a few seconds
+        at most: a broker that does not answer must not hold the shutdown up."""
+        committer = self.kafka_committer
+        if committer is None:
+            return
+        done, _ = await asyncio.wait({committer}, timeout=_FINAL_COMMIT_S)
+        if not done:
+            committer.cancel()
+            log.warning("kafka_commit_abandoned", partitions=len(self.kafka_pending))
 
     # -- housekeeping --------------------------------------------------------------------
 
@@ -511,10 +552,7 @@ class Worker:
                 datetime.now(UTC),
             )
         self.applied.update(moved)
-        try:
-            await self.consumer.commit(moved)
-        except (CommitFailedError, KafkaError) as exc:
-            log.warning("kafka_commit_failed", error=str(exc))
+        self._kafka_commit(moved)
 
     async def _report_stalls(self) -> None:
         """How long each partition of the group (not only this worker's) has had records to
