@@ -251,6 +251,10 @@ async def throughput(
     )
 
 
+# A batch of at least this many events: the worker had a backlog to take it from.
+_FULL_BATCH = 400
+
+
 def batch_log(
     log: Path, *, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:
@@ -259,6 +263,12 @@ def batch_log(
     counts: Counter[str] = Counter()
     sizes: list[int] = []
     durations: list[float] = []
+    # The loop's time from one batch's log line to the next one's, less the next one's apply:
+    # what the worker does between batches (its log lines, metrics, the Kafka commit while that
+    # was awaited, waiting for the next batch). Counted for full batches only, where the next
+    # batch is usually ready, so the figure is not idle time.
+    between: list[float] = []
+    previous: tuple[datetime, int] | None = None
     decode_ms = 0.0
     for line in log.read_text().splitlines():
         if not line.startswith("{"):
@@ -269,6 +279,10 @@ def batch_log(
         at = datetime.fromisoformat(entry["timestamp"])
         if (since is not None and at < since) or (until is not None and at >= until):
             continue
+        if previous is not None and min(previous[1], entry["count"]) >= _FULL_BATCH:
+            gap_ms = (at - previous[0]).total_seconds() * 1000
+            between.append(gap_ms - entry["duration_ms"])
+        previous = (at, entry["count"])
         sizes.append(entry["count"])
         durations.append(entry["duration_ms"])
         decode_ms += entry["decode_ms"]
@@ -282,6 +296,8 @@ def batch_log(
         "apply_ms_p50": percentile(durations, 50),
         "apply_ms_p99": percentile(durations, 99),
         "decode_s": decode_ms / 1000,
+        "between_full_ms_p50": percentile(between, 50) if between else None,
+        "between_full_ms_mean": statistics.fmean(between) if between else None,
         "outcomes": dict(counts),
     }
 

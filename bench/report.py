@@ -311,6 +311,17 @@ def _history_section(h: history_scaling.HistoryScaling | None) -> list[str]:
     return out
 
 
+def _between_batches(b: dict[str, Any]) -> list[str]:
+    """The line on the loop's time between full batches (runs before it was measured: none)."""
+    if b.get("between_full_ms_p50") is None:
+        return []
+    return [
+        "- Between two full batches (from one batch's log line to the next one's, less the "
+        "next one's apply: the loop's own time and any wait for the next batch): p50 "
+        f"{b['between_full_ms_p50']:.1f} ms, mean {b['between_full_ms_mean']:.1f} ms."
+    ]
+
+
 def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by section
     args = r["args"]
     tp: pipeline.Throughput = r["throughput"]
@@ -403,6 +414,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         f"{b['apply_s']:.1f} s in apply_batch and {b['decode_s']:.1f} s decoding (in the fetch "
         "task, overlapping)."
     )
+    lines.extend(_between_batches(b))
     add(
         f"- The relay published them in {tp.relay_transactions:,} lane transactions "
         f"({tp.outbox_rows / max(tp.relay_transactions, 1):.0f} rows each; one transaction "
