@@ -311,6 +311,34 @@ def _history_section(h: history_scaling.HistoryScaling | None) -> list[str]:
     return out
 
 
+def _rate_budgets(
+    r: dict[str, Any], per_event: dict[str, float], ours: float, cores: int
+) -> list[str]:
+    """What each rate target asks of the whole pipeline on these cores: the CPU per record the
+    four processes may use together to run at that rate, against what they used."""
+    faust: baselines.FaustResult | None = r.get("faust")
+    up: baselines.UpsertResult = r["upsert"]
+    asked = [("the throughput target", float(TARGET_RATE))]
+    if faust:
+        asked.append((f"{TARGET_RATIO} times faust", TARGET_RATIO * faust.rate))
+    upsert = max(up.insert_rate, up.update_rate)
+    asked.append((f"{TARGET_DB_RATIO} times the upsert", TARGET_DB_RATIO * upsert))
+    services = per_event.get("postgres (all backends)", 0.0) + per_event.get("kafka broker", 0.0)
+    parts = [
+        f"{name}, {rate:,.0f} events/s, leaves {cores * 1e6 / rate:,.0f} µs" for name, rate in asked
+    ]
+    return [
+        "The rate targets as budgets of CPU per record for worker, relay, PostgreSQL and "
+        f"Kafka together, with {cores} cores fully busy: "
+        + "; ".join(parts)
+        + f". They used {ours:,.0f} µs, of which PostgreSQL and Kafka alone {services:,.0f} µs. "
+        "A budget below that sum cannot be met by sharing the cores better, only by a cheaper "
+        "pipeline; a budget below PostgreSQL and Kafka's share not even by a free worker and "
+        "relay.",
+        "",
+    ]
+
+
 def _between_batches(b: dict[str, Any]) -> list[str]:
     """The line on the loop's time between full batches (runs before it was measured: none)."""
     if b.get("between_full_ms_p50") is None:
@@ -455,6 +483,7 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         f"most {int(cores) * 1e6 / ours:,.0f} records/s."
     )
     add("")
+    lines.extend(_rate_budgets(r, per_event, ours, int(cores)))
 
     add("## (d) latency")
     add("")
