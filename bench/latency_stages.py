@@ -84,7 +84,7 @@ async def _round(
     ages = json.loads((run.logs / "worker.stages.json").read_text())
     steps: dict[str, list[float]] = {step: ages[step] for step in STEPS}
     steps["committed (seen from outside)"] = lat.committed_ms
-    steps["published (read back from Kafka)"] = lat.published_ms
+    steps["published (read back from Kafka)"] = lat.published_ready_ms
     return {
         "arm": arm,
         "markers_per_s": len(ages["markers"]) / args.seconds,

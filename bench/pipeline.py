@@ -317,6 +317,7 @@ class Latency:
     achieved_rate: float
     committed_ms: list[float]
     decided_ms: list[float]
+    # Events the worker did not park: their outbound event depends on nothing sent later.
     published_ms: list[float]
     poll_gap_ms: float
     missing: int
@@ -329,6 +330,17 @@ class Latency:
     # Outbox rows of the run: batch start (created_at) to Kafka's acknowledgement (sent_at).
     relay_ms: list[float] = field(default_factory=list)
     relay_transactions: int = 0
+    # Events first committed as parked (a shipment before its order): their outbound event
+    # can only exist once the order does. From their own send, which measures the input's
+    # gap; and from their order's order.created send, the system's part.
+    published_parked_ms: list[float] = field(default_factory=list)
+    published_parked_from_order_ms: list[float] = field(default_factory=list)
+
+    @property
+    def published_ready_ms(self) -> list[float]:
+        """Every published event from when its outbound event could first exist: its own
+        send, or for a parked event its order's send if that came later."""
+        return self.published_ms + self.published_parked_from_order_ms
 
     def windows(self, seconds: float = 5.0) -> list[tuple[float, float, float]]:
         """(window start s, p50 ms, p99 ms) of the committed latency per window of sends."""
@@ -347,6 +359,8 @@ class _Observer:
         self.url, self.kafka, self.topic = url, kafka, topic
         self.committed: dict[str, tuple[float, float]] = {}
         self.published: dict[str, float] = {}
+        # Events whose first committed outcome was "parked".
+        self.parked: set[str] = set()
         self.gaps: list[float] = []
         self.stopping = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
@@ -378,13 +392,16 @@ class _Observer:
             self.gaps.append(began - previous)
             previous = began
             rows = await self.conn.fetch(
-                "SELECT event_id, processed_at FROM processed_events WHERE processed_at >= $1",
+                "SELECT event_id, processed_at, outcome FROM processed_events "
+                "WHERE processed_at >= $1",
                 since,
             )
             seen = time.time()
             for r in rows:
                 if r["event_id"] not in self.committed:
                     self.committed[r["event_id"]] = (seen, r["processed_at"].timestamp())
+                    if r["outcome"] == "parked":
+                        self.parked.add(r["event_id"])
             if rows:
                 since = max(r["processed_at"] for r in rows)
             await asyncio.sleep(0.005)
@@ -401,6 +418,21 @@ class _Observer:
                         start += len(_CAUSE)
                         cause = r.value[start : r.value.index(b'"', start)].decode()
                         self.published.setdefault(cause, seen)
+
+
+def _event_id(record: SimRecord) -> str:
+    return dict(record.headers).get("ce_id", b"").decode()
+
+
+def _order_created_sends(plan: list[SimRecord], sent: dict[str, float]) -> dict[bytes, float]:
+    """Each order's first order.created send time, by record key."""
+    first: dict[bytes, float] = {}
+    for record in plan:
+        if dict(record.headers).get("ce_type") == b"order.created":
+            at = sent.get(_event_id(record))
+            if at is not None:
+                first[record.key] = min(at, first.get(record.key, at))
+    return first
 
 
 async def _paced(
@@ -426,7 +458,7 @@ async def _paced(
             delay = started + index / rate - time.monotonic()
             if delay > 0.002:
                 await asyncio.sleep(delay)
-            event_id = dict(record.headers).get("ce_id", b"").decode()
+            event_id = _event_id(record)
             handed = time.time()
             futures.append(
                 await producer.send(
@@ -459,7 +491,8 @@ async def latency(
     processed_at (the batch's ``now``, taken before the transaction) gives a lower bound.
     Redeliveries of an earlier id and malformed records write no processed_events row and are
     not counted. "Published" is when the first outbound event caused by it reaches a consumer
-    of the order-events topic."""
+    of the order-events topic; events first committed as parked are counted apart
+    (``published_parked_ms``), because theirs waits for a later event, their order's."""
     plan = records[: int(rate * seconds)]
     observer = _Observer(run.url, ends.kafka, run.topics.order_events)
     await observer.start()
@@ -483,8 +516,10 @@ async def latency(
         relay_ms, relay_transactions = await _relay_during(run.url, began, ended)
     finally:
         await observer.stop()
-    committed, published = observer.committed, observer.published
+    committed, published, parked = observer.committed, observer.published, observer.parked
     first = min(sent.values())
+    order_sent = _order_created_sends(plan, sent)
+    key_of = {_event_id(r): r.key for r in plan}
     return Latency(
         rate=rate,
         seconds=seconds,
@@ -492,7 +527,17 @@ async def latency(
         achieved_rate=len(plan) / send_s,
         committed_ms=[(committed[i][0] - t) * 1000 for i, t in sent.items() if i in committed],
         decided_ms=[(committed[i][1] - t) * 1000 for i, t in sent.items() if i in committed],
-        published_ms=[(published[i] - t) * 1000 for i, t in sent.items() if i in published],
+        published_ms=[
+            (published[i] - t) * 1000 for i, t in sent.items() if i in published and i not in parked
+        ],
+        published_parked_ms=[
+            (published[i] - t) * 1000 for i, t in sent.items() if i in published and i in parked
+        ],
+        published_parked_from_order_ms=[
+            (published[i] - max(t, order_sent[key_of[i]])) * 1000
+            for i, t in sent.items()
+            if i in published and i in parked and key_of.get(i) in order_sent
+        ],
         poll_gap_ms=percentile(observer.gaps[1:], 99) * 1000,
         missing=len([i for i in countable if i not in committed]),
         began=began,

@@ -46,7 +46,7 @@ def summary(r: dict[str, Any]) -> str:
         tp.cpu.get(name, math.nan) * tp.started_to_drained_s / tp.records * 1e6
         for name in (pipeline.WORKER, pipeline.RELAY)
     )
-    published_p99 = percentile(lat.published_ms, 99)
+    published_p99 = percentile(lat.published_ready_ms, 99)
     rss_kb = tp.worker_hwm_kb  # the target is on the backlog
     rows = [
         (
@@ -167,8 +167,9 @@ def summary(r: dict[str, Any]) -> str:
     rows += [
         (
             "(d)",
-            "latency send → outbound event read back from Kafka (defaults), p50 / p99",
-            f"{_pct(lat.published_ms, 50)} / {_pct(lat.published_ms, 99)} ms",
+            "latency send → outbound event read back from Kafka (defaults; an event parked "
+            "until its order existed, from its order's send), p50 / p99",
+            f"{_pct(lat.published_ready_ms, 50)} / {_pct(lat.published_ready_ms, 99)} ms",
             f"p99 ≤ {TARGET_PUBLISHED_P99_MS} ms: "
             f"{verdict(published_p99 <= TARGET_PUBLISHED_P99_MS)}",
         ),
@@ -500,7 +501,11 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         "most one poll gap; processed_at is the batch's `now`, taken before the batch's "
         "transaction starts, so 'batch start' is a lower bound of the commit. Redeliveries of "
         "an id already sent and malformed records write no processed_events row and are not "
-        "counted."
+        "counted. An event the worker parked (a shipment before its order, which the generator "
+        "sends on purpose) can have no outbound event before its order exists: its 'outbound "
+        "event read back' is timed from its order's order.created send when that came later; "
+        "a row of its own times the parked events from their own send, which measures the gap "
+        "in the input, not the service."
     )
     add("")
     add("| run | events | sent/s | to | p50 | p90 | p99 | max |")
@@ -515,7 +520,14 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
         for to, values in (
             ("batch start (lower bound)", lat.decided_ms),
             ("**committed view (upper bound)**", lat.committed_ms),
-            ("outbound event read back", lat.published_ms),
+            (
+                "outbound event read back (a parked event from its order's send)",
+                lat.published_ready_ms,
+            ),
+            (
+                "outbound event read back, parked events only, from their own send",
+                lat.published_parked_ms,
+            ),
         ):
             add(
                 f"| {label} | {len(values):,} | {lat.achieved_rate:,.0f} | {to} | "
