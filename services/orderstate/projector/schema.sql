@@ -33,7 +33,6 @@ CREATE INDEX orders_shop_updated ON orders (shop_id, updated_at, order_id)
     INCLUDE (order_date, state) WHERE NOT deleted;
 CREATE INDEX orders_shop_order_date ON orders (shop_id, order_date, order_id)
     INCLUDE (updated_at, state) WHERE NOT deleted;
-CREATE INDEX orders_tags ON orders USING gin (tags jsonb_path_ops) WHERE NOT deleted;
 
 CREATE TABLE order_items (
     shop_id    text    NOT NULL,
@@ -250,8 +249,9 @@ CREATE INDEX orders_shop_language ON orders (shop_id, language) WHERE NOT delete
 CREATE INDEX orders_shop_boarding ON orders (shop_id, boarding_complete) WHERE NOT deleted;
 
 -- filters[tag]: shop and tags in one GIN index, so the bitmap holds this shop's matches only
--- instead of every shop's (orders_tags). btree_gin (contrib, trusted) gives GIN the equality
--- on text that shop_id needs.
+-- instead of every shop's. btree_gin (contrib, trusted) gives GIN the equality on text that
+-- shop_id needs. (A GIN index of the tags alone, orders_tags, came before it; migration 0013
+-- dropped it.)
 CREATE EXTENSION IF NOT EXISTS btree_gin;
 CREATE INDEX orders_shop_tags ON orders USING gin (shop_id, tags jsonb_path_ops) WHERE NOT deleted;
 
