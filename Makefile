@@ -13,7 +13,7 @@ PYTEST := $(BIN)/python -m pytest
 
 .PHONY: help venv install hooks prereqs kafka-jars lock lock-upgrade services-up services-down \
         services-status lint lint-deploy fmt schemas test test-unit test-contract \
-        test-integration test-browser run bench bench-rebuild bench-latency-stages bench-api bench-security chaos clean
+        test-integration test-browser run bench bench-rebuild bench-latency-stages bench-batch-cost bench-api bench-security chaos clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -96,6 +96,9 @@ bench-rebuild: install services-up ## only `orderstate rebuild` of 1,000,000 rec
 
 bench-latency-stages: install services-up ## where the latency at 1,000 events/s goes, step by step in the worker, three 30 s rounds (~3 min); writes bench/results-latency-stages.md
 	PYTHONPATH=. $(BIN)/python bench/latency_stages.py
+
+bench-batch-cost: install services-up ## the CPU of one batch by its size, 1 to 500 events, statement by statement on both sides (~2 min); writes bench/results-batch-cost.md
+	PYTHONPATH=. $(BIN)/python bench/batch_cost.py
 
 bench-api: install services-up ## REST API reads with 1,000,000 orders: GET by id and a filtered list, EXPLAIN of every filter; writes bench/results-api.md
 	PYTHONPATH=. $(BIN)/python bench/api.py

@@ -9,6 +9,8 @@ import pstats
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -706,44 +708,84 @@ class _FakeRecord:
 _NAMES = {sql: name for name, sql in QUERIES.items()}
 
 
+class _ServerClock:
+    """CPU time of one PostgreSQL backend: the first field of /proc/<pid>/schedstat, in ns on
+    a CPU. /proc/<pid>/stat counts in clock ticks of 10 ms, too coarse for one statement. Read
+    with pread on a descriptor kept open: about 9 µs, outside the timed client CPU."""
+
+    def __init__(self, pid: int) -> None:
+        self.fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
+
+    def ns(self) -> int:
+        return int(os.pread(self.fd, 64, 0).split(maxsplit=1)[0])
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+@dataclass
+class StatementCost:
+    """One statement's totals over a run: wall time of its round trips, this process's CPU
+    in them (asyncpg's encoding and protocol), and its backend's CPU meanwhile."""
+
+    name: str
+    calls: int = 0
+    wall_s: float = 0.0
+    client_cpu_s: float = 0.0
+    server_cpu_s: float = 0.0
+
+
 class _TimedTransaction:
     def __init__(self, owner: "_TimedConn") -> None:
         self.owner = owner
         self.inner = owner.conn.transaction()
 
     async def __aenter__(self) -> "_TimedTransaction":
-        started = time.perf_counter()
-        await self.inner.__aenter__()
-        self.owner.add("BEGIN", started)
+        with self.owner.metered("BEGIN"):
+            await self.inner.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        started = time.perf_counter()
-        await self.inner.__aexit__(*exc)
-        self.owner.add("COMMIT" if exc[0] is None else "ROLLBACK", started)
+        with self.owner.metered("COMMIT" if exc[0] is None else "ROLLBACK"):
+            await self.inner.__aexit__(*exc)
 
 
 class _TimedConn:
-    """Forwards to an asyncpg connection and times every statement by its query name."""
+    """Forwards to an asyncpg connection and meters every statement by its query name: wall
+    time, this thread's CPU and, given the backend's clock, the server's CPU."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, server: _ServerClock | None = None) -> None:
         self.conn = conn
-        self.seconds: defaultdict[str, float] = defaultdict(float)
-        self.calls: Counter[str] = Counter()
+        self.server = server
+        self.costs: dict[str, StatementCost] = {}
+        self.metering_s = 0.0
 
-    def add(self, name: str, started: float) -> None:
-        self.seconds[name] += time.perf_counter() - started
-        self.calls[name] += 1
+    @contextmanager
+    def metered(self, name: str) -> Iterator[None]:
+        # The backend's clock is read outside the client's CPU and wall readings, so they do
+        # not include the reads; nothing else runs on this loop meanwhile. What the reads
+        # cost this thread is kept apart, for a caller that splits its own CPU.
+        outer0 = time.thread_time()
+        s0 = self.server.ns() if self.server else 0
+        w0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            yield
+        finally:
+            c1, w1 = time.thread_time(), time.perf_counter()
+            s1 = self.server.ns() if self.server else 0
+            self.metering_s += time.thread_time() - outer0 - (c1 - c0)
+            cost = self.costs.setdefault(name, StatementCost(name))
+            cost.calls += 1
+            cost.wall_s += w1 - w0
+            cost.client_cpu_s += c1 - c0
+            cost.server_cpu_s += (s1 - s0) / 1e9
 
     def transaction(self) -> _TimedTransaction:
         return _TimedTransaction(self)
 
     async def _timed(self, method: str, sql: str, *args: Any) -> Any:
-        started = time.perf_counter()
-        try:
+        with self.metered(_NAMES.get(sql, sql.split(maxsplit=1)[0])):
             return await getattr(self.conn, method)(sql, *args)
-        finally:
-            self.add(_NAMES.get(sql, sql.split(maxsplit=1)[0]), started)
 
     async def execute(self, sql: str, *args: Any) -> Any:
         return await self._timed("execute", sql, *args)
@@ -765,32 +807,48 @@ class StatementProfile:
     seconds: float
     decode_s: float
     apply_s: float
-    statements: list[tuple[str, float, int]]
+    # This thread's CPU in decode_record and in apply_batch (statements' client side included,
+    # the metering's own reads of the server's clock not).
+    decode_cpu_s: float
+    apply_cpu_s: float
+    # By wall time, largest first.
+    statements: list[StatementCost]
 
     @property
     def rate(self) -> float:
         return self.events / self.seconds
 
+    @property
+    def sql_s(self) -> float:
+        return sum(s.wall_s for s in self.statements)
+
 
 async def statement_profile(
-    url: str, records: list[SimRecord], *, batch: int = 500, max_s: float = 25.0
+    url: str,
+    records: list[SimRecord],
+    *,
+    batch: int = 500,
+    max_s: float = 25.0,
+    max_batches: int | None = None,
 ) -> StatementProfile:
     """Decode and apply the records in order, ``batch`` at a time, in this process and
-    without Kafka, timing every SQL statement of apply_batch (wall time of the round trip)."""
+    without Kafka, metering every SQL statement of apply_batch: the wall time of its round
+    trip, this thread's CPU in it and its backend's CPU (the server must be local)."""
     limits = DecodeLimits()
     offsets: Counter[str] = Counter()
     conn = await asyncpg.connect(url)
-    timed = _TimedConn(conn)
+    server = _ServerClock(conn.get_server_pid())
+    timed = _TimedConn(conn, server)
     policies = PolicyBook()
-    decode_s = apply_s = 0.0
+    decode_s = apply_s = decode_cpu = apply_cpu = 0.0
     events = batches = 0
     started = time.perf_counter()
     try:
         for start in range(0, len(records), batch):
-            if time.perf_counter() - started > max_s:
+            if time.perf_counter() - started > max_s or batches == max_batches:
                 break
             chunk = records[start : start + batch]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.thread_time()
             inputs = []
             for r in chunk:
                 role = r.role.value
@@ -799,7 +857,7 @@ async def statement_profile(
                 at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
                 inputs.append(read.input(fake, r.role, at))
                 offsets[role] += 1
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.thread_time()
             await apply_batch(
                 timed,  # type: ignore[arg-type]
                 inputs,
@@ -807,18 +865,24 @@ async def statement_profile(
                 now=datetime.now(UTC),
                 consumer_group="bench-statements",
             )
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.thread_time()
             decode_s += t1 - t0
             apply_s += t2 - t1
+            decode_cpu += c1 - c0
+            apply_cpu += c2 - c1
             events += len(chunk)
             batches += 1
     finally:
+        server.close()
         await conn.close()
-    statements = sorted(
-        ((name, s, timed.calls[name]) for name, s in timed.seconds.items()),
-        key=lambda item: item[1],
-        reverse=True,
-    )
+    statements = sorted(timed.costs.values(), key=lambda c: c.wall_s, reverse=True)
     return StatementProfile(
-        events, batches, time.perf_counter() - started, decode_s, apply_s, statements
+        events,
+        batches,
+        time.perf_counter() - started,
+        decode_s,
+        apply_s,
+        decode_cpu,
+        apply_cpu - timed.metering_s,
+        statements,
     )

@@ -736,7 +736,8 @@ def _profile_section(r: dict[str, Any], add: Any) -> None:
                 add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
             add("")
     st: pipeline.StatementProfile = r["statements"]
-    sql_s = sum(s for _, s, _ in st.statements)
+    client = sum(c.client_cpu_s for c in st.statements)
+    server = sum(c.server_cpu_s for c in st.statements)
     add("## (d) apply_batch alone, statement by statement")
     add("")
     add(
@@ -744,14 +745,24 @@ def _profile_section(r: dict[str, Any], add: Any) -> None:
         "without Kafka and without the worker's fetch/apply overlap (time-boxed to 25 s): "
         f"{st.events:,} events in {st.batches} batches, {st.seconds:.1f} s = "
         f"**{st.rate:,.0f} events/s**. decode_record {st.decode_s:.1f} s; apply_batch "
-        f"{st.apply_s:.1f} s, of which waiting on SQL round trips {sql_s:.1f} s and Python "
-        f"{st.apply_s - sql_s:.1f} s."
+        f"{st.apply_s:.1f} s, of which waiting on SQL round trips {st.sql_s:.1f} s and Python "
+        f"{st.apply_s - st.sql_s:.1f} s. CPU per event: decode_record "
+        f"{st.decode_cpu_s / st.events * 1e6:.1f} µs, apply_batch's Python "
+        f"{(st.apply_cpu_s - client) / st.events * 1e6:.1f} µs, asyncpg in the statements "
+        f"{client / st.events * 1e6:.1f} µs, PostgreSQL's backend {server / st.events * 1e6:.1f}"
+        " µs (bench/batch_cost.py takes the same apart for small batches)."
     )
     add("")
-    add("| statement | seconds | calls | ms per call |")
-    add("|---|---|---|---|")
-    for name, seconds, calls in st.statements:
-        add(f"| {name} | {seconds:.2f} | {calls:,} | {seconds / calls * 1000:.1f} |")
+    add(
+        "| statement | seconds | calls | ms per call | client CPU µs per call "
+        "| server CPU µs per call |"
+    )
+    add("|---|---|---|---|---|---|")
+    for c in st.statements:
+        add(
+            f"| {c.name} | {c.wall_s:.2f} | {c.calls:,} | {c.wall_s / c.calls * 1000:.1f} | "
+            f"{c.client_cpu_s / c.calls * 1e6:,.0f} | {c.server_cpu_s / c.calls * 1e6:,.0f} |"
+        )
     add("")
 
 

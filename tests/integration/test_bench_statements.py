@@ -1,6 +1,7 @@
 """`make bench`'s statement profile (bench/pipeline.py) runs apply_batch through a connection
 that times every statement. It must forward every statement method apply_batch calls: when it
-lacked one, the benchmark failed after ten minutes, in its last phase."""
+lacked one, the benchmark failed after ten minutes, in its last phase. It also meters each
+statement's CPU on both sides, which bench/batch_cost.py reads for small batches."""
 
 import sys
 from pathlib import Path
@@ -20,10 +21,24 @@ async def test_the_statement_profile_times_every_statement_of_apply_batch(
 
     profile = await pipeline.statement_profile(database_url, records, batch=50)
 
-    names = {name for name, _, _ in profile.statements}
+    costs = {c.name: c for c in profile.statements}
     assert profile.events == len(records)
     assert profile.batches == -(-len(records) // 50)
     # Every batch here changes an order, so each reads the forms (by fetchrow).
-    assert {"write_forms", "BEGIN", "COMMIT"} <= names
-    calls = {name: count for name, _, count in profile.statements}
-    assert calls["write_forms"] == profile.batches
+    assert {"write_forms", "BEGIN", "COMMIT"} <= costs.keys()
+    assert costs["write_forms"].calls == profile.batches
+    # Both sides' CPU is metered: the client encodes the rows, the backend inserts them.
+    rows = costs["append_batch_rows"]
+    assert rows.client_cpu_s > 0
+    assert rows.server_cpu_s > 0
+    assert rows.server_cpu_s < rows.wall_s + 0.01
+    assert sum(c.client_cpu_s for c in profile.statements) < profile.apply_cpu_s
+
+
+async def test_the_statement_profile_stops_after_max_batches(database_url: str) -> None:
+    records = list(generate(SimConfig(shops=2, orders=30, seed=3)))
+
+    profile = await pipeline.statement_profile(database_url, records, batch=1, max_batches=7)
+
+    assert (profile.batches, profile.events) == (7, 7)
+    assert {c.calls for c in profile.statements if c.name in ("BEGIN", "COMMIT")} == {7}
