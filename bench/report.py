@@ -735,7 +735,10 @@ def _profile_section(r: dict[str, Any], add: Any) -> None:
             for label, seconds, calls in prof["cumulative"]:
                 add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
             add("")
-    st: pipeline.StatementProfile = r["statements"]
+    _statements_section(r["statements"], add)
+
+
+def _statements_section(st: pipeline.StatementProfile, add: Any) -> None:
     client = sum(c.client_cpu_s for c in st.statements)
     server = sum(c.server_cpu_s for c in st.statements)
     add("## (d) apply_batch alone, statement by statement")
