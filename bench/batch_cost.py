@@ -23,7 +23,7 @@ import asyncio
 import gc
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -94,30 +94,28 @@ async def _turn(scratch: infra.Scratch, records: list[SimRecord], size: int, nam
 
 
 def _mean(turns: list[Turn]) -> Turn:
-    """The two rounds' turns of one size, averaged field by field."""
-
-    def avg(values: list[float]) -> float:
-        return statistics.fmean(values)
-
+    """The rounds' turns of one size, averaged field by field."""
+    averaged = {
+        f.name: statistics.fmean(getattr(t, f.name) for t in turns)
+        for f in fields(Turn)
+        if f.name not in ("size", "batches", "per_statement")
+    }
     names = {name for t in turns for name in t.per_statement}
     return Turn(
         size=turns[0].size,
         batches=turns[0].batches,
-        statements=avg([t.statements for t in turns]),
-        decode=avg([t.decode for t in turns]),
-        python=avg([t.python for t in turns]),
-        asyncpg=avg([t.asyncpg for t in turns]),
-        server=avg([t.server for t in turns]),
-        server_others=avg([t.server_others for t in turns]),
-        apply_wall=avg([t.apply_wall for t in turns]),
-        per_statement={
-            name: tuple(  # type: ignore[misc]
-                avg([t.per_statement[name][i] for t in turns if name in t.per_statement])
-                for i in range(4)
-            )
-            for name in names
-        },
+        per_statement={name: _statement_mean(turns, name) for name in names},
+        **averaged,
     )
+
+
+def _statement_mean(turns: list[Turn], name: str) -> tuple[float, float, float, float]:
+    # A round that did not make the statement counts 0 calls of it; its costs per call are
+    # the mean of the rounds that made it.
+    present = [t.per_statement[name] for t in turns if name in t.per_statement]
+    calls = sum(s[0] for s in present) / len(turns)
+    client, server, wall = (statistics.fmean(s[i] for s in present) for i in (1, 2, 3))
+    return calls, client, server, wall
 
 
 def fit(sizes: list[int], costs: list[float]) -> tuple[float, float]:

@@ -752,9 +752,9 @@ class _TimedTransaction:
 
 class _TimedConn:
     """Forwards to an asyncpg connection and meters every statement by its query name: wall
-    time, this thread's CPU and, given the backend's clock, the server's CPU."""
+    time, this thread's CPU and its backend's CPU."""
 
-    def __init__(self, conn: asyncpg.Connection, server: _ServerClock | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection, server: _ServerClock) -> None:
         self.conn = conn
         self.server = server
         self.costs: dict[str, StatementCost] = {}
@@ -766,13 +766,13 @@ class _TimedConn:
         # not include the reads; nothing else runs on this loop meanwhile. What the reads
         # cost this thread is kept apart, for a caller that splits its own CPU.
         outer0 = time.thread_time()
-        s0 = self.server.ns() if self.server else 0
+        s0 = self.server.ns()
         w0, c0 = time.perf_counter(), time.thread_time()
         try:
             yield
         finally:
             c1, w1 = time.thread_time(), time.perf_counter()
-            s1 = self.server.ns() if self.server else 0
+            s1 = self.server.ns()
             self.metering_s += time.thread_time() - outer0 - (c1 - c0)
             cost = self.costs.setdefault(name, StatementCost(name))
             cost.calls += 1
