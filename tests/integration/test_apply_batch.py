@@ -14,6 +14,7 @@ from orderstate.events.outbound import RejectedOriginal
 from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import BatchResult, OutcomeKind, apply_batch
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
+from orderstate.projector.queries import QUERIES
 from tests.support.events import T0, created, event, incoming, logged, shipment, state
 from tests.support.outbox_text import OUTBOX
 
@@ -272,3 +273,31 @@ async def test_a_batch_writes_its_append_only_rows_in_one_statement(
     assert len(writing) == 1
     for table in appended:
         assert await conn.fetchval(f"SELECT count(*) FROM {table}") >= 1, table  # noqa: S608
+
+
+async def test_a_batch_reads_in_two_statements_before_it_writes(conn: asyncpg.Connection) -> None:
+    # At a paced rate a batch holds an event or two, and each round trip cost the worker and
+    # PostgreSQL more than deciding the event (bench/results-batch-cost.md): the locks, then
+    # every read, whatever the batch holds. A parked shipment, a redelivered event, a state
+    # change that asks the history and a new order are all in the second batch.
+    await _apply(conn, logged(created(), 0), logged(shipment(order="ORD-2"), 1), group="g1")
+    names: list[str] = []
+    by_text = {sql: name for name, sql in QUERIES.items()}
+    conn.add_query_logger(lambda logged: names.append(by_text.get(logged.query, "?")))
+    result = await _apply(
+        conn,
+        logged(created(), 0),
+        logged(state("paid"), 2),
+        logged(created(order="ORD-2"), 3),
+        group="g1",
+    )
+    await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
+    assert [o.kind for o in result.outcomes] == [
+        OutcomeKind.DUPLICATE,
+        OutcomeKind.APPLIED,
+        OutcomeKind.APPLIED,
+    ]
+    assert result.unparked == 1
+    named = [n for n in names if n != "?"]
+    assert named[:2] == ["lock_batch_orders", "batch_reads"]
+    assert not {"lock_orders", "load_views", "recorded_moments"} & set(named)

@@ -50,17 +50,11 @@ from orderstate.events.decode import decode_event
 from orderstate.events.envelope import API_SOURCE, CloudEvent
 from orderstate.events.outbound import RejectedOriginal, outbound_type
 from orderstate.events.topics import TopicRole
+from orderstate.projector.batch_reads import lock_batch_orders, read_batch
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
-from orderstate.projector.queries import query
-from orderstate.projector.stored_views import (
-    parse_view,
-    recorded_moments,
-    with_histories,
-    with_moments,
-)
-from orderstate.projector.write_forms import write_forms
+from orderstate.projector.stored_views import parse_view, with_histories, with_moments
 from orderstate.projector.writes import BatchWrites, LogRow, ParkedRow, ProcessedRow
 
 __all__ = [
@@ -226,40 +220,18 @@ class _Batch:
             p = item.position
             if p is not None:
                 until[p.partition] = max(until.get(p.partition, p.clock_ms), p.clock_ms)
-        if until:
-            pairs = sorted(until)
-            due = await self.conn.fetch(query("parked_due_keys"), pairs, [until[p] for p in pairs])
-            keys.update((r["shop_id"], r["order_id"]) for r in due)
+        if keys or until:
+            keys.update(await lock_batch_orders(self.conn, sorted(keys), until))
         if not keys and not idents:
             return set()
-        ordered = sorted(keys)
-        if ordered:
-            # Before the transaction's first write, so that it gets its xid after the previous
-            # writer of these orders committed: the changes feed's order relies on it
-            # (api/changes.py).
-            await self.conn.execute(query("lock_orders"), [f"{s}:{o}" for s, o in ordered])
-        processed: set[tuple[str, str]] = set()
-        if idents:
-            pairs_of_ids = sorted(idents)
-            rows = await self.conn.fetch(
-                query("processed_among"),
-                [s for s, _ in pairs_of_ids],
-                [e for _, e in pairs_of_ids],
-            )
-            processed = {(r["source"], r["event_id"]) for r in rows}
-        if not ordered:
-            return processed
-        shops, orders = [s for s, _ in ordered], [o for _, o in ordered]
-        forms = await write_forms(self.conn)
-        with_history = self.writes.with_history = forms.views_with_history
-        self.writes.outbox_by_reference = forms.outbox_by_reference
-        moments = await recorded_moments(self.conn, (i.decoded.change for i in decoded))
-        for row in await self.conn.fetch(query("load_views"), shops, orders):
-            key = (row["shop_id"], row["order_id"])
-            self.sequences[key] = row["last_sequence"]
+        reads = await read_batch(self.conn, idents, keys, (i.decoded.change for i in decoded))
+        with_history = self.writes.with_history = reads.forms.views_with_history
+        self.writes.outbox_by_reference = reads.forms.outbox_by_reference
+        for key, stored in reads.views.items():
+            self.sequences[key] = stored.last_sequence
             try:
-                view = parse_view(row["view"], keep_entries=with_history)
-                self.views[key] = with_moments(view, moments.get(key, ()))
+                view = parse_view(stored.text, keep_entries=with_history)
+                self.views[key] = with_moments(view, reads.moments.get(key, ()))
             except ValidationError as exc:
                 self.broken.add(key)
                 log.error(
@@ -268,19 +240,19 @@ class _Batch:
         if with_history:
             await self._load_entries()
         self.writes.loaded = dict(self.views)
-        for r in await self.conn.fetch(query("load_parked"), shops, orders):
+        for r in reads.parked:
             entry = _ParkedEntry(
-                source=r["source"],
-                event_id=r["event_id"],
-                shop_id=r["shop_id"],
-                order_id=r["order_id"],
-                topic_role=TopicRole(r["topic_role"]),
-                event_json=r["event"],
-                pair=r["pair"],
-                due_ms=r["due_ms"],
+                source=r.source,
+                event_id=r.event_id,
+                shop_id=r.shop_id,
+                order_id=r.order_id,
+                topic_role=TopicRole(r.topic_role),
+                event_json=r.event_json,
+                pair=r.pair,
+                due_ms=r.due_ms,
             )
             self._hold(entry)
-        return processed
+        return reads.processed
 
     async def _load_entries(self) -> None:
         """Views stored in the summary form get their entries, to be stored with them."""

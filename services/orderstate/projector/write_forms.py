@@ -7,6 +7,10 @@ A form changes only when an operator says every pod reads it (``orderstate migra
 - **Outbox rows by reference** (migration 0012): an order event's outbox row names its order
   event log row instead of holding a copy of its text, which halves the WAL an event costs
   between the worker and the broker (bench/results-outbox-wal.md).
+
+Every batch reads both forms inside its transaction (projector/batch_reads.py), with a share
+lock: a switch of a form waits for the batches in flight, and every batch after the switch
+sees the new form.
 """
 
 from collections.abc import Callable
@@ -15,7 +19,7 @@ from dataclasses import dataclass
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
 
-__all__ = ["OUTBOX_FORM_MIGRATION", "WriteForms", "fill_outbox_text", "write_forms"]
+__all__ = ["OUTBOX_FORM_MIGRATION", "WriteForms", "fill_outbox_text"]
 
 # The migration that lets outbox rows name their order event log row (table outbox_form).
 OUTBOX_FORM_MIGRATION = 12
@@ -23,18 +27,10 @@ OUTBOX_FORM_MIGRATION = 12
 
 @dataclass(frozen=True, slots=True)
 class WriteForms:
+    """The forms to store one transaction's writes in."""
+
     views_with_history: bool
     outbox_by_reference: bool
-
-
-async def write_forms(conn: Conn) -> WriteForms:
-    """The forms to store this transaction's writes in. Call it inside that transaction: its
-    share lock makes a switch of a form wait for the batches in flight, and every batch after
-    the switch sees the new form."""
-    row = await conn.fetchrow(query("write_forms"))
-    if row is None:
-        raise RuntimeError("the tables view_form and outbox_form must hold their one row")
-    return WriteForms(row["with_history"], row["by_reference"])
 
 
 async def fill_outbox_text(

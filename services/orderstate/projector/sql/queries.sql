@@ -8,12 +8,65 @@
 SELECT pg_advisory_xact_lock(h)
 FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k ORDER BY h) AS s;
 
--- name: processed_among
--- Which of these (source, id) pairs were applied before.
-SELECT p.source, p.event_id
-FROM processed_events p
-JOIN unnest($1::text[], $2::text[]) AS k(source, event_id)
-  ON p.source = k.source AND p.event_id = k.event_id;
+-- name: lock_batch_orders
+-- The first statement of a batch: lock every order it writes, and name the orders it writes
+-- because of a parked event that its log clocks pass ($2 the pairs, $3 the latest clock the
+-- batch reaches on each; expiring a parked event writes to its order's rejections). $1 holds
+-- the other orders as "shop:order". The locks are lock_orders' advisory locks, taken in the
+-- same sorted order. Returns the parked events' orders as (shop_id, order_id) records.
+WITH due AS (
+    SELECT DISTINCT p.shop_id, p.order_id
+    FROM parked_events p
+    JOIN unnest($2::int[], $3::bigint[]) AS u(pair, until)
+      ON p.pair = u.pair AND p.due_ms <= u.until
+)
+SELECT (SELECT count(pg_advisory_xact_lock(h))
+        FROM (SELECT DISTINCT hashtextextended(k, 0) AS h
+              FROM (SELECT unnest($1::text[]) AS k
+                    UNION ALL SELECT shop_id || ':' || order_id FROM due) AS keys
+              ORDER BY h) AS s) AS locked,
+       array(SELECT row(shop_id, order_id) FROM due) AS due;
+
+-- name: batch_reads
+-- The second statement of a batch, after lock_batch_orders: everything it reads, in one
+-- round trip. Under READ COMMITTED a statement reads the snapshot taken when it starts, so
+-- these reads must not share the statement that waits for the locks: they would miss what the
+-- writer they waited for committed. Each column is one of the reads:
+-- - processed: which of these (source, id) pairs ($1, $2) were applied before;
+-- - with_history, by_reference: the forms to store in (projector/write_forms.py). The share
+--   locks make a switch of a form wait for the batches in flight, and the batches after it
+--   see the new form. One subquery per one-row table, not a join: those tables are never
+--   analysed, so a join of the two was estimated at 7.4 million rows, above jit_above_cost,
+--   and every batch paid 2.5-3 ms for an LLVM compilation
+--   (tests/integration/test_statement_plans.py);
+-- - moments: which of these (order, state, occurred_at) ($5-$8) the histories hold already,
+--   as recorded_moments reads them (index order_state_history_moment);
+-- - views: the views of the orders ($3, $4), deleted ones included, with the last outbound
+--   sequence number each used, as load_views reads them;
+-- - parked: their parked shipment events, in the order they came (their place in the log).
+SELECT
+    array(SELECT row(p.source, p.event_id)
+          FROM processed_events p
+          JOIN unnest($1::text[], $2::text[]) AS k(source, event_id)
+            ON p.source = k.source AND p.event_id = k.event_id) AS processed,
+    (SELECT with_history FROM view_form FOR SHARE) AS with_history,
+    (SELECT by_reference FROM outbox_form FOR SHARE) AS by_reference,
+    array(SELECT row(h.shop_id, h.order_id, h.state, h.occurred_at)
+          FROM order_state_history h
+          JOIN unnest($5::text[], $6::text[], $7::text[], $8::timestamptz[])
+               AS k(shop_id, order_id, state, occurred_at)
+            ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.state = k.state
+               AND h.occurred_at = k.occurred_at) AS moments,
+    array(SELECT row(o.shop_id, o.order_id, o.view, o.last_sequence)
+          FROM orders o
+          JOIN unnest($3::text[], $4::text[]) AS k(shop_id, order_id)
+            ON o.shop_id = k.shop_id AND o.order_id = k.order_id) AS views,
+    array(SELECT row(p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text,
+                     p.pair, p.due_ms)
+          FROM parked_events p
+          JOIN unnest($3::text[], $4::text[]) AS k(shop_id, order_id)
+            ON p.shop_id = k.shop_id AND p.order_id = k.order_id
+          ORDER BY p.source_offset NULLS LAST, p.parked_at, p.event_id) AS parked;
 
 -- name: load_views
 -- The current views of the orders a batch touches, deleted ones included, with the last
@@ -32,15 +85,6 @@ JOIN unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
      AS k(shop_id, order_id, state, occurred_at)
   ON h.shop_id = k.shop_id AND h.order_id = k.order_id AND h.state = k.state
      AND h.occurred_at = k.occurred_at;
-
--- name: write_forms
--- The forms to store this batch's views and outbox rows in (projector/write_forms.py). The
--- share lock makes a switch of a form wait for the batches in flight, and the batches after
--- it see the new form. Two subqueries, not a join: each one-row table is never analysed, so
--- a join of the two was estimated at 7.4 million rows, above jit_above_cost, and every batch
--- paid 2.5-3 ms for an LLVM compilation (tests/integration/test_statement_plans.py).
-SELECT (SELECT with_history FROM view_form FOR SHARE) AS with_history,
-       (SELECT by_reference FROM outbox_form FOR SHARE) AS by_reference;
 
 -- name: set_outbox_form
 UPDATE outbox_form SET by_reference = $1;
@@ -69,22 +113,6 @@ SELECT (SELECT max(id) FROM chunk) AS last, (SELECT count(*) FROM chunk) AS look
 
 -- name: set_view_form
 UPDATE view_form SET with_history = $1;
-
--- name: load_parked
--- Shipment events parked for these orders, in the order they came (their place in the log).
-SELECT p.source, p.event_id, p.shop_id, p.order_id, p.topic_role, p.event::text, p.pair,
-       p.due_ms
-FROM parked_events p
-JOIN unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
-  ON p.shop_id = k.shop_id AND p.order_id = k.order_id
-ORDER BY p.source_offset NULLS LAST, p.parked_at, p.event_id;
-
--- name: parked_due_keys
--- Orders with parked events that a batch's log clocks pass: per pair, the deadline is at or
--- before the latest clock the batch reaches on that pair.
-SELECT DISTINCT p.shop_id, p.order_id
-FROM parked_events p
-JOIN unnest($1::int[], $2::bigint[]) AS u(pair, until) ON p.pair = u.pair AND p.due_ms <= u.until;
 
 -- name: upsert_orders
 -- Write the final view of every order the batch changed.
