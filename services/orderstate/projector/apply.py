@@ -1,10 +1,10 @@
 """``apply_batch``: the single write path for Kafka batches and REST requests.
 
 One transaction per batch: lock every order the batch touches (sorted, so writers cannot
-deadlock), skip events applied before, load the views, run ``decide`` per event in order,
-and write views, items, shipments, history, parked and rejected rows, outbox rows and the
-next Kafka offsets with one statement per table. A deadlock or serialization failure retries
-the batch.
+deadlock), then read in one statement the events applied before, the views and the parked
+events (projector/batch_reads.py), run ``decide`` per event in order, and write views,
+items, shipments, history, parked and rejected rows, outbox rows and the next Kafka offsets
+with one statement per table. A deadlock or serialization failure retries the batch.
 
 Inputs from Kafka come in the merged order of their partition pair (worker/merge.py), each
 with its position and the pair's log clock there. Parked events expire when that clock
