@@ -708,21 +708,6 @@ class _FakeRecord:
 _NAMES = {sql: name for name, sql in QUERIES.items()}
 
 
-class _ServerClock:
-    """CPU time of one PostgreSQL backend: the first field of /proc/<pid>/schedstat, in ns on
-    a CPU. /proc/<pid>/stat counts in clock ticks of 10 ms, too coarse for one statement. Read
-    with pread on a descriptor kept open: about 9 µs, outside the timed client CPU."""
-
-    def __init__(self, pid: int) -> None:
-        self.fd = os.open(f"/proc/{pid}/schedstat", os.O_RDONLY)
-
-    def ns(self) -> int:
-        return int(os.pread(self.fd, 64, 0).split(maxsplit=1)[0])
-
-    def close(self) -> None:
-        os.close(self.fd)
-
-
 @dataclass
 class StatementCost:
     """One statement's totals over a run: wall time of its round trips, this process's CPU
@@ -754,7 +739,7 @@ class _TimedConn:
     """Forwards to an asyncpg connection and meters every statement by its query name: wall
     time, this thread's CPU and its backend's CPU."""
 
-    def __init__(self, conn: asyncpg.Connection, server: _ServerClock) -> None:
+    def __init__(self, conn: asyncpg.Connection, server: infra.ServerClock) -> None:
         self.conn = conn
         self.server = server
         self.costs: dict[str, StatementCost] = {}
@@ -837,7 +822,7 @@ async def statement_profile(
     limits = DecodeLimits()
     offsets: Counter[str] = Counter()
     conn = await asyncpg.connect(url)
-    server = _ServerClock(conn.get_server_pid())
+    server = infra.ServerClock(conn.get_server_pid())
     timed = _TimedConn(conn, server)
     policies = PolicyBook()
     decode_s = apply_s = decode_cpu = apply_cpu = 0.0

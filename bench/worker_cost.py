@@ -9,9 +9,13 @@ simulated records, migrates its own fresh database with that tree's migrations, 
 applies every record in batches of 500 as the worker does, on one asyncpg connection. It reads
 its own CPU time (``time.process_time``: the Python of decode and apply plus asyncpg's
 encoding, not PostgreSQL's), so the figure is the worker's per-event work that does not depend
-on Kafka. Each turn then times two pure steps of apply_batch alone on the same events, decide
-and fact_rows, in a tight loop: the whole apply moves with PostgreSQL and the machine, and a
-change to one step can be smaller than that spread.
+on Kafka; and its PostgreSQL backend's CPU in apply_batch (``/proc/<pid>/schedstat``, so the
+server must be local). With ``--warm-records N`` a turn first applies the first N records
+untimed, in batches of 500, and analyses the tables: PostgreSQL plans a statement of a fresh
+database differently from one of a database in service, and the timed batches then write to
+tables of that size. Each turn then times two pure steps of apply_batch alone on the same
+events, decide and fact_rows, in a tight loop: the whole apply moves with PostgreSQL and the
+machine, and a change to one step can be smaller than that spread.
 Turns alternate which variant goes first, so a drift of the machine's speed falls on both.
 Writes a section into bench/results-worker-cost.md unless ``--no-write``.
 """
@@ -27,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,7 +43,7 @@ from hotpaths import speed_probe
 from orderstate.domain import Accepted, PolicyBook, decide
 from orderstate.events.decode import DecodeLimits
 from orderstate.projector.apply import apply_batch
-from orderstate.projector.inputs import Position
+from orderstate.projector.inputs import Incoming, Position
 from orderstate.projector.migrate import migrate
 from orderstate.projector.outbox_rows import fact_rows
 from orderstate.simulation.generator import SimConfig, generate
@@ -53,15 +58,43 @@ _WORKER_GC_THRESHOLDS = (10_000, 20, 10)
 RESULTS = Path(__file__).with_name("results-worker-cost.md")
 
 
-async def _child(url: str, orders: int, seed: int, batch: int) -> dict[str, Any]:
+def _inputs(records: list[Any], offsets: Counter[str], limits: DecodeLimits) -> list[Any]:
+    inputs = []
+    for r in records:
+        role = r.role.value
+        fake = _FakeRecord(role, offsets[role], r)
+        read = read_record(fake, r.role, limits)
+        at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
+        inputs.append(read.input(fake, r.role, at))
+        offsets[role] += 1
+    return inputs
+
+
+async def _child(url: str, orders: int, seed: int, batch: int, warm: int) -> dict[str, Any]:
     records = list(generate(SimConfig(orders=orders, seed=seed)))
+    if warm >= len(records):
+        raise SystemExit(f"--warm-records {warm} leaves none of the {len(records)} records")
     conn = await asyncpg.connect(url)
+    server = infra.ServerClock(conn.get_server_pid())
     try:
         await migrate(conn)
         limits = DecodeLimits()
         policies = PolicyBook()
         offsets: Counter[str] = Counter()
+        # Untimed: the first records fill the tables in backlog batches, and ANALYZE gives the
+        # planner the statistics a database in service has. On fresh, never-analysed tables
+        # PostgreSQL plans differently (it kept generic plans where an analysed database made
+        # a custom plan on every run).
+        for start in range(0, warm, 500):
+            inputs = _inputs(records[start : min(start + 500, warm)], offsets, limits)
+            await apply_batch(
+                conn, inputs, policies=policies, now=datetime.now(UTC), consumer_group="cost"
+            )
+        if warm:
+            await conn.execute("ANALYZE")
+        records = records[warm:]
         decode_cpu = apply_cpu = apply_wall = 0.0
+        backend_ns = 0
         # The records stay alive for the whole turn, which a worker's do not: the collector
         # would walk them again and again.
         gc.collect()
@@ -70,35 +103,32 @@ async def _child(url: str, orders: int, seed: int, batch: int) -> dict[str, Any]
         # default thresholds, the decoded events this turn keeps were walked again and again:
         # decode_record read 50-57 µs per record instead of 25-32 (2026-12-04).
         gc.set_threshold(*_WORKER_GC_THRESHOLDS)
-        decoded = []
+        decoded: list[Any] = []
         for start in range(0, len(records), batch):
             c0 = time.process_time()
-            inputs = []
-            for r in records[start : start + batch]:
-                role = r.role.value
-                fake = _FakeRecord(role, offsets[role], r)
-                read = read_record(fake, r.role, limits)
-                at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
-                inputs.append(read.input(fake, r.role, at))
-                offsets[role] += 1
-                if read.decoded is not None:
-                    decoded.append(read.decoded)
+            inputs = _inputs(records[start : start + batch], offsets, limits)
+            decoded.extend(i.decoded for i in inputs if isinstance(i, Incoming))
+            s1 = server.ns()
             c1, w1 = time.process_time(), time.perf_counter()
             await apply_batch(
                 conn, inputs, policies=policies, now=datetime.now(UTC), consumer_group="cost"
             )
             c2, w2 = time.process_time(), time.perf_counter()
+            backend_ns += server.ns() - s1
             decode_cpu += c1 - c0
             apply_cpu += c2 - c1
             apply_wall += w2 - w1
     finally:
+        server.close()
         await conn.close()
     n = len(records)
     return {
         "records": n,
+        "warm_records": warm,
         "decode_us": decode_cpu / n * 1e6,
         "apply_us": apply_cpu / n * 1e6,
         "apply_wall_us": apply_wall / n * 1e6,
+        "backend_us": backend_ns / n / 1e3,
         **_in_memory(decoded, policies),
     }
 
@@ -136,22 +166,33 @@ def _in_memory(decoded: list[Any], policies: PolicyBook) -> dict[str, float]:
     }
 
 
-def _turn(tree: Path, url: str, orders: int, seed: int, batch: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Workload:
+    """What each turn applies: the records of ``orders`` simulated orders, the first ``warm``
+    of them untimed, the rest timed in batches of ``batch``."""
+
+    orders: int
+    seed: int
+    batch: int
+    warm: int
+
+    def args(self) -> list[str]:
+        return [
+            "--orders",
+            str(self.orders),
+            "--seed",
+            str(self.seed),
+            "--batch",
+            str(self.batch),
+            "--warm-records",
+            str(self.warm),
+        ]
+
+
+def _turn(tree: Path, url: str, load: Workload) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": f"{tree / 'services'}{os.pathsep}{REPO}"}
     out = subprocess.run(
-        [
-            sys.executable,
-            __file__,
-            "--child",
-            "--url",
-            url,
-            "--orders",
-            str(orders),
-            "--seed",
-            str(seed),
-            "--batch",
-            str(batch),
-        ],
+        [sys.executable, __file__, "--child", "--url", url, *load.args()],
         capture_output=True,
         text=True,
         check=False,
@@ -163,7 +204,7 @@ def _turn(tree: Path, url: str, orders: int, seed: int, batch: int) -> dict[str,
     return result
 
 
-async def _compare(before: str, rounds: int, orders: int, seed: int, batch: int) -> dict[str, Any]:
+async def _compare(before: str, rounds: int, load: Workload) -> dict[str, Any]:
     head = infra.git("rev-parse", "--short", "HEAD")
     dirty = infra.git("status", "--porcelain", "services")
     ends = infra.endpoints()
@@ -178,9 +219,7 @@ async def _compare(before: str, rounds: int, orders: int, seed: int, batch: int)
                 for variant in order:
                     probes.append(speed_probe())
                     url = await scratch.database(f"{variant}{k}", migrated=False)
-                    result = await asyncio.to_thread(
-                        _turn, trees[variant], url, orders, seed, batch
-                    )
+                    result = await asyncio.to_thread(_turn, trees[variant], url, load)
                     turns[variant].append(result)
                     print(
                         f"round {k + 1} {variant}: decode {result['decode_us']:.1f} µs, "
@@ -196,9 +235,10 @@ async def _compare(before: str, rounds: int, orders: int, seed: int, batch: int)
         "before": before,
         "after": f"{head}{' + working tree' if dirty else ''}",
         "rounds": rounds,
-        "orders": orders,
-        "seed": seed,
-        "batch": batch,
+        "orders": load.orders,
+        "seed": load.seed,
+        "batch": load.batch,
+        "warm": load.warm,
         "records": turns["after"][0]["records"],
         "turns": turns,
         "probes": probes,
@@ -210,15 +250,28 @@ def _median(turns: list[dict[str, Any]], key: str) -> float:
     return float(statistics.median(t[key] for t in turns))
 
 
+def _row(label: str, key: str, b: list[dict[str, Any]], a: list[dict[str, Any]]) -> str:
+    each_b = ", ".join(f"{t[key]:.1f}" for t in b)
+    each_a = ", ".join(f"{t[key]:.1f}" for t in a)
+    return f"| {label} | {each_b} | {each_a} | {_median(a, key) / _median(b, key):.2f}x |"
+
+
 def section(run: dict[str, Any], title: str) -> str:
     b, a = run["turns"]["before"], run["turns"]["after"]
+    warm = run.get("warm", 0)
+    warm_arg = f" --warm-records {warm}" if warm else ""
+    warm_text = (
+        f", after {warm:,} records before them were applied untimed and the tables analysed"
+        if warm
+        else ""
+    )
     lines = [
         f"## {title}",
         "",
         f"`PYTHONPATH=. .venv/bin/python bench/worker_cost.py --before {run['before']} "
-        f"--rounds {run['rounds']} --orders {run['orders']} --batch {run['batch']}` on "
-        f"{run['when']}: {run['records']:,} simulated records (seed {run['seed']}) in batches "
-        f"of {run['batch']}, "
+        f"--rounds {run['rounds']} --orders {run['orders']} --batch {run['batch']}{warm_arg}` "
+        f"on {run['when']}: {run['records']:,} simulated records (seed {run['seed']}) in "
+        f"batches of {run['batch']}{warm_text}, "
         f"{run['before']} against {run['after']}, in turns. The speed probe "
         f"(µs per decoded record, lower is faster) read "
         f"{min(run['probes']):.1f}-{max(run['probes']):.1f}.",
@@ -230,27 +283,21 @@ def section(run: dict[str, Any], title: str) -> str:
         ("decode_us", "decode_record"),
         ("apply_us", "apply_batch (Python and asyncpg)"),
     ):
-        ratio = _median(a, key) / _median(b, key)
-        lines.append(
-            f"| {label} | {', '.join(f'{t[key]:.1f}' for t in b)} | "
-            f"{', '.join(f'{t[key]:.1f}' for t in a)} | {ratio:.2f}x |"
-        )
+        lines.append(_row(label, key, b, a))
     total_b = statistics.median(t["decode_us"] + t["apply_us"] for t in b)
     total_a = statistics.median(t["decode_us"] + t["apply_us"] for t in a)
     lines.append(
         f"| **both** | median {total_b:.1f} | median {total_a:.1f} | **{total_a / total_b:.2f}x** |"
     )
     # Turns of a version of this script before these rows were added have no such figures.
+    if all("backend_us" in t for t in (*b, *a)):
+        lines.append(_row("PostgreSQL's backend, in apply_batch's statements", "backend_us", b, a))
     if all("fact_rows_us" in t for t in (*b, *a)):
         for key, label in (
             ("decide_us", "of it, in memory: decide, per decoded event"),
             ("fact_rows_us", "of it, in memory: fact_rows, per accepted change"),
         ):
-            ratio = _median(a, key) / _median(b, key)
-            lines.append(
-                f"| {label} | {', '.join(f'{t[key]:.1f}' for t in b)} | "
-                f"{', '.join(f'{t[key]:.1f}' for t in a)} | {ratio:.2f}x |"
-            )
+            lines.append(_row(label, key, b, a))
     wall_b, wall_a = _median(b, "apply_wall_us"), _median(a, "apply_wall_us")
     lines += [
         "",
@@ -275,18 +322,28 @@ def main() -> int:
         default=500,
         help="events per apply_batch: 500 as on a backlog, about 13 as at 1,000 events/s",
     )
+    parser.add_argument(
+        "--warm-records",
+        type=int,
+        default=0,
+        help="apply this many of the records first, untimed, in batches of 500, then ANALYZE: "
+        "the tables and statistics of a database in service",
+    )
     parser.add_argument("--title", default="", help="the section's title")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        result = asyncio.run(_child(args.url, args.orders, args.seed, args.batch))
+        result = asyncio.run(
+            _child(args.url, args.orders, args.seed, args.batch, args.warm_records)
+        )
         print(json.dumps(result))
         return 0
     if not args.before:
         parser.error("--before COMMIT is needed")
-    run = asyncio.run(_compare(args.before, args.rounds, args.orders, args.seed, args.batch))
+    load = Workload(args.orders, args.seed, args.batch, args.warm_records)
+    run = asyncio.run(_compare(args.before, args.rounds, load))
     text = section(run, args.title or f"{run['before']} against {run['after']}")
     print(text)
     if not args.no_write:
