@@ -26,7 +26,7 @@ from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import apply_batch
-from orderstate.projector.inputs import Position
+from orderstate.projector.inputs import Input, Position
 from orderstate.projector.queries import QUERIES
 from orderstate.simulation.generator import SimRecord
 from orderstate.worker.records import read_record
@@ -808,6 +808,22 @@ class StatementProfile:
         return sum(s.wall_s for s in self.statements)
 
 
+def read_inputs(
+    records: list[SimRecord], offsets: Counter[str], limits: DecodeLimits
+) -> list[Input]:
+    """The records as the worker hands them to apply_batch: each read from its topic's next
+    offset (``offsets`` counts per topic) on partition 0, with its clocks."""
+    inputs = []
+    for r in records:
+        role = r.role.value
+        fake = _FakeRecord(role, offsets[role], r)
+        read = read_record(fake, r.role, limits)
+        at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
+        inputs.append(read.input(fake, r.role, at))
+        offsets[role] += 1
+    return inputs
+
+
 async def statement_profile(
     url: str,
     records: list[SimRecord],
@@ -834,14 +850,7 @@ async def statement_profile(
                 break
             chunk = records[start : start + batch]
             t0, c0 = time.perf_counter(), time.thread_time()
-            inputs = []
-            for r in chunk:
-                role = r.role.value
-                fake = _FakeRecord(role, offsets[role], r)
-                read = read_record(fake, r.role, limits)
-                at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
-                inputs.append(read.input(fake, r.role, at))
-                offsets[role] += 1
+            inputs = read_inputs(chunk, offsets, limits)
             t1, c1 = time.perf_counter(), time.thread_time()
             await apply_batch(
                 timed,  # type: ignore[arg-type]

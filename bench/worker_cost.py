@@ -43,12 +43,11 @@ from hotpaths import speed_probe
 from orderstate.domain import Accepted, PolicyBook, decide
 from orderstate.events.decode import DecodeLimits
 from orderstate.projector.apply import apply_batch
-from orderstate.projector.inputs import Incoming, Position
+from orderstate.projector.inputs import Incoming
 from orderstate.projector.migrate import migrate
 from orderstate.projector.outbox_rows import fact_rows
 from orderstate.simulation.generator import SimConfig, generate
-from orderstate.worker.records import read_record
-from pipeline import _FakeRecord
+from pipeline import read_inputs
 
 REPO = Path(__file__).resolve().parents[1]
 # gc.set_threshold in services/orderstate/launch/parts.py. Set here, not imported, because the
@@ -56,18 +55,6 @@ REPO = Path(__file__).resolve().parents[1]
 # collector.
 _WORKER_GC_THRESHOLDS = (10_000, 20, 10)
 RESULTS = Path(__file__).with_name("results-worker-cost.md")
-
-
-def _inputs(records: list[Any], offsets: Counter[str], limits: DecodeLimits) -> list[Any]:
-    inputs = []
-    for r in records:
-        role = r.role.value
-        fake = _FakeRecord(role, offsets[role], r)
-        read = read_record(fake, r.role, limits)
-        at = Position(role, 0, fake.offset, read.key_ms, fake.timestamp, fake.timestamp)
-        inputs.append(read.input(fake, r.role, at))
-        offsets[role] += 1
-    return inputs
 
 
 async def _child(url: str, orders: int, seed: int, batch: int, warm: int) -> dict[str, Any]:
@@ -86,7 +73,7 @@ async def _child(url: str, orders: int, seed: int, batch: int, warm: int) -> dic
         # PostgreSQL plans differently (it kept generic plans where an analysed database made
         # a custom plan on every run).
         for start in range(0, warm, 500):
-            inputs = _inputs(records[start : min(start + 500, warm)], offsets, limits)
+            inputs = read_inputs(records[start : min(start + 500, warm)], offsets, limits)
             await apply_batch(
                 conn, inputs, policies=policies, now=datetime.now(UTC), consumer_group="cost"
             )
@@ -106,7 +93,7 @@ async def _child(url: str, orders: int, seed: int, batch: int, warm: int) -> dic
         decoded: list[Any] = []
         for start in range(0, len(records), batch):
             c0 = time.process_time()
-            inputs = _inputs(records[start : start + batch], offsets, limits)
+            inputs = read_inputs(records[start : start + batch], offsets, limits)
             decoded.extend(i.decoded for i in inputs if isinstance(i, Incoming))
             s1 = server.ns()
             c1, w1 = time.process_time(), time.perf_counter()
