@@ -16,7 +16,6 @@ import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.inputs import Position
-from orderstate.projector.queries import query
 from orderstate.worker.records import read_record
 from tests.support.kafka import TopicNames
 
@@ -28,6 +27,40 @@ __all__ = [
     "raw_upsert",
     "run_faust",
 ]
+
+
+# PostgreSQL's batched-upsert ceiling: the orders part of orderstate's ``write_batch`` statement
+# (queries.sql) on its own, the same text (tests/unit/test_bench_baselines.py keeps it so).
+UPSERT_ORDERS = """
+INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
+                         promised_delivery_date, tags, boarding_complete, state,
+                         payment_evidence, version, deleted, created_at, updated_at, view,
+                         last_sequence)
+SELECT u.shop_id, u.order_id, u.order_url, u.order_date, u.language, u.promised_delivery_date,
+       u.tags::jsonb, u.boarding_complete, u.state, u.payment_evidence, u.version, u.deleted,
+       u.created_at, u.updated_at, u.view, u.last_sequence
+FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
+            $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::int[],
+            $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::bigint[])
+     AS u(shop_id, order_id, order_url, order_date, language, promised_delivery_date, tags,
+          boarding_complete, state, payment_evidence, version, deleted, created_at,
+          updated_at, view, last_sequence)
+ON CONFLICT (shop_id, order_id) DO UPDATE SET
+    order_url = EXCLUDED.order_url,
+    order_date = EXCLUDED.order_date,
+    language = EXCLUDED.language,
+    promised_delivery_date = EXCLUDED.promised_delivery_date,
+    tags = EXCLUDED.tags,
+    boarding_complete = EXCLUDED.boarding_complete,
+    state = EXCLUDED.state,
+    payment_evidence = EXCLUDED.payment_evidence,
+    version = EXCLUDED.version,
+    deleted = EXCLUDED.deleted,
+    created_at = EXCLUDED.created_at,
+    updated_at = EXCLUDED.updated_at,
+    view = EXCLUDED.view,
+    last_sequence = EXCLUDED.last_sequence
+"""
 
 
 @dataclass(frozen=True)
@@ -109,10 +142,10 @@ async def raw_upsert(
     source_url: str, target_url: str, *, batch_size: int = 500, min_update_s: float = 5.0
 ) -> UpsertResult:
     """Upsert real order rows (taken from ``source_url``) into an empty migrated database with
-    orderstate's own ``upsert_orders`` statement (INSERT ... SELECT FROM unnest ... ON CONFLICT
-    DO UPDATE), ``batch_size`` rows per statement, each statement its own transaction. The
-    first pass inserts; later passes update every row (version + 1) for at least
-    ``min_update_s`` seconds."""
+    the orders part of orderstate's own ``write_batch`` statement (INSERT ... SELECT FROM
+    unnest ... ON CONFLICT DO UPDATE), ``batch_size`` rows per statement, each statement its
+    own transaction. The first pass inserts; later passes update every row (version + 1) for
+    at least ``min_update_s`` seconds."""
     source = await asyncpg.connect(source_url)
     try:
         rows = [tuple(r) for r in await source.fetch(f"SELECT {_COLUMNS} FROM orders")]
@@ -120,7 +153,7 @@ async def raw_upsert(
         await source.close()
     if not rows:
         raise RuntimeError("no order rows to upsert")
-    sql = query("upsert_orders")
+    sql = UPSERT_ORDERS
     target = await asyncpg.connect(target_url)
     try:
         insert_s = await _pass(target, sql, rows, batch_size)

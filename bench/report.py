@@ -586,7 +586,8 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
     add("")
     add(
         f"{up.rows:,} real order rows (copied from the (d) database, view JSON included) upserted "
-        "with orderstate's own `upsert_orders` statement (INSERT ... SELECT FROM unnest(...) ON "
+        "with the orders part of orderstate's own `write_batch` statement (INSERT ... SELECT "
+        "FROM unnest(...) ON "
         f"CONFLICT DO UPDATE) into an empty migrated database, {up.batch_size} rows per "
         f"statement, each statement its own transaction: the insert pass took "
         f"{up.insert_seconds:.2f} s, then update passes (version + 1) ran for "

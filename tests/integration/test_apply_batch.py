@@ -275,11 +275,12 @@ async def test_a_batch_writes_its_append_only_rows_in_one_statement(
         assert await conn.fetchval(f"SELECT count(*) FROM {table}") >= 1, table  # noqa: S608
 
 
-async def test_a_batch_reads_in_two_statements_before_it_writes(conn: asyncpg.Connection) -> None:
+async def test_a_batch_reads_in_two_statements_and_writes_in_one(conn: asyncpg.Connection) -> None:
     # At a paced rate a batch holds an event or two, and each round trip cost the worker and
     # PostgreSQL more than deciding the event (bench/results-batch-cost.md): the locks, then
-    # every read, whatever the batch holds. A parked shipment, a redelivered event, a state
-    # change that asks the history and a new order are all in the second batch.
+    # every read, then every write, whatever the batch holds. A parked shipment, a
+    # redelivered event, a state change that asks the history and a new order with items are
+    # all in the second batch, which writes to every table the worker writes.
     await _apply(conn, logged(created(), 0), logged(shipment(order="ORD-2"), 1), group="g1")
     names: list[str] = []
     by_text = {sql: name for name, sql in QUERIES.items()}
@@ -299,5 +300,48 @@ async def test_a_batch_reads_in_two_statements_before_it_writes(conn: asyncpg.Co
     ]
     assert result.unparked == 1
     named = [n for n in names if n != "?"]
-    assert named[:2] == ["lock_batch_orders", "batch_reads"]
-    assert not {"lock_orders", "load_views", "recorded_moments"} & set(named)
+    assert named == ["lock_batch_orders", "batch_reads", "write_batch"]
+    assert await _table(conn, "SELECT order_id, state, version FROM orders ORDER BY order_id") == [
+        ("ORD-1", "paid", 2),
+        ("ORD-2", "shipped", 2),
+    ]
+    assert await _table(conn, "SELECT order_id, item_id FROM order_items ORDER BY order_id") == [
+        ("ORD-1", "l1"),
+        ("ORD-2", "l1"),
+    ]
+    assert await _table(conn, "SELECT order_id FROM order_shipments") == [("ORD-2",)]
+    assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
+    assert (
+        await conn.fetchval(
+            "SELECT count(*) FROM processed_events WHERE outcome = 'parked_then_applied'"
+        )
+        == 1
+    )
+
+
+async def test_changed_items_are_stored_as_the_view_holds_them(conn: asyncpg.Connection) -> None:
+    # Items and shipments are written in the batch's one statement, where a DELETE and an
+    # INSERT of the same keys would collide: what an order no longer holds is deleted, the
+    # rest upserted. The table must end as the view's list, positions included.
+    items = [
+        {"item_id": n, "sku": f"SKU-{n}", "quantity": 1, "unit_price": "1.00", "currency": "EUR"}
+        for n in ("l1", "l2", "l3")
+    ]
+    await _apply(conn, incoming(created(items=items)))
+    result = await _apply(
+        conn,
+        incoming(event("order.item_removed", {"item_id": "l1"})),
+        incoming(event("order.item_updated", {"item_id": "l3", "quantity": 4})),
+        incoming(
+            event(
+                "order.item_added",
+                {"item_id": "l4", "sku": "SKU-l4", "quantity": 2},
+            )
+        ),
+    )
+    assert {o.kind for o in result.outcomes} == {OutcomeKind.APPLIED}
+    assert await _table(
+        conn, "SELECT item_id, position, sku, quantity FROM order_items ORDER BY position"
+    ) == [("l2", 0, "SKU-l2", 1), ("l3", 1, "SKU-l3", 4), ("l4", 2, "SKU-l4", 2)]
+    view = json.loads(await conn.fetchval("SELECT view::text FROM orders"))
+    assert [i["item_id"] for i in view["items"]] == ["l2", "l3", "l4"]

@@ -28,7 +28,7 @@ async def test_the_statement_profile_times_every_statement_of_apply_batch(
     assert {"batch_reads", "BEGIN", "COMMIT"} <= costs.keys()
     assert costs["batch_reads"].calls == profile.batches
     # Both sides' CPU is metered: the client encodes the rows, the backend inserts them.
-    rows = costs["append_batch_rows"]
+    rows = costs["write_batch"]
     assert rows.client_cpu_s > 0
     assert rows.server_cpu_s > 0
     assert rows.server_cpu_s < rows.wall_s + 0.01

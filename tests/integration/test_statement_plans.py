@@ -26,7 +26,7 @@ def _preparable() -> list[str]:
 
 def test_the_check_covers_the_write_path() -> None:
     names = _preparable()
-    assert {"batch_reads", "upsert_orders", "append_batch_rows", "relay_take_rows"} <= set(names)
+    assert {"batch_reads", "write_batch", "relay_take_rows"} <= set(names)
     # Left out: the statements PREPARE refuses, which plan nothing.
     assert set(QUERIES) - set(names) == {"force_custom_plans", "migrations_create_table"}
 

@@ -4,7 +4,7 @@ One transaction per batch: lock every order the batch touches (sorted, so writer
 deadlock), then read in one statement the events applied before, the views and the parked
 events (projector/batch_reads.py), run ``decide`` per event in order, and write views,
 items, shipments, history, parked and rejected rows, outbox rows and the next Kafka offsets
-with one statement per table. A deadlock or serialization failure retries the batch.
+in one statement (projector/writes.py). A deadlock or serialization failure retries the batch.
 
 Inputs from Kafka come in the merged order of their partition pair (worker/merge.py), each
 with its position and the pair's log clock there. Parked events expire when that clock

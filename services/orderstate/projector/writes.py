@@ -1,6 +1,7 @@
-"""Everything one batch writes, collected in memory and flushed with one statement per table."""
+"""Everything one batch writes, collected in memory and flushed in one statement."""
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -141,20 +142,32 @@ class BatchWrites:
         )
 
     async def flush(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
-        await self._write_orders(conn)
-        if self.processed_updates:
-            await conn.execute(
-                query("update_processed_outcomes"),
-                *(list(column) for column in zip(*self.processed_updates, strict=True)),
-            )
-        if self.unparked:
-            await conn.execute(
-                query("delete_parked"),
-                [s for s, _ in self.unparked],
-                [e for _, e in self.unparked],
-            )
-        if self.parked:
-            cols = _columns(
+        """Write everything in one statement (queries.sql, ``write_batch``)."""
+        offsets = list(self.offsets) if consumer_group is not None else []
+        processed = list(self.processed.values())
+        if not (
+            self.changed
+            or self.processed_updates
+            or self.unparked
+            or self.parked
+            or processed
+            or self.rejected
+            or self.outbox
+            or self.log
+            or offsets
+        ):
+            return
+        views = list(self.changed.values())
+        await conn.execute(
+            query("write_batch"),
+            now,
+            *self._order_columns(views),
+            *self._item_columns(views),
+            *self._shipment_columns(views),
+            *self._history_columns(views),
+            *_transposed(self.processed_updates, 3),
+            *_transposed(self.unparked, 2),
+            *_columns(
                 self.parked,
                 "source",
                 "event_id",
@@ -166,21 +179,7 @@ class BatchWrites:
                 "source_topic",
                 "source_offset",
                 "due_ms",
-            )
-            await conn.execute(query("insert_parked"), *cols, now)
-        await self._append(conn, now=now, consumer_group=consumer_group)
-
-    async def _append(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
-        """The append-only rows, in one statement: each of them was a round trip of its own,
-        and a small batch (a few events at 1,000 events/s) spent most of its time waiting
-        for round trips."""
-        offsets = list(self.offsets) if consumer_group is not None else []
-        processed = list(self.processed.values())
-        if not (processed or self.rejected or self.outbox or self.log or offsets):
-            return
-        await conn.execute(
-            query("append_batch_rows"),
-            now,
+            ),
             *_columns(processed, "source", "event_id", "shop_id", "order_id", "outcome"),
             *_columns(
                 self.rejected,
@@ -222,12 +221,8 @@ class BatchWrites:
         # By reference the relay reads an order event's text from its log row (self.log).
         return [r.event_json if r.sequence is None else None for r in self.outbox]
 
-    async def _write_orders(self, conn: Conn) -> None:
-        if not self.changed:
-            return
-        views = list(self.changed.values())
-        await conn.execute(
-            query("upsert_orders"),
+    def _order_columns(self, views: list[OrderView]) -> list[list[Any]]:
+        return [
             [v.shop_id for v in views],
             [v.order_id for v in views],
             [v.fields.order_url for v in views],
@@ -244,61 +239,51 @@ class BatchWrites:
             [v.updated_at for v in views],
             [stored_form(v, with_history=self.with_history) for v in views],
             [self.sequences.get((v.shop_id, v.order_id), 0) for v in views],
-        )
-        await self._write_items(conn, views)
-        await self._write_shipments(conn, views)
-        await self._write_history(conn, views)
+        ]
 
     def _before(self, view: OrderView) -> OrderView | None:
         return self.loaded.get((view.shop_id, view.order_id))
 
-    async def _write_items(self, conn: Conn, views: list[OrderView]) -> None:
+    def _item_columns(self, views: list[OrderView]) -> list[list[Any]]:
+        """The orders whose items changed, then all their items: what they no longer hold is
+        deleted, the rest upserted."""
         stale = [v for v in views if (b := self._before(v)) is None or b.items != v.items]
-        if not stale:
-            return
-        await conn.execute(
-            query("delete_items"), [v.shop_id for v in stale], [v.order_id for v in stale]
-        )
         rows = [(v, n, i) for v in stale for n, i in enumerate(v.items)]
-        if rows:
-            await conn.execute(
-                query("insert_items"),
-                [v.shop_id for v, _, _ in rows],
-                [v.order_id for v, _, _ in rows],
-                [i.item_id for _, _, i in rows],
-                [n for _, n, _ in rows],
-                [i.sku for _, _, i in rows],
-                [i.name for _, _, i in rows],
-                [i.quantity for _, _, i in rows],
-                [i.unit_price for _, _, i in rows],
-                [i.currency for _, _, i in rows],
-                [str(i.status) for _, _, i in rows],
-            )
+        return [
+            [v.shop_id for v in stale],
+            [v.order_id for v in stale],
+            [v.shop_id for v, _, _ in rows],
+            [v.order_id for v, _, _ in rows],
+            [i.item_id for _, _, i in rows],
+            [n for _, n, _ in rows],
+            [i.sku for _, _, i in rows],
+            [i.name for _, _, i in rows],
+            [i.quantity for _, _, i in rows],
+            [i.unit_price for _, _, i in rows],
+            [i.currency for _, _, i in rows],
+            [str(i.status) for _, _, i in rows],
+        ]
 
-    async def _write_shipments(self, conn: Conn, views: list[OrderView]) -> None:
+    def _shipment_columns(self, views: list[OrderView]) -> list[list[Any]]:
+        """Like the items: the orders whose shipments changed, then all their shipments."""
         stale = [v for v in views if (b := self._before(v)) is None or b.shipments != v.shipments]
-        if not stale:
-            return
-        await conn.execute(
-            query("delete_shipments"), [v.shop_id for v in stale], [v.order_id for v in stale]
-        )
         rows = [(v, n, s) for v in stale for n, s in enumerate(v.shipments)]
-        if rows:
-            await conn.execute(
-                query("insert_shipments"),
-                [v.shop_id for v, _, _ in rows],
-                [v.order_id for v, _, _ in rows],
-                [s.shipment_id for _, _, s in rows],
-                [n for _, n, _ in rows],
-                [str(s.direction) for _, _, s in rows],
-                [str(s.status) for _, _, s in rows],
-                [s.carrier for _, _, s in rows],
-                [s.tracking_code for _, _, s in rows],
-                [s.linked_at for _, _, s in rows],
-                [s.status_at for _, _, s in rows],
-            )
+        return [
+            [v.shop_id for v in stale],
+            [v.order_id for v in stale],
+            [v.shop_id for v, _, _ in rows],
+            [v.order_id for v, _, _ in rows],
+            [s.shipment_id for _, _, s in rows],
+            [n for _, n, _ in rows],
+            [str(s.direction) for _, _, s in rows],
+            [str(s.status) for _, _, s in rows],
+            [s.carrier for _, _, s in rows],
+            [s.tracking_code for _, _, s in rows],
+            [s.linked_at for _, _, s in rows],
+            [s.status_at for _, _, s in rows],
+        ]
 
-    async def _write_history(self, conn: Conn, views: list[OrderView]) -> None:
+    def _history_columns(self, views: list[OrderView]) -> list[list[Any]]:
         # The entries after those the view was loaded with are new: the last ones.
         rows: list[tuple[OrderView, int, HistoryEntry]] = []
         for v in views:
@@ -306,10 +291,7 @@ class BatchWrites:
             new = v.history[len(before.history) if before is not None else 0 :]
             first = v.history_length - len(new) + 1
             rows.extend((v, seq, h) for seq, h in enumerate(new, start=first))
-        if not rows:
-            return
-        await conn.execute(
-            query("insert_history"),
+        return [
             [v.shop_id for v, _, _ in rows],
             [v.order_id for v, _, _ in rows],
             [seq for _, seq, _ in rows],
@@ -320,7 +302,12 @@ class BatchWrites:
             [h.late for _, _, h in rows],
             [h.location for _, _, h in rows],
             [offset_seconds(h.occurred_at) for _, _, h in rows],
-        )
+        ]
+
+
+def _transposed(rows: Sequence[tuple[str, ...]], width: int) -> list[list[str]]:
+    """Columns of ``rows``, ``width`` of them even when there are no rows."""
+    return [[r[n] for r in rows] for n in range(width)]
 
 
 def _tags_json(view: OrderView) -> str:

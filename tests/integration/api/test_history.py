@@ -10,7 +10,7 @@ from urllib.parse import quote
 import asyncpg
 
 from orderstate.monitor.store import AlertRow, write_alerts
-from orderstate.projector.queries import query
+from orderstate.projector.writes import BatchWrites, LogRow
 from tests.support.api import Api, order_body
 from tests.support.outbox_text import OUTBOX
 
@@ -238,21 +238,19 @@ async def test_a_row_that_commits_late_with_a_smaller_position_is_not_skipped(
         await fast.start()
         for conn, order_id in ((first, "SLOW"), (second, "FAST")):
             # The worker's own statement, with only a log row: the xid default is the point.
-            log_row = [["shop-a"], [order_id], [1], [f"id-{order_id}"], ["order.state_changed"]]
-            await conn.execute(
-                query("append_batch_rows"),
-                datetime.now(UTC),
-                *[[]] * 5,
-                *[[]] * 8,
-                *[[]] * 6,
-                False,
-                *log_row,
-                [json.dumps({"orderid": order_id})],
-                [1],
-                None,
-                *[[]] * 5,
-                [],
+            writes = BatchWrites()
+            writes.log.append(
+                LogRow(
+                    shop_id="shop-a",
+                    order_id=order_id,
+                    sequence=1,
+                    event_id=f"id-{order_id}",
+                    type="order.state_changed",
+                    event_json=json.dumps({"orderid": order_id}),
+                    history_len=1,
+                )
             )
+            await writes.flush(conn, now=datetime.now(UTC), consumer_group=None)
         await fast.commit()
         early = await _follow(api, shop, None)
         assert early["changes"] == [], "served a row while an older writer was in flight"

@@ -114,8 +114,33 @@ SELECT (SELECT max(id) FROM chunk) AS last, (SELECT count(*) FROM chunk) AS look
 -- name: set_view_form
 UPDATE view_form SET with_history = $1;
 
--- name: upsert_orders
--- Write the final view of every order the batch changed.
+-- name: write_batch
+-- Everything a batch writes, in one round trip instead of up to ten: at a paced rate a batch
+-- holds an event or two, and each round trip cost more than deciding the event
+-- (bench/results-batch-cost.md). One data-modifying CTE per table, each over its own arrays;
+-- empty arrays write nothing.
+--
+-- PostgreSQL runs the sub-statements of one statement in no set order, and none sees what
+-- another wrote, so no two of them may touch the same row:
+-- - items and shipments: the rows of a changed order that its new list no longer holds are
+--   deleted, the others upserted (a DELETE and an INSERT of the same keys would collide);
+-- - processed events: the outcomes updated are of events parked by an earlier batch, the
+--   rows inserted of this batch's events (a parked event resolved in its own batch changes
+--   its pending row instead, projector/apply.py);
+-- - parked events: those deleted were parked by an earlier batch, those inserted by this one.
+-- Foreign keys are checked at the end of the statement, so a new order's items, shipments
+-- and history may come with it. Within a table, rows keep their array order (ORDER BY n),
+-- the order the batch decided them in, which gives the outbox and the log their ids.
+-- The batch's last statement before COMMIT, as the log's recorded_at
+-- (statement_timestamp()) expects.
+--
+-- $1 the batch's time. Orders: $2-$17. Items: $18-$19 the orders whose items changed,
+-- $20-$29 their items. Shipments: $30-$31 and $32-$41, likewise. History: $42-$51.
+-- Outcomes of earlier parked events: $52-$54. Parked: $55-$56 resolved, $57-$66 new.
+-- Processed: $67-$71. Rejected: $72-$79. Outbox: $80-$85, $86 notify, $100 sequences (an
+-- order event's row by reference has a sequence and no text). Order events: $87-$93.
+-- Offsets: $94 consumer group, $95-$99.
+WITH orders_written AS (
 INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
                          promised_delivery_date, tags, boarding_complete, state,
                          payment_evidence, version, deleted, created_at, updated_at, view,
@@ -123,9 +148,9 @@ INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
 SELECT u.shop_id, u.order_id, u.order_url, u.order_date, u.language, u.promised_delivery_date,
        u.tags::jsonb, u.boarding_complete, u.state, u.payment_evidence, u.version, u.deleted,
        u.created_at, u.updated_at, u.view, u.last_sequence
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::int[],
-            $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::bigint[])
+FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[],
+            $7::timestamptz[], $8::text[], $9::bool[], $10::text[], $11::bool[], $12::int[],
+            $13::bool[], $14::timestamptz[], $15::timestamptz[], $16::text[], $17::bigint[])
      AS u(shop_id, order_id, order_url, order_date, language, promised_delivery_date, tags,
           boarding_complete, state, payment_evidence, version, deleted, created_at,
           updated_at, view, last_sequence)
@@ -143,77 +168,100 @@ ON CONFLICT (shop_id, order_id) DO UPDATE SET
     created_at = EXCLUDED.created_at,
     updated_at = EXCLUDED.updated_at,
     view = EXCLUDED.view,
-    last_sequence = EXCLUDED.last_sequence;
-
--- name: delete_items
--- Items of orders whose items changed are rewritten whole.
-DELETE FROM order_items i
-USING unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
-WHERE i.shop_id = k.shop_id AND i.order_id = k.order_id;
-
--- name: insert_items
-INSERT INTO order_items (shop_id, order_id, item_id, position, sku, name, quantity,
-                         unit_price, currency, status)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
-                     $7::int[], $8::numeric[], $9::text[], $10::text[]);
-
--- name: delete_shipments
-DELETE FROM order_shipments s
-USING unnest($1::text[], $2::text[]) AS k(shop_id, order_id)
-WHERE s.shop_id = k.shop_id AND s.order_id = k.order_id;
-
--- name: insert_shipments
-INSERT INTO order_shipments (shop_id, order_id, shipment_id, position, direction, status,
-                             carrier, tracking_code, linked_at, status_at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::text[],
-                     $7::text[], $8::text[], $9::timestamptz[], $10::timestamptz[]);
-
--- name: insert_history
-INSERT INTO order_state_history (shop_id, order_id, seq, state, occurred_at, recorded_at,
-                                 cause_event_id, late, location, occurred_offset_s)
-SELECT * FROM unnest($1::text[], $2::text[], $3::int[], $4::text[], $5::timestamptz[],
-                     $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::int[]);
-
--- name: append_batch_rows
--- The batch's append-only rows in one round trip instead of up to six: the processed events,
--- the rejections, the outbox rows (and the relay's wake-up, delivered at commit), the order
--- event log, the stored offsets. Each is an INSERT over its own arrays, and empty arrays
--- insert nothing. They write different tables, so the order PostgreSQL runs them in does not
--- matter; within a table, rows keep their array order (ORDER BY n), the order the batch
--- decided them in, which gives the outbox and the log their ids. The last statement of the
--- batch before COMMIT, as the log's recorded_at (statement_timestamp()) expects.
--- $1 the batch's time. Processed: $2-$6. Rejected: $7-$14. Outbox: $15-$20, $21 notify.
--- Order events: $22-$28. Offsets: $29 consumer group, $30-$34. Outbox sequences: $35 (an
--- order event's row by reference has a sequence and no text).
-WITH processed AS (
+    last_sequence = EXCLUDED.last_sequence
+), items_dropped AS (
+    DELETE FROM order_items i
+    USING unnest($18::text[], $19::text[]) AS k(shop_id, order_id)
+    WHERE i.shop_id = k.shop_id AND i.order_id = k.order_id
+      AND NOT EXISTS (
+          SELECT FROM unnest($20::text[], $21::text[], $22::text[]) AS n(shop_id, order_id, item_id)
+          WHERE n.shop_id = i.shop_id AND n.order_id = i.order_id AND n.item_id = i.item_id)
+), items_written AS (
+    INSERT INTO order_items (shop_id, order_id, item_id, position, sku, name, quantity,
+                             unit_price, currency, status)
+    SELECT * FROM unnest($20::text[], $21::text[], $22::text[], $23::int[], $24::text[],
+                         $25::text[], $26::int[], $27::numeric[], $28::text[], $29::text[])
+    ON CONFLICT (shop_id, order_id, item_id) DO UPDATE SET
+        position = EXCLUDED.position,
+        sku = EXCLUDED.sku,
+        name = EXCLUDED.name,
+        quantity = EXCLUDED.quantity,
+        unit_price = EXCLUDED.unit_price,
+        currency = EXCLUDED.currency,
+        status = EXCLUDED.status
+), shipments_dropped AS (
+    DELETE FROM order_shipments s
+    USING unnest($30::text[], $31::text[]) AS k(shop_id, order_id)
+    WHERE s.shop_id = k.shop_id AND s.order_id = k.order_id
+      AND NOT EXISTS (
+          SELECT FROM unnest($32::text[], $33::text[], $34::text[])
+                      AS n(shop_id, order_id, shipment_id)
+          WHERE n.shop_id = s.shop_id AND n.order_id = s.order_id
+            AND n.shipment_id = s.shipment_id)
+), shipments_written AS (
+    INSERT INTO order_shipments (shop_id, order_id, shipment_id, position, direction, status,
+                                 carrier, tracking_code, linked_at, status_at)
+    SELECT * FROM unnest($32::text[], $33::text[], $34::text[], $35::int[], $36::text[],
+                         $37::text[], $38::text[], $39::text[], $40::timestamptz[],
+                         $41::timestamptz[])
+    ON CONFLICT (shop_id, order_id, shipment_id) DO UPDATE SET
+        position = EXCLUDED.position,
+        direction = EXCLUDED.direction,
+        status = EXCLUDED.status,
+        carrier = EXCLUDED.carrier,
+        tracking_code = EXCLUDED.tracking_code,
+        linked_at = EXCLUDED.linked_at,
+        status_at = EXCLUDED.status_at
+), history AS (
+    INSERT INTO order_state_history (shop_id, order_id, seq, state, occurred_at, recorded_at,
+                                     cause_event_id, late, location, occurred_offset_s)
+    SELECT * FROM unnest($42::text[], $43::text[], $44::int[], $45::text[], $46::timestamptz[],
+                         $47::timestamptz[], $48::text[], $49::bool[], $50::text[], $51::int[])
+), outcomes AS (
+    UPDATE processed_events p SET outcome = u.outcome
+    FROM unnest($52::text[], $53::text[], $54::text[]) AS u(source, event_id, outcome)
+    WHERE p.source = u.source AND p.event_id = u.event_id
+), unparked AS (
+    DELETE FROM parked_events p
+    USING unnest($55::text[], $56::text[]) AS k(source, event_id)
+    WHERE p.source = k.source AND p.event_id = k.event_id
+), parked AS (
+    INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, pair,
+                               source_topic, source_offset, due_ms, parked_at)
+    SELECT s, e, sh, o, r, ev::jsonb, pr, st, so, d, $1
+    FROM unnest($57::text[], $58::text[], $59::text[], $60::text[], $61::text[], $62::text[],
+                $63::int[], $64::text[], $65::bigint[], $66::bigint[])
+         AS u(s, e, sh, o, r, ev, pr, st, so, d)
+), processed AS (
     INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
     SELECT s, e, sh, o, oc, $1
-    FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u(s, e, sh, o, oc)
+    FROM unnest($67::text[], $68::text[], $69::text[], $70::text[], $71::text[])
+         AS u(s, e, sh, o, oc)
 ), rejected AS (
     INSERT INTO rejected_events (shop_id, order_id, source, event_id, event_type, reason,
                                  message, original, rejected_at)
     SELECT sh, o, s, e, t, r, m, orig::jsonb, $1
-    FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                $13::text[], $14::text[]) AS u(sh, o, s, e, t, r, m, orig)
+    FROM unnest($72::text[], $73::text[], $74::text[], $75::text[], $76::text[], $77::text[],
+                $78::text[], $79::text[]) AS u(sh, o, s, e, t, r, m, orig)
 ), outbox_rows AS (
     INSERT INTO outbox (topic_role, lane, shop_id, order_id, event_id, event, sequence,
                         created_at)
     SELECT r, l, sh, o, e, ev, sq, $1
-    FROM unnest($15::text[], $16::int[], $17::text[], $18::text[], $19::text[], $20::text[],
-                $35::bigint[])
+    FROM unnest($80::text[], $81::int[], $82::text[], $83::text[], $84::text[], $85::text[],
+                $100::bigint[])
          WITH ORDINALITY AS u(r, l, sh, o, e, ev, sq, n)
     ORDER BY n
 ), log_rows AS (
     INSERT INTO order_events (shop_id, order_id, sequence, event_id, type, event, history_len)
     SELECT sh, o, s, e, t, ev, h
-    FROM unnest($22::text[], $23::text[], $24::bigint[], $25::text[], $26::text[], $27::text[],
-                $28::int[]) WITH ORDINALITY AS u(sh, o, s, e, t, ev, h, n)
+    FROM unnest($87::text[], $88::text[], $89::bigint[], $90::text[], $91::text[], $92::text[],
+                $93::int[]) WITH ORDINALITY AS u(sh, o, s, e, t, ev, h, n)
     ORDER BY n
 ), offsets AS (
     INSERT INTO consumer_offsets AS c (consumer_group, topic, partition, next_offset,
                                        partition_time, log_time, updated_at)
-    SELECT $29, t, p, n, pt, lt, $1
-    FROM unnest($30::text[], $31::int[], $32::bigint[], $33::bigint[], $34::bigint[])
+    SELECT $94, t, p, n, pt, lt, $1
+    FROM unnest($95::text[], $96::int[], $97::bigint[], $98::bigint[], $99::bigint[])
          AS u(t, p, n, pt, lt)
     ON CONFLICT (consumer_group, topic, partition) DO UPDATE SET
         next_offset = EXCLUDED.next_offset,
@@ -222,25 +270,7 @@ WITH processed AS (
         updated_at = EXCLUDED.updated_at
     WHERE c.next_offset < EXCLUDED.next_offset
 )
-SELECT pg_notify('orderstate_outbox', '') WHERE $21::bool;
-
--- name: update_processed_outcomes
--- A parked event was resolved (applied when its order came, or expired): say so.
-UPDATE processed_events p SET outcome = u.outcome
-FROM unnest($1::text[], $2::text[], $3::text[]) AS u(source, event_id, outcome)
-WHERE p.source = u.source AND p.event_id = u.event_id;
-
--- name: insert_parked
-INSERT INTO parked_events (source, event_id, shop_id, order_id, topic_role, event, pair,
-                           source_topic, source_offset, due_ms, parked_at)
-SELECT s, e, sh, o, r, ev::jsonb, pr, st, so, d, $11
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::int[],
-            $8::text[], $9::bigint[], $10::bigint[]) AS u(s, e, sh, o, r, ev, pr, st, so, d);
-
--- name: delete_parked
-DELETE FROM parked_events p
-USING unnest($1::text[], $2::text[]) AS k(source, event_id)
-WHERE p.source = k.source AND p.event_id = k.event_id;
+SELECT pg_notify('orderstate_outbox', '') WHERE $86::bool;
 
 -- name: store_offsets
 -- The next offset to read per partition and the partition's merge time there; a replay from
