@@ -50,7 +50,7 @@ from orderstate.events.decode import decode_event
 from orderstate.events.envelope import API_SOURCE, CloudEvent
 from orderstate.events.outbound import RejectedOriginal, outbound_type
 from orderstate.events.topics import TopicRole
-from orderstate.projector.batch_reads import lock_batch_orders, read_batch
+from orderstate.projector.batch_reads import ParkedRecord, lock_batch_orders, read_batch
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.outbox_rows import OutboxRow, fact_rows, log_row
@@ -148,14 +148,7 @@ def malformed_identity(item: Malformed) -> tuple[str, str]:
 
 @dataclass(slots=True)
 class _ParkedEntry:
-    source: str
-    event_id: str
-    shop_id: str
-    order_id: str
-    topic_role: TopicRole
-    event_json: str
-    pair: int | None
-    due_ms: int
+    record: ParkedRecord
     # Parked by this batch and not yet written: dropping it from the writes is enough.
     pending: ParkedRow | None = None
     done: bool = False
@@ -240,18 +233,8 @@ class _Batch:
         if with_history:
             await self._load_entries()
         self.writes.loaded = dict(self.views)
-        for r in reads.parked:
-            entry = _ParkedEntry(
-                source=r.source,
-                event_id=r.event_id,
-                shop_id=r.shop_id,
-                order_id=r.order_id,
-                topic_role=TopicRole(r.topic_role),
-                event_json=r.event_json,
-                pair=r.pair,
-                due_ms=r.due_ms,
-            )
-            self._hold(entry)
+        for record in reads.parked:
+            self._hold(_ParkedEntry(record))
         return reads.processed
 
     async def _load_entries(self) -> None:
@@ -262,10 +245,10 @@ class _Batch:
             self.views[(v.shop_id, v.order_id)] = v.model_copy(update={"moments": moments})
 
     def _hold(self, entry: _ParkedEntry) -> None:
-        self.parked[(entry.shop_id, entry.order_id)].append(entry)
-        if entry.pair is not None:
-            heap = self.deadlines[entry.pair]
-            heapq.heappush(heap, (entry.due_ms, id(entry), entry))
+        self.parked[(entry.record.shop_id, entry.record.order_id)].append(entry)
+        if entry.record.pair is not None:
+            heap = self.deadlines[entry.record.pair]
+            heapq.heappush(heap, (entry.record.due_ms, id(entry), entry))
 
     # -- one event -------------------------------------------------------------------------
 
@@ -375,33 +358,19 @@ class _Batch:
     # -- parking ---------------------------------------------------------------------------
 
     def _park(self, event: CloudEvent, role: TopicRole, position: Position, ttl_s: float) -> None:
-        due_ms = position.clock_ms + int(ttl_s * 1000)
-        row = ParkedRow(
+        record = ParkedRecord(
             source=event.source,
             event_id=event.id,
             shop_id=event.shopid,
             order_id=event.orderid,
-            topic_role=role.value,
+            topic_role=role,
             event_json=event.model_dump_json(exclude_none=True),
             pair=position.partition,
-            source_topic=position.topic,
-            source_offset=position.offset,
-            due_ms=due_ms,
+            due_ms=position.clock_ms + int(ttl_s * 1000),
         )
+        row = ParkedRow(record, source_topic=position.topic, source_offset=position.offset)
         self.writes.parked.append(row)
-        self._hold(
-            _ParkedEntry(
-                source=row.source,
-                event_id=row.event_id,
-                shop_id=row.shop_id,
-                order_id=row.order_id,
-                topic_role=role,
-                event_json=row.event_json,
-                pair=row.pair,
-                due_ms=due_ms,
-                pending=row,
-            )
-        )
+        self._hold(_ParkedEntry(record, pending=row))
 
     def _unpark(self, key: tuple[str, str]) -> None:
         """The order arrived: apply its parked shipment events now, in the order they came."""
@@ -410,18 +379,18 @@ class _Batch:
                 continue
             self._resolve(entry)
             try:
-                event = CloudEvent.model_validate_json(entry.event_json)
-                change = decode_event(event, entry.topic_role).change
+                event = CloudEvent.model_validate_json(entry.record.event_json)
+                change = decode_event(event, entry.record.topic_role).change
                 outcome = self._decide(
                     event,
                     change,
-                    entry.topic_role,
-                    original=partial(_parked_original, event, entry),
+                    entry.record.topic_role,
+                    original=partial(_parked_original, event, entry.record),
                     position=None,
                 )
             except Exception as exc:  # a parked event that no longer decodes costs itself only
-                log.exception("parked_event_failed", event_id=entry.event_id)
-                outcome = self._internal_error_parked(entry, exc)
+                log.exception("parked_event_failed", event_id=entry.record.event_id)
+                outcome = self._internal_error_parked(entry.record, exc)
             self._record_parked_outcome(entry, f"parked_then_{outcome.kind.value}")
             self.unparked += 1
 
@@ -433,16 +402,18 @@ class _Batch:
             if entry.done:
                 continue
             self._resolve(entry)
-            self.parked[(entry.shop_id, entry.order_id)].remove(entry)
+            self.parked[(entry.record.shop_id, entry.record.order_id)].remove(entry)
             try:
-                event = CloudEvent.model_validate_json(entry.event_json)
-                change = decode_event(event, entry.topic_role).change
+                event = CloudEvent.model_validate_json(entry.record.event_json)
+                change = decode_event(event, entry.record.topic_role).change
             except Exception as exc:
-                log.exception("parked_event_failed", event_id=entry.event_id)
-                self._internal_error_parked(entry, exc)
+                log.exception("parked_event_failed", event_id=entry.record.event_id)
+                self._internal_error_parked(entry.record, exc)
             else:
                 verdict = reject_expired_parked(change, self.policies.for_shop(event.shopid))
-                self._reject(event, verdict.reason, verdict.message, _parked_original(event, entry))
+                self._reject(
+                    event, verdict.reason, verdict.message, _parked_original(event, entry.record)
+                )
             self._record_parked_outcome(entry, "parked_then_expired")
             metrics.PARKED_EXPIRED.inc()
             self.expired += 1
@@ -452,17 +423,17 @@ class _Batch:
         if entry.pending is not None:
             self.writes.parked.remove(entry.pending)
         else:
-            self.writes.unparked.append((entry.source, entry.event_id))
+            self.writes.unparked.append(entry.record.ident)
 
     def _record_parked_outcome(self, entry: _ParkedEntry, outcome: str) -> None:
-        ident = (entry.source, entry.event_id)
+        ident = entry.record.ident
         pending = self.writes.processed.get(ident)
         if pending is not None:
             self.writes.processed[ident] = ProcessedRow(
                 pending.source, pending.event_id, pending.shop_id, pending.order_id, outcome
             )
         else:
-            self.writes.processed_updates.append((entry.source, entry.event_id, outcome))
+            self.writes.processed_updates.append((*ident, outcome))
 
     # -- rejections ------------------------------------------------------------------------
 
@@ -474,25 +445,25 @@ class _Batch:
         self._reject(event, ReasonCode.INTERNAL_ERROR, message, original())
         return Outcome(OutcomeKind.REJECTED, None, ReasonCode.INTERNAL_ERROR, message)
 
-    def _internal_error_parked(self, entry: _ParkedEntry, exc: Exception) -> Outcome:
+    def _internal_error_parked(self, record: ParkedRecord, exc: Exception) -> Outcome:
         metrics.INTERNAL_ERRORS.inc()
         message = (
             f"orderstate could not process this parked event ({type(exc).__name__}); "
             "it was set aside."
         )
         original = RejectedOriginal(
-            key=f"{entry.shop_id}:{entry.order_id}",
-            value=entry.event_json[:_MAX_KEPT_ORIGINAL],
-            event_id=entry.event_id,
+            key=f"{record.shop_id}:{record.order_id}",
+            value=record.event_json[:_MAX_KEPT_ORIGINAL],
+            event_id=record.event_id,
         )
         self.writes.reject(
-            shop_id=entry.shop_id,
-            order_id=entry.order_id,
+            shop_id=record.shop_id,
+            order_id=record.order_id,
             reason=ReasonCode.INTERNAL_ERROR,
             message=message,
             original=original,
-            identity=(entry.source, entry.event_id),
-            source=entry.source,
+            identity=record.ident,
+            source=record.source,
             now=self.now,
         )
         return Outcome(OutcomeKind.REJECTED, None, ReasonCode.INTERNAL_ERROR, message)
@@ -557,10 +528,10 @@ def _original(item: Incoming) -> RejectedOriginal:
     )
 
 
-def _parked_original(event: CloudEvent, entry: _ParkedEntry) -> RejectedOriginal:
+def _parked_original(event: CloudEvent, record: ParkedRecord) -> RejectedOriginal:
     return RejectedOriginal(
         key=event.key,
-        value=entry.event_json[:_MAX_KEPT_ORIGINAL],
+        value=record.event_json[:_MAX_KEPT_ORIGINAL],
         event_id=event.id,
         event_type=event.type,
     )

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from orderstate.domain import Change, OrderState, RequestState
+from orderstate.events.topics import TopicRole
 from orderstate.projector.connection import Conn
 from orderstate.projector.queries import query
 from orderstate.projector.write_forms import WriteForms
@@ -32,14 +33,22 @@ class StoredView:
 
 @dataclass(frozen=True, slots=True)
 class ParkedRecord:
+    """A parked shipment event, as stored (parked_events) and as a batch holds it."""
+
     source: str
     event_id: str
     shop_id: str
     order_id: str
-    topic_role: str
+    topic_role: TopicRole
     event_json: str
+    # The partition pair whose log clock decides when it expires (None: parked before
+    # pairs were stored), and its deadline on that clock.
     pair: int | None
     due_ms: int
+
+    @property
+    def ident(self) -> tuple[str, str]:
+        return (self.source, self.event_id)
 
 
 @dataclass(slots=True)
@@ -106,5 +115,8 @@ async def read_batch(
         forms=WriteForms(row["with_history"], row["by_reference"]),
         moments=moments,
         views={(s, o): StoredView(text, seq) for s, o, text, seq in row["views"]},
-        parked=[ParkedRecord(*r) for r in row["parked"]],
+        parked=[
+            ParkedRecord(s, e, shop, order, TopicRole(role), text, pair, due)
+            for s, e, shop, order, role, text, pair, due in row["parked"]
+        ],
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from orderstate.domain import HistoryEntry, OrderView, ReasonCode
 from orderstate.events.outbound import RejectedOriginal
+from orderstate.projector.batch_reads import ParkedRecord
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Position
 from orderstate.projector.outbox_rows import OutboxRow, rejection_row
@@ -40,18 +41,11 @@ class RejectedRow:
 
 @dataclass(frozen=True, slots=True)
 class ParkedRow:
-    source: str
-    event_id: str
-    shop_id: str
-    order_id: str
-    topic_role: str
-    event_json: str
-    # The partition pair whose stream decides when it expires, where it came from, and the
-    # deadline on that stream's clock (ms since the epoch).
-    pair: int
+    """A parked event to insert, and the place in the log it came from."""
+
+    record: ParkedRecord
     source_topic: str
     source_offset: int
-    due_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,19 +161,7 @@ class BatchWrites:
             *self._history_columns(views),
             *_transposed(self.processed_updates, 3),
             *_transposed(self.unparked, 2),
-            *_columns(
-                self.parked,
-                "source",
-                "event_id",
-                "shop_id",
-                "order_id",
-                "topic_role",
-                "event_json",
-                "pair",
-                "source_topic",
-                "source_offset",
-                "due_ms",
-            ),
+            *self._parked_columns(),
             *_columns(processed, "source", "event_id", "shop_id", "order_id", "outcome"),
             *_columns(
                 self.rejected,
@@ -220,6 +202,16 @@ class BatchWrites:
             return [r.event_json for r in self.outbox]
         # By reference the relay reads an order event's text from its log row (self.log).
         return [r.event_json if r.sequence is None else None for r in self.outbox]
+
+    def _parked_columns(self) -> list[list[Any]]:
+        records = [r.record for r in self.parked]
+        return [
+            *_columns(records, "source", "event_id", "shop_id", "order_id"),
+            [str(r.topic_role) for r in records],
+            *_columns(records, "event_json", "pair"),
+            *_columns(self.parked, "source_topic", "source_offset"),
+            [r.due_ms for r in records],
+        ]
 
     def _order_columns(self, views: list[OrderView]) -> list[list[Any]]:
         return [
