@@ -345,3 +345,21 @@ async def test_changed_items_are_stored_as_the_view_holds_them(conn: asyncpg.Con
     ) == [("l2", 0, "SKU-l2", 1), ("l3", 1, "SKU-l3", 4), ("l4", 2, "SKU-l4", 2)]
     view = json.loads(await conn.fetchval("SELECT view::text FROM orders"))
     assert [i["item_id"] for i in view["items"]] == ["l2", "l3", "l4"]
+
+
+async def test_the_batch_statements_run_on_generic_plans(conn: asyncpg.Connection) -> None:
+    # On analysed tables PostgreSQL chose a custom plan for batch_reads and write_batch on
+    # every run, planning them anew for each batch (bench/results-worker-cost.md).
+    await _apply(conn, *(incoming(created(order=f"ORD-{n}")) for n in range(50)))
+    await conn.execute("ANALYZE")
+    for n in range(8):
+        await _apply(conn, incoming(state("paid", order=f"ORD-{n}")))
+    plans = {
+        name: (generic, custom)
+        for name, generic, custom in await conn.fetch(
+            "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
+        )
+    }
+    # The first batch and the eight after ANALYZE, none planned for its values.
+    assert plans[QUERIES["batch_reads"]] == (9, 0)
+    assert plans[QUERIES["write_batch"]] == (9, 0)

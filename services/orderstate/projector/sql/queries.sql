@@ -14,6 +14,12 @@ FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k O
 -- batch reaches on each; expiring a parked event writes to its order's rejections). $1 holds
 -- the other orders as "shop:order". The locks are lock_orders' advisory locks, taken in the
 -- same sorted order. Returns the parked events' orders as (shop_id, order_id) records.
+-- It also has the rest of the transaction run every statement on its generic plan, planned
+-- once per connection: on a database in service (analysed tables) PostgreSQL chose a custom
+-- plan for batch_reads and write_batch on every run, planning a statement of 14 sub-statements
+-- for each batch, which cost the backend 1.8x the CPU of a batch of one
+-- (bench/results-worker-cost.md). Their arrays are looked up by primary key whatever their
+-- size, so the plan does not depend on the values.
 WITH due AS (
     SELECT DISTINCT p.shop_id, p.order_id
     FROM parked_events p
@@ -25,7 +31,8 @@ SELECT (SELECT count(pg_advisory_xact_lock(h))
               FROM (SELECT unnest($1::text[]) AS k
                     UNION ALL SELECT shop_id || ':' || order_id FROM due) AS keys
               ORDER BY h) AS s) AS locked,
-       array(SELECT row(shop_id, order_id) FROM due) AS due;
+       array(SELECT row(shop_id, order_id) FROM due) AS due,
+       set_config('plan_cache_mode', 'force_generic_plan', true) AS plans;
 
 -- name: batch_reads
 -- The second statement of a batch, after lock_batch_orders: everything it reads, in one
