@@ -17,9 +17,9 @@ FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k O
 -- It also has the rest of the transaction run every statement on its generic plan, planned
 -- once per connection: on a database in service (analysed tables) PostgreSQL chose a custom
 -- plan for batch_reads and write_batch on every run, planning a statement of 14 sub-statements
--- for each batch, which cost the backend 1.8x the CPU of a batch of one
--- (bench/results-worker-cost.md). Their arrays are looked up by primary key whatever their
--- size, so the plan does not depend on the values.
+-- for each batch: with generic plans the backend spent 0.74x on a batch of one
+-- (bench/results-worker-cost.md). Their arrays are looked up through primary keys and two
+-- indexes whatever their size, so the plan need not depend on the values.
 WITH due AS (
     SELECT DISTINCT p.shop_id, p.order_id
     FROM parked_events p
