@@ -4,6 +4,7 @@ and how fast PostgreSQL alone takes batched upserts of the order views."""
 import asyncio
 import json
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ import infra
 from orderstate.events.decode import DecodeLimits
 from orderstate.events.topics import TopicRole
 from orderstate.projector.inputs import Position
+from orderstate.projector.queries import query
 from orderstate.worker.records import read_record
 from tests.support.kafka import TopicNames
 
@@ -29,38 +31,13 @@ __all__ = [
 ]
 
 
-# PostgreSQL's batched-upsert ceiling: the orders part of orderstate's ``write_batch`` statement
-# (queries.sql) on its own, the same text (tests/unit/test_bench_baselines.py keeps it so).
-UPSERT_ORDERS = """
-INSERT INTO orders AS o (shop_id, order_id, order_url, order_date, language,
-                         promised_delivery_date, tags, boarding_complete, state,
-                         payment_evidence, version, deleted, created_at, updated_at, view,
-                         last_sequence)
-SELECT u.shop_id, u.order_id, u.order_url, u.order_date, u.language, u.promised_delivery_date,
-       u.tags::jsonb, u.boarding_complete, u.state, u.payment_evidence, u.version, u.deleted,
-       u.created_at, u.updated_at, u.view, u.last_sequence
-FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[],
-            $6::timestamptz[], $7::text[], $8::bool[], $9::text[], $10::bool[], $11::int[],
-            $12::bool[], $13::timestamptz[], $14::timestamptz[], $15::text[], $16::bigint[])
-     AS u(shop_id, order_id, order_url, order_date, language, promised_delivery_date, tags,
-          boarding_complete, state, payment_evidence, version, deleted, created_at,
-          updated_at, view, last_sequence)
-ON CONFLICT (shop_id, order_id) DO UPDATE SET
-    order_url = EXCLUDED.order_url,
-    order_date = EXCLUDED.order_date,
-    language = EXCLUDED.language,
-    promised_delivery_date = EXCLUDED.promised_delivery_date,
-    tags = EXCLUDED.tags,
-    boarding_complete = EXCLUDED.boarding_complete,
-    state = EXCLUDED.state,
-    payment_evidence = EXCLUDED.payment_evidence,
-    version = EXCLUDED.version,
-    deleted = EXCLUDED.deleted,
-    created_at = EXCLUDED.created_at,
-    updated_at = EXCLUDED.updated_at,
-    view = EXCLUDED.view,
-    last_sequence = EXCLUDED.last_sequence
-"""
+def upsert_orders_sql() -> str:
+    """PostgreSQL's batched-upsert ceiling: the orders part of orderstate's write statement
+    (queries.sql, ``write_batch``) on its own, its parameters renumbered from $1 (in the
+    worker's statement $1 is the batch's time)."""
+    sql = query("write_batch")
+    part = sql[sql.index("INSERT INTO orders") : sql.index("), items_dropped AS")]
+    return re.sub(r"\$(\d+)", lambda m: f"${int(m.group(1)) - 1}", part)
 
 
 @dataclass(frozen=True)
@@ -153,7 +130,7 @@ async def raw_upsert(
         await source.close()
     if not rows:
         raise RuntimeError("no order rows to upsert")
-    sql = UPSERT_ORDERS
+    sql = upsert_orders_sql()
     target = await asyncpg.connect(target_url)
     try:
         insert_s = await _pass(target, sql, rows, batch_size)

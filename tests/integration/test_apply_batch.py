@@ -145,6 +145,29 @@ async def test_parked_shipment_expires_when_its_pairs_log_clock_passes_the_deadl
     assert await conn.fetchval("SELECT count(*) FROM parked_events") == 0
 
 
+async def test_an_event_parked_again_after_its_deadline_replaces_its_parked_row(
+    conn: asyncpg.Connection,
+) -> None:
+    """Retention removes processed rows after 30 days, so a parked event that comes again
+    after its deadline is not a duplicate: its stored row expires and it is parked anew, in
+    one batch. The batch's one write statement cannot delete and insert the same key."""
+    ship = shipment("S9", order="ORD-NEVER")
+    await _apply(conn, logged(ship, 0))
+    await conn.execute("DELETE FROM processed_events")
+    day = _ms(T0 + timedelta(days=1))
+
+    result = await _apply(conn, logged(ship, 7, time_ms=day))
+
+    assert result.expired == 1
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.PARKED]
+    assert await _table(conn, "SELECT event_id, source_offset, due_ms FROM parked_events") == [
+        (ship.id, 7, day + 24 * 3600 * 1000)
+    ]
+    assert await _table(conn, "SELECT order_id, reason FROM rejected_events") == [
+        ("ORD-NEVER", "unknown_order")
+    ]
+
+
 async def test_parked_events_of_one_order_replay_in_the_order_they_came(
     conn: asyncpg.Connection,
 ) -> None:

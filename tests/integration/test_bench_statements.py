@@ -6,11 +6,14 @@ statement's CPU on both sides, which bench/batch_cost.py reads for small batches
 import sys
 from pathlib import Path
 
+import asyncpg
+
 from orderstate.simulation.generator import SimConfig, generate
 
 # bench/ runs as a directory of scripts, whose modules import each other by their bare names.
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
+import baselines
 import pipeline
 
 
@@ -42,3 +45,14 @@ async def test_the_statement_profile_stops_after_max_batches(database_url: str) 
 
     assert (profile.batches, profile.events) == (7, 7)
     assert {c.calls for c in profile.statements if c.name in ("BEGIN", "COMMIT")} == {7}
+
+
+async def test_the_batched_upsert_baseline_is_a_statement_of_its_own(database_url: str) -> None:
+    # make bench's ceiling cuts the orders part out of the worker's write statement.
+    conn = await asyncpg.connect(database_url)
+    try:
+        statement = await conn.prepare(baselines.upsert_orders_sql())
+        parameters = statement.get_parameters()
+    finally:
+        await conn.close()
+    assert len(parameters) == 16

@@ -160,7 +160,7 @@ class BatchWrites:
             *self._shipment_columns(views),
             *self._history_columns(views),
             *_transposed(self.processed_updates, 3),
-            *_transposed(self.unparked, 2),
+            *_transposed(self._unparked_only(), 2),
             *self._parked_columns(),
             *_columns(processed, "source", "event_id", "shop_id", "order_id", "outcome"),
             *_columns(
@@ -202,6 +202,12 @@ class BatchWrites:
             return [r.event_json for r in self.outbox]
         # By reference the relay reads an order event's text from its log row (self.log).
         return [r.event_json if r.sequence is None else None for r in self.outbox]
+
+    def _unparked_only(self) -> list[tuple[str, str]]:
+        """The resolved parked events that are not parked again by this batch: the statement
+        cannot delete and insert one key (queries.sql, write_batch), so those are replaced."""
+        again = {r.record.ident for r in self.parked}
+        return [k for k in self.unparked if k not in again]
 
     def _parked_columns(self) -> list[list[Any]]:
         records = [r.record for r in self.parked]

@@ -54,7 +54,13 @@ _BUSY_CHECK_S = 0.002
 # How long a stopping worker waits for its last offsets to reach Kafka.
 _FINAL_COMMIT_S = 5.0
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
-_REFUSED_DATA = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+# A list with one id twice (items, shipments) is a cardinality violation of the upsert that
+# writes it; the decoders refuse such lists first.
+_REFUSED_DATA = (
+    asyncpg.DataError,
+    asyncpg.IntegrityConstraintViolationError,
+    asyncpg.CardinalityViolationError,
+)
 
 Markers = Literal["write", "settle", "hold"]
 

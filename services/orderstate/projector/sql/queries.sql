@@ -15,11 +15,15 @@ FROM (SELECT DISTINCT hashtextextended(k, 0) AS h FROM unnest($1::text[]) AS k O
 -- the other orders as "shop:order". The locks are lock_orders' advisory locks, taken in the
 -- same sorted order. Returns the parked events' orders as (shop_id, order_id) records.
 -- It also has the rest of the transaction run every statement on its generic plan, planned
--- once per connection: on a database in service (analysed tables) PostgreSQL chose a custom
+-- once per connection (with asyncpg's statement cache; without it, as behind PgBouncer, each
+-- batch plans anew either way): on a database in service (analysed tables) PostgreSQL chose a custom
 -- plan for batch_reads and write_batch on every run, planning a statement of 14 sub-statements
 -- for each batch: with generic plans the backend spent 0.74x on a batch of one
 -- (bench/results-worker-cost.md). Their arrays are looked up through primary keys and two
--- indexes whatever their size, so the plan need not depend on the values.
+-- indexes whatever their size, so the plan need not depend on the values. A REST write's
+-- batch is a savepoint of the request's transaction, so the request's later statements
+-- (the histories it answers with, its idempotency record) run on generic plans too: lookups
+-- by key as well.
 WITH due AS (
     SELECT DISTINCT p.shop_id, p.order_id
     FROM parked_events p
@@ -135,6 +139,9 @@ UPDATE view_form SET with_history = $1;
 --   rows inserted of this batch's events (a parked event resolved in its own batch changes
 --   its pending row instead, projector/apply.py);
 -- - parked events: those deleted were parked by an earlier batch, those inserted by this one.
+--   One event can be both when its processed row is gone (retention) and it comes again
+--   after its deadline: the old row is resolved and the event parked anew. writes.py then
+--   leaves it out of the deletes, and the insert replaces the row (ON CONFLICT).
 -- Foreign keys are checked at the end of the statement, so a new order's items, shipments
 -- and history may come with it. Within a table, rows keep their array order (ORDER BY n),
 -- the order the batch decided them in, which gives the outbox and the log their ids.
@@ -239,6 +246,16 @@ ON CONFLICT (shop_id, order_id) DO UPDATE SET
     FROM unnest($57::text[], $58::text[], $59::text[], $60::text[], $61::text[], $62::text[],
                 $63::int[], $64::text[], $65::bigint[], $66::bigint[])
          AS u(s, e, sh, o, r, ev, pr, st, so, d)
+    ON CONFLICT (source, event_id) DO UPDATE SET
+        shop_id = EXCLUDED.shop_id,
+        order_id = EXCLUDED.order_id,
+        topic_role = EXCLUDED.topic_role,
+        event = EXCLUDED.event,
+        pair = EXCLUDED.pair,
+        source_topic = EXCLUDED.source_topic,
+        source_offset = EXCLUDED.source_offset,
+        due_ms = EXCLUDED.due_ms,
+        parked_at = EXCLUDED.parked_at
 ), processed AS (
     INSERT INTO processed_events (source, event_id, shop_id, order_id, outcome, processed_at)
     SELECT s, e, sh, o, oc, $1
