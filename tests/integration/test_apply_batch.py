@@ -15,6 +15,7 @@ from orderstate.events.topics import TopicRole
 from orderstate.projector.apply import BatchResult, OutcomeKind, apply_batch
 from orderstate.projector.inputs import Incoming, Input, Malformed, Passed, Position
 from orderstate.projector.queries import QUERIES
+from orderstate.projector.write_statement import PARTS, is_write_statement, statement_with
 from tests.support.events import T0, created, event, incoming, logged, shipment, state
 from tests.support.outbox_text import OUTBOX
 
@@ -307,7 +308,11 @@ async def test_a_batch_reads_in_two_statements_and_writes_in_one(conn: asyncpg.C
     await _apply(conn, logged(created(), 0), logged(shipment(order="ORD-2"), 1), group="g1")
     names: list[str] = []
     by_text = {sql: name for name, sql in QUERIES.items()}
-    conn.add_query_logger(lambda logged: names.append(by_text.get(logged.query, "?")))
+    conn.add_query_logger(
+        lambda logged: names.append(
+            "write_batch" if is_write_statement(logged.query) else by_text.get(logged.query, "?")
+        )
+    )
     result = await _apply(
         conn,
         logged(created(), 0),
@@ -383,6 +388,49 @@ async def test_the_batch_statements_run_on_generic_plans(conn: asyncpg.Connectio
             "SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements"
         )
     }
-    # The first batch and the eight after ANALYZE, none planned for its values.
+    # The first batch and the eight after ANALYZE, none planned for its values. The write
+    # statement is cut to the tables a batch writes: the new orders' and the state changes'
+    # differ (items), so the nine writes count over two statements.
     assert plans[QUERIES["batch_reads"]] == (9, 0)
-    assert plans[QUERIES["write_batch"]] == (9, 0)
+    writes = [p for sql, p in plans.items() if is_write_statement(sql)]
+    assert len(writes) == 2
+    assert tuple(map(sum, zip(*writes, strict=True))) == (9, 0)
+
+
+async def test_a_batch_sends_only_the_parts_of_the_write_statement_it_writes(
+    conn: asyncpg.Connection,
+) -> None:
+    # PostgreSQL starts up every sub-statement it is sent, opening each table and its
+    # indexes, and asyncpg encodes every array: a paced state change wrote to six of the
+    # ten tables, and paid for all of them.
+    statements: list[str] = []
+    conn.add_query_logger(lambda logged: statements.append(logged.query))
+    await _apply(conn, logged(created(), 0), group="g1")
+    await asyncio.sleep(0)  # asyncpg calls its query loggers with call_soon
+    (creation,) = [s for s in statements if "INSERT INTO orders " in s]
+    # A new order has no stored rows to prune.
+    assert "INSERT INTO order_items " in creation
+    assert "DELETE" not in creation
+    statements.clear()
+    result = await _apply(conn, logged(state("paid"), 1), group="g1")
+    await asyncio.sleep(0)
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.APPLIED]
+    (write,) = [s for s in statements if "INSERT INTO orders " in s]
+    for table in ("order_state_history", "processed_events", "outbox", "order_events"):
+        assert f"INSERT INTO {table} " in write, table
+    for table in ("order_items", "order_shipments", "parked_events", "rejected_events"):
+        assert table not in write, table
+    assert await _table(conn, "SELECT order_id, state, version FROM orders") == [
+        ("ORD-1", "paid", 2)
+    ]
+    assert await conn.fetchval("SELECT count(*) FROM order_items") == 1
+
+
+@pytest.mark.parametrize("part", PARTS)
+async def test_each_part_of_the_write_statement_stands_on_its_own(
+    conn: asyncpg.Connection, part: str
+) -> None:
+    # A batch may write to any one table alone; its cut must still prepare, every parameter
+    # typed.
+    statement = await conn.prepare(statement_with(frozenset({part})).sql)
+    assert len(statement.get_parameters()) == len(statement_with(frozenset({part})).parameters)

@@ -4,7 +4,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from orderstate.domain import HistoryEntry, OrderView, ReasonCode
 from orderstate.events.outbound import RejectedOriginal
@@ -12,8 +12,8 @@ from orderstate.projector.batch_reads import ParkedRecord
 from orderstate.projector.connection import Conn
 from orderstate.projector.inputs import Position
 from orderstate.projector.outbox_rows import OutboxRow, rejection_row
-from orderstate.projector.queries import query
 from orderstate.projector.stored_views import offset_seconds, stored_form
+from orderstate.projector.write_statement import write_statement
 
 __all__ = ["BatchWrites", "LogRow", "ParkedRow", "ProcessedRow", "RejectedRow"]
 
@@ -136,7 +136,8 @@ class BatchWrites:
         )
 
     async def flush(self, conn: Conn, *, now: datetime, consumer_group: str | None) -> None:
-        """Write everything in one statement (queries.sql, ``write_batch``)."""
+        """Write everything in one statement: queries.sql's ``write_batch``, without the
+        tables this batch does not write (write_statement.py)."""
         offsets = list(self.offsets) if consumer_group is not None else []
         processed = list(self.processed.values())
         if not (
@@ -152,8 +153,7 @@ class BatchWrites:
         ):
             return
         views = list(self.changed.values())
-        await conn.execute(
-            query("write_batch"),
+        arguments = [
             now,
             *self._order_columns(views),
             *self._item_columns(views),
@@ -195,7 +195,9 @@ class BatchWrites:
             [self.offsets[k][1] for k in offsets],
             [self.offsets[k][2] for k in offsets],
             [r.sequence for r in self.outbox],
-        )
+        ]
+        statement = write_statement(arguments)
+        await conn.execute(statement.sql, *statement.arguments(arguments))
 
     def _outbox_texts(self) -> list[str | None]:
         if not self.outbox_by_reference:
@@ -242,11 +244,30 @@ class BatchWrites:
     def _before(self, view: OrderView) -> OrderView | None:
         return self.loaded.get((view.shop_id, view.order_id))
 
+    def _changed_in(
+        self, views: list[OrderView], part: Literal["items", "shipments"]
+    ) -> tuple[list[OrderView], list[OrderView]]:
+        """The views whose ``part`` (a list field) differs from the one loaded: those that
+        were stored before (what they no longer hold is deleted), and all of them (what they
+        hold is upserted). A new order has no rows to delete, so a batch of new orders sends
+        no delete (write_statement.py)."""
+        stored: list[OrderView] = []
+        changed: list[OrderView] = []
+        for v in views:
+            before = self._before(v)
+            if before is None:
+                if getattr(v, part):
+                    changed.append(v)
+            elif getattr(before, part) != getattr(v, part):
+                stored.append(v)
+                changed.append(v)
+        return stored, changed
+
     def _item_columns(self, views: list[OrderView]) -> list[list[Any]]:
-        """The orders whose items changed, then all their items: what they no longer hold is
-        deleted, the rest upserted."""
-        stale = [v for v in views if (b := self._before(v)) is None or b.items != v.items]
-        rows = [(v, n, i) for v in stale for n, i in enumerate(v.items)]
+        """The stored orders whose items changed, then the items of every order whose items
+        changed: what they no longer hold is deleted, the rest upserted."""
+        stale, changed = self._changed_in(views, "items")
+        rows = [(v, n, i) for v in changed for n, i in enumerate(v.items)]
         return [
             [v.shop_id for v in stale],
             [v.order_id for v in stale],
@@ -264,8 +285,8 @@ class BatchWrites:
 
     def _shipment_columns(self, views: list[OrderView]) -> list[list[Any]]:
         """Like the items: the orders whose shipments changed, then all their shipments."""
-        stale = [v for v in views if (b := self._before(v)) is None or b.shipments != v.shipments]
-        rows = [(v, n, s) for v in stale for n, s in enumerate(v.shipments)]
+        stale, changed = self._changed_in(views, "shipments")
+        rows = [(v, n, s) for v in changed for n, s in enumerate(v.shipments)]
         return [
             [v.shop_id for v in stale],
             [v.order_id for v in stale],

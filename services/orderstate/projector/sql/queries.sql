@@ -128,8 +128,11 @@ UPDATE view_form SET with_history = $1;
 -- name: write_batch
 -- Everything a batch writes, in one round trip instead of up to ten: at a paced rate a batch
 -- holds an event or two, and each round trip cost more than deciding the event
--- (bench/results-batch-cost.md). One data-modifying CTE per table, each over its own arrays;
--- empty arrays write nothing.
+-- (bench/results-batch-cost.md). One data-modifying CTE per table, each over its own arrays.
+-- A batch sends it without the CTEs whose first array is empty (their other arrays are
+-- their other columns or, for a delete, the rows kept), its parameters renumbered
+-- (projector/write_statement.py, which finds each CTE by its opening line, "WITH name AS ("
+-- or "), name AS (", and the end by the line ")"), so no CTE may refer to another.
 --
 -- PostgreSQL runs the sub-statements of one statement in no set order, and none sees what
 -- another wrote, so no two of them may touch the same row:
