@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from fastapi import FastAPI
 
 from orderstate.api.app import create_api
 from orderstate.api.context import ApiContext
@@ -31,6 +32,7 @@ class Api:
     client: httpx.AsyncClient
     context: ApiContext
     clock: Clock
+    app: FastAPI
 
     async def key(self, shop: str, **reading: Any) -> str:
         """A new key of ``shop``; ``reading`` sets its profile, unknown_fields, time_zone."""
@@ -75,9 +77,10 @@ async def api_for(settings: Settings) -> AsyncIterator[Api]:
     pool = await open_pool(settings, wait_s=0)
     clock = Clock()
     context = ApiContext(settings=settings, pool=pool, policies=PolicyBook(), clock=clock)
-    transport = httpx.ASGITransport(app=create_api(context))
+    app = create_api(context)
+    transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://orderstate.test") as client:
-        yield Api(client, context, clock)
+        yield Api(client, context, clock, app)
     await pool.close()
 
 

@@ -18,6 +18,7 @@ from orderstate.api.compat.query import refuse_unknown_parameters
 from orderstate.api.context import ApiContext
 from orderstate.api.credential_gate import CredentialGate
 from orderstate.api.deps import requires_caller, security_schemes
+from orderstate.api.direct_read import DirectOrderRead
 from orderstate.api.forwarded import TrustedProxies
 from orderstate.api.problems import install_problem_handlers
 from orderstate.api.routes import (
@@ -88,6 +89,8 @@ def create_api(context: ApiContext) -> FastAPI:
     ]
     for router in routers:
         app.include_router(router)
+    # Innermost of the API's layers: every one below runs for the reads it answers too.
+    app.add_middleware(DirectOrderRead, context=context, route=_order_read_route())
     app.add_middleware(BodyLimit, max_bytes=context.settings.api_max_body_bytes)
     app.add_middleware(IgnoredFieldsHeader)
     # Before routing, on the canonical path: bad credentials cost no routing or dependencies.
@@ -123,6 +126,14 @@ def create_api(context: ApiContext) -> FastAPI:
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app
+
+
+def _order_read_route() -> APIRoute:
+    return next(
+        route
+        for route in orders.router.routes
+        if isinstance(route, APIRoute) and route.endpoint is orders.get_order
+    )
 
 
 def _with_security(document: dict[str, Any], routes: list[BaseRoute]) -> dict[str, Any]:

@@ -37,6 +37,8 @@ __all__ = [
     "auth_limits",
     "authenticate_key",
     "etag",
+    "path_reference",
+    "principal_of",
     "requires_caller",
     "run_write",
     "security_schemes",
@@ -111,22 +113,30 @@ async def _principal(
             "credentials missing: send 'Authorization: Bearer <token>' (POST /v2/token) or "
             "the legacy 'API-KEY' header"
         )
-    if found.claims is not None:
-        claims = found.claims
+    async with ctx.pool.acquire() as conn:
+        principal = await principal_of(conn, ctx, found)
+    if principal is None and found.claims is not None:
         # A token we signed is no guess at its key: a flood of wrong secrets for that key id
         # does not lock out the clients that hold its tokens.
-        async with ctx.pool.acquire() as conn:
-            key = await keys.find_active_key_by_id(conn, claims.key_id, claims.shop_id)
-        if key is None:
-            await limits.failed(address=address)
-            raise unauthorized("the API key behind this token was revoked")
-        return _remembered(request, Principal(key.shop_id, key.key_id, key.reading))
-    assert found.api_key is not None  # noqa: S101 -- a Prechecked holds a token or a key
-    stored = await _stored_key(ctx, found.api_key)
-    if stored is None:
+        await limits.failed(address=address)
+        raise unauthorized("the API key behind this token was revoked")
+    if principal is None:
         await limits.failed(address=address, key_id=found.key_id)
         raise unauthorized("the API-KEY header names no active API key")
-    return _remembered(request, Principal(stored.shop_id, stored.key_id, stored.reading))
+    return _remembered(request, principal)
+
+
+async def principal_of(conn: Conn, ctx: ApiContext, found: Prechecked) -> Principal | None:
+    """The shop and key behind prechecked credentials, or None when the key is unknown or
+    revoked. Counts nothing: the caller decides what a miss costs."""
+    if found.claims is not None:
+        key = await keys.find_active_key_by_id(conn, found.claims.key_id, found.claims.shop_id)
+    else:
+        assert found.api_key is not None  # noqa: S101 -- a Prechecked holds a token or a key
+        key = await keys.find_active_key(
+            conn, found.api_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
+        )
+    return None if key is None else Principal(key.shop_id, key.key_id, key.reading)
 
 
 async def authenticate_key(request: Request, ctx: ApiContext, plain: str) -> keys.StoredKey | None:
@@ -231,17 +241,23 @@ def _reference_path(name: str, description: str) -> Any:
             ),
         ],
     ) -> str:
-        try:
-            return _REFERENCE.validate_python(decode_segment(value))
-        except ValidationError as exc:
-            message = exc.errors(include_url=False)[0]["msg"]
-            raise ProblemError(
-                ReasonCode.MALFORMED,
-                f"path.{name}: {message}",
-                errors=[{"field": f"path.{name}", "message": message}],
-            ) from None
+        return path_reference(name, value)
 
     return Depends(reference)
+
+
+def path_reference(name: str, value: str) -> str:
+    """A reference from the path, decoded and checked; 422 ``malformed`` if it breaks the
+    rule."""
+    try:
+        return _REFERENCE.validate_python(decode_segment(value))
+    except ValidationError as exc:
+        message = exc.errors(include_url=False)[0]["msg"]
+        raise ProblemError(
+            ReasonCode.MALFORMED,
+            f"path.{name}: {message}",
+            errors=[{"field": f"path.{name}", "message": message}],
+        ) from None
 
 
 # A reference in a query parameter (filters[order_id]): the same rule, decoded by the server.

@@ -28,6 +28,7 @@ __all__ = [
     "Problem",
     "ProblemError",
     "ProblemResponse",
+    "database_down_response",
     "install_problem_handlers",
     "problem_title",
     "problem_type",
@@ -181,6 +182,20 @@ class ProblemResponse(JSONResponse):
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace").encode()
 
 
+def database_down_response(request: Request, exc: Exception) -> JSONResponse:
+    """The answer to any request that met one of ``DATABASE_DOWN``: 503 with Retry-After."""
+    # A write in flight is rolled back with its connection unless its COMMIT had already
+    # reached the server; the same Idempotency-Key makes a retry safe in both cases.
+    log.warning("database_unavailable", error=repr(exc), path=request.url.path)
+    return problem_response(
+        request,
+        ApiCode.DATABASE_UNAVAILABLE,
+        "PostgreSQL cannot be reached right now. Retry the request (writes with the same "
+        "Idempotency-Key, so that it cannot apply twice).",
+        headers={"Retry-After": str(_RETRY_AFTER_S)},
+    )
+
+
 def install_problem_handlers(app: Any) -> None:
     async def on_problem(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ProblemError)  # noqa: S101 -- registered for this type only
@@ -211,16 +226,7 @@ def install_problem_handlers(app: Any) -> None:
         )
 
     async def on_database_down(request: Request, exc: Exception) -> JSONResponse:
-        # A write in flight is rolled back with its connection unless its COMMIT had already
-        # reached the server; the same Idempotency-Key makes a retry safe in both cases.
-        log.warning("database_unavailable", error=repr(exc), path=request.url.path)
-        return problem_response(
-            request,
-            ApiCode.DATABASE_UNAVAILABLE,
-            "PostgreSQL cannot be reached right now. Retry the request (writes with the same "
-            "Idempotency-Key, so that it cannot apply twice).",
-            headers={"Retry-After": str(_RETRY_AFTER_S)},
-        )
+        return database_down_response(request, exc)
 
     app.add_exception_handler(ProblemError, on_problem)
     for error in DATABASE_DOWN:

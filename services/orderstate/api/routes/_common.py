@@ -14,7 +14,7 @@ from orderstate.api.alert_reads import AlertRow
 from orderstate.api.context import ApiContext
 from orderstate.api.deps import etag, run_write
 from orderstate.api.problems import ApiCode, Problem, ProblemError
-from orderstate.api.representation import order_iri, order_out
+from orderstate.api.representation import order_iri, order_out, order_read_out
 from orderstate.api.writes import submit
 from orderstate.domain import OrderView
 from orderstate.projector.apply import Outcome
@@ -29,6 +29,7 @@ __all__ = [
     "not_found",
     "order_and_alerts_or_404",
     "order_or_404",
+    "order_read_response",
     "order_response",
     "version_of",
 ]
@@ -71,6 +72,11 @@ def order_response(view: OrderView, status: int = 200, *, location: bool = False
     if location:
         headers["Location"] = order_iri(view.order_id)
     return json_response(order_out(view), status, headers)
+
+
+def order_read_response(view: OrderView, alerts: list[AlertRow]) -> Response:
+    """GET /v2/orders/{order_id}'s answer, whether the route or api/direct_read.py gives it."""
+    return json_response(order_read_out(view, alerts), headers={"ETag": etag(view.version)})
 
 
 # RFC 3986 pchar and '/', plus '%' so the client's own escapes stay as they are.

@@ -19,7 +19,6 @@ from orderstate.api.deps import (
     OrderIdPath,
     ReferenceQuery,
     ShopId,
-    etag,
 )
 from orderstate.api.representation import OrderOut, OrderReadOut, order_read_out
 from orderstate.api.requests import OrderCreate
@@ -30,6 +29,7 @@ from orderstate.api.routes._common import (
     json_response,
     link_header,
     order_and_alerts_or_404,
+    order_read_response,
     order_response,
     version_of,
 )
@@ -231,7 +231,7 @@ async def get_order(
     if as_of is not None:
         return await order_as_of_response(ctx, shop_id, order_id, as_of)
     view, alerts = await order_and_alerts_or_404(ctx, shop_id, order_id)
-    return json_response(order_read_out(view, alerts), headers={"ETag": etag(view.version)})
+    return order_read_response(view, alerts)
 
 
 async def _update(
