@@ -4,6 +4,7 @@ as the route's, and every read that does not end in 200 left to the route."""
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from prometheus_client import REGISTRY
@@ -174,3 +175,34 @@ def test_no_other_route_answers_a_get_that_looks_like_an_order_read(api: Api) ->
         if "GET" in getattr(route, "methods", ()) and order_read.path_regex.match(route.path)
     ]
     assert matching == [ROUTE]
+
+
+async def test_reads_after_the_server_ended_the_connections_are_never_a_500(
+    api: Api, passed_on: PassedOn
+) -> None:
+    """A failover or restart ends the pool's connections under it: a read is then answered
+    with the order or with the 503 problem, and the pool recovers for the next ones."""
+    headers = await api.as_shop("shop-d")
+    assert (await api.client.post("/v2/orders", json=order_body("D-1"), headers=headers)).is_success
+    url = api.context.settings.database_url.get_secret_value()
+    passed_on.paths.clear()
+    for _ in range(3):
+        killer = await asyncpg.connect(url)
+        try:
+            await killer.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await killer.close()
+        statuses = []
+        # Each dead connection the pool hands out costs one read; the pool has at most
+        # ORDERSTATE_DATABASE_POOL_SIZE of them.
+        for _ in range(api.context.settings.database_pool_size + 1):
+            answer = await api.client.get("/v2/orders/D-1", headers=headers)
+            statuses.append(answer.status_code)
+            assert answer.status_code in {200, 503}, answer.text
+            if answer.status_code == 200:
+                break
+        assert statuses[-1] == 200, statuses
+    assert passed_on.paths == []
