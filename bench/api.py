@@ -50,6 +50,7 @@ import api_load
 import api_report
 import hotpaths
 import infra
+import probe_record
 from figures import percentile
 from orderstate.api.keys import create_key
 from orderstate.settings import Settings
@@ -531,7 +532,8 @@ async def main(args: argparse.Namespace) -> int:
     bench.logs.mkdir(parents=True, exist_ok=True)
     print(f"bench-api run {bench.scratch.run_id}; logs in {bench.logs}")
     r["machine"] = await _machine(bench.ends)
-    r["best_probe"] = api_report.best_recorded_probe()
+    best = api_report.best_recorded_probe()
+    r["best_probe"], r["best_probe_seen"] = (None, None) if best is None else (best.us, best.seen)
     with _phase("wait for a quiet machine (other sessions may share it)"):
         r["load_before"] = await infra.wait_for_quiet(max_wait_s=args.quiet_wait)
         print(f"   {r['load_before']:.2f} cores busy before the run")
@@ -567,6 +569,15 @@ async def main(args: argparse.Namespace) -> int:
         api_report.RESULTS.write_text(api_report.render(r))
         (bench.logs / "figures.json").write_text(json.dumps(api_report.figures(r), indent=2))
         print(f"\nwrote {api_report.RESULTS.relative_to(infra.REPO)}")
+        probes = [
+            us
+            for speed in r.get("speed", {}).values()
+            for us in (speed.before_us, speed.after_us)
+            if not math.isnan(us)
+        ]
+        if probes:
+            run = f"make bench-api at {infra.git('rev-parse', '--short', 'HEAD')}"
+            probe_record.note_run(min(probes), run)
     print(f"run took {timedelta(seconds=round(r['wall_s']))}")
     return 0
 

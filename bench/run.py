@@ -35,6 +35,7 @@ import hotpaths
 import infra
 import monitor
 import pipeline
+import probe_record
 import report
 from figures import percentile
 from orderstate.events.topics import TopicRole
@@ -418,6 +419,9 @@ def _write(r: dict[str, Any], logs: Path) -> int:
     if not r["args"].no_write:
         report.RESULTS.write_text(text)
         print(f"wrote {report.RESULTS.relative_to(infra.REPO)}")
+        if r["speed"]:
+            run = f"make bench at {infra.git('rev-parse', '--short', 'HEAD')}"
+            probe_record.note_run(min(us for _, us in r["speed"]), run)
     return 0
 
 
