@@ -569,12 +569,7 @@ async def main(args: argparse.Namespace) -> int:
         api_report.RESULTS.write_text(api_report.render(r))
         (bench.logs / "figures.json").write_text(json.dumps(api_report.figures(r), indent=2))
         print(f"\nwrote {api_report.RESULTS.relative_to(infra.REPO)}")
-        probes = [
-            us
-            for speed in r.get("speed", {}).values()
-            for us in (speed.before_us, speed.after_us)
-            if not math.isnan(us)
-        ]
+        probes = api_report.run_probes(r)
         if probes:
             run = f"make bench-api at {infra.git('rev-parse', '--short', 'HEAD')}"
             probe_record.note_run(min(probes), run)

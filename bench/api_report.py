@@ -281,9 +281,14 @@ def summary(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def speed_line(r: dict[str, Any]) -> str:
+def run_probes(r: dict[str, Any]) -> list[float]:
+    """Every probe the run timed, before and after its load runs."""
     speeds: list[Speed] = list(r.get("speed", {}).values())
-    probes = [x for s in speeds for x in (s.before_us, s.after_us) if not math.isnan(x)]
+    return [x for s in speeds for x in (s.before_us, s.after_us) if not math.isnan(x)]
+
+
+def speed_line(r: dict[str, Any]) -> str:
+    probes = run_probes(r)
     best = r.get("best_probe")
     best_text = (
         f"{best:.1f} µs ({r.get('best_probe_seen')}; bench/probe-record.json)"
