@@ -290,11 +290,7 @@ def run_probes(r: dict[str, Any]) -> list[float]:
 def speed_line(r: dict[str, Any]) -> str:
     probes = run_probes(r)
     best = r.get("best_probe")
-    best_text = (
-        f"{best:.1f} µs ({r.get('best_probe_seen')}; bench/probe-record.json)"
-        if best is not None
-        else "n/a"
-    )
+    best_text = f"{best:.1f} µs ({r.get('best_probe_seen')})" if best is not None else "n/a"
     if not probes:
         return f"Speed probe: none timed; best recorded: {best_text}."
     fastest = min(probes)
