@@ -133,9 +133,7 @@ async def principal_of(conn: Conn, ctx: ApiContext, found: Prechecked) -> Princi
         key = await keys.find_active_key_by_id(conn, found.claims.key_id, found.claims.shop_id)
     else:
         assert found.api_key is not None  # noqa: S101 -- a Prechecked holds a token or a key
-        key = await keys.find_active_key(
-            conn, found.api_key, pepper=ctx.settings.api_key_pepper.get_secret_value()
-        )
+        key = await _stored_key(conn, ctx, found.api_key)
     return None if key is None else Principal(key.shop_id, key.key_id, key.reading)
 
 
@@ -151,17 +149,17 @@ async def authenticate_key(request: Request, ctx: ApiContext, plain: str) -> key
         await limits.failed(address=address)
         return None
     await limits.check(key_id=key_id)
-    found = await _stored_key(ctx, plain)
+    async with ctx.pool.acquire() as conn:
+        found = await _stored_key(conn, ctx, plain)
     if found is None:
         await limits.failed(address=address, key_id=key_id)
     return found
 
 
-async def _stored_key(ctx: ApiContext, plain: str) -> keys.StoredKey | None:
-    async with ctx.pool.acquire() as conn:
-        return await keys.find_active_key(
-            conn, plain, pepper=ctx.settings.api_key_pepper.get_secret_value()
-        )
+async def _stored_key(conn: Conn, ctx: ApiContext, plain: str) -> keys.StoredKey | None:
+    return await keys.find_active_key(
+        conn, plain, pepper=ctx.settings.api_key_pepper.get_secret_value()
+    )
 
 
 def auth_limits(request: Request) -> AuthFailureLimits:
