@@ -1,17 +1,17 @@
-"""``orderstate <command>`` with observers the product does not have: a cProfile of the whole
-process and a record of every garbage-collector pause, both written when it exits.
+"""``orderstate <command>`` with an observer the product does not have: a record of every
+garbage-collector pause, written when it exits.
 
-    python bench/observed.py --profile worker.prof --gc worker.gc.json worker --ops-port 0
+    python bench/observed.py --gc worker.gc.json worker --ops-port 0
 
 ``--stages worker.stages.json`` records how old each record is at each step of the worker
 (bench/stages.py). ``--gc-tune 50000,20,100`` additionally freezes the objects alive after start-up
 (``gc.freeze()``) and sets these collector thresholds: the GC experiment of bench/run.py.
-Nothing else differs from ``.venv/bin/orderstate``, which calls the same ``main()``.
+Nothing else differs from ``.venv/bin/orderstate``, which calls the same ``main()``. Where the
+CPU goes is sampled from outside the process (bench/stacks.py, py-spy).
 """
 
 import argparse
 import atexit
-import cProfile
 import gc
 import json
 import sys
@@ -32,7 +32,6 @@ def _on_gc(phase: str, info: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--profile", type=Path)
     parser.add_argument("--gc", type=Path)
     parser.add_argument("--gc-tune")
     parser.add_argument("--stages", type=Path)
@@ -56,14 +55,7 @@ def main() -> None:
         began = time.perf_counter()
         atexit.register(_write_gc, args.gc, began)
     sys.argv = ["orderstate", *rest]
-    if args.profile is None:
-        orderstate_main()
-        return
-    profile = cProfile.Profile()
-    try:
-        profile.runcall(orderstate_main)
-    finally:
-        profile.dump_stats(str(args.profile))
+    orderstate_main()
 
 
 def _write_gc(path: Path, began: float) -> None:

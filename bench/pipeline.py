@@ -5,7 +5,6 @@ worker's time goes."""
 import asyncio
 import json
 import os
-import pstats
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -21,6 +20,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import infra
+import stacks
 from figures import percentile
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
@@ -109,8 +109,7 @@ class Orderstate:
                 p for p in (str(self.relay_services), env.get("PYTHONPATH")) if p
             )
         observers: list[str] = []
-        if self.profile:
-            observers += ["--profile", str(self.logs / f"{command}.prof")]
+        # Profiled from outside (bench/stacks.py); observed.py records the collector's pauses.
         if self.profile or self.gc_tune is not None:
             observers += ["--gc", str(self.logs / f"{command}.gc.json")]
         if self.gc_tune:
@@ -159,7 +158,7 @@ class Orderstate:
         codes = {}
         for name, proc in self._processes():
             if proc is not None:
-                # cProfile writes its file on the way out: give it time.
+                # Each writes its GC record on the way out: give it time.
                 codes[name] = infra.stop(proc, within_s=60)
         return codes
 
@@ -587,111 +586,69 @@ async def _still_moving(url: str) -> bool:
 
 # --- where the time goes ---------------------------------------------------------------------
 
+# (needle in "path:function" of the function on top of a sampled stack, area), first match wins.
+# Work in C counts to the Python function that called it: pydantic's validators to pydantic,
+# asyncpg's encoders to asyncpg, json's scanner to json.
 _CATEGORIES = (
-    ("select.epoll", "idle in epoll (waiting for PostgreSQL / Kafka)"),
     ("pydantic", "pydantic (validate / serialise)"),
-    ("/json/", "json (stdlib)"),
-    ("_json", "json (stdlib)"),
+    ("json/", "json (stdlib)"),
     ("asyncpg", "asyncpg (protocol, encode/decode)"),
     ("aiokafka", "aiokafka (fetch, record parsing, commit)"),
-    ("kafka", "aiokafka (fetch, record parsing, commit)"),
     ("orderstate/domain", "orderstate.domain (decide)"),
     ("orderstate/events", "orderstate.events (decode, outbound data)"),
     ("orderstate/projector", "orderstate.projector (apply_batch, writes)"),
     ("orderstate/worker", "orderstate.worker (loop, records)"),
+    ("orderstate/relay", "orderstate.relay"),
+    ("orderstate/", "orderstate, other modules"),
     ("structlog", "structlog"),
     ("prometheus", "prometheus_client"),
     ("tenacity", "tenacity"),
-    ("asyncio", "asyncio machinery"),
+    ("uvloop", "event loop (uvloop, asyncio)"),
+    ("asyncio", "event loop (uvloop, asyncio)"),
     ("uuid", "uuid / hashlib / zlib"),
-    ("hashlib", "uuid / hashlib / zlib"),
-    ("zlib", "uuid / hashlib / zlib"),
-    ("copy", "copy / dataclasses / enum"),
+    ("<string>:", "dataclass and NamedTuple constructors"),
+    ("copy.py", "copy / dataclasses / enum"),
     ("dataclasses", "copy / dataclasses / enum"),
-    ("enum", "copy / dataclasses / enum"),
-    ("_socket", "socket send / recv (system calls)"),
-    ("socket.py", "socket send / recv (system calls)"),
-    ("marshal", "imports (start-up)"),
-    ("importlib", "imports (start-up)"),
-    ("<frozen", "imports, abc checks and other frozen stdlib"),
-    ("abc", "imports, abc checks and other frozen stdlib"),
+    ("enum.py", "copy / dataclasses / enum"),
+    ("socket", "socket send / recv"),
+    ("<frozen abc>", "abc isinstance checks"),
+    ("<frozen", "other frozen stdlib (imports)"),
+    ("importlib", "other frozen stdlib (imports)"),
     ("logging", "logging"),
-    ("~:<method", "builtins (list, dict, str methods)"),
-    ("~:<built-in", "builtins (list, dict, str methods)"),
 )
 
 
-def _category(key: tuple[str, int, str]) -> str:
-    filename, _, name = key
-    text = f"{filename}:{name}"
-    for needle, category in _CATEGORIES:
-        if needle in text:
-            return category
-    return "other"
+# The steps of a batch (worker) and of a round (relay) the profile follows down the stack: a
+# function's name as py-spy gives it, with its class and without its module.
+PROFILE_STEPS = (
+    "Worker.run",
+    "Worker._process",
+    "Worker._fetch",
+    "Worker._collect",
+    "read_record",
+    "decode_record",
+    "decode_kafka",
+    "decode_event",
+    "apply_batch",
+    "_Batch.run",
+    "_Batch._prepare",
+    "_Batch._one",
+    "decide",
+    "fact_rows",
+    "_Batch._accept",
+    "BatchWrites.flush",
+    "Connection._do_execute",
+    "Worker._commit_to_kafka",
+    "Relay._publish_round",
+    "Relay._send",
+    "binary_from_stored",
+    "Relay._mark_sent",
+)
 
 
-def summarise_profile(path: Path, *, top: int = 25) -> dict[str, Any]:
-    stats = pstats.Stats(str(path))
-    raw: dict[tuple[str, int, str], tuple[int, int, float, float, Any]] = stats.stats  # type: ignore[attr-defined]
-    total = stats.total_tt  # type: ignore[attr-defined]
-    by_category: dict[str, float] = defaultdict(float)
-    for key, (_cc, _nc, tt, _ct, _callers) in raw.items():
-        by_category[_category(key)] += tt
-    functions = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
-    interesting = (
-        "read_record",
-        "decode_record",
-        "decode_kafka",
-        "decode_event",
-        "_prepare",
-        "_one",
-        "decide",
-        "fact_rows",
-        "snapshot_data",
-        "outbound_event_data",
-        "rejection_row",
-        "flush",
-        "_write_orders",
-        "model_validate_json",
-        "model_dump_json",
-        "model_dump",
-        "_commit_to_kafka",
-        "_collect",
-        "getmany",
-        "_log_rejection",
-        "_observe",
-        "_process",
-        "run",
-    )
-    cumulative = [
-        (key, ct, nc)
-        for key, (_cc, nc, _tt, ct, _callers) in raw.items()
-        if key[2] in interesting
-        and ("orderstate" in key[0] or "pydantic" in key[2] or key[0] == "~")
-    ]
-    cumulative.sort(key=lambda item: item[1], reverse=True)
-    calls = Counter[str]()
-    for (filename, _line, name), (_cc, nc, _tt, _ct, _callers) in raw.items():
-        if "orderstate" in filename or name in ("binary_from_data",):
-            calls[name] += nc
-    return {
-        "calls": dict(calls),
-        "total_s": total,
-        "by_category": sorted(by_category.items(), key=lambda kv: kv[1], reverse=True),
-        "top": [(_label(key), tt, nc) for key, (_cc, nc, tt, _ct, _c) in functions],
-        "cumulative": [(_label(key), ct, nc) for key, ct, nc in cumulative[:20]],
-    }
-
-
-def _label(key: tuple[str, int, str]) -> str:
-    filename, line, name = key
-    if filename == "~":
-        return name
-    for marker in ("site-packages/", "services/", "python3.11/"):
-        if marker in filename:
-            filename = filename.split(marker, 1)[1]
-            break
-    return f"{filename}:{line}({name})"
+def summarise_profile(path: Path) -> dict[str, Any]:
+    """The sampled stacks of one process (bench/stacks.py), by area, by function and by step."""
+    return stacks.summarise(path, areas=_CATEGORIES, steps=PROFILE_STEPS).as_dict()
 
 
 # --- apply_batch alone, statement by statement -----------------------------------------------

@@ -381,9 +381,12 @@ def render(r: dict[str, Any]) -> str:  # noqa: PLR0915 -- a report, section by s
     add("# (d) starts, with ORDERSTATE_* naming a bench-owned database, topics and group:")
     add(".venv/bin/python -m orderstate worker --ops-port 0    # = .venv/bin/orderstate worker")
     add(".venv/bin/python -m orderstate relay --ops-port 0")
-    add("# (d) profile, GC experiment: the same main() under bench/observed.py, e.g.")
-    add(".venv/bin/python bench/observed.py --profile worker.prof --gc worker.gc.json \\")
+    add("# (d) GC experiment, profile: the same main() under bench/observed.py, e.g.")
+    add(".venv/bin/python bench/observed.py --gc worker.gc.json \\")
     add("    worker --ops-port 0")
+    add("# (d) profile: each process sampled from outside for the time box (bench/stacks.py):")
+    add(".venv/bin/py-spy record --pid <pid> --duration 30 --rate 200 --format raw \\")
+    add("    --output worker.stacks")
     add("# (c): .venv/bin/python bench/faust_agent.py worker --loglevel warn")
     add("```")
     add("")
@@ -703,38 +706,53 @@ def _monitor_section(r: dict[str, Any], add: Any) -> None:
 
 def _profile_section(r: dict[str, Any], add: Any) -> None:
     args = r["args"]
+    pb = r["profile_batches"]
+    events = max(pb["events"], 1)
     for title, prof in (("worker", r["profile"]), ("relay", r["relay_profile"])):
-        add(f"## (d) where the {title}'s time goes (cProfile)")
+        samples, rate = prof["samples"], prof["rate"]
+
+        def per_event(n: int, rate: int = rate) -> str:
+            return f"{n / rate / events * 1e6:.1f}"
+
+        add(f"## (d) where the {title}'s CPU goes (sampled)")
         add("")
         if title == "worker":
-            pb = r["profile_batches"]
             add(
-                "cProfile around `orderstate worker` and `orderstate relay` (bench/observed.py) "
-                f"for "
-                f"{args.profile_seconds:g} s from process start, on a fresh database and group "
-                f"reading the same backlog: {pb['events']:,} events in {pb['batches']} batches "
-                "under the profiler (cProfile slows Python code, so read shares, not rates). "
-                f"Profiled wall time {prof['total_s']:.1f} s per process; time the process "
-                "waited for PostgreSQL or Kafka shows as the event loop's epoll wait. For "
-                "coroutines cProfile counts every resumption as a call."
+                "`orderstate worker` and `orderstate relay` on a fresh database and group "
+                f"reading the same backlog, each sampled by py-spy from outside the process "
+                f"({rate} stacks a second, bench/stacks.py) for {args.profile_seconds:g} s "
+                f"from process start: {pb['events']:,} events in {pb['batches']} batches. "
+                "Only stacks on a CPU are sampled, so a share is a share of the process's CPU "
+                "time; the µs per event divide the samples by the rate and by those events. "
+                "Work in C counts to the Python function that called it (pydantic's "
+                "validators to pydantic, asyncpg's encoders to asyncpg). "
+                "The sampler does not slow the code it measures, as cProfile, which these "
+                "tables came from before 2026-12-05, did: it made pure-Python calls look "
+                "several times dearer than calls into C."
             )
             add("")
-        add("| own time by area | seconds | share |")
-        add("|---|---|---|")
-        for name, seconds in prof["by_category"]:
-            if seconds / prof["total_s"] >= 0.005:
-                add(f"| {name} | {seconds:.1f} | {seconds / prof['total_s']:.0%} |")
+        add(
+            f"{samples:,} samples = {samples / rate:.1f} s of CPU, "
+            f"{per_event(samples)} µs per event."
+        )
         add("")
-        add("| top functions by own time | own s | calls |")
+        add("| CPU by area (the function on top of the stack) | share | µs per event |")
         add("|---|---|---|")
-        for label, seconds, calls in prof["top"][: 20 if title == "worker" else 12]:
-            add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
+        for name, n in prof["by_area"]:
+            if n / samples >= 0.005:
+                add(f"| {name} | {n / samples:.0%} | {per_event(n)} |")
         add("")
-        if title == "worker":
-            add("| steps of a batch, cumulative (CPU in the step, awaits excluded) | s | calls |")
+        add("| functions most often on top of the stack | share | µs per event |")
+        add("|---|---|---|")
+        for name, n in prof["own"][: 20 if title == "worker" else 12]:
+            add(f"| `{name}` | {n / samples:.1%} | {per_event(n)} |")
+        add("")
+        steps = [(name, n) for name, n in prof["inclusive"] if n / samples >= 0.005]
+        if steps:
+            add("| steps, with everything they call | share | µs per event |")
             add("|---|---|---|")
-            for label, seconds, calls in prof["cumulative"]:
-                add(f"| `{label}` | {seconds:.2f} | {calls:,} |")
+            for name, n in steps:
+                add(f"| `{name}` | {n / samples:.0%} | {per_event(n)} |")
             add("")
     _statements_section(r["statements"], add)
 
@@ -789,7 +807,9 @@ def _gc_section(r: dict[str, Any], add: Any) -> None:
         "The worker allocates many short-lived objects per event (pydantic models, dicts, "
         "lists); CPython's cyclic collector runs every 700 net allocations and now and then "
         "walks every tracked object. bench/observed.py records each collector pause of the "
-        "worker (`gc.callbacks`). Under the profiler: " + _gc_line(r.get("profile_gc")) + "."
+        "worker (`gc.callbacks`). During the sampled profile: "
+        + _gc_line(r.get("profile_gc"))
+        + "."
     )
     add("")
     add(

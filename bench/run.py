@@ -5,7 +5,7 @@
   (c)  a per-event faust-streaming agent: one PostgreSQL transaction per event (time-boxed)
   (d)  orderstate worker + relay processes: sustained events/s to committed views with the
        outbox drained, p50/p99 latency at a paced 1,000 events/s, peak RSS, CPU split,
-       a cProfile of worker and relay, and apply_batch timed statement by statement
+       a sampled profile of worker and relay, and apply_batch timed statement by statement
   (e)  the order monitor (faust-streaming) on the outbound topics (d) left: one process, two,
        and faust's own delivery rate on the same records
 
@@ -37,6 +37,7 @@ import monitor
 import pipeline
 import probe_record
 import report
+import stacks
 from figures import percentile
 from orderstate.events.topics import TopicRole
 from orderstate.simulation.generator import SimConfig, SimRecord, generate
@@ -58,7 +59,9 @@ def _args() -> argparse.Namespace:
         help="repeat the latency run with ORDERSTATE_BATCH_MAX_WAIT_MS set to each value",
     )
     parser.add_argument("--faust-seconds", type=float, default=60.0, help="faust time box")
-    parser.add_argument("--profile-seconds", type=float, default=30.0, help="cProfile time box")
+    parser.add_argument(
+        "--profile-seconds", type=float, default=30.0, help="time box of the sampled profile"
+    )
     parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
     parser.add_argument(
         "--gc-tune",
@@ -233,15 +236,26 @@ class Bench:
     async def profile(self) -> None:
         args, r = self.args, self.r
         with infra.phase(
-            f"(d) profile: worker and relay under cProfile for {args.profile_seconds:g} s"
+            f"(d) profile: worker and relay sampled by py-spy for {args.profile_seconds:g} s"
         ):
             prof = await self.orderstate("profile", profile=True)
             prof.start()
+            samplers = {
+                name: stacks.sample(
+                    process.pid, seconds=args.profile_seconds, out=prof.logs / f"{name}.stacks"
+                )
+                for name, process in (("worker", prof.worker), ("relay", prof.relay))
+                if process is not None
+            }
             await asyncio.sleep(args.profile_seconds)
-            prof.alive()
-            self.stop(prof)
-            r["profile"] = pipeline.summarise_profile(prof.logs / "worker.prof")
-            r["relay_profile"] = pipeline.summarise_profile(prof.logs / "relay.prof")
+            try:
+                for sampler in samplers.values():
+                    await asyncio.to_thread(stacks.finish, sampler)
+                prof.alive()
+            finally:
+                self.stop(prof)
+            r["profile"] = pipeline.summarise_profile(prof.logs / "worker.stacks")
+            r["relay_profile"] = pipeline.summarise_profile(prof.logs / "relay.stacks")
             r["profile_batches"] = pipeline.batch_log(prof.logs / "worker.log")
             r["profile_gc"] = prof.gc_stats("worker")
         with infra.phase("(d) apply_batch in-process, timed statement by statement"):
