@@ -13,9 +13,10 @@ on Kafka; and its PostgreSQL backend's CPU in apply_batch (``/proc/<pid>/schedst
 server must be local). With ``--warm-records N`` a turn first applies the first N records
 untimed, in batches of 500, and analyses the tables: PostgreSQL plans a statement of a fresh
 database differently from one of a database in service, and the timed batches then write to
-tables of that size. Each turn then times two pure steps of apply_batch alone on the same
-events, decide and fact_rows, in a tight loop: the whole apply moves with PostgreSQL and the
-machine, and a change to one step can be smaller than that spread.
+tables of that size. Each turn then times three pure steps alone on the same records, in a
+tight loop: reading and decoding them (read_record, decode_record), and apply_batch's decide
+and fact_rows. The whole apply moves with PostgreSQL and the machine, and a change to one step
+can be smaller than that spread.
 Turns alternate which variant goes first, so a drift of the machine's speed falls on both.
 Writes a section into bench/results-worker-cost.md unless ``--no-write``.
 """
@@ -116,19 +117,25 @@ async def _child(url: str, orders: int, seed: int, batch: int, warm: int) -> dic
         "apply_us": apply_cpu / n * 1e6,
         "apply_wall_us": apply_wall / n * 1e6,
         "backend_us": backend_ns / n / 1e3,
-        **_in_memory(decoded, policies),
+        **_in_memory(records, decoded, policies),
     }
 
 
-def _in_memory(decoded: list[Any], policies: PolicyBook) -> dict[str, float]:
-    """Two of apply_batch's pure steps alone, in a tight loop over the turn's events (best of
-    three, collector off): steadier than the whole apply, which a drift of the machine or of
-    PostgreSQL moves, so a change to one of them shows in its own row."""
+def _in_memory(records: list[Any], decoded: list[Any], policies: PolicyBook) -> dict[str, float]:
+    """The worker's three pure steps alone, in a tight loop over the turn's records (best of
+    three, collector off): reading and decoding each record, and apply_batch's decide and
+    fact_rows. Steadier than the turn's own decode and apply, which a drift of the machine or
+    of PostgreSQL moves, so a change to one of them shows in its own row."""
     now = datetime.now(UTC)
     accepted: list[tuple[Any, Any]] = []
-    decide_s = fact_rows_s = float("inf")
+    read_s = decide_s = fact_rows_s = float("inf")
+    limits = DecodeLimits()
     gc.disable()
     try:
+        for _ in range(3):
+            c0 = time.process_time()
+            read_inputs(records, Counter(), limits)
+            read_s = min(read_s, time.process_time() - c0)
         for _ in range(3):
             views: dict[tuple[str, str], Any] = {}
             accepted = []
@@ -148,6 +155,7 @@ def _in_memory(decoded: list[Any], policies: PolicyBook) -> dict[str, float]:
     finally:
         gc.enable()
     return {
+        "read_us": read_s / len(records) * 1e6,
         "decide_us": decide_s / len(decoded) * 1e6,
         "fact_rows_us": fact_rows_s / max(len(accepted), 1) * 1e6,
     }
@@ -279,6 +287,8 @@ def section(run: dict[str, Any], title: str) -> str:
     # Turns of a version of this script before these rows were added have no such figures.
     if all("backend_us" in t for t in (*b, *a)):
         lines.append(_row("PostgreSQL's backend, in apply_batch's statements", "backend_us", b, a))
+    if all("read_us" in t for t in (*b, *a)):
+        lines.append(_row("in memory: read_record and decode_record, per record", "read_us", b, a))
     if all("fact_rows_us" in t for t in (*b, *a)):
         for key, label in (
             ("decide_us", "of it, in memory: decide, per decoded event"),
