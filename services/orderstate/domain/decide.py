@@ -7,6 +7,7 @@ a value: ``Accepted`` with the new view and the facts to publish,
 """
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -135,7 +136,7 @@ def decide(view: OrderView | None, change: Change, policy: Policy, now: datetime
             occurred_at=change.occurred_at,
             change=change_kind(change),
         )
-        decision = decision.model_copy(update={"emitted": (fact,)})
+        decision = replace(decision, emitted=(fact,))
     return decision
 
 

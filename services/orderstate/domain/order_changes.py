@@ -166,7 +166,7 @@ def update_order(view: OrderView, change: UpdateOrder, now: datetime) -> Decisio
         )
     updates: dict[str, Any] = {}
     emitted: list[Emitted] = []
-    fields = view.fields.model_copy(update=field_updates)
+    fields = view.fields.evolve(**field_updates)
     if fields != view.fields:
         updates["fields"] = fields
     if "tags" in given and (patch.tags or {}) != view.tags:

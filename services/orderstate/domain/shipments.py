@@ -5,6 +5,7 @@ Linking the first outbound shipment ships an order still on the track;
 is complete and every outbound shipment that was not cancelled is delivered.
 """
 
+from dataclasses import replace
 from datetime import datetime
 
 from orderstate.domain.changes import CancelShipment, Change, ChangeShipmentStatus, LinkShipment
@@ -90,7 +91,7 @@ def link_shipment(view: OrderView, change: LinkShipment, now: datetime) -> Decis
         state_updates, fact = move_to(view, S.SHIPPED, change, now)
         updates.update(state_updates)
         emitted.append(fact)
-    new_view = view.model_copy(update={**updates, "version": version, "updated_at": now})
+    new_view = view.evolve(**updates, version=version, updated_at=now)
     return Accepted(new_view=new_view, emitted=tuple(emitted))
 
 
@@ -122,11 +123,9 @@ def _set_status(
             f"Order {view.order_id}: shipment {shipment_id} was cancelled; its status cannot "
             f"change to '{status}'.",
         )
-    updated = existing.model_copy(update={"status": status, "status_at": change.occurred_at})
+    updated = existing.evolve(status=status, status_at=change.occurred_at)
     shipments = tuple(updated if s.shipment_id == shipment_id else s for s in view.shipments)
-    new_view = view.model_copy(
-        update={"shipments": shipments, "version": view.version + 1, "updated_at": now}
-    )
+    new_view = view.evolve(shipments=shipments, version=view.version + 1, updated_at=now)
     return Accepted(new_view=new_view, emitted=())
 
 
@@ -145,11 +144,6 @@ def complete_if_due(
     if not outbound or any(s.status is not ShipmentStatus.DELIVERED for s in outbound):
         return accepted
     # move_to counts from the view before the change so both facts share one version.
-    moving_from = view.model_copy(update={"version": before.version})
+    moving_from = view.evolve(version=before.version)
     updates, fact = move_to(moving_from, S.COMPLETED, change, now)
-    return accepted.model_copy(
-        update={
-            "new_view": view.model_copy(update=updates),
-            "emitted": (*accepted.emitted, fact),
-        }
-    )
+    return replace(accepted, new_view=view.evolve(**updates), emitted=(*accepted.emitted, fact))

@@ -75,6 +75,10 @@ class CloudEvent(BaseModel):
 
 
 _ATTRIBUTES = frozenset(CloudEvent.model_fields)
+# The header of each attribute as every producer we know writes it, lower case: one lookup
+# instead of lower(), startswith() and a slice per header, about half of reading the headers.
+# Other spellings (CE_ID, extensions) take the general way, to the same result.
+_HEADER_ATTRIBUTES = {_CE_PREFIX + name: name for name in _ATTRIBUTES if name != "data"}
 _BOM = codecs.BOM_UTF8
 _EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
 
@@ -214,17 +218,20 @@ def _read_headers(headers: Headers) -> tuple[dict[str, Any], str]:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise DecodeError(f"header {name[:64]!r} is not UTF-8") from None
-        key = name.lower()
-        # Which of two values counts would be the reader's choice: refused, not guessed.
-        if key.startswith(_CE_PREFIX):
+        attribute = _HEADER_ATTRIBUTES.get(name)
+        if attribute is None:
+            key = name.lower()
+            if not key.startswith(_CE_PREFIX):
+                if key == "content-type":
+                    if content_type is not None:
+                        raise DecodeError(f"header {name[:64]!r} is given twice")
+                    content_type = text
+                continue
             attribute = key[len(_CE_PREFIX) :]
-            if attribute in attributes:
-                raise DecodeError(f"header {name[:64]!r} is given twice")
-            attributes[attribute] = text
-        elif key == "content-type":
-            if content_type is not None:
-                raise DecodeError(f"header {name[:64]!r} is given twice")
-            content_type = text
+        # Which of two values counts would be the reader's choice: refused, not guessed.
+        if attribute in attributes:
+            raise DecodeError(f"header {name[:64]!r} is given twice")
+        attributes[attribute] = text
     return attributes, content_type or ""
 
 
@@ -239,10 +246,13 @@ def _validate(attributes: Mapping[str, Any]) -> CloudEvent:
     data = attributes.get("data")
     if "data" in attributes and not isinstance(data, dict):
         raise DecodeError("data must be a JSON object")
-    known = {name: value for name, value in attributes.items() if name in _ATTRIBUTES}
-    for name, value in attributes.items():
-        if name not in _ATTRIBUTES:
-            _check_extension(name, value)
+    if _ATTRIBUTES.issuperset(attributes):  # no extensions, as in almost every event
+        known = attributes
+    else:
+        known = {name: value for name, value in attributes.items() if name in _ATTRIBUTES}
+        for name, value in attributes.items():
+            if name not in _ATTRIBUTES:
+                _check_extension(name, value)
     try:
         return CloudEvent.model_validate(known)
     except ValidationError as exc:

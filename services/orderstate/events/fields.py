@@ -112,7 +112,11 @@ _NAIVE_LAST = datetime.max - timedelta(days=1)  # noqa: DTZ901
 def _within_calendar(value: datetime) -> datetime:
     # Times are kept and compared in UTC. One whose UTC form leaves the years 1-9999 cannot be
     # represented by Python or sent to PostgreSQL (it was a 500); a naive one may still be
-    # read in any zone, so it keeps a day from either end.
+    # read in any zone, so it keeps a day from either end. A UTC offset is less than a day,
+    # so the years 2-9998 pass either way, without a conversion (every time of every event
+    # comes through here).
+    if 1 < value.year < 9999:
+        return value
     if value.tzinfo is None:
         if _NAIVE_FIRST <= value <= _NAIVE_LAST:
             return value

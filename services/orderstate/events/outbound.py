@@ -232,11 +232,19 @@ def snapshot_data(view: OrderView) -> dict[str, Any]:
 
 
 _TIME: TypeAdapter[datetime] = TypeAdapter(AwareDatetime)
+# The last moment written and its text, as one tuple so that a reader never pairs one moment
+# with another's text. The write path asks once per accepted change, with its batch's time
+# each time; by identity, since equal times in other zones are written differently.
+_last_time: list[tuple[datetime, str]] = []
 
 
 def time_data(moment: datetime) -> str:
     """A timestamp exactly as the CloudEvent model would serialise it."""
+    last = _last_time[-1] if _last_time else None
+    if last is not None and last[0] is moment:
+        return last[1]
     text: str = _TIME.dump_python(moment, mode="json")
+    _last_time[:] = [(moment, text)]
     return text
 
 

@@ -242,7 +242,7 @@ class _Batch:
         short = [v for v in self.views.values() if len(v.history) < v.history_length]
         for v in await with_histories(self.conn, short):
             moments = v.moments | history_summary(v.history)["moments"]
-            self.views[(v.shop_id, v.order_id)] = v.model_copy(update={"moments": moments})
+            self.views[(v.shop_id, v.order_id)] = v.evolve(moments=moments)
 
     def _hold(self, entry: _ParkedEntry) -> None:
         self.parked[(entry.record.shop_id, entry.record.order_id)].append(entry)

@@ -61,7 +61,7 @@ def parse_view(text: str, *, keep_entries: bool = False) -> OrderView:
     if not view.history:
         return view
     summary = history_summary(view.history)
-    return view.model_copy(update=summary if keep_entries else {**summary, "history": ()})
+    return view.evolve(**summary) if keep_entries else view.evolve(**summary, history=())
 
 
 # The fields of a view stored with its history, the form releases before migration 0009
@@ -126,7 +126,7 @@ async def recorded_moments(conn: Conn, changes: Iterable[Change]) -> dict[Key, s
 def with_moments(view: OrderView, moments: Iterable[Moment]) -> OrderView:
     """``view`` knowing these recorded moments too."""
     added = frozenset(moments) - view.moments
-    return view.model_copy(update={"moments": view.moments | added}) if added else view
+    return view.evolve(moments=view.moments | added) if added else view
 
 
 async def load_views(
@@ -246,6 +246,4 @@ async def with_histories(conn: Conn, views: Sequence[OrderView]) -> list[OrderVi
     )
     for r in rows:
         entries[(r["shop_id"], r["order_id"])].append(entry_of_row(r))
-    return [
-        v.model_copy(update={"history": tuple(entries[(v.shop_id, v.order_id)])}) for v in views
-    ]
+    return [v.evolve(history=tuple(entries[(v.shop_id, v.order_id)])) for v in views]

@@ -13,7 +13,7 @@ random history is generated once and checked many ways: Hypothesis spends most o
 generating, and the suite must stay fast. A failure names the invariant in its traceback.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -243,7 +243,7 @@ def _without_entries(decision: Decision) -> Decision:
     if not isinstance(decision, Accepted):
         return decision
     view = decision.new_view.model_copy(update={"history": (), "moments": frozenset()})
-    return decision.model_copy(update={"new_view": view})
+    return replace(decision, new_view=view)
 
 
 def the_stored_view_decides_alike(step: Step) -> None:
