@@ -151,6 +151,22 @@ class TestGoodInput:
         assert ("ce_sequence", b"7") in headers
 
 
+def test_header_names_in_any_case_are_read_alike() -> None:
+    record = binary_record()
+    shouted = {
+        **record,
+        "headers": [(name.upper(), value) for name, value in record["headers"]],
+    }
+    mixed = {
+        **record,
+        "headers": [(name.title(), value) for name, value in record["headers"]],
+    }
+
+    expected = decode_record(**record, topic_role=ORDERS)
+    for variant in (shouted, mixed):
+        assert decode_record(**variant, topic_role=ORDERS) == expected
+
+
 class TestMalformedInput:
     def test_invalid_json(self) -> None:
         record = binary_record()
@@ -372,6 +388,12 @@ class TestRepeatedAttributes:
         value = dict(record["headers"])[name]
         record["headers"].append((name, value))
         assert malformed(record) == f"header {name!r} is given twice"
+
+    def test_one_attribute_in_two_spellings_is_given_twice(self) -> None:
+        # Header names are read case-blind: "CE_ID" and "ce_id" name one attribute.
+        record = binary_record()
+        record["headers"].append(("CE_ID", b"evt-2"))
+        assert malformed(record) == "header 'CE_ID' is given twice"
 
     def test_a_member_given_twice_in_a_structured_event_is_malformed(self) -> None:
         key, value, headers = _structured({})
