@@ -5,6 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from orderstate.domain import OrderState, OrderView, ShipmentStatus, Tags
+from orderstate.domain.model import _Frozen
 from tests.unit.domain.factories import T0, Story, create_order, link_shipment, request_state
 
 
@@ -57,3 +58,18 @@ def test_an_evolved_view_stays_frozen() -> None:
 
     with pytest.raises(ValidationError, match="frozen"):
         evolved.version = 10  # type: ignore[misc]
+
+
+def _subclasses(cls: type) -> list[type]:
+    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+
+
+def test_every_evolving_model_keeps_what_evolve_relies_on() -> None:
+    # evolve sets pydantic's private and extra slots to None: a model with private attributes
+    # or extra fields would lose them in every copy.
+    models = _subclasses(_Frozen)
+
+    assert OrderView in models
+    for model in models:
+        assert not model.__private_attributes__, model
+        assert model.model_config.get("extra") == "forbid", model
