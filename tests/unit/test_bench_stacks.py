@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parents[2] / "bench"))
 
 import pipeline
-from stacks import function_of, summarise
+from stacks import StackSummary, function_of, summarise
 
 # Three distinct stacks as `py-spy record --format raw` writes them: frames root first, the
 # count of samples last. Two lines differ only in the line a function was on.
@@ -29,7 +29,7 @@ ABCMeta.__instancecheck__ (<frozen abc>:119) 10
 """
 
 
-def _summary(tmp_path: Path) -> pipeline.stacks.StackSummary:
+def _summary(tmp_path: Path) -> StackSummary:
     path = tmp_path / "worker.stacks"
     path.write_text(_RAW)
     return summarise(path, rate=100, areas=pipeline._CATEGORIES, steps=pipeline.PROFILE_STEPS)

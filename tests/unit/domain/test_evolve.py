@@ -60,8 +60,11 @@ def test_an_evolved_view_stays_frozen() -> None:
         evolved.version = 10  # type: ignore[misc]
 
 
-def _subclasses(cls: type) -> list[type]:
-    return [sub for direct in cls.__subclasses__() for sub in (direct, *_subclasses(direct))]
+def _subclasses(cls: type[_Frozen]) -> list[type[_Frozen]]:
+    found: list[type[_Frozen]] = []
+    for direct in cls.__subclasses__():
+        found += [direct, *_subclasses(direct)]
+    return found
 
 
 def test_every_evolving_model_keeps_what_evolve_relies_on() -> None:
