@@ -726,9 +726,12 @@ def _profile_section(r: dict[str, Any], add: Any) -> None:
                 "time; the µs per event divide the samples by the rate and by those events. "
                 "Work in C counts to the Python function that called it (pydantic's "
                 "validators to pydantic, asyncpg's encoders to asyncpg). "
-                "The sampler does not slow the code it measures, as cProfile, which these "
+                "The sampler does not distort the code it measures, as cProfile, which these "
                 "tables came from before 2026-12-05, did: it made pure-Python calls look "
-                "several times dearer than calls into C."
+                "several times dearer than calls into C. It does stop the process briefly for "
+                "each sample, and the window begins at process start (imports, connecting, "
+                "the first fetches), so the µs per event here read higher than the backlog's "
+                "CPU per record in the (d) table above: read the shares."
             )
             add("")
         add(
