@@ -10,7 +10,7 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from subprocess import Popen
@@ -648,7 +648,7 @@ PROFILE_STEPS = (
 
 def summarise_profile(path: Path) -> dict[str, Any]:
     """The sampled stacks of one process (bench/stacks.py), by area, by function and by step."""
-    return stacks.summarise(path, areas=_CATEGORIES, steps=PROFILE_STEPS).as_dict()
+    return asdict(stacks.summarise(path, areas=_CATEGORIES, steps=PROFILE_STEPS))
 
 
 # --- apply_batch alone, statement by statement -----------------------------------------------

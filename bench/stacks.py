@@ -21,7 +21,6 @@ import subprocess
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import infra
 
@@ -82,15 +81,6 @@ class StackSummary:
     @property
     def cpu_s(self) -> float:
         return self.samples / self.rate
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "samples": self.samples,
-            "rate": self.rate,
-            "by_area": self.by_area,
-            "own": self.own,
-            "inclusive": self.inclusive,
-        }
 
 
 def function_of(frame: str) -> str:
