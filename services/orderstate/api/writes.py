@@ -9,7 +9,7 @@ the topics decides it again.
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +85,7 @@ async def apply_writes(
     # entries the batch recorded.
     views = [o.view for o in result.outcomes if o.view is not None]
     whole = iter(await with_histories(conn, views))
-    return [o if o.view is None else replace(o, view=next(whole)) for o in result.outcomes]
+    return [o if o.view is None else o._replace(view=next(whole)) for o in result.outcomes]
 
 
 def rejection_problem(writes: Sequence[Write], outcomes: Sequence[Outcome]) -> ProblemError | None:

@@ -5,7 +5,7 @@ names the field and the rule; nothing here crashes on input.
 """
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, ValidationError
 
@@ -27,8 +27,7 @@ class DecodeLimits:
 DEFAULT_LIMITS = DecodeLimits()
 
 
-@dataclass(frozen=True, slots=True)
-class Decoded:
+class Decoded(NamedTuple):
     event: CloudEvent
     payload: BaseModel
     change: Change

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -38,8 +38,7 @@ from orderstate.events.topics import TopicRole
 __all__ = ["INBOUND_TYPES", "InboundType", "to_change"]
 
 
-@dataclass(frozen=True, slots=True)
-class _Common:
+class _Common(NamedTuple):
     shop_id: str
     order_id: str
     event_id: str

@@ -20,6 +20,7 @@ from datetime import datetime
 from enum import StrEnum
 from functools import partial
 from hashlib import sha256
+from typing import NamedTuple
 
 import asyncpg
 import structlog
@@ -87,8 +88,7 @@ class OutcomeKind(StrEnum):
     PASSED = "passed"
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     kind: OutcomeKind
     view: OrderView | None = None
     reason: ReasonCode | None = None

@@ -2,6 +2,7 @@
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from orderstate.events.decode import Decoded
 from orderstate.events.errors import DecodeError
@@ -14,8 +15,7 @@ __all__ = ["Incoming", "Input", "Malformed", "Passed", "Position"]
 _ID = re.compile(ID_PATTERN)
 
 
-@dataclass(frozen=True, slots=True)
-class Position:
+class Position(NamedTuple):
     """Where a record sits in the inbound log, with three clocks of the log, all in ms since
     the epoch and all functions of the log's content (docs/reliability.md):
 
@@ -46,8 +46,7 @@ class Passed:
     key: tuple[str, str] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Incoming:
+class Incoming(NamedTuple):
     """A decoded event. REST writes set ``append_to_log`` so the change also reaches the
     inbound topic, already recorded as processed (docs/architecture.md, REST writes)."""
 

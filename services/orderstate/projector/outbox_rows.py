@@ -8,8 +8,8 @@ topics does, produces the same ids, so consumers can deduplicate on them.
 import hashlib
 import uuid
 import zlib
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from orderstate.domain import Accepted, ReasonCode
 from orderstate.events.envelope import CloudEvent
@@ -30,8 +30,7 @@ _NAMESPACE = uuid.UUID("6f2b8a3e-3c1d-4e43-9a55-0f7e0d5a9c11")
 _NAMESPACE_BYTES = _NAMESPACE.bytes
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
     topic_role: TopicRole
     lane: int
     shop_id: str

@@ -4,7 +4,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from orderstate.domain import HistoryEntry, OrderView, ReasonCode
 from orderstate.events.outbound import RejectedOriginal
@@ -18,8 +18,7 @@ from orderstate.projector.write_statement import write_statement
 __all__ = ["BatchWrites", "LogRow", "ParkedRow", "ProcessedRow", "RejectedRow"]
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessedRow:
+class ProcessedRow(NamedTuple):
     source: str
     event_id: str
     shop_id: str
@@ -48,8 +47,7 @@ class ParkedRow:
     source_offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class LogRow:
+class LogRow(NamedTuple):
     """One outbound order event for the order event log (README "Time and history")."""
 
     shop_id: str

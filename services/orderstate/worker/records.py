@@ -2,8 +2,7 @@
 the records that change no order (merge markers, records forwarded to their partition)."""
 
 import base64
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from orderstate.events.decode import Decoded, DecodeLimits, decode_record
 from orderstate.events.errors import DecodeError
@@ -32,8 +31,7 @@ FORWARDED_FROM_HEADER = "orderstate-forwarded-from"
 _MAX_KEPT_VALUE = 64 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Read:
+class Read(NamedTuple):
     """One record, read: its merge key, and how to make its input once its time is known."""
 
     key_ms: int

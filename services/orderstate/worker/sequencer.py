@@ -9,7 +9,7 @@ merge marker. Knows the consumer only through a few calls; it writes nothing its
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import TopicPartition
 
@@ -38,8 +38,7 @@ class MarkerRequest:
     time_ms: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Fetched:
+class _Fetched(NamedTuple):
     record: Any
     read: Read
     misplaced: bool
