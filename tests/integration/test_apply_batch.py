@@ -62,6 +62,26 @@ async def test_created_order_writes_view_items_history_and_outbox(conn: asyncpg.
     assert await conn.fetchval("SELECT count(*) FROM processed_events") == 2
 
 
+async def test_a_time_far_from_utc_is_stored_at_its_instant_with_its_offset(
+    conn: asyncpg.Connection,
+) -> None:
+    # RFC 3339 allows offsets up to 23:59; PostgreSQL reads a time with at most 15:59 from text.
+    # The write statement sends times in binary (an instant, the offset in its own column). A
+    # trial that sent the history as JSON text sent this offset as written, and PostgreSQL
+    # refused the whole batch (a 500 for a REST write; bench/results-worker-cost.md).
+    far = "2026-03-02T10:15:17.2955-21:11"
+    result = await _apply(
+        conn,
+        incoming(created()),
+        incoming(event("order.state_changed", {"state": "paid", "occurred_at": far})),
+    )
+
+    assert [o.kind for o in result.outcomes] == [OutcomeKind.APPLIED, OutcomeKind.APPLIED]
+    assert await _table(
+        conn, "SELECT state, occurred_at, occurred_offset_s FROM order_state_history WHERE seq = 2"
+    ) == [("paid", datetime.fromisoformat(far).astimezone(UTC), -(21 * 3600 + 11 * 60))]
+
+
 async def test_redelivered_batch_changes_nothing(conn: asyncpg.Connection) -> None:
     batch = [incoming(created()), incoming(state("paid")), incoming(shipment())]
     await _apply(conn, *batch)
