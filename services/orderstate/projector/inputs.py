@@ -15,6 +15,10 @@ __all__ = ["Incoming", "Input", "Malformed", "Passed", "Position"]
 _ID = re.compile(ID_PATTERN)
 
 
+# Position and Incoming are NamedTuples, not frozen dataclasses: the worker builds one of each
+# per record, and a NamedTuple is as immutable and builds in half the time (a frozen
+# dataclass sets every field through object.__setattr__; bench/results-worker-cost.md). The
+# other per-record values of the hot path (Read, Decoded, the rows to write, Outcome) too.
 class Position(NamedTuple):
     """Where a record sits in the inbound log, with three clocks of the log, all in ms since
     the epoch and all functions of the log's content (docs/reliability.md):
