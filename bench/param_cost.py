@@ -26,6 +26,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import asyncpg
@@ -136,7 +137,7 @@ async def _main() -> None:
             built = values(now)
             sql = f"SELECT 1 WHERE $1::{pg_type}[] IS NULL"
             empty, _ = await _best(conn, clock, sql, lambda: [[]])
-            client, _ = await _best(conn, clock, sql, lambda b=built: [b])
+            client, _ = await _best(conn, clock, sql, partial(list, [built]))
             print(f"| {name} | {(client - empty) / _REPEAT / ROWS * 1e6:.2f} |")
         await conn.execute(_TABLE)
         rows = _history_rows(now)
@@ -144,7 +145,7 @@ async def _main() -> None:
         print("| the rows sent as | client µs | PostgreSQL µs | both |\n|---|---|---|---|")
         for name, (sql, arguments) in _WAYS.items():
             client, server = await _best(
-                conn, clock, sql, lambda a=arguments: a(rows), after="TRUNCATE param_cost"
+                conn, clock, sql, partial(arguments, rows), after="TRUNCATE param_cost"
             )
             per = (client / _REPEAT / ROWS * 1e6, server / _REPEAT / ROWS * 1e6)
             print(f"| {name} | {per[0]:.2f} | {per[1]:.2f} | {sum(per):.2f} |")
