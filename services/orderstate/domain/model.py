@@ -65,6 +65,9 @@ class Tags(dict[str, str]):
 
 
 _setattr = object.__setattr__
+# The field names of each model class, for evolve: pydantic's model_fields is a property that
+# runs Python code on every access, and it cost a third of an evolve.
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
 class _Frozen(BaseModel):
@@ -79,11 +82,16 @@ class _Frozen(BaseModel):
         models having no private attributes and no extra fields (tests/unit/domain/
         test_evolve.py holds every subclass to that)."""
         cls = type(self)
-        unknown = updates.keys() - cls.model_fields.keys()
-        if unknown:
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = frozenset(cls.model_fields)
+        if not names.issuperset(updates):
+            unknown = updates.keys() - names
             raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
         new = cls.__new__(cls)
-        _setattr(new, "__dict__", {**self.__dict__, **updates})
+        values = self.__dict__.copy()
+        values.update(updates)
+        _setattr(new, "__dict__", values)
         _setattr(new, "__pydantic_fields_set__", self.__pydantic_fields_set__ | updates.keys())
         # extra="forbid" and no private attributes: pydantic keeps None in both.
         _setattr(new, "__pydantic_extra__", None)
