@@ -51,6 +51,9 @@ _HOUSEKEEPING_S = 5.0
 _PARKED_CHECK_S = 30.0
 # How often a gathering batch checks whether the worker has become free to apply it.
 _BUSY_CHECK_S = 0.002
+# Records read and decoded at a time before the fetch task lets the apply go on (bench/
+# results-backlog-rate.md): about 2 ms of work.
+_DECODE_SLICE = 50
 # How long a stopping worker waits for its last offsets to reach Kafka.
 _FINAL_COMMIT_S = 5.0
 # Errors about the data of an event (a value PostgreSQL cannot store), not about the database.
@@ -298,23 +301,23 @@ class Worker:
                 timeout = idle_until - now
                 if timeout <= 0:
                     break
-            try:
-                got = await self.consumer.getmany(
-                    timeout_ms=max(math.ceil(timeout * 1000), 1), max_records=limit - len(inputs)
-                )
-            except KafkaError as exc:
-                log.warning("kafka_fetch_failed", error=str(exc))
-                await asyncio.sleep(1)
+            got = await self._getmany(timeout, limit - len(inputs))
+            if got is None:
                 continue
-            except UnicodeDecodeError as exc:
-                got = await self._read_past_undecodable(exc)
             if self.generation != generation:
                 # A rebalance happened during the fetch: what was gathered before it is read
                 # again from the stored offsets; the sequencer restarted from them too.
                 inputs.clear()
                 deadline = math.inf
                 generation = self.generation
-            self.sequencer.push(got)
+            if not await self._push(got, generation):
+                # A rebalance happened during the push. The records it had not pushed yet were
+                # fetched before it, and the listener moved every position back to the stored
+                # offsets: they are read again, as is what was gathered.
+                inputs.clear()
+                deadline = math.inf
+                generation = self.generation
+                continue
             forwards = self.sequencer.take_forwards()
             if forwards and self.markers == "write":
                 # Before the originals' batch can commit: the copies must exist first.
@@ -325,6 +328,40 @@ class Worker:
             if inputs and deadline == math.inf:
                 deadline = time.monotonic() + window
         return inputs, generation
+
+    async def _getmany(
+        self, wait_s: float, max_records: int
+    ) -> dict[TopicPartition, list[Any]] | None:
+        """Records fetched within ``wait_s`` seconds; None after a failed fetch."""
+        try:
+            got: dict[TopicPartition, list[Any]] = await self.consumer.getmany(
+                timeout_ms=max(math.ceil(wait_s * 1000), 1), max_records=max_records
+            )
+        except KafkaError as exc:
+            log.warning("kafka_fetch_failed", error=str(exc))
+            await asyncio.sleep(1)
+            return None
+        except UnicodeDecodeError as exc:
+            return await self._read_past_undecodable(exc)
+        return got
+
+    async def _push(self, got: dict[TopicPartition, list[Any]], generation: int) -> bool:
+        """Hand fetched records to the sequencer, which reads and decodes each, a slice at a
+        time, letting the batch being applied go on between slices. In one piece, the decode of
+        a fetch (up to a batch, some 20 ms) ran when the batch being applied first waited for
+        PostgreSQL, and held it up until the decode was done; the apply's longer wait for its
+        write statement later found nothing left to decode. False when a rebalance came
+        between two slices: the push stopped there."""
+        first = True
+        for tp, records in got.items():
+            for start in range(0, len(records), _DECODE_SLICE):
+                if not first:
+                    await asyncio.sleep(0)
+                    if self.generation != generation:
+                        return False
+                first = False
+                self.sequencer.push({tp: records[start : start + _DECODE_SLICE]})
+        return True
 
     async def _read_past_undecodable(
         self, error: UnicodeDecodeError
