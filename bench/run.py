@@ -15,6 +15,7 @@ it starts processes by pid and stops only those. See bench/README.md.
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import math
 import pickle
@@ -109,12 +110,23 @@ class Bench:
         self.topics = self.scratch.topic_set("in")
         self.offsets: dict[Any, int] = {}
 
-    async def orderstate(self, name: str, **options: Any) -> pipeline.Orderstate:
-        """Worker and relay (not started) on a fresh database and group named ``name``."""
+    async def orderstate(
+        self, name: str, *, own_outbound: bool = False, **options: Any
+    ) -> pipeline.Orderstate:
+        """Worker and relay (not started) on a fresh database and group named ``name``; with
+        ``own_outbound``, publishing to outbound topics of their own instead of the run's,
+        which the monitor phase reads."""
+        topics = self.topics
+        if own_outbound:
+            own = self.scratch.topic_set(name)
+            topics = dataclasses.replace(
+                topics, order_events=own.order_events, rejected=own.rejected, alerts=own.alerts
+            )
+            await self.scratch.create_topics([own.order_events, own.rejected, own.alerts])
         run = pipeline.Orderstate(
             self.ends,
             await self.scratch.database(name),
-            self.topics,
+            topics,
             self.scratch.group(name),
             self.logs / name,
             **options,
@@ -169,7 +181,11 @@ class Bench:
                 "(d) orderstate worker + relay on the pre-loaded backlog, "
                 f"run {n} of {args.backlog_runs}"
             ):
-                run = await self.orderstate("orderstate" if n == 1 else f"orderstate{n}")
+                # The last run publishes where the monitor phase reads, as one run did before.
+                run = await self.orderstate(
+                    "orderstate" if n == 1 else f"orderstate{n}",
+                    own_outbound=n < args.backlog_runs,
+                )
                 tp = await pipeline.throughput(
                     self.ends, run, self.offsets, max(180.0, r["n"] / 300)
                 )
