@@ -358,6 +358,9 @@ class Worker:
                 if not first:
                     await asyncio.sleep(0)
                     if self.generation != generation:
+                        # The misplaced records among the pushed ones are read again, and
+                        # copied then: copied now too, they would be in the log twice.
+                        self.sequencer.take_forwards()
                         return False
                 first = False
                 self.sequencer.push({tp: records[start : start + _DECODE_SLICE]})

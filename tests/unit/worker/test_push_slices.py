@@ -69,6 +69,8 @@ async def test_other_tasks_run_between_the_slices_of_a_push(worker: Worker) -> N
 
 
 async def test_a_rebalance_between_slices_stops_the_push(worker: Worker) -> None:
+    # Six partitions: most of these keys belong elsewhere, and the push finds them misplaced.
+    worker.sequencer.partitions = {ORDERS: 6}
 
     async def rebalance() -> None:
         worker._rebalanced()
@@ -80,6 +82,8 @@ async def test_a_rebalance_between_slices_stops_the_push(worker: Worker) -> None
     assert not pushed
     # Only the first slice went in; the rest is read again from the stored offsets.
     assert worker.sequencer.waiting == 50
+    # So is the first slice: its misplaced records are not copied now, but when read again.
+    assert worker.sequencer.take_forwards() == []
 
 
 async def test_a_small_fetch_is_pushed_without_yielding(worker: Worker) -> None:
