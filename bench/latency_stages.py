@@ -15,6 +15,7 @@ import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -39,25 +40,36 @@ def _args() -> argparse.Namespace:
         "--arm",
         action="append",
         default=[],
-        metavar="NAME=VALUE[,NAME=VALUE]",
-        help="worker settings of an arm, e.g. ORDERSTATE_MERGE_MARKER_WAIT_MS=5 (repeatable; "
-        "the arms and the defaults take turns, round by round)",
+        metavar="NAME=VALUE[,NAME=VALUE] | @COMMIT",
+        help="worker settings of an arm, e.g. ORDERSTATE_MERGE_MARKER_WAIT_MS=5; "
+        "PYTHONPATH=<dir> runs the orderstate of that source tree, @COMMIT that commit's "
+        "(repeatable; the arms and the defaults take turns, round by round)",
     )
     parser.add_argument("--quiet-wait", type=float, default=120.0, help="max s to wait for idle")
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     return parser.parse_args()
 
 
-def _settings(arm: str) -> dict[str, str]:
+def _settings(arm: str, trees: Path) -> dict[str, str]:
+    """The environment of an arm's worker; an ``@COMMIT`` arm's code is unpacked under
+    ``trees`` (run the defaults against a commit to time what it changed)."""
+    if arm.startswith("@"):
+        return {"PYTHONPATH": str(infra.unpack_services(arm[1:], trees / arm[1:]) / "services")}
     settings = dict(pair.split("=", 1) for pair in arm.split(",") if pair)
-    wrong = [name for name in settings if not name.startswith("ORDERSTATE_")]
+    wrong = [n for n in settings if not n.startswith("ORDERSTATE_") and n != "PYTHONPATH"]
     if wrong:
-        raise SystemExit(f"bench: an arm sets orderstate settings only, not {wrong}")
+        raise SystemExit(f"bench: an arm sets orderstate settings or PYTHONPATH only, not {wrong}")
     return settings
 
 
 async def _round(
-    args: argparse.Namespace, scratch: infra.Scratch, n: int, logs: Path, arm: str
+    args: argparse.Namespace,
+    scratch: infra.Scratch,
+    n: int,
+    logs: Path,
+    arm: str,
+    *,
+    settings: dict[str, str],
 ) -> Any:
     topics = scratch.topic_set(f"stages{n}")
     await scratch.create_topics(topics.all)
@@ -68,7 +80,7 @@ async def _round(
         scratch.group(f"stages{n}"),
         logs / f"round{n}",
         stages=True,
-        settings=_settings(arm),
+        settings=settings,
     )
     run.start()
     try:
@@ -118,8 +130,9 @@ def render(found: dict[str, Any]) -> str:
         f"(bench/latency_stages.py {' '.join(found['argv'])}), code "
         f"{found['machine'].get('code', '?')}: {args.rounds} round"
         f"{'s' if args.rounds != 1 else ''} of {args.seconds:g} s at {args.rate:g} events/s per "
-        "arm, the arms taking turns (the generator of `make bench`, same mix, the same records "
-        "for every arm of a round), each on fresh topics, database and group. Machine speed "
+        "arm, the arms taking turns (in reverse every other round; the generator of `make "
+        "bench`, same mix, the same records for every arm of a round), each on fresh topics, "
+        "database and group. Machine speed "
         "before each round (µs per record of the fixed workload of bench/results.md, lower is "
         "faster): "
         + ", ".join(f"{s:.1f}" for _, s in found["speed"])
@@ -179,8 +192,8 @@ def render(found: dict[str, Any]) -> str:
 
 
 async def main(args: argparse.Namespace) -> int:
-    for arm in args.arm:
-        _settings(arm)
+    trees = tempfile.TemporaryDirectory(prefix="latency-stages-")
+    environment = {arm: _settings(arm, Path(trees.name)) for arm in ["", *args.arm]}
     ends = infra.endpoints()
     scratch = infra.Scratch(ends)
     logs = infra.REPO / ".local" / "bench" / scratch.run_id
@@ -195,10 +208,16 @@ async def main(args: argparse.Namespace) -> int:
     found["started"] = datetime.now(UTC)
     try:
         for n in range(args.rounds):
-            for a, arm in enumerate(["", *args.arm]):
+            arms = list(enumerate(["", *args.arm]))
+            # Every other round in reverse, so that no arm always runs first or last in a round.
+            for a, arm in arms if n % 2 == 0 else arms[::-1]:
                 with infra.phase(f"round {n + 1} of {args.rounds}, {_label(arm)}"):
                     began = time.monotonic()
-                    found["rounds"].append(await _round(args, scratch, n * 100 + a, logs, arm))
+                    found["rounds"].append(
+                        await _round(
+                            args, scratch, n * 100 + a, logs, arm, settings=environment[arm]
+                        )
+                    )
                     c = found["rounds"][-1]["steps"]["committed"]
                     print(
                         f"   committed p50 {c[50]:.0f} ms, p99 {c[99]:.0f} ms "
@@ -206,6 +225,7 @@ async def main(args: argparse.Namespace) -> int:
                     )
     finally:
         await scratch.cleanup()
+        trees.cleanup()
     found["speed"] = list(infra.SPEED)
     text = render(found)
     print("\n" + text)
