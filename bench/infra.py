@@ -520,12 +520,17 @@ def git(*args: str) -> str:
 def unpack_services(commit: str, into: Path) -> Path:
     """``services/`` as of ``commit``, unpacked under ``into`` (``git archive``); returns
     ``into``, so ``into / "services"`` goes first on a PYTHONPATH to run that commit's code."""
-    archive = subprocess.run(
+    done = subprocess.run(
         ["git", "archive", "--format=tar", commit, "services"],
         cwd=REPO,
         capture_output=True,
-        check=True,
-    ).stdout
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(
+            f"bench: cannot unpack services/ of {commit!r}: {done.stderr.decode().strip()}"
+        )
+    archive = done.stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
     return into
