@@ -63,7 +63,7 @@ class AlertRow:
 
 def alerts_from_rows(rows: list[tuple[object, ...]] | None) -> list[AlertRow]:
     """The alerts a statement aggregated as rows of ``AlertRow``'s columns, in its order
-    (``order_by_reference``)."""
+    (``order_read``)."""
     return [_row(dict(zip(_FIELDS, r, strict=True))) for r in rows or ()]
 
 

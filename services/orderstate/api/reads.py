@@ -1,12 +1,13 @@
 """Reading orders: one by its shop reference, or a filtered, ordered page.
 
-Every query is scoped to the caller's shop. The statement of one order is a named query
-(projector/sql/api_reads.sql). The list statements are composed here instead, because
-each request combines up to nine optional filters with a sort field and direction, and one
-fixed statement per combination would be hundreds. Composing them is safe because every
-piece of SQL text comes from this module: the fragments are string literals, the sort column
-is a ``SortField`` member's value, the direction one of two literals, and placeholders are
-``$n`` numbers. Every value a client sends is bound as a parameter, never put into the text.
+Every query is scoped to the caller's shop. The statement of one order is joined from two
+named fragments (projector/sql/api_reads.sql): a head that names the order, by the caller's
+shop or by its key, and the read. The list statements are composed here, because each
+request combines up to nine optional filters with a sort field and direction, and one fixed
+statement per combination would be hundreds. Composing them is safe because every piece of
+SQL text comes from this module: the fragments are string literals, the sort column is a
+``SortField`` member's value, the direction one of two literals, and placeholders are ``$n``
+numbers. Every value a client sends is bound as a parameter, never put into the text.
 """
 
 import json
@@ -33,6 +34,8 @@ __all__ = [
     "SortField",
     "get_order",
     "get_order_and_alerts",
+    "get_order_for_key",
+    "get_order_for_token",
     "list_orders",
     "list_statements",
 ]
@@ -78,11 +81,39 @@ async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None
     return None if found is None else found[0]
 
 
+# The statement of one order for each way a request names its shop: a head that names the
+# order, then the read (projector/sql/api_reads.sql).
+_READ_BY_SHOP, _READ_BY_KEY, _READ_BY_TOKEN = (
+    f"{query(head)}\n{query('order_read')}"
+    for head in ("order_asked_by_shop", "order_asked_by_key", "order_asked_by_token")
+)
+
+
 async def get_order_and_alerts(
     conn: Conn, shop_id: str, order_id: str
 ) -> tuple[OrderView, list[AlertRow]] | None:
     """The order, as ``get_order`` reads it, and its open alerts, oldest first."""
-    row = await conn.fetchrow(query("order_by_reference"), shop_id, order_id)
+    return _order_and_alerts(await conn.fetchrow(_READ_BY_SHOP, shop_id, order_id))
+
+
+async def get_order_for_key(
+    conn: Conn, *, key_id: str, key_hash: str, order_id: str
+) -> tuple[OrderView, list[AlertRow]] | None:
+    """``get_order_and_alerts`` of the shop of the active API key ``key_id`` whose hash is
+    ``key_hash``, in the same round trip as the key check; None when there is no such key or
+    its shop has no such order."""
+    return _order_and_alerts(await conn.fetchrow(_READ_BY_KEY, key_id, order_id, key_hash))
+
+
+async def get_order_for_token(
+    conn: Conn, *, key_id: str, shop_id: str, order_id: str
+) -> tuple[OrderView, list[AlertRow]] | None:
+    """``get_order_and_alerts`` of ``shop_id`` if ``key_id`` (the key a token names) is an
+    active key of that shop, in one round trip; None otherwise."""
+    return _order_and_alerts(await conn.fetchrow(_READ_BY_TOKEN, key_id, order_id, shop_id))
+
+
+def _order_and_alerts(row: Record | None) -> tuple[OrderView, list[AlertRow]] | None:
     if row is None:
         return None
     view = parse_view(row["view"]).model_copy(update={"history": entries_of_columns(row)})

@@ -6,7 +6,8 @@ reviewed as SQL, and no statement is ever assembled from input.
 Each statement starts with ``-- name: <name>``; names are unique across the files. The only
 SQL composed in Python is the WHERE clause of the three REST list requests (api/reads.py,
 api/shipment_reads.py and api/alert_reads.py), from fixed fragments with every value bound as
-a parameter, and the batch's write statement without the tables a batch does not write
+a parameter; the read of one order, a named head and the named ``order_read`` joined
+(api/reads.py); and the batch's write statement without the tables a batch does not write
 (projector/write_statement.py), cut from ``write_batch`` by which arrays are empty.
 """
 

@@ -171,7 +171,7 @@ def entry_of_row(row: Any) -> HistoryEntry:
 
 
 def entries_of_columns(row: Any) -> tuple[HistoryEntry, ...]:
-    """The entries of a row holding a history as one array per column (``order_by_reference``)."""
+    """The entries of a row holding a history as one array per column (``order_read``)."""
     states: Sequence[str] | None = row["states"]
     if states is None:
         return ()

@@ -121,8 +121,17 @@ async def test_every_read_that_is_not_a_200_is_left_to_the_route(
     headers = await api.as_shop("shop-d")
     other = await api.as_shop("shop-e")
     revoked = await api.key("shop-d")
+    # The same key id with another secret: the statement that checks the key and reads the
+    # order must compare the whole key's hash, not the id alone.
+    prefix, key_id, secret = headers["API-KEY"].split("_", 2)
+    forged = f"{prefix}_{key_id}_{secret[::-1]}"
+    # A token stays well formed after its key is revoked; the read must still refuse it.
+    revoked_later = await api.key("shop-d")
+    token = await api.client.post("/v2/token", json={"access_key": revoked_later})
+    stale_bearer = {"Authorization": f"Bearer {token.json()['token']}"}
     async with api.context.pool.acquire() as conn:
-        await revoke_key(conn, shop_id="shop-d", key_id=revoked.split("_")[1], now=api.clock())
+        for gone in (revoked, revoked_later):
+            await revoke_key(conn, shop_id="shop-d", key_id=gone.split("_")[1], now=api.clock())
     assert (await api.client.post("/v2/orders", json=order_body("D-1"), headers=headers)).is_success
     passed_on.paths.clear()
 
@@ -130,6 +139,8 @@ async def test_every_read_that_is_not_a_200_is_left_to_the_route(
         ("/v2/orders/NOPE", headers, 404, "not_found"),
         ("/v2/orders/D-1", other, 404, "not_found"),
         ("/v2/orders/D-1", {"API-KEY": revoked}, 401, "unauthorized"),
+        ("/v2/orders/D-1", {"API-KEY": forged}, 401, "unauthorized"),
+        ("/v2/orders/D-1", stale_bearer, 401, "unauthorized"),
         ("/v2/orders/D-1", {}, 401, "unauthorized"),
         ("/v2/orders/D%001", headers, 422, "malformed"),
         ("/v2/orders/D-1?limit=3", headers, 400, "unknown_parameter"),
