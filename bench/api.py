@@ -426,18 +426,21 @@ class ApiBench:
 
     async def compare_before(self, rev: str) -> None:
         """GET by id and the load list, closed loop, on this code and on ``rev``'s, in turns
-        (this code, rev, this code, rev), each on a freshly started api process: the same
-        database, key, requests and machine, so the ratio holds when the machine drifts."""
+        (this code, rev, then rev, this code), each on a freshly started api process: the same
+        database, key, requests and machine, so the ratio holds when the machine drifts, and
+        neither arm always runs first."""
         args, r = self.args, self.r
         folder = Path(tempfile.mkdtemp(prefix="bench-api-before-"))
         try:
-            old, r["before_commit"] = _revision(rev, folder)
+            old = infra.unpack_services(rev, folder) / "services"
+            r["before_commit"] = _short_commit(rev)
             ids = await api_data.order_ids(self.url, args.shop)
             rng = random.Random(1)
             gets = [f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)]
             lists = [r["list_path"]]
+            arms: list[tuple[str, Path | None]] = [("now", None), ("before", old)]
             for n in (1, 2):
-                for code, services in (("now", None), ("before", old)):
+                for code, services in arms if n == 1 else arms[::-1]:
                     self._stop_api()
                     await self.start_api(new_key=False, services=services)
                     reqs, list_reqs = self._requests(gets), self._requests(lists)
@@ -479,16 +482,14 @@ class ApiBench:
                 print(f"   cleanup: {problem}")
 
 
-def _revision(rev: str, into: Path) -> tuple[Path, str]:
-    """The services folder of git revision ``rev``, extracted under ``into``, and its short
-    commit id."""
-    git = ["git", "-C", str(infra.REPO)]
-    archive = subprocess.run([*git, "archive", rev, "services"], check=True, capture_output=True)
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
-    commit = subprocess.run(
-        [*git, "rev-parse", "--short", rev], check=True, capture_output=True, text=True
+def _short_commit(rev: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(infra.REPO), "rev-parse", "--short", rev],
+        check=True,
+        capture_output=True,
+        text=True,
     )
-    return into / "services", commit.stdout.strip()
+    return done.stdout.strip()
 
 
 def _header(head: bytes, name: str) -> str | None:

@@ -600,9 +600,8 @@ def _before_section(r: dict[str, Any], add: Any) -> None:
         f"`--before {rev}`: after the runs above, GET by id and the load list, closed loop "
         f"({r['args'].closed_seconds:g} s each, {r['args'].closed_connections} connections), "
         f"on this code and on {rev}'s `services/` (git archive), in turns: this code, {rev}, "
-        "this code, "
-        f"{rev}; each turn on a freshly started api process, after 2 s of paced GETs to warm "
-        "its pool. The same database, key, requests and machine."
+        f"{rev}, this code; each turn on a freshly started api process, after 2 s of paced GETs "
+        "to warm its pool. The same database, key, requests and machine."
     )
     add("")
     add(
@@ -618,7 +617,7 @@ def _before_section(r: dict[str, Any], add: Any) -> None:
     ratios: dict[str, list[float]] = {"get": [], "list": []}
     for n in (1, 2):
         cpu: dict[str, dict[str, float]] = {}
-        for code in ("now", "before"):
+        for code in ("now", "before") if n == 1 else ("before", "now"):  # the order they ran
             g, li = r[f"cmp_{code}_get_{n}"], r[f"cmp_{code}_list_{n}"]
             cpu[code] = {"get": per(g, API), "list": per(li, API)}
             add(
