@@ -18,7 +18,8 @@ What is generated (shares of every shop's orders):
 - tags: {"channel": web 50 % | app 25 % | marketplace 15 % | store 10 %}, and 8 % of the
   orders also {"campaign": "bf"}
 - 1 to 3 items, an outbound shipment once shipped (and a return one when returned), a
-  history of 1 to 3 states; 0.2 % of the orders are deleted
+  history of 1 to 3 states (rows of order_state_history; the view holds its summary, as
+  orderstate stores it); 0.2 % of the orders are deleted
 """
 
 import time
@@ -105,8 +106,10 @@ SELECT shop_id, order_id, order_url, order_date, language, promised, tags::jsonb
        || ',"state":"' || state
        || '","payment_evidence":' || paid::text
        || ',"version":' || version::text
-       || ',"history":[' || history
-       || '],"created_at":' || {_ts("created_at")}
+       || ',"history_length":' || history_length::text
+       || ',"created_in":"new","created_by":' || to_json(created_by)::text
+       || ',"completed_once":' || (state = 'completed')::text
+       || ',"created_at":' || {_ts("created_at")}
        || ',"updated_at":' || {_ts("updated_at")}
        || ',"deleted":' || deleted::text || '}}'
 FROM (
@@ -140,28 +143,17 @@ FROM (
                        '"carrier":"dhl","tracking_code":null,"linked_at":%s,"status_at":%s}}',
                        g, {_ts("updated_at")}, {_ts("updated_at")})
             END) AS shipments,
-        -- history: new, then paid (if paid), then the current state
-        concat_ws(',',
-            format('{{"state":"new","occurred_at":%s,"recorded_at":%s,"cause_event_id":'
-                   '"evt-%s-1","late":false,"location":null}}',
-                   {_ts("created_at")}, {_ts("created_at")}, g),
-            CASE WHEN paid AND state <> 'new' THEN
-                format('{{"state":"paid","occurred_at":%s,"recorded_at":%s,'
-                       '"cause_event_id":"evt-%s-2","late":false,"location":null}}',
-                       {_ts("paid_at")}, {_ts("paid_at")}, g)
-            END,
-            CASE WHEN state NOT IN ('new', 'paid') THEN
-                format('{{"state":"%s","occurred_at":%s,"recorded_at":%s,'
-                       '"cause_event_id":"evt-%s-3","late":false,"location":null}}',
-                       state, {_ts("updated_at")}, {_ts("updated_at")}, g)
-            END) AS history,
+        -- history (rows of order_state_history, HISTORY_SQL): new, then paid (if paid), then
+        -- the current state
+        1 + (paid AND state <> 'new')::int + (state NOT IN ('new', 'paid'))::int
+            AS history_length,
+        format('evt-%s-%s-1', shop_id, order_id) AS created_by,
         1 + n_items + (state <> 'new')::int + (paid AND state <> 'new')::int AS version
     FROM (
         SELECT *,
             CASE WHEN state = 'new' THEN created_at
                  ELSE created_at + u4 * least(interval '30 days', $3::timestamptz - created_at)
             END AS updated_at,
-            created_at + interval '10 minutes' AS paid_at,
             created_at + (0.5 + u4 * 0.4) * least(interval '30 days',
                                                   $3::timestamptz - created_at) AS shipped_at,
             CASE WHEN state = 'completed' THEN true
@@ -205,6 +197,29 @@ FROM (
 """
 
 
+# The states_history of every order, as the view's summary counts it: new at created_at, paid
+# ten minutes later if it was paid, then the current state at updated_at. The view is stored
+# without its entries, as orderstate has stored it since migration 0009, so GET by id reads
+# them from this table.
+HISTORY_SQL = """
+INSERT INTO order_state_history (shop_id, order_id, seq, state, occurred_at, recorded_at,
+                                 cause_event_id, late, location, occurred_offset_s)
+SELECT o.shop_id, o.order_id, e.seq, e.state, e.at, e.at,
+       format('evt-%s-%s-%s', o.shop_id, o.order_id, e.seq), false, NULL, NULL
+FROM orders o
+CROSS JOIN LATERAL (
+    SELECT 1 AS seq, 'new' AS state, o.created_at AS at
+    UNION ALL
+    SELECT 2, 'paid', o.created_at + interval '10 minutes'
+    WHERE o.payment_evidence AND o.state <> 'new'
+    UNION ALL
+    SELECT 2 + (o.payment_evidence AND o.state <> 'new')::int, o.state, o.updated_at
+    WHERE o.state NOT IN ('new', 'paid')
+) AS e
+"""
+_TABLES = ("orders", "order_state_history")
+
+
 @dataclass(frozen=True)
 class Dataset:
     orders: int
@@ -223,29 +238,32 @@ class Dataset:
 
 
 async def generate(url: str, *, orders: int, shops: int, end: datetime) -> Dataset:
-    """Fill the (migrated, empty) orders table; the indexes the migrations made are dropped
-    first and built again afterwards from their own definitions (one sort per index instead
-    of a million index insertions), then VACUUM ANALYZE."""
+    """Fill the (migrated, empty) orders and order_state_history tables; the indexes the
+    migrations made, but the primary keys, are dropped first and built again afterwards from
+    their own definitions (one sort per index instead of a million index insertions), then
+    VACUUM ANALYZE."""
     conn = await asyncpg.connect(url)
     try:
         await conn.execute("SET TIME ZONE 'UTC'")
         await conn.execute("SET maintenance_work_mem = '512MB'")
         await conn.execute("SET synchronous_commit = off")
         indexes = await conn.fetch(
-            "SELECT indexname, indexdef FROM pg_indexes "
-            "WHERE schemaname = 'public' AND tablename = 'orders' AND indexname <> 'orders_pkey'"
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'public' "
+            "AND tablename = any($1::text[]) AND indexname NOT LIKE '%\\_pkey'",
+            list(_TABLES),
         )
         for row in indexes:
             await conn.execute(f'DROP INDEX "{row["indexname"]}"')
         started = time.monotonic()
         await conn.execute(INSERT_SQL, orders, shops, end)
+        await conn.execute(HISTORY_SQL)
         inserted = time.monotonic()
         for row in indexes:
             await conn.execute(row["indexdef"])
         indexed = time.monotonic()
         # VACUUM sets the visibility map (index-only scans) and hint bits; ANALYZE the
         # statistics; CHECKPOINT writes the dirty pages now rather than during the load runs.
-        await conn.execute("VACUUM (ANALYZE) orders")
+        await conn.execute(f"VACUUM (ANALYZE) {', '.join(_TABLES)}")
         await conn.execute("CHECKPOINT")
         analyzed = time.monotonic()
         table_mb = await conn.fetchval("SELECT pg_table_size('orders') / 1048576.0")
@@ -287,10 +305,13 @@ async def _shares(conn: asyncpg.Connection, expr: str) -> dict[str, int]:
 
 
 async def _check_views(conn: asyncpg.Connection) -> None:
-    """A sample of views parses as OrderView and agrees with its row's columns."""
+    """A sample of views parses as OrderView and agrees with its row's columns and with the
+    number of its history rows."""
     rows = await conn.fetch(
         "SELECT shop_id, order_id, state, updated_at, boarding_complete, tags::text AS tags, "
-        "language, view FROM orders TABLESAMPLE SYSTEM (0.1) REPEATABLE (7) LIMIT 500"
+        "language, view, (SELECT count(*) FROM order_state_history h "
+        "WHERE h.shop_id = o.shop_id AND h.order_id = o.order_id) AS entries "
+        "FROM orders o TABLESAMPLE SYSTEM (0.1) REPEATABLE (7) LIMIT 500"
     )
     if not rows:
         raise RuntimeError("no rows to check")
@@ -303,6 +324,7 @@ async def _check_views(conn: asyncpg.Connection) -> None:
             view.updated_at,
             view.boarding_complete,
             view.fields.language,
+            view.history_length,
         ) != (
             r["shop_id"],
             r["order_id"],
@@ -310,6 +332,7 @@ async def _check_views(conn: asyncpg.Connection) -> None:
             r["updated_at"],
             r["boarding_complete"],
             r["language"],
+            r["entries"],
         ):
             raise RuntimeError(f"view and columns differ for {r['shop_id']}/{r['order_id']}")
 
