@@ -14,7 +14,11 @@ import re
 import asyncpg
 import pytest
 
+from orderstate.api.reads import ONE_ORDER_STATEMENTS
 from orderstate.projector.queries import QUERIES
+
+# The named statements, and those joined from named fragments.
+STATEMENTS = {**QUERIES, **ONE_ORDER_STATEMENTS}
 
 # PREPARE takes these only: the other named statements (SET LOCAL, CREATE TABLE) plan nothing.
 _PREPARABLE = re.compile(r"^[\s(]*(SELECT|INSERT|UPDATE|DELETE|WITH|VALUES)\b", re.IGNORECASE)
@@ -22,14 +26,14 @@ _TOP_COST = re.compile(r"cost=[\d.]+\.\.([\d.]+)")
 
 
 def _preparable() -> list[str]:
-    return sorted(name for name, sql in QUERIES.items() if _PREPARABLE.match(sql))
+    return sorted(name for name, sql in STATEMENTS.items() if _PREPARABLE.match(sql))
 
 
 def test_the_check_covers_the_write_path() -> None:
     names = _preparable()
-    assert {"batch_reads", "write_batch", "relay_take_rows"} <= set(names)
+    assert {"batch_reads", "write_batch", "relay_take_rows", "order_asked_by_key"} <= set(names)
     # Left out: the statements PREPARE refuses, which plan nothing.
-    assert set(QUERIES) - set(names) == {"force_custom_plans", "migrations_create_table"}
+    assert set(STATEMENTS) - set(names) == {"force_custom_plans", "migrations_create_table"}
 
 
 @pytest.mark.parametrize("plans", ["auto", "force_generic_plan"])
@@ -49,9 +53,9 @@ async def test_no_statement_is_planned_above_the_jit_threshold(
 
 
 async def _top_cost(conn: asyncpg.Connection, name: str) -> float:
-    parameters = len((await conn.prepare(QUERIES[name])).get_parameters())
+    parameters = len((await conn.prepare(STATEMENTS[name])).get_parameters())
     # EXPLAIN without ANALYZE plans a data-modifying statement without running it.
-    await conn.execute(f"PREPARE checked AS {QUERIES[name]}")
+    await conn.execute(f"PREPARE checked AS {STATEMENTS[name]}")
     try:
         values = f"({', '.join(['NULL'] * parameters)})" if parameters else ""
         plan = [row[0] for row in await conn.fetch(f"EXPLAIN EXECUTE checked{values}")]

@@ -1,10 +1,12 @@
-"""The named queries of projector/sql/*.sql and the code that runs them agree: every query is
-used, and every name the code asks for exists."""
+"""The named queries and fragments of projector/sql/*.sql and the code that runs them agree:
+every one is used, and every name the code asks for exists."""
 
 import ast
 from pathlib import Path
 
-from orderstate.projector.queries import QUERIES
+from orderstate.projector.queries import FRAGMENTS, QUERIES
+
+NAMED = set(QUERIES) | set(FRAGMENTS)
 
 PACKAGE = Path(__file__).resolve().parents[2] / "services" / "orderstate"
 
@@ -17,7 +19,7 @@ def _is_query_call(node: ast.AST) -> bool:
     return (
         isinstance(node, ast.Call)
         and isinstance(node.func, ast.Name)
-        and node.func.id == "query"
+        and node.func.id in ("query", "fragment")
         and len(node.args) == 1
     )
 
@@ -29,7 +31,7 @@ def _constants(tree: ast.AST) -> set[str]:
 
 
 def _used_names() -> tuple[set[str], set[str]]:
-    """Names the code passes to ``query``: literals, and for ``query(name)`` or
+    """Names the code passes to ``query`` or ``fragment``: literals, and for ``query(name)`` or
     ``query(f"prefix_{x}")`` the matching string constants of the same module. The second
     set holds the literals only, which must all exist."""
     used: set[str] = set()
@@ -54,13 +56,14 @@ def _used_names() -> tuple[set[str], set[str]]:
 def test_every_name_the_code_asks_for_exists() -> None:
     _, literal = _used_names()
     assert literal, "no query('...') call found: the scan is broken"
-    assert sorted(literal - set(QUERIES)) == []
+    assert sorted(literal - NAMED) == []
 
 
 def test_every_named_query_is_used() -> None:
     used, _ = _used_names()
-    assert sorted(set(QUERIES) - used) == []
+    assert sorted(NAMED - used) == []
 
 
 def test_no_statement_is_empty() -> None:
-    assert [name for name, sql in QUERIES.items() if not sql.strip()] == []
+    pieces = {**QUERIES, **FRAGMENTS}
+    assert [name for name, sql in pieces.items() if not sql.strip()] == []

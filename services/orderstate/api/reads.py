@@ -21,11 +21,12 @@ from asyncpg import Record
 from orderstate.api.alert_reads import AlertRow, alerts_from_rows
 from orderstate.domain import OrderState, OrderView
 from orderstate.projector.connection import Conn
-from orderstate.projector.queries import query
+from orderstate.projector.queries import fragment, query
 from orderstate.projector.stored_views import entries_of_columns, parse_view, with_histories
 
 __all__ = [
     "EXACT_COUNT_COST_UP_TO",
+    "ONE_ORDER_STATEMENTS",
     "SHORT_LIST_UP_TO",
     "ListEstimate",
     "ListStatements",
@@ -83,10 +84,13 @@ async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None
 
 # The statement of one order for each way a request names its shop: a head that names the
 # order, then the read (projector/sql/api_reads.sql).
-_READ_BY_SHOP, _READ_BY_KEY, _READ_BY_TOKEN = (
-    f"{query(head)}\n{query('order_read')}"
+ONE_ORDER_STATEMENTS = {
+    head: f"{fragment(head)}\n{fragment('order_read')}"
     for head in ("order_asked_by_shop", "order_asked_by_key", "order_asked_by_token")
-)
+}
+_READ_BY_SHOP = ONE_ORDER_STATEMENTS["order_asked_by_shop"]
+_READ_BY_KEY = ONE_ORDER_STATEMENTS["order_asked_by_key"]
+_READ_BY_TOKEN = ONE_ORDER_STATEMENTS["order_asked_by_token"]
 
 
 async def get_order_and_alerts(

@@ -3,10 +3,11 @@
 idempotency, the migration runner, the simulation, the order monitor's alerts). SQL is
 reviewed as SQL, and no statement is ever assembled from input.
 
-Each statement starts with ``-- name: <name>``; names are unique across the files. The only
-SQL composed in Python is the WHERE clause of the three REST list requests (api/reads.py,
+Each statement starts with ``-- name: <name>``, each piece of one with ``-- fragment: <name>``;
+names are unique across the files. Fragments are never run alone. The only SQL composed in
+Python is the WHERE clause of the three REST list requests (api/reads.py,
 api/shipment_reads.py and api/alert_reads.py), from fixed fragments with every value bound as
-a parameter; the read of one order, a named head and the named ``order_read`` joined
+a parameter; the read of one order, a named head and the ``order_read`` fragment joined
 (api/reads.py); and the batch's write statement without the tables a batch does not write
 (projector/write_statement.py), cut from ``write_batch`` by which arrays are empty.
 """
@@ -14,37 +15,42 @@ a parameter; the read of one order, a named head and the named ``order_read`` jo
 import re
 from importlib import resources
 
-__all__ = ["QUERIES", "query"]
+__all__ = ["FRAGMENTS", "QUERIES", "fragment", "query"]
 
-_HEADER = re.compile(r"^-- name: ([a-z_]+)\s*$", re.M)
+_HEADER = re.compile(r"^-- (name|fragment): ([a-z_]+)\s*$", re.M)
 
 
-def _parse(text: str) -> dict[str, str]:
+def _parse(text: str) -> dict[str, tuple[str, str]]:
+    """Each named piece of ``text`` as (kind, SQL): kind "name" or "fragment"."""
     parts = _HEADER.split(text)
-    # parts = [preamble, name1, body1, name2, body2, ...]
-    queries = {}
-    for name, body in zip(parts[1::2], parts[2::2], strict=True):
+    # parts = [preamble, kind1, name1, body1, kind2, name2, body2, ...]
+    pieces = {}
+    for kind, name, body in zip(parts[1::3], parts[2::3], parts[3::3], strict=True):
         sql = "\n".join(line for line in body.splitlines() if not line.startswith("--")).strip()
-        queries[name] = sql.rstrip(";")
-    return queries
+        pieces[name] = (kind, sql.rstrip(";"))
+    return pieces
 
 
-def _load() -> dict[str, str]:
+def _load() -> tuple[dict[str, str], dict[str, str]]:
     folder = resources.files("orderstate.projector") / "sql"
-    queries: dict[str, str] = {}
+    found: dict[str, dict[str, str]] = {"name": {}, "fragment": {}}
     where: dict[str, str] = {}
     for file in sorted(folder.iterdir(), key=lambda f: f.name):
         if not file.name.endswith(".sql"):
             continue
-        for name, sql in _parse(file.read_text(encoding="utf-8")).items():
-            if name in queries:
+        for name, (kind, sql) in _parse(file.read_text(encoding="utf-8")).items():
+            if name in where:
                 raise ValueError(f"query {name!r} is named in both {where[name]} and {file.name}")
-            queries[name], where[name] = sql, file.name
-    return queries
+            found[kind][name], where[name] = sql, file.name
+    return found["name"], found["fragment"]
 
 
-QUERIES = _load()
+QUERIES, FRAGMENTS = _load()
 
 
 def query(name: str) -> str:
     return QUERIES[name]
+
+
+def fragment(name: str) -> str:
+    return FRAGMENTS[name]

@@ -5,13 +5,13 @@
 -- One order's view by its shop reference (GET /v2/orders/{order_id}) is one statement, so that
 -- the read is one round trip: one of the three ``order_asked_*`` heads below, which names the
 -- order as the relation ``asked(shop_id, order_id)``, followed by ``order_read``. api/reads.py
--- joins them; they are fragments, never run alone.
+-- joins them (ONE_ORDER_STATEMENTS); fragments are never run alone.
 
--- name: order_asked_by_shop
+-- fragment: order_asked_by_shop
 -- The order $2 of shop $1: for a caller whose shop is known already.
 WITH asked AS (SELECT $1::text AS shop_id, $2::text AS order_id)
 
--- name: order_asked_by_key
+-- fragment: order_asked_by_key
 -- The order $2 of the shop of the active API key whose id is $1 and whose hash ($3) is that of
 -- the whole key the request carried: the key check and the read in one round trip
 -- (api/direct_read.py). No row when the key is unknown, revoked or not the one that id names.
@@ -24,7 +24,7 @@ WITH asked AS (
     WHERE key_id = $1 AND key_hash = $3 AND revoked_at IS NULL
 )
 
--- name: order_asked_by_token
+-- fragment: order_asked_by_token
 -- The order $2 of shop $3, if the key $1 that a token we signed names is of that shop and still
 -- active: a key revoked after its token was issued stops reading at once.
 WITH asked AS (
@@ -32,7 +32,7 @@ WITH asked AS (
     WHERE key_id = $1 AND shop_id = $3 AND revoked_at IS NULL
 )
 
--- name: order_read
+-- fragment: order_read
 -- The asked order's view, with its states_history as arrays, oldest entry first (the stored
 -- view keeps only a summary of it), and its open alerts as rows, oldest first (NULL when
 -- none); deleted orders are not found.
