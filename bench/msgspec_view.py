@@ -26,7 +26,7 @@ from orderstate.domain.model import (
     ShipmentStatus,
 )
 from orderstate.domain.states import OrderState
-from orderstate.events.outbound import snapshot_text
+from orderstate.events.outbound import snapshot_members, snapshot_text
 
 __all__ = [
     "ViewStruct",
@@ -119,26 +119,7 @@ model_encoder = msgspec.json.Encoder(enc_hook=_as_dict, decimal_format="string")
 
 def hooked_snapshot(view: OrderView) -> bytes:
     """``snapshot_text``'s JSON, its members written by ``model_encoder``."""
-    fields = view.fields
-    return model_encoder.encode(
-        {
-            "order_id": view.order_id,
-            "order_url": fields.order_url,
-            "order_date": fields.order_date,
-            "language": fields.language,
-            "promised_delivery_date": fields.promised_delivery_date,
-            "order_tags": view.tags,
-            "boarding_complete": view.boarding_complete,
-            "state": view.state,
-            "payment_evidence": view.payment_evidence,
-            "version": view.version,
-            "items": view.items,
-            "shipments": view.shipments,
-            "created_at": view.created_at,
-            "updated_at": view.updated_at,
-            "deleted": view.deleted,
-        }
-    )
+    return model_encoder.encode(snapshot_members(view))
 
 
 def hooked_or_fail(views: Sequence[OrderView]) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "outbound_type",
     "rejected_event",
     "snapshot_data",
+    "snapshot_members",
     "snapshot_text",
     "time_data",
 ]
@@ -203,8 +204,13 @@ def snapshot_text(view: OrderView) -> str:
     """``OrderSnapshot`` of a view as compact JSON text, made once per change and put into
     each of its events by ``outbound_event_text``. The write path makes one per accepted
     change, so it skips validating the view again."""
+    return _SNAPSHOT_OF_VIEW.dump_json(snapshot_members(view)).decode()
+
+
+def snapshot_members(view: OrderView) -> _SnapshotOfView:
+    """``OrderSnapshot``'s members as the view holds them, not yet serialised."""
     fields = view.fields
-    snapshot: _SnapshotOfView = {
+    return {
         "order_id": view.order_id,
         "order_url": fields.order_url,
         "order_date": fields.order_date,
@@ -221,7 +227,6 @@ def snapshot_text(view: OrderView) -> str:
         "updated_at": view.updated_at,
         "deleted": view.deleted,
     }
-    return _SNAPSHOT_OF_VIEW.dump_json(snapshot).decode()
 
 
 def snapshot_data(view: OrderView) -> dict[str, Any]:
