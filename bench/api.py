@@ -433,7 +433,7 @@ class ApiBench:
         folder = Path(tempfile.mkdtemp(prefix="bench-api-before-"))
         try:
             old = infra.unpack_services(rev, folder) / "services"
-            r["before_commit"] = _short_commit(rev)
+            r["before_commit"] = infra.git("rev-parse", "--short", rev)
             ids = await api_data.order_ids(self.url, args.shop)
             rng = random.Random(1)
             gets = [f"/v2/orders/{rng.choice(ids)}" for _ in range(50_000)]
@@ -480,16 +480,6 @@ class ApiBench:
             self.r["cleanup_problems"] = problems
             for problem in problems:
                 print(f"   cleanup: {problem}")
-
-
-def _short_commit(rev: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(infra.REPO), "rev-parse", "--short", rev],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip()
 
 
 def _header(head: bytes, name: str) -> str | None:

@@ -63,7 +63,6 @@ def _no_nul(record: SimRecord) -> bool:
 def measure(orders: int = 1000) -> list[Row]:
     # Imported here, not at the top: bench/worker_cost.py and bench/startup.py run
     # speed_probe with an older commit's orderstate, which lacks these.
-
     import msgspec_view  # noqa: PLC0415
     from orderstate.events.envelope import binary_from_stored  # noqa: PLC0415
     from orderstate.events.outbound import outbound_event_text, snapshot_text  # noqa: PLC0415
