@@ -88,9 +88,21 @@ def _line(run: Run) -> str:
         f"round {run.round} {run.arm}: {tp.rate:,.0f} events/s; CPU µs per record: worker "
         f"{tp.cpu_us_per_record(pipeline.WORKER):.0f}, relay "
         f"{tp.cpu_us_per_record(pipeline.RELAY):.0f}, postgres "
-        f"{tp.cpu_us_per_record('postgres'):.0f}; worker busy "
-        f"{tp.cpu.get(pipeline.WORKER, 0.0):.2f} cores; probe {run.probe_us:.1f} µs"
+        f"{tp.cpu_us_per_record('postgres'):.0f}; after start-up: worker "
+        f"{_after_start_up(tp, pipeline.WORKER)}, relay {_after_start_up(tp, pipeline.RELAY)}; "
+        f"worker busy {tp.cpu.get(pipeline.WORKER, 0.0):.2f} cores; probe {run.probe_us:.1f} µs"
     )
+
+
+def _median_after_start_up(runs: list[pipeline.Throughput], name: str) -> str:
+    values = [t.cpu_us_per_record_after_start_up(name) for t in runs]
+    known = [v for v in values if v is not None]
+    return "?" if len(known) < len(values) else f"{statistics.median(known):.0f}"
+
+
+def _after_start_up(tp: pipeline.Throughput, name: str) -> str:
+    value = tp.cpu_us_per_record_after_start_up(name)
+    return "?" if value is None else f"{value:.0f}"
 
 
 async def main(args: argparse.Namespace) -> None:
@@ -127,8 +139,11 @@ async def main(args: argparse.Namespace) -> None:
         await bench.cleanup()
         unpacked.cleanup()
     print()
-    print("| arm | events/s, each run | median | worker µs/record, median | relay | postgres |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print(
+        "| arm | events/s, each run | median | worker µs/record, median | relay | postgres "
+        "| worker / relay less start-up |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     for arm in args.arms:
         mine = [r.tp for r in runs if r.arm == arm.name]
         rates = ", ".join(f"{t.rate:,.0f}" for t in mine)
@@ -137,7 +152,9 @@ async def main(args: argparse.Namespace) -> None:
             f"| {arm.name} | {rates} | {median(t.rate for t in mine):,.0f} | "
             f"{median(t.cpu_us_per_record(pipeline.WORKER) for t in mine):.0f} | "
             f"{median(t.cpu_us_per_record(pipeline.RELAY) for t in mine):.0f} | "
-            f"{median(t.cpu_us_per_record('postgres') for t in mine):.0f} |"
+            f"{median(t.cpu_us_per_record('postgres') for t in mine):.0f} | "
+            f"{_median_after_start_up(mine, pipeline.WORKER)} / "
+            f"{_median_after_start_up(mine, pipeline.RELAY)} |"
         )
 
 

@@ -59,6 +59,14 @@ class Throughput:
     # PostgreSQL's WAL written from the start to the drained outbox (the cluster's, and the
     # bench writes nothing else meanwhile).
     wal_bytes: int | None = None
+    # CPU seconds each process (named as in ``cpu``) had used when its log said it was ready
+    # for work: imports, connecting, joining the group. A cost per process start, paid once
+    # however long it runs.
+    start_up_cpu_s: dict[str, float] = field(default_factory=dict)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Figures pickled before the start-up was measured (bench/run.py --render) have none.
+        self.__dict__.update({"start_up_cpu_s": {}, **state})
 
     @property
     def rate(self) -> float:
@@ -68,6 +76,15 @@ class Throughput:
         """CPU of the processes whose name starts with ``name``, in µs per input record."""
         cores = sum(v for k, v in self.cpu.items() if k.startswith(name))
         return cores * self.started_to_drained_s / self.records * 1e6
+
+    def cpu_us_per_record_after_start_up(self, name: str) -> float | None:
+        """``cpu_us_per_record`` less what the processes used before they were ready; None
+        when one of them never said so."""
+        names = [k for k in self.cpu if k.startswith(name)]
+        if not names or any(k not in self.start_up_cpu_s for k in names):
+            return None
+        used = sum(self.cpu[k] for k in names) * self.started_to_drained_s
+        return (used - sum(self.start_up_cpu_s[k] for k in names)) / self.records * 1e6
 
     @property
     def rate_after_first_commit(self) -> float | None:
@@ -150,6 +167,25 @@ class Orderstate:
         self.worker = self._start("worker")
         await infra.wait_group_stable(self.ends.kafka, self.group)
 
+    async def watch_start_up(self, into: dict[str, float]) -> None:
+        """Until cancelled: each process's CPU seconds at the moment its log says it is ready
+        for work, by its name in the CPU meter."""
+        waiting = {name: proc for name, proc in self._processes() if proc is not None}
+        read: dict[str, int] = dict.fromkeys(waiting, 0)
+        while waiting:
+            for name, proc in list(waiting.items()):
+                log = self.logs / f"{name}.log"
+                with log.open("rb") as f:
+                    f.seek(read[name])
+                    text = f.read()
+                # Only whole lines: one still being written is read again next time.
+                whole = text[: text.rfind(b"\n") + 1]
+                read[name] += len(whole)
+                if _READY[name.rstrip("0123456789")] in whole:
+                    into[_meter_name(name)] = infra.cpu_seconds(proc.pid)
+                    del waiting[name]
+            await asyncio.sleep(0.01)
+
     def _processes(self) -> list[tuple[str, Popen[bytes] | None]]:
         more = [(f"worker{n}", p) for n, p in enumerate(self.more_workers, start=2)]
         return [("worker", self.worker), *more, ("relay", self.relay)]
@@ -205,6 +241,17 @@ class Orderstate:
 
 
 WORKER, RELAY = "orderstate worker", "orderstate relay"
+# The log line after which a process does the work the backlog measures: a worker once it owns
+# partitions, the relay once its producer is up.
+_READY = {"worker": b'"event": "partitions_assigned"', "relay": b'"event": "relay_started"'}
+
+
+def _meter_name(log_name: str) -> str:
+    """The CPU meter's name of the process that logs to ``<log_name>.log``."""
+    if log_name == "relay":
+        return RELAY
+    number = log_name.removeprefix("worker")
+    return f"{WORKER} {number}" if number else WORKER
 
 
 def _meter(ends: infra.Endpoints, run: "Orderstate | None") -> infra.CpuMeter:
@@ -233,16 +280,23 @@ async def throughput(
         for n, more in enumerate(run.more_workers, start=2):
             cpu.add(f"{WORKER} {n}", more.pid)
         cpu.add(RELAY, run.relay.pid)
-        at_offsets, drained, first = await run.wait_caught_up(conn, offsets, timeout_s=timeout_s)
+        start_up: dict[str, float] = {}
+        watcher = asyncio.create_task(run.watch_start_up(start_up))
+        try:
+            at_offsets, drained, first = await run.wait_caught_up(
+                conn, offsets, timeout_s=timeout_s
+            )
+        finally:
+            watcher.cancel()
         cpu.stop()
         wal = await conn.fetchval(
             "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", wal_start
         )
         outbox_rows = await conn.fetchval("SELECT count(*) FROM outbox")
-        # One relay transaction marks its rows with one acknowledgement time, per lane.
+        # A relay round is one transaction, and it marks all of its rows, whatever their lane,
+        # with one acknowledgement time.
         relay_transactions = await conn.fetchval(
-            "SELECT count(*) FROM (SELECT DISTINCT lane, sent_at FROM outbox "
-            "WHERE sent_at IS NOT NULL) AS t"
+            "SELECT count(DISTINCT sent_at) FROM outbox WHERE sent_at IS NOT NULL"
         )
     finally:
         await conn.close()
@@ -257,6 +311,7 @@ async def throughput(
         outbox_rows=outbox_rows,
         relay_transactions=relay_transactions,
         wal_bytes=int(wal),
+        start_up_cpu_s=start_up,
     )
 
 
@@ -565,14 +620,14 @@ async def _relay_during(url: str, began: datetime, ended: datetime) -> tuple[lis
     conn = await asyncpg.connect(url)
     try:
         rows = await conn.fetch(
-            "SELECT extract(epoch FROM sent_at - created_at) * 1000 AS ms, lane, sent_at "
+            "SELECT extract(epoch FROM sent_at - created_at) * 1000 AS ms, sent_at "
             "FROM outbox WHERE created_at >= $1 AND created_at < $2 AND sent_at IS NOT NULL",
             began,
             ended,
         )
     finally:
         await conn.close()
-    return [float(r["ms"]) for r in rows], len({(r["lane"], r["sent_at"]) for r in rows})
+    return [float(r["ms"]) for r in rows], len({r["sent_at"] for r in rows})
 
 
 async def _still_moving(url: str) -> bool:
