@@ -118,7 +118,7 @@ def summary(r: dict[str, Any]) -> str:
         (
             "(d)",
             "CPU per input record on the backlog, from process start: worker / relay",
-            f"{number(worker_us)} / {number(relay_us)} µs",
+            f"{number(worker_us, 1)} / {number(relay_us, 1)} µs",
             _cpu_verdicts(worker_us, relay_us),
         ),
         *_after_start_up_row(tp),
@@ -223,7 +223,7 @@ def _after_start_up_row(tp: pipeline.Throughput) -> list[tuple[str, str, str, st
             "same, less what each process used before its log said it was ready (imports, "
             f"connecting, joining the group: {start_up[pipeline.WORKER]:.2f} / "
             f"{start_up[pipeline.RELAY]:.2f} s of CPU)",
-            f"{number(worker)} / {number(relay)} µs",
+            f"{number(worker, 1)} / {number(relay, 1)} µs",
             _cpu_verdicts(worker, relay),
         )
     ]
