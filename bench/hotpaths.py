@@ -198,7 +198,28 @@ def measure(orders: int = 1000) -> list[Row]:
             _per_call(binary_from_stored, as_json),
         )
     )
+    rows.append(_partition_row(records))
     return rows
+
+
+def _partition_row(records: Sequence[SimRecord]) -> Row:
+    """The partition of a key as Kafka's default partitioner picks it: the worker asks it of
+    every record it reads, the relay of every row it sends. Uncached it is aiokafka's murmur2
+    in pure Python; the bench's orders repeat their keys within minutes, a shop's over days."""
+    from orderstate.kafka_client import expected_partition  # noqa: PLC0415 -- see measure
+
+    keys = sorted({r.key for r in records})
+    uncached = expected_partition.__wrapped__
+    expected_partition.cache_clear()
+    for key in keys:
+        expected_partition(key, 6)
+    return Row(
+        "expected_partition(key, 6) of a key not in its cache (aiokafka's murmur2)",
+        _per_call(lambda k: uncached(k, 6), keys),
+        "of a key in its cache (functools.lru_cache, the last 65,536 keys)",
+        _per_call(lambda k: expected_partition(k, 6), keys),
+        "what a key costs depends on how soon its order's next event comes",
+    )
 
 
 def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
