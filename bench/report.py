@@ -215,7 +215,9 @@ def _after_start_up_row(tp: pipeline.Throughput) -> list[tuple[str, str, str, st
         tp.cpu_us_per_record_after_start_up(name) for name in (pipeline.WORKER, pipeline.RELAY)
     )
     if worker is None or relay is None:
-        return []  # figures pickled before the start-up was measured
+        # Figures pickled before the start-up was measured, or a process that never logged
+        # its ready line: only the figure from process start is known.
+        return []
     start_up = tp.start_up_cpu_s
     return [
         (
