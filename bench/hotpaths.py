@@ -272,10 +272,8 @@ def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
     )
     rows.append(
         Row(
-            "view.model_copy(update=version, updated_at) (decide, per accepted change)",
-            _per_call(
-                lambda v: v.model_copy(update={"version": v.version + 1, "updated_at": now}), final
-            ),
+            "view.evolve(version, updated_at) (decide, per accepted change)",
+            _per_call(lambda v: v.evolve(version=v.version + 1, updated_at=now), final),
             "msgspec.structs.replace of the Struct",
             _per_call(
                 lambda v: msgspec.structs.replace(v, version=v.version + 1, updated_at=now),
