@@ -209,15 +209,21 @@ def _cpu_verdicts(worker_us: float | None, relay_us: float | None) -> str:
     )
 
 
-def _after_start_up_row(tp: pipeline.Throughput) -> list[tuple[str, str, str, str]]:
-    """The same CPU less each process's start: a cost per process, not per record."""
+def _after_start_up(tp: pipeline.Throughput) -> tuple[float, float] | None:
+    """Worker and relay CPU per record less each one's start-up; None for figures pickled
+    before the start-up was measured, or when a process never logged its ready line."""
     worker, relay = (
         tp.cpu_us_per_record_after_start_up(name) for name in (pipeline.WORKER, pipeline.RELAY)
     )
-    if worker is None or relay is None:
-        # Figures pickled before the start-up was measured, or a process that never logged
-        # its ready line: only the figure from process start is known.
-        return []
+    return None if worker is None or relay is None else (worker, relay)
+
+
+def _after_start_up_row(tp: pipeline.Throughput) -> list[tuple[str, str, str, str]]:
+    """The same CPU less each process's start: a cost per process, not per record."""
+    figures = _after_start_up(tp)
+    if figures is None:
+        return []  # only the figure from process start is known
+    worker, relay = figures
     start_up = tp.start_up_cpu_s
     return [
         (
@@ -232,10 +238,8 @@ def _after_start_up_row(tp: pipeline.Throughput) -> list[tuple[str, str, str, st
 
 
 def _after_start_up_pair(t: pipeline.Throughput) -> str:
-    worker, relay = (
-        t.cpu_us_per_record_after_start_up(name) for name in (pipeline.WORKER, pipeline.RELAY)
-    )
-    return "" if worker is None or relay is None else f" ({number(worker)} / {number(relay)})"
+    figures = _after_start_up(t)
+    return "" if figures is None else f" ({number(figures[0])} / {number(figures[1])})"
 
 
 def _backlog_run_rows(r: dict[str, Any]) -> list[tuple[str, str, str, str]]:
