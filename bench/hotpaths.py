@@ -10,7 +10,7 @@ import gc
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +33,15 @@ class Row:
     alternative: str = ""
     alternative_us: float | None = None
     note: str = ""
+    # The call_counts.PATHS key that counts how often the worker runs this path, if any.
+    counted: str = ""
+    # The alternative is the view as msgspec Structs: the row counts towards what Structs
+    # would save per record (``struct_saving``).
+    structs: bool = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # Rows pickled before the calls were counted (bench/run.py --render) have neither.
+        self.__dict__.update({"counted": "", "structs": False, **state})
 
 
 def _per_call(fn: Callable[[Any], object], items: Sequence[Any], repeat: int = 3) -> float:
@@ -84,6 +93,7 @@ def measure(orders: int = 1000) -> list[Row]:
                 ),
                 records,
             ),
+            counted="decode_record",
         ),
         Row(
             "  NUL check: _nul_in(event.model_dump())",
@@ -133,25 +143,46 @@ def measure(orders: int = 1000) -> list[Row]:
         if isinstance(decision, Accepted):
             views[key] = decision.new_view
             accepted.append((decision, d.event))
-    rows.append(Row("decide (per event)", (time.perf_counter() - started) / len(unique) * 1e6))
+    rows.append(
+        Row(
+            "decide (per event)",
+            (time.perf_counter() - started) / len(unique) * 1e6,
+            counted="decide",
+        )
+    )
     gc.enable()
 
     rows.append(
         Row(
             "fact_rows (per accepted event)",
             _per_call(lambda a: fact_rows(a[0], cause=a[1], now=now, first_sequence=1), accepted),
+            counted="fact_rows",
         )
     )
     changed = [a.new_view for a, _ in accepted]
     msgspec_view.hooked_or_fail(changed)
     hooked = "msgspec writing the pydantic models as dicts (enc_hook), no Structs"
+    snapshot_us = _per_call(snapshot_text, changed)
     rows.append(
         Row(
             "  snapshot_text(view), once per change",
-            _per_call(snapshot_text, changed),
+            snapshot_us,
             hooked,
             _per_call(msgspec_view.hooked_snapshot, changed),
             "the same bytes",
+            counted="snapshot_text",
+        )
+    )
+    changed_structs = msgspec_view.snapshots_or_fail(changed)
+    rows.append(
+        Row(
+            "  snapshot_text(view), the same views",
+            snapshot_us,
+            "msgspec Structs of the same view (bench/msgspec_view.py)",
+            _per_call(msgspec_view.struct_snapshot, changed_structs),
+            "the same JSON for every view",
+            counted="snapshot_text",
+            structs=True,
         )
     )
     facts = [
@@ -166,6 +197,7 @@ def measure(orders: int = 1000) -> list[Row]:
                 ),
                 facts,
             ),
+            counted="outbound_event_text",
         )
     )
     as_json = [
@@ -244,6 +276,8 @@ def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
             mirror,
             _per_call(msgspec_view.encoder.encode, structs),
             "the same JSON for every view",
+            counted="view_dump",
+            structs=True,
         )
     )
     rows.append(
@@ -253,6 +287,7 @@ def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
             hooked,
             _per_call(msgspec_view.model_encoder.encode, final),
             "the same bytes",
+            counted="view_dump",
         )
     )
     rows.append(
@@ -262,6 +297,8 @@ def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
             mirror,
             _per_call(msgspec_view.decoder.decode, bodies),
             "validated: types, enums, unknown fields refused",
+            counted="view_load",
+            structs=True,
         )
     )
     rows.append(
@@ -273,6 +310,8 @@ def _view_rows(final: list[OrderView], hooked: str, now: datetime) -> list[Row]:
                 lambda v: msgspec.structs.replace(v, version=v.version + 1, updated_at=now),
                 structs,
             ),
+            counted="view_evolve",
+            structs=True,
         )
     )
 
@@ -302,15 +341,54 @@ def speed_probe() -> float:
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def table(rows: list[Row]) -> str:
+def table(rows: list[Row], calls: Mapping[str, int] | None = None, events: int = 0) -> str:
+    """The rows as a table; with ``calls`` (call_counts over ``events`` input records) also
+    how often each counted path ran per record and what it cost per record."""
+    if not calls or not events:
+        lines = [
+            "| path | µs per call now | alternative | µs per call | note |",
+            "|---|---|---|---|---|",
+        ]
+        for r in rows:
+            alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
+            lines.append(f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {r.note} |")
+        return "\n".join(lines)
     lines = [
-        "| path | µs per call now | alternative | µs per call | note |",
-        "|---|---|---|---|---|",
+        "| path | µs per call now | alternative | µs per call | calls per record "
+        "| µs per record now / alternative | note |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
-        lines.append(f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {r.note} |")
+        per, cost = "", ""
+        if r.counted:
+            n = calls.get(r.counted, 0) / events
+            per = f"{n:.2f}"
+            cost = f"{r.now_us * n:.1f}"
+            if r.alternative_us is not None:
+                cost += f" / {r.alternative_us * n:.1f}"
+        lines.append(
+            f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {per} | {cost} | {r.note} |"
+        )
     return "\n".join(lines)
+
+
+def struct_saving(
+    rows: list[Row], calls: Mapping[str, int] | None, events: int
+) -> tuple[float, float] | None:
+    """The µs per record of the paths whose alternative is the view as Structs, now and with
+    Structs (each path once), or None without counts."""
+    if not calls or not events:
+        return None
+    now = alt = 0.0
+    seen: set[str] = set()
+    for r in rows:
+        if r.structs and r.alternative_us is not None and r.counted not in seen:
+            seen.add(r.counted)
+            n = calls.get(r.counted, 0) / events
+            now += r.now_us * n
+            alt += r.alternative_us * n
+    return now, alt
 
 
 if __name__ == "__main__":

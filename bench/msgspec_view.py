@@ -36,6 +36,8 @@ __all__ = [
     "hooked_snapshot",
     "mirror_or_fail",
     "model_encoder",
+    "snapshots_or_fail",
+    "struct_snapshot",
 ]
 
 
@@ -130,3 +132,38 @@ def hooked_or_fail(views: Sequence[OrderView]) -> None:
             raise AssertionError(f"model_encoder differs from pydantic for {view.order_id}")
         if hooked_snapshot(view).decode() != snapshot_text(view):
             raise AssertionError(f"hooked_snapshot differs from snapshot_text for {view.order_id}")
+
+
+def struct_snapshot(view: ViewStruct) -> bytes:
+    """``snapshot_text``'s JSON written from the Struct view: the members of
+    ``snapshot_members``, in its order, Structs for the items and shipments."""
+    fields = view.fields
+    return encoder.encode(
+        {
+            "order_id": view.order_id,
+            "order_url": fields.order_url,
+            "order_date": fields.order_date,
+            "language": fields.language,
+            "promised_delivery_date": fields.promised_delivery_date,
+            "order_tags": view.tags,
+            "boarding_complete": view.boarding_complete,
+            "state": view.state,
+            "payment_evidence": view.payment_evidence,
+            "version": view.version,
+            "items": view.items,
+            "shipments": view.shipments,
+            "created_at": view.created_at,
+            "updated_at": view.updated_at,
+            "deleted": view.deleted,
+        }
+    )
+
+
+def snapshots_or_fail(views: Sequence[OrderView]) -> list[ViewStruct]:
+    """``views`` as Structs (``mirror_or_fail``); raises unless ``struct_snapshot`` of each
+    is the same JSON value as its ``snapshot_text``."""
+    structs = mirror_or_fail([v.model_dump_json() for v in views])
+    for view, struct in zip(views, structs, strict=True):
+        if json.loads(struct_snapshot(struct)) != json.loads(snapshot_text(view)):
+            raise AssertionError(f"struct_snapshot differs from snapshot_text for {view.order_id}")
+    return structs
