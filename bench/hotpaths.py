@@ -341,35 +341,32 @@ def speed_probe() -> float:
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 
+def _per_record(row: Row, calls: Mapping[str, int], events: int) -> float:
+    """How often the worker ran ``row``'s path per input record, in the counted replay."""
+    return calls.get(row.counted, 0) / events
+
+
 def table(rows: list[Row], calls: Mapping[str, int] | None = None, events: int = 0) -> str:
     """The rows as a table; with ``calls`` (call_counts over ``events`` input records) also
     how often each counted path ran per record and what it cost per record."""
-    if not calls or not events:
-        lines = [
-            "| path | µs per call now | alternative | µs per call | note |",
-            "|---|---|---|---|---|",
-        ]
-        for r in rows:
-            alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
-            lines.append(f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {r.note} |")
-        return "\n".join(lines)
+    counted = bool(calls and events)
+    extra = " calls per record | µs per record now / alternative |" if counted else ""
     lines = [
-        "| path | µs per call now | alternative | µs per call | calls per record "
-        "| µs per record now / alternative | note |",
-        "|---|---|---|---|---|---|---|",
+        f"| path | µs per call now | alternative | µs per call |{extra} note |",
+        "|---|---|---|---|" + ("---|---|" if counted else "") + "---|",
     ]
     for r in rows:
         alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
-        per, cost = "", ""
-        if r.counted:
-            n = calls.get(r.counted, 0) / events
-            per = f"{n:.2f}"
-            cost = f"{r.now_us * n:.1f}"
-            if r.alternative_us is not None:
-                cost += f" / {r.alternative_us * n:.1f}"
-        lines.append(
-            f"| {r.path} | {r.now_us:.1f} | {r.alternative} | {alt} | {per} | {cost} | {r.note} |"
-        )
+        cells = [r.path, f"{r.now_us:.1f}", r.alternative, alt]
+        if calls and events:
+            per, cost = "", ""
+            if r.counted:
+                n = _per_record(r, calls, events)
+                per, cost = f"{n:.2f}", f"{r.now_us * n:.1f}"
+                if r.alternative_us is not None:
+                    cost += f" / {r.alternative_us * n:.1f}"
+            cells += [per, cost]
+        lines.append("| " + " | ".join([*cells, r.note]) + " |")
     return "\n".join(lines)
 
 
@@ -385,7 +382,7 @@ def struct_saving(
     for r in rows:
         if r.structs and r.alternative_us is not None and r.counted not in seen:
             seen.add(r.counted)
-            n = calls.get(r.counted, 0) / events
+            n = _per_record(r, calls, events)
             now += r.now_us * n
             alt += r.alternative_us * n
     return now, alt
