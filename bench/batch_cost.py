@@ -286,11 +286,7 @@ def main() -> int:
     # part of what a statement costs the client.
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         run = runner.run(measure(args.records, tuple(sorted(set(args.sizes)))))
-    text = report(run)
-    print(text)
-    if not args.no_write:
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS}")
+    infra.show_page(report(run), RESULTS, write=not args.no_write)
     return 0
 
 

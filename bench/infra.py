@@ -502,6 +502,14 @@ async def cpu_timeline(path: Path, stop: asyncio.Event, interval_s: float = 1.0)
         before = now
 
 
+def show_page(text: str, path: Path, *, write: bool) -> None:
+    """Print a results page, and write it to ``path`` unless the run was told not to."""
+    print(text)
+    if write:
+        path.write_text(text, encoding="utf-8")
+        print(f"wrote {path.relative_to(REPO)}")
+
+
 def _append(path: Path, line: str) -> None:
     with path.open("a") as out:
         out.write(line)

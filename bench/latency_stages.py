@@ -227,11 +227,8 @@ async def main(args: argparse.Namespace) -> int:
         await scratch.cleanup()
         trees.cleanup()
     found["speed"] = list(infra.SPEED)
-    text = render(found)
-    print("\n" + text)
-    if not args.no_write:
-        RESULTS.write_text(text)
-        print(f"wrote {RESULTS.relative_to(infra.REPO)}")
+    print()
+    infra.show_page(render(found), RESULTS, write=not args.no_write)
     return 0
 
 
