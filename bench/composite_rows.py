@@ -12,7 +12,8 @@ once per value. This measures that alternative before anyone migrates the schema
 How: a fresh database is migrated and the simulated backlog (``--orders``) is decoded and
 applied in batches of 500 as the worker does (``apply_batch``), while the arguments of every
 write_batch are kept. The worker's CPU per record of that replay (decode and apply, the
-process's CPU) and its PostgreSQL backend's are the yardsticks. Then the kept arguments are
+process's CPU, with the worker's collector thresholds) and its PostgreSQL backend's are the
+yardsticks. Then the kept arguments are
 cut into row sets: the array parameters of one CTE of write_batch (write_statement.PARTS) with
 the same length in every batch are one table's columns. Each row set gets a composite type of
 its columns' types, and for every batch each row set with rows is sent both ways in a
@@ -27,6 +28,7 @@ Writes bench/results-composite-rows.md unless ``--no-write``.
 
 import argparse
 import asyncio
+import gc
 import re
 import statistics
 import sys
@@ -46,6 +48,7 @@ import infra
 from hotpaths import speed_probe
 from orderstate.domain import PolicyBook
 from orderstate.events.decode import DecodeLimits
+from orderstate.launch.parts import GC_THRESHOLDS
 from orderstate.projector import writes
 from orderstate.projector.apply import apply_batch
 from orderstate.projector.queries import query
@@ -128,6 +131,12 @@ def kept_arguments(into: list[list[Any]]) -> Iterator[None]:
 
 async def _replay(conn: asyncpg.Connection, orders: int, seed: int) -> dict[str, Any]:
     records = list(generate(SimConfig(orders=orders, seed=seed)))
+    # The collector as the worker sets it after start-up (launch/parts.py), with the records
+    # frozen: this process keeps every record and every batch's arguments, which a worker does
+    # not, and Python's default thresholds would walk them again and again.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
     server = infra.ServerClock(conn.get_server_pid())
     kept: list[list[Any]] = []
     offsets: Counter[str] = Counter()
@@ -308,7 +317,8 @@ def report(run: dict[str, Any]) -> str:
         + ".",
         "",
         "The replay's worker CPU is decode_record and apply_batch in one process, without "
-        "Kafka, in batches of 500 (as bench/worker_cost.py); the backend's is its connection's "
+        "Kafka, in batches of 500, with the worker's collector thresholds (as "
+        "bench/worker_cost.py); the backend's is its connection's "
         "PostgreSQL process over the same apply.",
         "",
     ]
