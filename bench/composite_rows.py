@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import asyncpg
 import uvloop
@@ -115,18 +116,15 @@ def row_sets(
 @contextmanager
 def kept_arguments(into: list[list[Any]]) -> Iterator[None]:
     """Keep the arguments of every write_batch flushed in the block (writes.py looks the
-    statement up by this name)."""
+    statement up by this name); the original is back when the block ends, however it ends."""
     original: Callable[[Sequence[Any]], WriteStatement] = getattr(writes, _WRITE_STATEMENT)
 
     def keeping(arguments: Sequence[Any]) -> WriteStatement:
         into.append(list(arguments))
         return original(arguments)
 
-    setattr(writes, _WRITE_STATEMENT, keeping)
-    try:
+    with mock.patch.object(writes, _WRITE_STATEMENT, keeping):
         yield
-    finally:
-        setattr(writes, _WRITE_STATEMENT, original)
 
 
 async def _replay(conn: asyncpg.Connection, orders: int, seed: int) -> dict[str, Any]:
@@ -247,18 +245,14 @@ async def _run(orders: int, seed: int, rounds: int) -> dict[str, Any]:
     finally:
         for problem in await scratch.cleanup():
             print(f"cleanup: {problem}", file=sys.stderr)
-    values = sum(
-        len(s.parameters) * sum(len(b[s.parameters[0] - 1]) for b in batches) for s in sets
-    )
-    rows = sum(sum(len(b[s.parameters[0] - 1]) for b in batches) for s in sets)
+    # A row set's columns have one length in every batch: its first column counts its rows.
+    counts = [sum(len(b[s.parameters[0] - 1]) for b in batches) for s in sets]
     return {
         **replay,
         "batch_count": len(batches),
-        "sets": [
-            (s.part, s.types, sum(len(b[s.parameters[0] - 1]) for b in batches)) for s in sets
-        ],
-        "rows": rows,
-        "values": values,
+        "sets": [(s.part, s.types, n) for s, n in zip(sets, counts, strict=True)],
+        "rows": sum(counts),
+        "values": sum(len(s.types) * n for s, n in zip(sets, counts, strict=True)),
         "timed": timed,
         "probes": probes,
         "orders": orders,

@@ -349,7 +349,8 @@ def _per_record(row: Row, calls: Mapping[str, int], events: int) -> float:
 def table(rows: list[Row], calls: Mapping[str, int] | None = None, events: int = 0) -> str:
     """The rows as a table; with ``calls`` (call_counts over ``events`` input records) also
     how often each counted path ran per record and what it cost per record."""
-    counted = bool(calls and events)
+    counts: Mapping[str, int] = calls or {}
+    counted = bool(counts and events)
     extra = " calls per record | µs per record now / alternative |" if counted else ""
     lines = [
         f"| path | µs per call now | alternative | µs per call |{extra} note |",
@@ -358,10 +359,10 @@ def table(rows: list[Row], calls: Mapping[str, int] | None = None, events: int =
     for r in rows:
         alt = "" if r.alternative_us is None else f"{r.alternative_us:.1f}"
         cells = [r.path, f"{r.now_us:.1f}", r.alternative, alt]
-        if calls and events:
+        if counted:
             per, cost = "", ""
             if r.counted:
-                n = _per_record(r, calls, events)
+                n = _per_record(r, counts, events)
                 per, cost = f"{n:.2f}", f"{r.now_us * n:.1f}"
                 if r.alternative_us is not None:
                     cost += f" / {r.alternative_us * n:.1f}"
