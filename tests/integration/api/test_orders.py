@@ -76,6 +76,54 @@ async def test_stale_if_match_is_412_version_conflict(api: Api) -> None:
     assert (await api.client.get("/v2/orders/A-1", headers=headers)).json()["language"] == "en"
 
 
+async def test_a_stale_if_match_stops_every_post_that_changes_an_order(api: Api) -> None:
+    # The README says writes honour If-Match: these three once took it and ignored it.
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    await api.client.patch("/v2/orders/A-1", json={"language": "en"}, headers=headers)
+    stale = {**headers, "If-Match": '"1"'}
+    state = {"order_id": "A-1", "state": "paid", "datetime": "2026-11-20T11:00:00+01:00"}
+    answers = {
+        "order-states": await api.client.post("/v2/order-states", json=state, headers=stale),
+        "shipments": await api.client.post(
+            "/v2/shipments", json={"order_id": "A-1", "shipment_id": "S-1"}, headers=stale
+        ),
+        "orders": await api.client.post("/v2/orders", json=order_body("A-1"), headers=stale),
+    }
+    assert {name: (a.status_code, a.json()["code"]) for name, a in answers.items()} == {
+        name: (412, "version_conflict") for name in answers
+    }
+    order = (await api.client.get("/v2/orders/A-1", headers=headers)).json()
+    assert (order["version"], order["state"], order["shipments"]) == (2, "new", [])
+    current = {**headers, "If-Match": '"2"'}
+    paid = await api.client.post("/v2/order-states", json=state, headers=current)
+    assert (paid.status_code, paid.json()["state"]) == (201, "paid")
+
+
+async def test_if_match_and_a_body_naming_another_version_are_refused(api: Api) -> None:
+    headers = await api.as_shop("shop-a")
+    await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
+    state = {
+        "order_id": "A-1",
+        "state": "paid",
+        "datetime": "2026-11-20T11:00:00+01:00",
+        "expected_version": 2,
+    }
+    both = await api.client.post(
+        "/v2/order-states", json=state, headers={**headers, "If-Match": '"1"'}
+    )
+    assert (both.status_code, both.json()["code"]) == (422, "malformed")
+    assert both.json()["detail"] == (
+        "If-Match names version 1 and the body's expected_version 2; send one of them, or the "
+        "same version in both"
+    )
+    agreeing = {**state, "expected_version": 1}
+    same = await api.client.post(
+        "/v2/order-states", json=agreeing, headers={**headers, "If-Match": '"1"'}
+    )
+    assert (same.status_code, same.json()["version"]) == (201, 2)
+
+
 async def test_put_with_boarding_complete_like_seven_senders(api: Api) -> None:
     headers = await api.as_shop("shop-a")
     await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)

@@ -16,7 +16,7 @@ from orderstate.api.deps import etag, run_write
 from orderstate.api.problems import ApiCode, Problem, ProblemError
 from orderstate.api.representation import order_iri, order_out, order_read_out
 from orderstate.api.writes import submit
-from orderstate.domain import OrderView
+from orderstate.domain import OrderView, ReasonCode
 from orderstate.projector.apply import Outcome
 from orderstate.projector.connection import Conn
 
@@ -32,6 +32,7 @@ __all__ = [
     "order_read_response",
     "order_response",
     "version_of",
+    "with_expected_version",
 ]
 
 # The deepest page a list serves: OFFSET makes PostgreSQL read and drop every row before the
@@ -142,6 +143,22 @@ def version_of(outcome: Outcome) -> OrderView:
     return outcome.view
 
 
+def with_expected_version(data: dict[str, Any], if_match: int | None) -> dict[str, Any]:
+    """``data`` with the version ``If-Match`` names as its ``expected_version``. A body that
+    names another version than the header is refused: which one the client meant is unknown,
+    and either guess could apply a change to an order the client did not read."""
+    if if_match is None:
+        return data
+    named = data.get("expected_version")
+    if named is not None and named != if_match:
+        raise ProblemError(
+            ReasonCode.MALFORMED,
+            f"If-Match names version {if_match} and the body's expected_version {named}; "
+            "send one of them, or the same version in both",
+        )
+    return {**data, "expected_version": if_match}
+
+
 async def apply_change(
     request: Request,
     ctx: ApiContext,
@@ -155,8 +172,7 @@ async def apply_change(
     respond: Callable[[Outcome], Response],
 ) -> Response:
     """One change of one order through the write path, answered by ``respond``."""
-    if expected_version is not None:
-        data = {**data, "expected_version": expected_version}
+    data = with_expected_version(data, expected_version)
 
     async def action(conn: Conn) -> Response:
         outcome = await submit(

@@ -59,13 +59,16 @@ async def create_order(
     request: Request,
     ctx: Context,
     shop_id: ShopId,
+    expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Create an order (Seven Senders `POST /orders`). 201 with `Location`, `id` and `iri`; the
     same order id with the same content returns the existing order (200); other content is
-    409 `order_exists`. Seven Senders' request shapes are read as README "Coming from Seven
-    Senders" lists (legacy `shop_order_*` names, `de_DE`, naive datetimes in the key's zone,
-    empty `order_url`, unknown fields named in `X-Orderstate-Ignored-Fields`)."""
+    409 `order_exists`. With `If-Match`, an order that exists must be at that version (412
+    otherwise), as for an `order.created` event with `expected_version`. Seven Senders'
+    request shapes are read as README "Coming from Seven Senders" lists (legacy
+    `shop_order_*` names, `de_DE`, naive datetimes in the key's zone, empty `order_url`,
+    unknown fields named in `X-Orderstate-Ignored-Fields`)."""
 
     def respond(outcome: Outcome) -> Response:
         status = 200 if outcome.kind is OutcomeKind.DUPLICATE else 201
@@ -79,6 +82,7 @@ async def create_order(
         order_id=body.order_id,
         type_name="order.created",
         data=body.model_dump(mode="json", exclude={"order_id"}, exclude_unset=True),
+        expected_version=expected_version,
         respond=respond,
     )
 

@@ -11,6 +11,7 @@ from orderstate.api.compat.normalise import SHIPMENT_CREATE
 from orderstate.api.compat.openapi import request_body
 from orderstate.api.deps import (
     Context,
+    ExpectedVersion,
     IdempotencyKey,
     OrderIdPath,
     ReferenceQuery,
@@ -34,6 +35,7 @@ from orderstate.api.routes._common import (
     json_response,
     link_header,
     order_or_404,
+    with_expected_version,
 )
 from orderstate.api.routes.body import compat_body
 from orderstate.api.writes import Write, apply_writes, rejection_problem
@@ -62,6 +64,7 @@ async def create_shipment(
     request: Request,
     ctx: Context,
     shop_id: ShopId,
+    expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Link a shipment to an order of the shop (Seven Senders `POST /shipments`): the same
@@ -71,12 +74,17 @@ async def create_shipment(
     An embedded `order` creates the order first, in the same transaction. The shipment id is
     `shipment_id`, else `reference_number`, else `tracking_code`. 201 with `Location`, `id`
     and `iri`; the same shipment again is 200; an order the shop does not have is 404
-    `unknown_order`. The recipient's and sender's data (`recipient_*`, `sender_*`) is
-    accepted and dropped: never stored, logged or published."""
+    `unknown_order`. With `If-Match`, the order must be at that version before the call (412
+    otherwise); an embedded order that does not exist yet is created as without it. The
+    recipient's and sender's data (`recipient_*`, `sender_*`) is accepted and dropped: never
+    stored, logged or published."""
     order_id = body.order_reference
     writes = []
+    # If-Match is a precondition on the order as the client read it, so it goes with the
+    # request's first change: the embedded order if there is one, else the shipment.
     if body.order is not None:
         order = body.order.model_dump(mode="json", exclude={"order_id"}, exclude_unset=True)
+        order = with_expected_version(order, expected_version)
         writes.append(Write(order_id, "order.created", order))
     shipment: dict[str, Any] = {
         "shipment_id": body.shipment_reference,
@@ -89,6 +97,8 @@ async def create_shipment(
         shipment["carrier"] = body.carrier
     if body.tracking_code is not None:
         shipment["tracking_code"] = body.tracking_code
+    if not writes:
+        shipment = with_expected_version(shipment, expected_version)
     writes.append(Write(order_id, "shipment.created", shipment))
 
     async def action(conn: Conn) -> Response:

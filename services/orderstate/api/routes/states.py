@@ -6,7 +6,14 @@ from fastapi import APIRouter, Request, Response
 
 from orderstate.api.compat.normalise import ORDER_STATE
 from orderstate.api.compat.openapi import request_body
-from orderstate.api.deps import Context, IdempotencyKey, OrderIdPath, ShopId, etag
+from orderstate.api.deps import (
+    Context,
+    ExpectedVersion,
+    IdempotencyKey,
+    OrderIdPath,
+    ShopId,
+    etag,
+)
 from orderstate.api.representation import StateOut, order_iri, order_out
 from orderstate.api.requests import OrderStateCreate, OrderStateResult
 from orderstate.api.routes._common import (
@@ -44,16 +51,20 @@ async def post_order_state(
     request: Request,
     ctx: Context,
     shop_id: ShopId,
+    expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Record that the order reached a state at the shop (`datetime`). 201 with `Location` of
     the order, also for a late state, which the body reports as `recorded_as: late`. Also
     at `/v2/order_states` (the WooCommerce plugin); `shop_order_id` is read as `order_id`,
-    and a `datetime` without an offset is read in the API key's time zone."""
+    and a `datetime` without an offset is read in the API key's time zone. `If-Match` (or
+    `expected_version` in the body) makes it conditional on the version read."""
     data: dict[str, object] = {
         "state": body.state.value,
         "occurred_at": body.datetime.isoformat(),
     }
+    if body.expected_version is not None:
+        data["expected_version"] = body.expected_version
     if body.location is not None:
         data["location"] = body.location
 
@@ -78,7 +89,7 @@ async def post_order_state(
         order_id=body.order_id,
         type_name="order.state_changed",
         data=data,
-        expected_version=body.expected_version,
+        expected_version=expected_version,
         respond=respond,
     )
 
