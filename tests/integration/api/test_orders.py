@@ -186,6 +186,7 @@ async def test_items_can_be_listed_added_updated_and_removed(api: Api) -> None:
     await api.client.post("/v2/orders", json=order_body("A-1"), headers=headers)
     item = {"item_id": "l2", "sku": "MUG", "quantity": 1, "unit_price": "7.50", "currency": "EUR"}
     added = await api.client.post("/v2/orders/A-1/items", json=item, headers=headers)
+    same = await api.client.post("/v2/orders/A-1/items", json=item, headers=headers)
     twice = await api.client.post(
         "/v2/orders/A-1/items", json={**item, "quantity": 3}, headers=headers
     )
@@ -199,6 +200,12 @@ async def test_items_can_be_listed_added_updated_and_removed(api: Api) -> None:
     listed = await api.client.get("/v2/orders/A-1/items", headers=headers)
     assert added.status_code == 201
     assert added.headers["location"] == "/v2/orders/A-1/items/l2"
+    # The same item again added nothing: 200, as for orders and shipments, not 201.
+    assert (same.status_code, same.headers["location"], same.headers["etag"]) == (
+        200,
+        "/v2/orders/A-1/items/l2",
+        added.headers["etag"],
+    )
     assert (twice.status_code, twice.json()["code"]) == (409, "item_exists")
     assert (updated.status_code, updated.json()["status"]) == (200, "returned")
     assert (missing.status_code, missing.json()["code"]) == (409, "item_not_found")

@@ -28,7 +28,7 @@ from orderstate.api.routes._common import (
 from orderstate.api.routes.body import compat_body
 from orderstate.domain import OrderView
 from orderstate.events.inbound import ItemAddedData, ItemChanges
-from orderstate.projector.apply import Outcome
+from orderstate.projector.apply import Outcome, OutcomeKind
 
 __all__ = ["router"]
 
@@ -42,11 +42,14 @@ def _item(view: OrderView, item_id: str) -> ItemOut:
     raise ProblemError(ApiCode.NOT_FOUND, f"order {view.order_id!r} has no item {item_id!r}")
 
 
-def _item_response(item_id: str, status: int = 200) -> Callable[[Outcome], Response]:
+def _item_response(item_id: str, *, adds: bool = False) -> Callable[[Outcome], Response]:
     def respond(outcome: Outcome) -> Response:
         view = version_of(outcome)
         headers = {"ETag": etag(view.version)}
-        if status == 201:
+        status = 200
+        if adds:
+            # As for orders and shipments: 201 only when this request added the item.
+            status = 200 if outcome.kind is OutcomeKind.DUPLICATE else 201
             headers["Location"] = item_iri(view.order_id, item_id)
         return json_response(_item(view, item_id), status, headers)
 
@@ -67,7 +70,13 @@ async def get_item(
     return json_response(_item(view, item_id), headers={"ETag": etag(view.version)})
 
 
-@router.post("", status_code=201, response_model=ItemOut, openapi_extra=request_body(ItemAddedData))
+@router.post(
+    "",
+    status_code=201,
+    response_model=ItemOut,
+    responses={200: {"model": ItemOut, "description": "The same item existed."}},
+    openapi_extra=request_body(ItemAddedData),
+)
 async def add_item(
     order_id: OrderIdPath,
     body: Annotated[ItemAddedData, compat_body(ITEM_ADD)],
@@ -77,8 +86,8 @@ async def add_item(
     expected_version: ExpectedVersion,
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
-    """Add an item (201 with `Location`); an existing item id with other content is 409
-    `item_exists`."""
+    """Add an item (201 with `Location`); the same item again is 200, an existing item id
+    with other content is 409 `item_exists`."""
     return await apply_change(
         request,
         ctx,
@@ -88,7 +97,7 @@ async def add_item(
         type_name="order.item_added",
         data=body.model_dump(mode="json", exclude_unset=True),
         expected_version=expected_version,
-        respond=_item_response(body.item_id, 201),
+        respond=_item_response(body.item_id, adds=True),
     )
 
 
