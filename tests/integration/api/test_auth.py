@@ -46,6 +46,9 @@ async def test_revoked_key_ends_its_tokens_and_its_header(api: Api) -> None:
     fresh = await api.client.post("/v2/token", json={"access_key": key})
     assert (bearer.status_code, legacy.status_code, fresh.status_code) == (401, 401, 401)
     assert bearer.json()["detail"] == "the API key behind this token was revoked"
+    # Every 401 names the scheme that would work (RFC 9110 15.5.2), the token route's too.
+    for answer in (bearer, legacy, fresh):
+        assert answer.headers["www-authenticate"] == 'Bearer realm="orderstate"'
 
 
 async def test_missing_and_wrong_credentials_are_401_problems(api: Api) -> None:

@@ -7,8 +7,9 @@ from fastapi import APIRouter, Request, Response
 
 from orderstate.api.compat.normalise import TOKEN
 from orderstate.api.compat.openapi import request_body
+from orderstate.api.credential_gate import unauthorized
 from orderstate.api.deps import Context, authenticate_key
-from orderstate.api.problems import ApiCode, Problem, ProblemError
+from orderstate.api.problems import Problem
 from orderstate.api.requests import TokenRequest, TokenResponse
 from orderstate.api.routes._common import json_response
 from orderstate.api.routes.body import open_compat_body
@@ -39,7 +40,7 @@ async def create_token(
     stale `Authorization` header on this request is not looked at."""
     found = await authenticate_key(request, ctx, body.access_key)
     if found is None:
-        raise ProblemError(ApiCode.UNAUTHORIZED, "access_key is not an active API key")
+        raise unauthorized("access_key is not an active API key")
     ttl = timedelta(seconds=ctx.settings.token_ttl_s)
     token, expires = issue_token(
         shop_id=found.shop_id,
