@@ -34,15 +34,26 @@ __all__ = [
 
 def order_iri(order_id: str) -> str:
     """The order's path, its reference percent-encoded ('#', '/', spaces, any letter)."""
-    return f"/v2/orders/{quote(order_id, safe='')}"
+    return _addressable(_order_path(order_id))
 
 
 def item_iri(order_id: str, item_id: str) -> str:
-    return f"{order_iri(order_id)}/items/{quote(item_id, safe='')}"
+    return f"{_order_path(order_id)}/items/{quote(item_id, safe='')}"
 
 
 def shipment_iri(shipment_id: str) -> str:
-    return f"/v2/shipments/{quote(shipment_id, safe='')}"
+    return _addressable(f"/v2/shipments/{quote(shipment_id, safe='')}")
+
+
+def _order_path(order_id: str) -> str:
+    return f"/v2/orders/{quote(order_id, safe='')}"
+
+
+def _addressable(path: str) -> str:
+    # The API drops a '.json' at the end of an order's or a shipment's path (the 2017
+    # documentation's spelling, api/compat/paths.py), so a reference that itself ends in
+    # '.json' is reached with one more.
+    return f"{path}.json" if path.endswith(".json") else path
 
 
 class ItemOut(BaseModel):

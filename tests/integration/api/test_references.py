@@ -79,6 +79,45 @@ async def test_an_order_reference_round_trips_through_every_path(api: Api, order
     assert (await api.client.delete(path, headers=headers)).status_code == 204
 
 
+async def test_a_reference_ending_in_json_gets_links_that_reach_it(api: Api) -> None:
+    """The API drops '.json' at the end of an order's or shipment's path (the 2017 spelling),
+    so `Location` and `iri` of 'report.json' must end in '.json.json'; '/v2/orders/report.json'
+    is order 'report'."""
+    headers = await api.as_shop("shop-r")
+    await api.client.post("/v2/orders", json=order_body("report"), headers=headers)
+    created_answer = await api.client.post(
+        "/v2/orders", json=order_body("report.json"), headers=headers
+    )
+    order_path = "/v2/orders/report.json.json"
+    assert created_answer.headers["location"] == order_path
+    assert created_answer.json()["iri"] == order_path
+    read = await api.client.get(created_answer.headers["location"], headers=headers)
+    assert read.json()["order_id"] == "report.json"
+
+    state = {"order_id": "report.json", "state": "paid", "datetime": "2026-11-21T10:00:00Z"}
+    posted = await api.client.post("/v2/order-states", json=state, headers=headers)
+    assert posted.headers["location"] == order_path
+    item = {"item_id": "mug.json", "sku": "MUG", "quantity": 1}
+    # No '.json' is dropped below an order's path: its items are under the plain one.
+    added = await api.client.post("/v2/orders/report.json/items", json=item, headers=headers)
+    assert added.headers["location"] == "/v2/orders/report.json/items/mug.json"
+    read_item = await api.client.get(added.headers["location"], headers=headers)
+    assert read_item.json()["item_id"] == "mug.json"
+
+    linked = await api.client.post(
+        "/v2/shipments",
+        json={"order_id": "report.json", "shipment_id": "label.json"},
+        headers=headers,
+    )
+    assert linked.headers["location"] == "/v2/shipments/label.json.json"
+    assert (linked.json()["iri"], linked.json()["order_iri"]) == (
+        "/v2/shipments/label.json.json",
+        order_path,
+    )
+    one = await api.client.get(linked.headers["location"], headers=headers)
+    assert (one.status_code, one.json()["shipment_id"]) == (200, "label.json")
+
+
 async def test_a_slash_in_a_reference_never_reaches_another_route(api: Api) -> None:
     """'A/items' is an order of its own: its path is /v2/orders/A%2Fitems, which is not the
     items of order 'A'."""
