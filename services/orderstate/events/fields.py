@@ -39,6 +39,7 @@ __all__ = [
     "Timestamp",
     "Url",
     "check_reference",
+    "is_date_time_text",
     "money_to_decimal",
 ]
 
@@ -134,6 +135,12 @@ def _within_calendar(value: datetime) -> datetime:
 _DATE_TIME_TEXT = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
 
 
+def is_date_time_text(value: object) -> bool:
+    """Whether ``value`` is text that starts as an RFC 3339 date-time does: a full date, then
+    the time. Not a date alone, a number, or ISO 8601's week and basic forms."""
+    return isinstance(value, str) and _DATE_TIME_TEXT.match(value) is not None
+
+
 def _date_time_text(value: object) -> object:
     # pydantic reads a number, or a string of digits, as Unix time. The contract says RFC 3339
     # text, and a number says nothing of its zone or unit (seconds? milliseconds?): refuse it
@@ -143,11 +150,23 @@ def _date_time_text(value: object) -> object:
     raise ValueError("must be an RFC 3339 date-time such as 2026-03-02T09:30:00Z")
 
 
+def _query_time_text(value: object) -> object:
+    # As in a payload, but an offset may be left out (the route reads the time in the key's
+    # zone). A date alone is refused too: as midnight it would leave out the very day a
+    # `_to` filter names.
+    if isinstance(value, datetime) or is_date_time_text(value):
+        return value
+    raise ValueError(
+        "must be a date and time such as 2026-03-02T09:30:00Z, or without an offset "
+        "2026-03-02T09:30:00 in the API key's time zone; a date alone or a number is not one"
+    )
+
+
 Timestamp = Annotated[
     AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_within_calendar)
 ]
 """A time with its UTC offset, as every payload's times are: RFC 3339 text."""
-QueryTime = Annotated[datetime, AfterValidator(_within_calendar)]
+QueryTime = Annotated[datetime, BeforeValidator(_query_time_text), AfterValidator(_within_calendar)]
 """A time in a query; without an offset it is read in the shop's zone."""
 # ISO 639-1 language, optionally with an ISO 3166 region: "de", "en-GB".
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Z]{2})?$")]

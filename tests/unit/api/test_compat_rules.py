@@ -5,6 +5,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from orderstate.api.compat.normalise import (
     ORDER_CREATE,
@@ -17,6 +18,7 @@ from orderstate.api.compat.normalise import (
 from orderstate.api.compat.paths import decode_segment, route_path
 from orderstate.api.compat.profiles import PROFILES
 from orderstate.api.compat.reading import Reading
+from orderstate.api.requests import OrderStateCreate
 
 BERLIN = Reading(zone=ZoneInfo("Europe/Berlin"))
 
@@ -38,6 +40,17 @@ class TestDatetimes:
     def test_naive_ones_are_read_in_the_zone(self, sent: str, read: str | None) -> None:
         data = normalise({"datetime": sent}, ORDER_STATE, BERLIN).data
         assert data["datetime"] == read
+
+    @pytest.mark.parametrize(
+        "sent",
+        # fromisoformat reads all of these; none is a date and a time as RFC 3339 writes it.
+        ["2026-11-27", "2026-W48-5", "20261127T0930", "20261127"],
+    )
+    def test_other_iso_forms_are_left_for_the_model_to_refuse(self, sent: str) -> None:
+        data = normalise({"datetime": sent}, ORDER_STATE, BERLIN).data
+        assert data["datetime"] == sent
+        with pytest.raises(ValidationError, match="must be an RFC 3339 date-time"):
+            OrderStateCreate.model_validate({"order_id": "A-1", "state": "paid", **data})
 
     def test_utc_by_default(self) -> None:
         data = normalise({"order_date": "2026-11-27 09:30:00"}, ORDER_UPDATE, Reading()).data

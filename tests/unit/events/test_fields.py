@@ -63,3 +63,22 @@ def test_a_number_is_not_read_as_unix_time(raw: str) -> None:
 @pytest.mark.parametrize("raw", ['"2026-03-02T09:30:00Z"', '"2026-03-02 09:30:00.5+01:00"'])
 def test_rfc_3339_text_is_read(raw: str) -> None:
     assert _TIMESTAMP.validate_json(raw).year == 2026
+
+
+@pytest.mark.parametrize("text", ["20261127", "1700000000000", "2026-11-27", "2026-W48-5"])
+def test_a_query_time_that_is_a_number_or_a_date_alone_is_refused(text: str) -> None:
+    # As query text pydantic read 20261127 as Unix time (1970-08-23) and a date as midnight,
+    # which as an inclusive `_to` bound leaves out the very day it names.
+    with pytest.raises(ValidationError, match="must be a date and time such as"):
+        _QUERY_TIME.validate_python(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "read"),
+    [
+        ("2026-11-27T23:59:59", "2026-11-27T23:59:59"),
+        ("2026-11-27 08:00:00+01:00", "2026-11-27T08:00:00+01:00"),
+    ],
+)
+def test_a_query_time_with_or_without_an_offset_is_read(text: str, read: str) -> None:
+    assert _QUERY_TIME.validate_python(text).isoformat() == read

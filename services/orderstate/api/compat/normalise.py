@@ -27,6 +27,7 @@ from orderstate.api.requests import (
     TagsBody,
     TokenRequest,
 )
+from orderstate.events.fields import is_date_time_text
 from orderstate.events.inbound import ItemAddedData, ItemChanges, OrderUpdatedData
 
 __all__ = [
@@ -187,13 +188,17 @@ def _aware(value: Any, reading: Reading) -> Any:
     """A datetime without an offset is a time at the shop: read it in the caller's zone.
 
     Spryker sends its creation time as ``Y-m-d H:i:s.u`` without an offset. An aware value is
-    passed on as it came; anything unparsable is left for the model to refuse.
+    passed on as it came; anything else that is not a date and a time (a date alone, ISO
+    8601's week or basic forms, which ``fromisoformat`` would read) is left for the model to
+    refuse, as the same value on Kafka is.
     """
     if not isinstance(value, str):
         return value
     text = value.strip()
     if not text:
         return None
+    if not is_date_time_text(text):
+        return value
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
