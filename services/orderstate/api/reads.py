@@ -327,9 +327,9 @@ async def list_orders(
     A page that is not full ends the list: its total is exact, with no statement more.
     Otherwise the list is counted when the planner expects the count to be cheap
     (EXACT_COUNT_COST_UP_TO) or ``exact_total`` asks for it; else its total is the planner's
-    estimate, never fewer than the orders up to this page's end. A short list (at most
-    SHORT_LIST_UP_TO orders expected) is read through its filters' indexes when a time range
-    would make walking the sort column's index slow."""
+    estimate, never fewer than the orders up to this page's end and one more. A short list
+    (at most SHORT_LIST_UP_TO orders expected) is read through its filters' indexes when a
+    time range would make walking the sort column's index slow."""
     sql = list_statements(
         shop_id, filters, sort=sort, descending=descending, limit=limit, offset=offset
     )
@@ -365,7 +365,11 @@ async def _page_and_total(
         guess = await _estimate(conn, sql)
     if exact_total or guess.cheap_count:
         return rows, ListTotal(int(await conn.fetchval(sql.count_sql, *sql.count_args)), False)
-    return rows, ListTotal(max(guess.rows, offset + len(rows)), estimated=True)
+    # A full page may not be the last, whatever the estimate says: a total of at least one
+    # more order keeps its `next` link, so a client paging by `Link` never stops early when
+    # the planner's statistics lag behind the table (after a bulk import, until ANALYZE).
+    seen = offset + len(rows) + 1 if rows else offset
+    return rows, ListTotal(max(guess.rows, seen), estimated=True)
 
 
 async def _estimate(conn: Conn, sql: ListStatements) -> ListEstimate:

@@ -212,6 +212,38 @@ async def test_a_long_list_gets_an_estimated_total_unless_the_exact_one_is_asked
     assert (wrong.status_code, wrong.json()["code"]) == (422, "malformed")
 
 
+async def test_a_full_page_links_to_the_next_when_the_estimate_is_too_low(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statistics taken before a bulk import put the estimate of a new tag at about one order.
+    Pages of it must still lead on to the last order, not end at the first page."""
+    headers = await api.as_shop("shop-e")
+    for n in range(3):
+        await api.client.post("/v2/orders", json=order_body(f"E-{n}"), headers=headers)
+    async with api.context.pool.acquire() as conn:
+        await conn.execute("ANALYZE orders")  # no order has the tag yet
+    imported = [f"E-bf-{n}" for n in range(7)]
+    for n, order_id in enumerate(imported):
+        day = f"2026-11-{10 + n}T10:00:00Z"
+        body = order_body(order_id, order_date=day, order_tags={"campaign": "bf"})
+        assert (await api.client.post("/v2/orders", json=body, headers=headers)).status_code == 201
+    monkeypatch.setattr(reads, "EXACT_COUNT_COST_UP_TO", 0.0)  # so no count is cheap
+
+    seen: list[str] = []
+    url: str | None = "/v2/orders?filters[tag]=campaign:bf&limit=2&order_by=order_date"
+    while url is not None:
+        page = await api.client.get(url, headers=headers)
+        assert page.status_code == 200, page.text
+        seen += [o["order_id"] for o in page.json()]
+        links = dict(
+            (part.split(">")[1].split('"')[1], part.split(">")[0].strip(" <"))
+            for part in page.headers["link"].split(",")
+        )
+        url = links.get("next")
+        assert len(seen) <= len(imported), "the links went on past the end"
+    assert seen == imported
+
+
 @pytest.mark.parametrize(
     ("column", "order_by"),
     [
