@@ -73,6 +73,9 @@ class OrderFilters:
     updated_at_to: datetime | None = None
     boarding_complete: bool | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # One tag key asked for with two values: an order's tag has one value, so no order
+    # matches all of them (and the list is empty, not the list of the last value).
+    tags_contradict: bool = False
     language: str | None = None
 
 
@@ -209,7 +212,11 @@ def list_statements(
     if filters.boarding_complete is not None:
         where.append(f"boarding_complete = {param(filters.boarding_complete)}")
     if filters.tags:
-        where.append(f"tags @> {param(json.dumps(filters.tags))}::jsonb")
+        where.append(
+            "false"
+            if filters.tags_contradict
+            else f"tags @> {param(json.dumps(filters.tags))}::jsonb"
+        )
     if filters.language is not None:
         where.append(f"language = {param(filters.language)}")
     condition = " AND ".join(where)

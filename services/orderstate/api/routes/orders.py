@@ -168,6 +168,10 @@ async def list_orders(
     ranges are inclusive; a date without an offset is read in the API key's time zone. A query
     parameter this list does not take is 400 `unknown_parameter`, naming it."""
     zone = reading_for(caller.reading, ctx.settings).zone
+    tags: dict[str, str] = {}
+    tags_contradict = False
+    for key, value in (t.split(":", 1) for t in tag or []):
+        tags_contradict |= tags.setdefault(key, value) != value
     filters = reads.OrderFilters(
         states=[*(state or []), *(plain_state or [])],
         order_ids=[
@@ -182,7 +186,8 @@ async def list_orders(
         updated_at_from=_aware(updated_at_from, zone),
         updated_at_to=_aware(updated_at_to, zone),
         boarding_complete=boarding_complete,
-        tags=dict(t.split(":", 1) for t in tag or []),
+        tags=tags,
+        tags_contradict=tags_contradict,
         language=language,
     )
     async with ctx.pool.acquire() as conn:
