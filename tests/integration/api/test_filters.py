@@ -6,7 +6,7 @@ import pytest
 from starlette.requests import Request
 
 from orderstate.api import reads
-from orderstate.api.routes._common import link_header
+from orderstate.api.routes._common import DEEP_OFFSET, link_header
 from tests.support.api import Api, order_body
 
 # (order_id, order_date day, language, tags, then states after new, boarding)
@@ -176,6 +176,10 @@ def test_links_of_a_list_longer_than_the_bound_stop_at_it() -> None:
     assert "offset=10000" in links  # next: the deepest page that is served
     deepest = link_header(request, total=50_000, limit=500, offset=10_000)
     assert 'rel="next"' not in deepest and 'rel="last"' not in deepest
+    # The alerts and an order's events serve offsets up to DEEP_OFFSET: their links go on.
+    deep = link_header(request, total=50_000, limit=500, offset=10_000, max_offset=DEEP_OFFSET)
+    assert 'offset=10500&limit=500>; rel="next"' in deep
+    assert 'offset=49500&limit=500>; rel="last"' in deep
 
 
 async def test_a_long_list_gets_an_estimated_total_unless_the_exact_one_is_asked_for(

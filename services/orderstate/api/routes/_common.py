@@ -21,6 +21,7 @@ from orderstate.projector.apply import Outcome
 from orderstate.projector.connection import Conn
 
 __all__ = [
+    "DEEP_OFFSET",
     "MAX_OFFSET",
     "PROBLEMS",
     "apply_change",
@@ -38,6 +39,9 @@ __all__ = [
 # The deepest page a list serves: OFFSET makes PostgreSQL read and drop every row before the
 # page, so the cost of a page grows with its depth. Like Elasticsearch's max_result_window.
 MAX_OFFSET = 10_000
+# The deepest page of the alerts and of an order's events; their `Link` headers go as deep
+# as they serve.
+DEEP_OFFSET = 10_000_000
 
 # Documented on every route: the problem bodies a client must expect.
 PROBLEMS: dict[int | str, dict[str, Any]] = {
@@ -85,9 +89,12 @@ _PATH_SAFE = "/%:@!$&'()*+,;=-._~"
 _PAGING = ("offset", "limit")
 
 
-def link_header(request: Request, total: int, limit: int, offset: int) -> str:
-    """RFC 8288 first/prev/next/last links of a list page; no link past MAX_OFFSET (a list
-    longer than that has no "last", and its "next" ends there)."""
+def link_header(
+    request: Request, total: int, limit: int, offset: int, *, max_offset: int = MAX_OFFSET
+) -> str:
+    """RFC 8288 first/prev/next/last links of a list page; no link past ``max_offset``, the
+    deepest offset the route serves (a list longer than that has no "last", and its "next"
+    ends there)."""
 
     # Starlette's URL carries the decoded path: an order id with a space, '%' or '/' in it
     # would come out as another URL, and a letter outside latin-1 cannot be sent in a header
@@ -111,10 +118,10 @@ def link_header(request: Request, total: int, limit: int, offset: int) -> str:
     links = [f'<{page(0)}>; rel="first"']
     if offset > 0:
         links.append(f'<{page(max(offset - limit, 0))}>; rel="prev"')
-    if offset + limit < total and offset + limit <= MAX_OFFSET:
+    if offset + limit < total and offset + limit <= max_offset:
         links.append(f'<{page(offset + limit)}>; rel="next"')
     last = max((total - 1) // limit * limit, 0)
-    if last <= MAX_OFFSET:
+    if last <= max_offset:
         links.append(f'<{page(last)}>; rel="last"')
     return ", ".join(links)
 

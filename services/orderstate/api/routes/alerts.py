@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from orderstate.api import alert_reads
 from orderstate.api.deps import Context, ReferenceQuery, ShopId
 from orderstate.api.representation import AlertOut, alert_out
-from orderstate.api.routes._common import PROBLEMS, link_header
+from orderstate.api.routes._common import DEEP_OFFSET, PROBLEMS, link_header
 from orderstate.events.alerts import RULE_PATTERN
 
 __all__ = ["router"]
@@ -46,7 +46,7 @@ async def list_alerts(
         ),
     ] = "-raised_at",
     limit: Annotated[int, Query(ge=1, le=500)] = 20,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DEEP_OFFSET)] = 0,
 ) -> Response:
     """The monitor's alerts for the shop's orders, open and cleared (cleared ones are kept
     `ORDERSTATE_ALERT_RETENTION_DAYS`): a bare JSON array with `X-Total-Count` and `Link`, as
@@ -68,5 +68,8 @@ async def list_alerts(
             offset=offset,
         )
     body = [alert_out(r).model_dump(mode="json") for r in rows]
-    headers = {"X-Total-Count": str(total), "Link": link_header(request, total, limit, offset)}
+    headers = {
+        "X-Total-Count": str(total),
+        "Link": link_header(request, total, limit, offset, max_offset=DEEP_OFFSET),
+    }
     return JSONResponse(body, headers=headers)

@@ -16,7 +16,13 @@ from orderstate.api.context import ApiContext
 from orderstate.api.deps import Context, OrderIdPath, ShopId, etag
 from orderstate.api.problems import ApiCode, ProblemError
 from orderstate.api.representation import order_read_out
-from orderstate.api.routes._common import PROBLEMS, json_response, link_header, not_found
+from orderstate.api.routes._common import (
+    DEEP_OFFSET,
+    PROBLEMS,
+    json_response,
+    link_header,
+    not_found,
+)
 from orderstate.domain import ReasonCode
 from orderstate.events.fields import Timestamp
 
@@ -125,7 +131,7 @@ async def get_order_events(
     ctx: Context,
     shop_id: ShopId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Annotated[int, Query(ge=0, le=DEEP_OFFSET)] = 0,
 ) -> Response:
     """Every outbound event of the order in sequence, with its recorded time: the order's
     kept change log. A bare array with `X-Total-Count` and a `Link` header, like the lists."""
@@ -135,7 +141,10 @@ async def get_order_events(
         )
         if total == 0 and not await history.order_known(conn, shop_id, order_id):
             raise not_found(order_id)
-    headers = {"X-Total-Count": str(total), "Link": link_header(request, total, limit, offset)}
+    headers = {
+        "X-Total-Count": str(total),
+        "Link": link_header(request, total, limit, offset, max_offset=DEEP_OFFSET),
+    }
     return JSONResponse([_logged(r) for r in rows], headers=headers)
 
 
