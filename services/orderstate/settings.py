@@ -28,6 +28,11 @@ _DEV_TOKEN_SECRET = "dev-only-token-secret-not-for-production"  # noqa: S105 -- 
 # RFC 7518 3.2: an HS256 key shorter than the hash output weakens the signature; the pepper is
 # an HMAC-SHA256 key as well.
 MIN_KEY_BYTES = 32
+# The longest retention: "keep it for good" in practice. A longer one would put the clean-up's
+# cut-off before the year 1, which Python's datetime cannot hold (the relay and the monitor
+# would fail at every start).
+_CENTURY_DAYS = 36_500
+_CENTURY_HOURS = _CENTURY_DAYS * 24
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -178,11 +183,15 @@ class Settings(BaseSettings):
     )
 
     outbox_retention_hours: int = Field(
-        24, ge=1, description="Published outbox rows are deleted after this many hours."
+        24,
+        ge=1,
+        le=_CENTURY_HOURS,
+        description="Published outbox rows are deleted after this many hours.",
     )
     processed_events_retention_days: int = Field(
         30,
         ge=1,
+        le=_CENTURY_DAYS,
         description="How long an applied event's id is remembered: a redelivery of the same "
         "(source, id) within this window is recognised and skipped; a later one is decided "
         "again (docs/reliability.md).",
@@ -190,10 +199,14 @@ class Settings(BaseSettings):
     idempotency_retention_hours: int = Field(
         24,
         ge=1,
+        le=_CENTURY_HOURS,
         description="How long a REST response is kept for replay under its Idempotency-Key.",
     )
     rejected_events_retention_days: int = Field(
-        30, ge=1, description="Rejected and malformed events are kept this many days."
+        30,
+        ge=1,
+        le=_CENTURY_DAYS,
+        description="Rejected and malformed events are kept this many days.",
     )
     relay_batch_size: int = Field(
         500, ge=1, le=10_000, description="Outbox rows the relay publishes per transaction."
@@ -264,7 +277,10 @@ class Settings(BaseSettings):
         "series per shop, count and hour).",
     )
     alert_retention_days: int = Field(
-        30, ge=1, description="Cleared alerts are deleted from order_alerts after this many days."
+        30,
+        ge=1,
+        le=_CENTURY_DAYS,
+        description="Cleared alerts are deleted from order_alerts after this many days.",
     )
 
     api_host: str = Field(
@@ -414,6 +430,18 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"{', '.join(given)} set, but ORDERSTATE_KAFKA_SECURITY_PROTOCOL="
                 f"{self.kafka_security_protocol} does not use TLS; use SSL or SASL_SSL"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _heartbeats_within_the_session(self) -> "Settings":
+        # Neither aiokafka nor the broker checks it: a worker that heartbeats less often than
+        # its session times out is expelled from the group again and again.
+        if self.kafka_heartbeat_interval_ms >= self.kafka_session_timeout_ms:
+            raise ValueError(
+                f"ORDERSTATE_KAFKA_HEARTBEAT_INTERVAL_MS={self.kafka_heartbeat_interval_ms} must "
+                "be below ORDERSTATE_KAFKA_SESSION_TIMEOUT_MS="
+                f"{self.kafka_session_timeout_ms} (a third of it or less is usual)"
             )
         return self
 

@@ -102,6 +102,29 @@ def test_tls_files_without_tls_are_refused() -> None:
     assert "ORDERSTATE_KAFKA_SSL_CAFILE set, but ORDERSTATE_KAFKA_SECURITY_PROTOCOL" in message
 
 
+def test_a_heartbeat_not_below_the_session_timeout_is_refused() -> None:
+    message = _error(kafka_session_timeout_ms=10_000, kafka_heartbeat_interval_ms=10_000)
+    assert "ORDERSTATE_KAFKA_HEARTBEAT_INTERVAL_MS=10000 must be below" in message
+    accepted = Settings(kafka_session_timeout_ms=10_000, kafka_heartbeat_interval_ms=3_000)
+    assert accepted.kafka_heartbeat_interval_ms == 3_000
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "outbox_retention_hours",
+        "processed_events_retention_days",
+        "idempotency_retention_hours",
+        "rejected_events_retention_days",
+        "alert_retention_days",
+    ],
+)
+def test_a_retention_past_a_century_is_refused(name: str) -> None:
+    # 999999 days put the clean-up's cut-off before the year 1: an OverflowError at every
+    # start of the relay (and of the monitor), which then never published anything.
+    assert "less than or equal to" in _error(**{name: 999_999})
+
+
 def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ORDERSTATE_BATCH_MAX_EVENTS", "250")
     monkeypatch.setenv("ORDERSTATE_TOPIC_ORDERS", "acme.orders.v1")

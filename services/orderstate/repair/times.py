@@ -15,7 +15,12 @@ def parse_moment(text: str, *, now: datetime) -> datetime:
     value = text.strip()
     ago = _AGO.match(value)
     if ago:
-        return now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        try:
+            return now - timedelta(**{_UNITS[ago.group(2)]: int(ago.group(1))})
+        except OverflowError:
+            raise ValueError(
+                f"{text!r} is before the year 1: give a shorter time before now"
+            ) from None
     try:
         moment = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:

@@ -34,3 +34,10 @@ def test_durations_before_now_and_times_with_an_offset(text: str, expected: date
 def test_anything_else_is_refused_saying_what_is_accepted(text: str) -> None:
     with pytest.raises(ValueError, match=r"7d, 36h, 90m, 45s, 2w.*RFC 3339"):
         parse_moment(text, now=NOW)
+
+
+@pytest.mark.parametrize("text", ["999999d", "999999w"])
+def test_a_duration_reaching_before_the_year_1_is_refused_not_a_crash(text: str) -> None:
+    # timedelta raised OverflowError, which the commands do not catch: a traceback, exit 1.
+    with pytest.raises(ValueError, match="before the year 1"):
+        parse_moment(text, now=NOW)
