@@ -957,6 +957,7 @@ def backfill(  # noqa: PLR0917 -- typer passes every option of the command
     from orderstate.backfill.run import Options
     from orderstate.backfill.run import backfill as run_backfill
     from orderstate.domain import PolicyError
+    from orderstate.kafka_client import kafka_options
     from orderstate.policy_config import read_policy_book
     from orderstate.settings import zone_named
 
@@ -965,6 +966,10 @@ def backfill(  # noqa: PLR0917 -- typer passes every option of the command
     try:
         reading = Reading(profile=profile_named(profile), zone=zone_named(time_zone))
         policies = read_policy_book(settings.policy_file)
+        if not dry_run:
+            # Unusable Kafka TLS files (a ValueError naming the setting) are a configuration
+            # error, found before the file is read rather than as a traceback at publishing.
+            kafka_options(settings, role="backfill")
     except (ValueError, PolicyError) as exc:
         raise _fail(str(exc), 2) from None
     options = Options(

@@ -204,6 +204,18 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat(timespec="seconds")
 
 
+def _kafka_files_usable(settings: "Settings", fail: Fail) -> None:
+    """Exit 2 naming the setting when the Kafka TLS files cannot be used (unreadable, or a
+    wrong key password), before any work: found where the Kafka client is made, it was a
+    traceback with exit 1, which means something else for both commands."""
+    from orderstate.kafka_client import KafkaTlsFilesError, kafka_options
+
+    try:
+        kafka_options(settings, role="repair")
+    except KafkaTlsFilesError as exc:
+        raise fail(str(exc), EXIT_INVALID) from None
+
+
 async def _connect(settings: "Settings", fail: Fail) -> "asyncpg.Connection":
     import asyncpg
 
@@ -244,6 +256,8 @@ async def _redrive(  # noqa: PLR0917 -- the command's options, passed on
     from orderstate.startup import StartupError
 
     console = Console(stderr=True)
+    if not dry_run:
+        _kafka_files_usable(settings, fail)
     conn = await _connect(settings, fail)
     try:
         redrives, excluded = await rd.select(conn, selection)
@@ -392,6 +406,7 @@ async def _policy_check(  # noqa: PLR0917 -- the command's arguments, passed on
     from orderstate.startup import StartupError
 
     console = Console(stderr=True)
+    _kafka_files_usable(settings, fail)
     conn = await _connect(settings, fail)
     try:
         with count_progress(console) as bar:
