@@ -10,7 +10,7 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from orderstate.settings import Settings
 from tests.support.events import created, record, state
@@ -166,3 +166,35 @@ async def test_missing_inbound_topics_are_exit_code_3(settings: Settings, tmp_pa
     code, _, err = await orderstate(elsewhere, "policy", "check", str(strict))
     assert code == 3
     assert f"the inbound topic {elsewhere.topic_orders} does not exist" in err
+
+
+async def test_events_of_an_aborted_transaction_are_not_decided_again(
+    settings: Settings, kafka_bootstrap: str, topics: TopicNames, tmp_path: Path
+) -> None:
+    """The worker reads read_committed, so what a producer aborted was never decided: the
+    check must not decide it either (it read read_uncommitted, and reported Z's skip)."""
+    since = datetime.now(UTC)
+    await asyncio.sleep(1.2)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"tx-{topics.orders}"
+    )
+    await producer.start()
+    try:
+        await producer.begin_transaction()
+        for change in (
+            created(shop=SHOP, order="Z"),
+            state("in_preparation", shop=SHOP, order="Z", minutes=1),
+        ):
+            key, value, headers = record(change)
+            await producer.send_and_wait(topics.orders, key=key, value=value, headers=headers)
+        await producer.abort_transaction()
+    finally:
+        await producer.stop()
+
+    strict = _policy(tmp_path, "strict.json", STRICT_TABLE)
+    code, out, err = await orderstate(
+        settings, "policy", "check", str(strict), "--since", since.isoformat()
+    )
+    assert code == 0, out + err
+    assert f"{SHOP}:Z" not in out
+    assert "no event would be decided differently" in out

@@ -74,6 +74,8 @@ async def read_window(
         **kafka_options(settings, role="policy-check"),
         enable_auto_commit=False,
         group_id=None,
+        # As the worker reads: records of aborted or open transactions were never decided.
+        isolation_level="read_committed",
     )
     await start_kafka_client(consumer, settings, "policy check", quiet=True)
     try:
