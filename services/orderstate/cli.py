@@ -325,12 +325,14 @@ async def _migrate(settings: "Settings") -> None:
 @topics_app.command("create")
 def topics_create(
     partitions: Annotated[
-        int | None, typer.Option(help="Partitions per topic [default: ORDERSTATE_TOPIC_PARTITIONS]")
+        int | None,
+        typer.Option(min=1, help="Partitions per topic [default: ORDERSTATE_TOPIC_PARTITIONS]"),
     ] = None,
-    replication: Annotated[int, typer.Option(help="Replication factor.")] = 1,
+    replication: Annotated[int, typer.Option(min=1, help="Replication factor.")] = 1,
 ) -> None:
     """Create the inbound, outbound, rejected and alerts topics, and the monitor's changelog
-    topics, if missing."""
+    topics, if missing. Existing topics are never changed: one with another partition count
+    than asked for is an error (exit 1), and nothing is created."""
     from orderstate.kafka_client import KafkaTlsFilesError
     from orderstate.startup import StartupError
     from orderstate.topics_admin import TopicMismatchError, create_topics
@@ -340,7 +342,7 @@ def topics_create(
         created = asyncio.run(
             create_topics(
                 settings,
-                partitions=partitions or settings.topic_partitions,
+                partitions=settings.topic_partitions if partitions is None else partitions,
                 replication=replication,
             )
         )

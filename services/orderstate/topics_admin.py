@@ -34,7 +34,8 @@ INBOUND_CONFIG = {"cleanup.policy": "delete", "retention.ms": "-1", "retention.b
 
 
 async def create_topics(settings: Settings, *, partitions: int, replication: int = 1) -> list[str]:
-    """Create missing topics; check that existing ones have the same partition count."""
+    """Create missing topics; check, before creating any, that existing ones have the partition
+    count asked for (TopicMismatchError names those that do not: nothing is changed)."""
     names = [settings.topic_name(role) for role in TOPICS]
     inbound = {settings.topic_orders, settings.topic_shipments}
     admin = AIOKafkaAdminClient(**kafka_options(settings, role="admin"))
@@ -44,6 +45,8 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
     try:
         existing = set(await admin.list_topics())
         missing = [n for n in names if n not in existing]
+        present = [n for n in names if n in existing]
+        _same_partitions(await _partition_counts(admin, present) if present else {}, partitions)
         if missing:
             await _create(
                 admin,
@@ -72,6 +75,21 @@ async def create_topics(settings: Settings, *, partitions: int, replication: int
         settings, counts[settings.topic_order_events], replication, existing
     )
     return created + changelogs
+
+
+def _same_partitions(counts: dict[str, int], partitions: int) -> None:
+    # Kafka can add partitions to a topic but not take them away, and adding them moves keys
+    # to other partitions (an order's events would no longer be in one partition, in order):
+    # orderstate never changes an existing topic, so a different count is an error, not a
+    # count the command quietly keeps.
+    other = {name: n for name, n in counts.items() if n != partitions}
+    if other:
+        have = ", ".join(f"{name} has {n}" for name, n in sorted(other.items()))
+        raise TopicMismatchError(
+            f"{partitions} partitions asked for (--partitions or ORDERSTATE_TOPIC_PARTITIONS), "
+            f"but {have}; existing topics are never changed (adding partitions moves keys, "
+            "README 'How scaling works'): ask for the count they have, or use new topics"
+        )
 
 
 async def _create_changelogs(

@@ -45,6 +45,18 @@ async def test_kafka_out_of_reach_is_one_line_naming_the_address_and_what_to_che
     assert "Check that the brokers run and ORDERSTATE_KAFKA_BOOTSTRAP_SERVERS" in lines[0]
 
 
+@pytest.mark.parametrize("option", ["--partitions", "--replication"])
+async def test_topics_create_refuses_zero_partitions_or_replicas(
+    database_url: str, option: str
+) -> None:
+    # --partitions 0 was read as "not given" and became ORDERSTATE_TOPIC_PARTITIONS.
+    settings = Settings(database_url=SecretStr(database_url))
+    code, _, err = await orderstate(settings, "topics", "create", option, "0")
+    assert code == 2, err
+    assert f"Invalid value for '{option}'" in err, err
+    assert "greater than or equal to" in err, err
+
+
 async def test_a_worker_says_once_that_it_waits_for_kafka_then_why_it_gives_up(
     database_url: str,
 ) -> None:

@@ -57,6 +57,12 @@ async def test_topics_create_makes_the_alerts_and_changelog_topics(
         assert found[counts_changelog]["retention.ms"] == str(25 * 3600 * 1000)
         # Run again: nothing is missing any more.
         assert await create_topics(settings, partitions=4) == []
+        # Another count for existing topics is refused, not quietly kept (it answered
+        # "created 0 topics: none needed" to --partitions 12 on topics of 6).
+        with pytest.raises(TopicMismatchError) as refused:
+            await create_topics(settings, partitions=12)
+        assert f"{names.orders} has 4" in str(refused.value)
+        assert "existing topics are never changed" in str(refused.value)
     finally:
         await delete_topics(kafka_bootstrap, names.all, prefix=f"{group}-")
 
