@@ -758,13 +758,12 @@ def _now() -> "datetime":
 
 async def _connect(settings: "Settings") -> "asyncpg.Connection":
     """A connection to a database this code can work on, or a message saying what to do."""
-    import asyncpg
 
     from orderstate.projector import migrate as migrations
-    from orderstate.startup import CONNECT_ERRORS, connect_failure
+    from orderstate.startup import CONNECT_ERRORS, connect_failure, connect_once
 
     try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+        conn = await connect_once(settings)
     except CONNECT_ERRORS as exc:
         raise _fail(f"cannot connect to PostgreSQL: {connect_failure(exc)}") from None
     found = await migrations.level(conn)

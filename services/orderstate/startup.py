@@ -22,6 +22,7 @@ __all__ = [
     "StartupError",
     "check_kafka",
     "connect_failure",
+    "connect_once",
     "open_pool",
     "require_migration_level",
     "start_kafka_client",
@@ -87,6 +88,19 @@ async def _no_session_state_to_reset(conn: asyncpg.Connection) -> None:
     LISTEN only on the relay's own connection (tests/integration/api/test_pool_sessions.py
     checks it). asyncpg's default, ``RESET ALL`` and its kin, is a round trip on every release:
     three per GET of an order, a fifth of the API's CPU for it (bench/results-api.md)."""
+
+
+async def connect_once(settings: Settings, *, connect_timeout_s: float = 60) -> asyncpg.Connection:
+    """One connection for a command, with the statement cache the processes' pools have
+    (ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE): behind PgBouncer in transaction mode the
+    named statements of asyncpg's cache, numbered from 1 in every process, outlive the
+    command on the pooler's server connections and break the next one. Connection errors are
+    the caller's to word (CONNECT_ERRORS, connect_failure)."""
+    return await asyncpg.connect(
+        settings.database_url.get_secret_value(),
+        statement_cache_size=settings.database_statement_cache_size,
+        timeout=connect_timeout_s,
+    )
 
 
 async def open_pool(settings: Settings, *, wait_s: float = 60.0) -> asyncpg.Pool:

@@ -3,7 +3,7 @@
 Consecutive transactions of one client may run on different server connections there, and
 named prepared statements do not survive (PgBouncer before 1.21). `orderstate migrate` takes a
 transaction-scoped lock and caches no statement, so concurrent runs through the pooler work;
-the api works with ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE=0. PgBouncer runs here from the
+the api and the one-shot commands work with ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE=0. PgBouncer runs here from the
 Debian package (installed by `make prereqs`), on a free port, as an unprivileged user.
 """
 
@@ -31,7 +31,7 @@ from tests.support import databases
 from tests.support.api import order_body, plain_api_key
 from tests.support.infra import Endpoints
 from tests.support.pipeline import wait_for
-from tests.support.processes import api_process, env_for, free_port
+from tests.support.processes import api_process, env_for, free_port, orderstate
 
 
 def _pgbouncer_binary() -> str:
@@ -159,3 +159,27 @@ async def test_the_api_through_a_transaction_pooler_without_a_statement_cache(
         answers = [await client.post("/v2/orders", json=order_body(f"PB-{n}")) for n in range(5)]
         answers += [await client.get(f"/v2/orders/PB-{n}") for n in range(5)]
     assert [a.status_code for a in answers] == [201] * 5 + [200] * 5, log.read_text()[-3000:]
+
+
+async def test_the_commands_through_a_transaction_pooler_without_a_statement_cache(
+    pgbouncer: int, database_url: str
+) -> None:
+    # README has operators run these in the api pod, whose settings name the pooler. They
+    # opened their connection with asyncpg's statement cache whatever the setting said: its
+    # named statements, numbered from 1 in every process, stayed on the pooler's server
+    # connections, and the next run failed (DuplicatePreparedStatement).
+    settings = Settings(database_url=SecretStr(_through(database_url, pgbouncer)))
+    commands = [
+        ("apikey", "create", "--shop", "shop-pool", "--label", "first"),
+        ("apikey", "create", "--shop", "shop-pool", "--label", "second"),
+        ("apikey", "list", "--shop", "shop-pool"),
+        ("outbox", "list"),
+        ("outbox", "list"),
+        ("redrive", "--shop", "shop-pool", "--dry-run"),
+        ("redrive", "--shop", "shop-pool", "--dry-run"),
+    ]
+    for args in commands:
+        code, out, err = await orderstate(
+            settings, *args, ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE="0"
+        )
+        assert code == 0, f"{' '.join(args)}: {out}{err}"

@@ -35,7 +35,7 @@ from orderstate.progress import count_progress
 from orderstate.projector import migrate as migrations
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
-from orderstate.startup import CONNECT_ERRORS, StartupError, connect_failure
+from orderstate.startup import CONNECT_ERRORS, StartupError, connect_failure, connect_once
 
 __all__ = [
     "EXIT_INVALID",
@@ -265,7 +265,7 @@ def _finish(
 
 async def _connect(settings: Settings) -> asyncpg.Connection:
     try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value(), timeout=10)
+        conn = await connect_once(settings, connect_timeout_s=10)
     except CONNECT_ERRORS as exc:
         raise _Unreachable(
             f"cannot connect to PostgreSQL: {connect_failure(exc)}; nothing was published"

@@ -217,13 +217,12 @@ def _kafka_files_usable(settings: "Settings", fail: Fail) -> None:
 
 
 async def _connect(settings: "Settings", fail: Fail) -> "asyncpg.Connection":
-    import asyncpg
 
     from orderstate.projector import migrate as migrations
-    from orderstate.startup import CONNECT_ERRORS, connect_failure
+    from orderstate.startup import CONNECT_ERRORS, connect_failure, connect_once
 
     try:
-        conn = await asyncpg.connect(settings.database_url.get_secret_value())
+        conn = await connect_once(settings)
     except CONNECT_ERRORS as exc:
         raise fail(
             f"cannot connect to PostgreSQL: {connect_failure(exc)}", EXIT_UNREACHABLE
