@@ -3,8 +3,9 @@
 Consecutive transactions of one client may run on different server connections there, and
 named prepared statements do not survive (PgBouncer before 1.21). `orderstate migrate` takes a
 transaction-scoped lock and caches no statement, so concurrent runs through the pooler work;
-the api and the one-shot commands work with ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE=0. PgBouncer runs here from the
-Debian package (installed by `make prereqs`), on a free port, as an unprivileged user.
+the api and the one-shot commands work with ORDERSTATE_DATABASE_STATEMENT_CACHE_SIZE=0.
+PgBouncer runs here from the Debian package (installed by `make prereqs`), on a free port, as
+an unprivileged user.
 """
 
 import asyncio
