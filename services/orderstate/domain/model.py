@@ -218,8 +218,7 @@ class OrderView(_Frozen):
             "history": (*self.history, *added),
             "history_length": self.history_length + len(added),
             "moments": self.moments | {(e.state, e.occurred_at) for e in added},
-            "completed_once": self.completed_once
-            or any(e.state is OrderState.COMPLETED and not e.late for e in added),
+            "completed_once": self.completed_once or completed_in(added),
         }
 
 
@@ -228,6 +227,7 @@ def history_summary(history: Iterable[HistoryEntry]) -> dict[str, Any]:
     stored before the history left the view, and views rebuilt from a logged snapshot."""
     entries = tuple(history)
     created_in, created_by = OrderState.NEW, entries[0].cause_event_id if entries else None
+    current = 0  # where the current incarnation's entries begin
     # Only a creation writes a ``new`` entry that is not late, and a created state other than
     # ``new`` follows it with the same cause; the last such entry is the current incarnation's.
     for index in range(len(entries) - 1, -1, -1):
@@ -237,11 +237,17 @@ def history_summary(history: Iterable[HistoryEntry]) -> dict[str, Any]:
             if following and following[0].cause_event_id == entry.cause_event_id:
                 created_in = following[0].state
             created_by = entry.cause_event_id
+            current = index
             break
     return {
         "history_length": len(entries),
         "created_in": created_in,
         "created_by": created_by,
-        "completed_once": any(e.state is OrderState.COMPLETED and not e.late for e in entries),
+        "completed_once": completed_in(entries[current:]),
         "moments": frozenset((e.state, e.occurred_at) for e in entries),
     }
+
+
+def completed_in(entries: Iterable[HistoryEntry]) -> bool:
+    """Whether these entries complete the order (a late ``completed`` does not, rule 2)."""
+    return any(e.state is OrderState.COMPLETED and not e.late for e in entries)

@@ -16,7 +16,14 @@ from orderstate.domain.changes import (
     UpdateOrder,
 )
 from orderstate.domain.emitted import BoardingCompleted, Emitted, OrderDeleted, StateChanged
-from orderstate.domain.model import HistoryEntry, Item, OrderView, Tags, history_summary
+from orderstate.domain.model import (
+    HistoryEntry,
+    Item,
+    OrderView,
+    Tags,
+    completed_in,
+    history_summary,
+)
 from orderstate.domain.outcomes import Accepted, Decision, Rejected, accept, duplicate, reject
 from orderstate.domain.policy import Policy
 from orderstate.domain.reasons import ReasonCode
@@ -94,7 +101,10 @@ def create_order(
         state=state,
         payment_evidence=state is S.PAID,
         version=version,
-        # A re-created order keeps the deleted incarnation's history, and what it says.
+        # A re-created order keeps the deleted incarnation's history, and what it says of
+        # moments seen; whether the order was completed is the new incarnation's alone, or a
+        # completed order, deleted and created again, could never set boarding_complete
+        # (rule 10) and so never complete.
         **{
             **(
                 view.recording(history)
@@ -103,6 +113,7 @@ def create_order(
             ),
             "created_in": state,
             "created_by": change.event_id,
+            "completed_once": completed_in(history),
         },
         created_at=now,
         updated_at=now,

@@ -13,11 +13,13 @@ from orderstate.domain import (
     ReasonCode,
     StateChanged,
 )
+from orderstate.domain.model import history_summary
 from tests.unit.domain.factories import (
     T0,
     Story,
     at,
     create_order,
+    delete_order,
     request_state,
     set_boarding,
     story_in,
@@ -151,6 +153,23 @@ def test_boarding_cannot_change_after_completion_even_once_returned() -> None:
     rejected = story.reject(set_boarding(False))
 
     assert rejected.reason is ReasonCode.ORDER_COMPLETED
+
+
+def test_a_completed_order_deleted_and_created_again_starts_unfrozen() -> None:
+    """Rule 10 freezes boarding after completion of *this* order: the new incarnation of a
+    deleted one starts open (it inherited "was completed", and so could never complete)."""
+    story = story_in(S.COMPLETED)
+    story.accept(delete_order())
+    story.accept(create_order(event_id="ev-again", occurred_at=at(90)))
+    assert (story.order.state, story.order.completed_once) == (S.NEW, False)
+
+    decision = story.accept(set_boarding(True))
+
+    assert [type(fact) for fact in decision.emitted] == [BoardingCompleted]
+    # The history keeps both incarnations; its summary (what a view rebuilt from it holds)
+    # says the same.
+    assert [e.state for e in story.order.history].count(S.COMPLETED) == 1
+    assert history_summary(story.order.history)["completed_once"] is False
 
 
 def test_boarding_in_order_update_publishes_boarding_completed() -> None:
