@@ -325,7 +325,12 @@ class Monitor:
                 counted.add(self.counts.add(found.shop_id, reason, partition, found.time_ms))
                 tally["rejection"] += 1
                 continue
-            parsed = order_event(message.key, message.value, message.headers)
+            parsed = order_event(
+                message.key,
+                message.value,
+                message.headers,
+                record_ms=int(message.timestamp * 1000),
+            )
             self.time.saw(partition, message.offset, parsed.occurred_ms if parsed else None)
             # Time moved to this event's: the deadlines it passed passed before it happened.
             decisions.judge_due(partition)

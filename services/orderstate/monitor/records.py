@@ -54,8 +54,15 @@ def _headers(headers: Any) -> dict[str, bytes]:
     return {name: value for name, value in pairs}
 
 
-def order_event(key: bytes | None, value: bytes | None, headers: Any) -> OrderEvent | None:
-    """An ``orderstate.order-events.v1`` record, or None when it lacks what the monitor needs."""
+def order_event(
+    key: bytes | None, value: bytes | None, headers: Any, *, record_ms: int | None = None
+) -> OrderEvent | None:
+    """An ``orderstate.order-events.v1`` record, or None when it lacks what the monitor needs.
+
+    Its time is the event's, but never later than ``record_ms``, the record's own timestamp
+    (when the relay published it), as the worker caps event time at the inbound record's: a
+    shop's typo in a year must not move the partition's clock, by which every order on it is
+    judged, into the future."""
     if key is None or value is None:
         return None
     try:
@@ -74,7 +81,7 @@ def order_event(key: bytes | None, value: bytes | None, headers: Any) -> OrderEv
             event_id=meta["ce_id"].decode(),
             sequence=int(meta["ce_sequence"]),
             version=int(data["version"]),
-            occurred_ms=to_ms(data["occurred_at"]),
+            occurred_ms=_not_after(to_ms(data["occurred_at"]), record_ms),
             from_state=OrderState(data["from_state"]) if data.get("from_state") else None,
             to_state=OrderState(to_state) if to_state else None,
             state=OrderState(order["state"]),
@@ -84,6 +91,10 @@ def order_event(key: bytes | None, value: bytes | None, headers: Any) -> OrderEv
         )
     except (KeyError, TypeError, ValueError, UnicodeDecodeError):
         return None
+
+
+def _not_after(event_ms: int, record_ms: int | None) -> int:
+    return event_ms if record_ms is None else min(event_ms, record_ms)
 
 
 def rejection(key: bytes | None, value: bytes | None, headers: Any) -> Rejection | None:

@@ -17,6 +17,18 @@ def _wire(type_name: str):  # type: ignore[no-untyped-def]
     return event.key.encode(), value, headers
 
 
+def test_an_event_time_after_its_record_was_published_counts_as_the_record_time() -> None:
+    # A state change dated in the future (a typo in the year) moved the partition's clock
+    # there, and every order on the partition was judged at that time: deadlines of orders
+    # paid an hour before raised state_deadline and order_delayed at once, and stayed open.
+    event_ms = 1_772_443_800_000
+    published_ms = event_ms - 3_600_000
+    capped = order_event(*_wire("order.state_changed"), record_ms=published_ms)
+    kept = order_event(*_wire("order.state_changed"), record_ms=event_ms + 5)
+    assert capped is not None and kept is not None
+    assert (capped.occurred_ms, kept.occurred_ms) == (published_ms, event_ms)
+
+
 def test_an_order_event_gives_what_the_monitor_needs() -> None:
     parsed = order_event(*_wire("order.state_changed"))
     assert parsed is not None
