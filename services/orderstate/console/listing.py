@@ -5,6 +5,7 @@ A form is typed by a person: a value that cannot be read is named on the page an
 of the filters, instead of an error page.
 """
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from urllib.parse import urlencode
@@ -24,6 +25,8 @@ SORTS = {
     "state": "state",
 }
 _DEFAULT_SORT = "-updated_at"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
+_PAGE = re.compile(r"\d{1,6}", re.ASCII)
 
 
 @dataclass
@@ -135,15 +138,25 @@ def read_form(
     }
     for name, value in days.items():
         text = value.strip()
-        try:
-            if text:
-                date.fromisoformat(text)
-        except ValueError:
+        if text and not _is_day(text):
             form.problems.append(f"{name.replace('_', ' ')} {text!r} is not a date (YYYY-MM-DD)")
         else:
             setattr(form, name, text)
     form.boarding = boarding if boarding in ("yes", "no") else ""
     form.alerts = "open" if alerts == "open" else ""
     last_page = max_offset // PAGE_SIZE + 1
-    form.page = min(max(int(page), 1), last_page) if page.isdigit() and len(page) < 7 else 1
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses (a 500).
+    number = page if _PAGE.fullmatch(page) else "1"
+    form.page = min(max(int(number), 1), last_page)
     return form
+
+
+def _is_day(text: str) -> bool:
+    # The form's YYYY-MM-DD only: fromisoformat also reads ISO weeks (2026-W01) and the basic
+    # form, which the date input cannot show, so the filter applied while its field looked
+    # empty.
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return _DAY.fullmatch(text) is not None

@@ -56,11 +56,25 @@ def test_what_cannot_be_read_is_named_and_left_out() -> None:
     assert (filters.states, filters.tags, filters.updated_at_from) == ([OrderState.PAID], {}, None)
 
 
+def test_only_the_forms_day_format_is_a_day() -> None:
+    # ISO weeks and the basic form were read (2026-W01 as 2025-12-29) into a filter the date
+    # field could not show: the list was filtered while the form looked empty.
+    form = _form(order_date_to="2026-W01", updated_from="20261127")
+    assert form.problems == [
+        "order date to '2026-W01' is not a date (YYYY-MM-DD)",
+        "updated from '20261127' is not a date (YYYY-MM-DD)",
+    ]
+    filters = form.filters()
+    assert (filters.order_date_to, filters.updated_at_from) == (None, None)
+
+
 def test_unknown_sorts_and_pages_fall_back_and_deep_pages_stop_at_the_apis_limit() -> None:
     assert _form(order_by="; DROP TABLE orders").order_by == "-updated_at"
     assert _form(page="0").page == 1
     assert _form(page="x").page == 1
     assert _form(page="9" * 9).page == 1
+    # A digit to str.isdigit(), not to int(): the page was a 500.
+    assert _form(page="²").page == 1
     assert _form(page="100000").offset <= 10_000
 
 
