@@ -8,7 +8,7 @@ from urllib.parse import quote
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-__all__ = ["HTMX", "render"]
+__all__ = ["HTMX", "render", "session_length"]
 
 # The vendored htmx (static/), named with its version so a browser never keeps an old copy.
 HTMX = "htmx-2.0.11.min.js"
@@ -52,6 +52,16 @@ _ENV.filters["when"] = _when
 _ENV.filters["iso"] = _iso
 _ENV.filters["path"] = _path
 _ENV.globals["htmx"] = HTMX
+
+
+def session_length(seconds: int) -> str:
+    """ORDERSTATE_TOKEN_TTL_S in words, as the login page says how long a session lasts."""
+    count, unit = seconds, "second"
+    for name, size in (("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count, unit = seconds // size, name
+            break
+    return f"one {unit}" if count == 1 else f"{count} {unit}s"
 
 
 def render(

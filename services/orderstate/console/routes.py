@@ -14,7 +14,7 @@ from orderstate.api.problems import ProblemError, status_of
 from orderstate.api.routes._common import MAX_OFFSET
 from orderstate.console import figures, listing, timeline
 from orderstate.console.charts import bar_chart
-from orderstate.console.pages import render
+from orderstate.console.pages import render, session_length
 from orderstate.console.session import (
     Session,
     end_session,
@@ -56,8 +56,16 @@ def _refused() -> Response:
 
 
 @router.get("/login")
-async def login_form(next_page: Annotated[str | None, Query(alias="next")] = None) -> Response:
-    return render("login.html", title="Log in", session=None, next=safe_next(next_page))
+async def login_form(
+    ctx: Context, next_page: Annotated[str | None, Query(alias="next")] = None
+) -> Response:
+    return render(
+        "login.html",
+        title="Log in",
+        session=None,
+        next=safe_next(next_page),
+        lasts=session_length(ctx.settings.token_ttl_s),
+    )
 
 
 @router.post("/login")
@@ -85,6 +93,7 @@ async def login(request: Request, ctx: Context) -> Response:
             session=None,
             next=back_to,
             error=message,
+            lasts=session_length(ctx.settings.token_ttl_s),
         )
 
     if not plain:
