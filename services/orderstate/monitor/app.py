@@ -37,7 +37,7 @@ from faust.types import TP
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_random_exponential
 
 from orderstate import metrics
-from orderstate.domain import PolicyBook
+from orderstate.domain import OrderState, PolicyBook
 from orderstate.kafka_client import kafka_options
 from orderstate.monitor.changelogs import WATCH_TABLE
 from orderstate.monitor.counts import HourlyCounts
@@ -60,7 +60,7 @@ from orderstate.monitor.watches import Row, fold
 from orderstate.projector.connection import DATABASE_DOWN
 from orderstate.settings import Settings
 
-__all__ = ["Monitor"]
+__all__ = ["Monitor", "counted_as"]
 
 log = structlog.get_logger("orderstate.monitor")
 
@@ -72,10 +72,21 @@ _RETENTION_EVERY_S = 3600.0
 _DELIVERY_QUIET_S = 5.0
 # Errors of Kafka or PostgreSQL that a retry may outlast; anything else is a bug.
 _TRANSIENT = (KafkaError, OSError, asyncpg.PostgresConnectionError, *DATABASE_DOWN)
-# Counted per shop and hour: (to_state, from_state is None) of order.state_changed.
-_COUNTED = {"new": "created", "shipped": "shipped", "completed": "completed"}
+# Counted per shop and hour besides creations: the states order.state_changed moved to.
+_COUNTED_MOVES = {OrderState.SHIPPED: "shipped", OrderState.COMPLETED: "completed"}
 
 T = TypeVar("T")
+
+
+def counted_as(event: OrderEvent) -> list[str]:
+    """The live counts an order event adds to: a creation (a state change from no state, in
+    whatever state the order was created: it may start as paid) and a move to shipped or
+    completed."""
+    if event.to_state is None:
+        return []
+    counts = ["created"] if event.from_state is None else []
+    moved = _COUNTED_MOVES.get(event.to_state)
+    return [*counts, moved] if moved else counts
 
 
 def _wall_clock() -> datetime:
@@ -346,8 +357,7 @@ class Monitor:
                     self._gap(parsed, row)
                 decisions.put(parsed.key, new_row)
                 decisions.judge(parsed.key)
-                count = _COUNTED.get(parsed.to_state.value) if parsed.to_state else None
-                if count and (count != "created" or parsed.from_state is None):
+                for count in counted_as(parsed):
                     shop = parsed.shop_id
                     counted.add(self.counts.add(shop, count, partition, parsed.occurred_ms))
         await self._flush(decisions, self.counts.changelog(counted))

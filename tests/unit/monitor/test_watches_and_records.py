@@ -1,5 +1,6 @@
 """Reading order events and rejections off the wire, and folding them into table rows."""
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from orderstate.domain import OrderState, ReasonCode
@@ -7,6 +8,7 @@ from orderstate.events.envelope import encode_binary
 from orderstate.events.examples import outbound_examples
 from orderstate.events.outbound import RejectedOriginal, rejected_event
 from orderstate.monitor.alerting import Change, OpenAlert
+from orderstate.monitor.app import counted_as
 from orderstate.monitor.records import order_event, rejection
 from orderstate.monitor.watches import Fold, apply_changes, fold, watch_of
 
@@ -103,3 +105,17 @@ def test_apply_changes_records_raised_and_forgets_cleared_alerts() -> None:
     assert row["a"] == {}
     cleared = apply_changes(raised, [Change("a-1", alert, because=None)], None)
     assert cleared["a"] == {"a-1": ["order_delayed", 10, 10, 12]}
+
+
+def test_the_live_counts_count_every_creation_whatever_its_state() -> None:
+    # Only a creation in `new` was counted as created; an order created as paid was not.
+    created = order_event(*_wire("order.state_changed"))
+    assert created is not None
+    assert counted_as(created) == ["created"]
+    as_paid = replace(created, to_state=OrderState.PAID, state=OrderState.PAID)
+    as_shipped = replace(created, to_state=OrderState.SHIPPED, state=OrderState.SHIPPED)
+    assert (counted_as(as_paid), counted_as(as_shipped)) == (["created"], ["created", "shipped"])
+    shipped = replace(created, from_state=OrderState.PAID, to_state=OrderState.SHIPPED)
+    paid = replace(created, from_state=OrderState.NEW, to_state=OrderState.PAID)
+    linked = replace(created, from_state=None, to_state=None)
+    assert (counted_as(shipped), counted_as(paid), counted_as(linked)) == (["shipped"], [], [])
