@@ -276,6 +276,15 @@ def update_item(view: OrderView, change: UpdateItem, now: datetime) -> Decision:
             f"Order {view.order_id}: the update would leave item {change.item_id} invalid "
             f"({fields}); sku, quantity and status cannot be removed.",
         )
+    if (updated.unit_price is None) != (updated.currency is None):
+        # As an item added or created with the order must have both or neither (a price
+        # without its currency means nothing); the patch alone cannot tell, the merge can.
+        lone = "unit_price" if updated.currency is None else "currency"
+        return reject(
+            ReasonCode.MALFORMED,
+            f"Order {view.order_id}: the update would leave item {change.item_id} with a "
+            f"{lone} alone; unit_price and currency go together: give both or neither.",
+        )
     if updated == existing:
         return duplicate(view)
     items = tuple(updated if i.item_id == change.item_id else i for i in view.items)

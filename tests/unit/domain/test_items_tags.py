@@ -152,6 +152,33 @@ def test_item_update_cannot_clear_a_required_field(patch: ItemPatch) -> None:
     assert story.order.items == (MUG,)
 
 
+@pytest.mark.parametrize(
+    ("item_id", "patch", "lone"),
+    [
+        ("i-2", ItemPatch(unit_price=Decimal("5.00")), "unit_price"),
+        ("i-1", ItemPatch(currency=None), "unit_price"),
+        ("i-2", ItemPatch(currency="EUR"), "currency"),
+    ],
+)
+def test_item_update_cannot_part_a_price_from_its_currency(
+    item_id: str, patch: ItemPatch, lone: str
+) -> None:
+    """As in an item added or created: unit_price and currency go together. Each patch alone
+    is fine; the item it would leave is not (it was accepted, with a price of no currency)."""
+    story = _order_with_items(MUG, PLATE)
+
+    rejected = story.reject(update_item(item_id, patch))
+
+    assert rejected.reason is ReasonCode.MALFORMED
+    assert rejected.message == (
+        f"Order o-1: the update would leave item {item_id} with a {lone} alone; unit_price and "
+        "currency go together: give both or neither."
+    )
+    assert story.order.items == (MUG, PLATE)
+    priced = story.accept(update_item("i-2", ItemPatch(unit_price=Decimal("5.00"), currency="EUR")))
+    assert priced.new_view.items[1].currency == "EUR"
+
+
 def test_item_update_of_unknown_item_is_item_not_found() -> None:
     """An update names an existing item; the message lists the items the order has."""
     story = _order_with_items(MUG, PLATE)
