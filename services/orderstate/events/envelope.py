@@ -179,8 +179,11 @@ def decode_kafka(
     if value is None:
         raise DecodeError("the record has no value (a tombstone is not an event)")
     attributes, content_type = _read_headers(headers)
-    if "specversion" in attributes and not content_type.startswith(STRUCTURED_CONTENT_TYPE):
-        if content_type and not content_type.startswith("application/json"):
+    # The media type without its parameters (charset=utf-8), compared whole and without
+    # regard to case (RFC 9110 8.3.1): "application/jsonl" is not JSON, "Application/JSON" is.
+    media = content_type.partition(";")[0].strip().lower()
+    if "specversion" in attributes and media != STRUCTURED_CONTENT_TYPE:
+        if media and media != "application/json":
             raise DecodeError(f"content-type {content_type!r}: data must be application/json")
         attributes["data"] = parse_json(
             value, max_bytes=max_bytes, max_depth=max_depth, what="the record value"

@@ -420,3 +420,24 @@ def _structured(extra: dict[str, Any]) -> tuple[bytes, bytes, list[tuple[str, by
         json.dumps(event).encode(),
         [("content-type", b"application/cloudevents+json")],
     )
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "Application/JSON", "application/json; charset=utf-8"]
+)
+def test_the_data_content_type_is_json_in_any_case_with_parameters(content_type: str) -> None:
+    record = binary_record()
+    record["headers"] = [
+        (k, content_type.encode() if k == "content-type" else v) for k, v in record["headers"]
+    ]
+    assert decode_record(**record, topic_role=ORDERS).event.id == "evt-1"
+
+
+@pytest.mark.parametrize("content_type", ["application/jsonl", "application/json-patch+json"])
+def test_a_media_type_that_only_begins_like_json_is_refused(content_type: str) -> None:
+    # A prefix match took these for JSON.
+    record = binary_record()
+    record["headers"] = [
+        (k, content_type.encode() if k == "content-type" else v) for k, v in record["headers"]
+    ]
+    assert malformed(record) == f"content-type {content_type!r}: data must be application/json"
