@@ -17,6 +17,8 @@ from pydantic_core import CoreSchema, core_schema
 from orderstate.domain.states import OrderState
 
 __all__ = [
+    "MAX_ITEMS",
+    "MAX_TAGS",
     "HistoryEntry",
     "Item",
     "ItemStatus",
@@ -28,6 +30,11 @@ __all__ = [
     "Tags",
     "history_summary",
 ]
+
+# The most items and tags an order holds (docs/events.md): a payload is refused past them, and
+# so is a change that would take the order past them (an item added, tags merged).
+MAX_ITEMS = 1_000
+MAX_TAGS = 100
 
 # A (state, occurred_at) pair of the history: a late state at a moment already recorded is a
 # duplicate.

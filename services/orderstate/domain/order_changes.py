@@ -17,6 +17,8 @@ from orderstate.domain.changes import (
 )
 from orderstate.domain.emitted import BoardingCompleted, Emitted, OrderDeleted, StateChanged
 from orderstate.domain.model import (
+    MAX_ITEMS,
+    MAX_TAGS,
     HistoryEntry,
     Item,
     OrderView,
@@ -209,6 +211,12 @@ def set_tags(view: OrderView, change: SetTags, now: datetime) -> Decision:
     tags = Tags({**view.tags, **change.tags}) if change.merge else change.tags
     if tags == view.tags:
         return duplicate(view)
+    if len(tags) > MAX_TAGS:
+        return reject(
+            ReasonCode.MALFORMED,
+            f"Order {view.order_id} would have {len(tags)} tags with this merge; an order has "
+            f"at most {MAX_TAGS}.",
+        )
     return accept(view, now, [], tags=tags)
 
 
@@ -254,6 +262,11 @@ def add_item(view: OrderView, change: AddItem, now: datetime) -> Decision:
             ReasonCode.ITEM_EXISTS,
             f"Order {view.order_id} already has item {change.item.item_id} with other content; "
             "update it instead.",
+        )
+    if len(view.items) >= MAX_ITEMS:
+        return reject(
+            ReasonCode.MALFORMED,
+            f"Order {view.order_id} has {len(view.items)} items; an order has at most {MAX_ITEMS}.",
         )
     return accept(view, now, [], items=(*view.items, change.item))
 

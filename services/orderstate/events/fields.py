@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field, StringConstraints
 
+from orderstate.domain.model import MAX_ITEMS, MAX_TAGS
 from orderstate.events.currencies import ISO_4217
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "money_to_decimal",
 ]
 
-MAX_ITEMS = 1_000
-MAX_TAGS = 100
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._~-]*$"
 

@@ -25,6 +25,7 @@ from orderstate.domain import (
     Rejected,
     Tags,
 )
+from orderstate.domain.model import MAX_ITEMS, MAX_TAGS
 from tests.unit.domain.factories import (
     T0,
     Story,
@@ -460,3 +461,34 @@ def test_items_given_at_creation_are_kept() -> None:
     decision = story.accept(create_order(items=(MUG, item("i-2"))))
 
     assert decision.new_view.items == (MUG, Item(item_id="i-2", sku="SKU-i-2", quantity=1))
+
+
+def test_tags_merged_past_the_limit_are_refused() -> None:
+    """100 tags and a merge of 1 more: each payload is within the limit, the order would not
+    be (it was accepted with 101, which its own order.created would refuse)."""
+    story = Story()
+    story.accept(create_order(tags={f"k{n}": "v" for n in range(MAX_TAGS)}))
+
+    rejected = story.reject(set_tags({"extra": "v"}, merge=True))
+
+    assert rejected.reason is ReasonCode.MALFORMED
+    assert rejected.message == (
+        f"Order o-1 would have {MAX_TAGS + 1} tags with this merge; an order has at most "
+        f"{MAX_TAGS}."
+    )
+    assert len(story.order.tags) == MAX_TAGS
+    # Overwriting a key it has keeps the count.
+    assert story.accept(set_tags({"k1": "w"}, merge=True)).new_view.tags["k1"] == "w"
+
+
+def test_an_item_past_the_limit_is_refused() -> None:
+    items = tuple(Item(item_id=f"i-{n}", sku="S", quantity=1) for n in range(MAX_ITEMS))
+    story = _order_with_items(*items)
+
+    rejected = story.reject(add_item(Item(item_id="one-more", sku="S", quantity=1)))
+
+    assert rejected.reason is ReasonCode.MALFORMED
+    assert rejected.message == (
+        f"Order o-1 has {MAX_ITEMS} items; an order has at most {MAX_ITEMS}."
+    )
+    assert len(story.order.items) == MAX_ITEMS
