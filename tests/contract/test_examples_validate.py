@@ -69,3 +69,23 @@ def test_schema_rejects_what_the_decoder_rejects() -> None:
     event["data"]["items"][0]["unit_price"] = 19.99
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(event, _schema_for(example))
+
+
+def test_schema_accepts_the_extension_attributes_the_decoder_accepts() -> None:
+    """docs/events.md: a producer may add extension attributes such as traceparent, and
+    orderstate ignores them; the published schema refused them (additionalProperties)."""
+    example = SCHEMAS / "examples" / "inbound" / "order.state_changed.json"
+    event = json.loads(example.read_text())
+    event["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    jsonschema.validate(event, _schema_for(example))
+    decoded = decode_record(
+        key=f"{event['shopid']}:{event['orderid']}".encode(),
+        value=json.dumps(event).encode(),
+        headers=[("content-type", b"application/cloudevents+json")],
+        topic_role=INBOUND_TYPES[event["type"]].topic,
+    )
+    assert decoded.event.id == event["id"]
+    # A name that is not an attribute name is refused by both.
+    event["trace-parent"] = event.pop("traceparent")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(event, _schema_for(example))

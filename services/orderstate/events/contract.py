@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from orderstate.events.alerts import RULE_PATTERN, AlertClearedOut, AlertRaisedOut
-from orderstate.events.envelope import CloudEvent
+from orderstate.events.envelope import EXTENSION_NAME, CloudEvent
 from orderstate.events.examples import inbound_examples, outbound_examples
 from orderstate.events.fields import ID_PATTERN, REFERENCE_PATTERN
 from orderstate.events.outbound import (
@@ -111,6 +111,16 @@ def _event_schema(
         "required": required,
         "properties": properties,
     }
+    if direction is Direction.INBOUND:
+        # What a producer may add and orderstate ignores (docs/events.md, "extension
+        # attributes"), such as traceparent. The decoder also checks their values (a string,
+        # an integer or a boolean); here a known attribute's name matches the pattern too,
+        # so the pattern leaves the value to the attribute's own schema.
+        schema["patternProperties"] = {
+            f"^{EXTENSION_NAME}$": {
+                "description": "An extension attribute: accepted and ignored by orderstate."
+            }
+        }
     if defs:
         schema["$defs"] = defs
     return schema

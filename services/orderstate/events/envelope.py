@@ -20,6 +20,7 @@ from orderstate.events.fields import EventId, OrderId, ShopId, Timestamp
 
 __all__ = [
     "API_SOURCE",
+    "EXTENSION_NAME",
     "STRUCTURED_CONTENT_TYPE",
     "CloudEvent",
     "Headers",
@@ -80,7 +81,9 @@ _ATTRIBUTES = frozenset(CloudEvent.model_fields)
 # Other spellings (CE_ID, extensions) take the general way, to the same result.
 _HEADER_ATTRIBUTES = {_CE_PREFIX + name: name for name in _ATTRIBUTES if name != "data"}
 _BOM = codecs.BOM_UTF8
-_EXTENSION_NAME = re.compile(r"[a-z0-9]{1,20}")
+# A CloudEvents attribute name (CloudEvents 1.0, "Attribute Naming Convention").
+EXTENSION_NAME = "[a-z0-9]{1,20}"
+_EXTENSION_NAME = re.compile(EXTENSION_NAME)
 
 
 def parse_json(
