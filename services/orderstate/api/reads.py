@@ -77,6 +77,8 @@ class OrderFilters:
     # matches all of them (and the list is empty, not the list of the last value).
     tags_contradict: bool = False
     language: str | None = None
+    # Only orders with an open alert of the order monitor (the console's filter).
+    with_open_alerts: bool = False
 
 
 async def get_order(conn: Conn, shop_id: str, order_id: str) -> OrderView | None:
@@ -172,6 +174,13 @@ class ListTotal:
     estimated: bool
 
 
+# Every statement of a list reads its rows with `FROM orders WHERE <condition>`, unaliased.
+_OPEN_ALERT = (
+    "EXISTS (SELECT 1 FROM order_alerts a WHERE a.shop_id = $1 "
+    "AND a.order_id = orders.order_id AND a.cleared_at IS NULL)"
+)
+
+
 def list_statements(
     shop_id: str,
     filters: OrderFilters,
@@ -201,16 +210,14 @@ def list_statements(
         where.append(f"order_id = {param(filters.order_ids[0])}")
     elif filters.order_ids:
         where.append(f"order_id = ANY({param(filters.order_ids)}::text[])")
-    if filters.order_date_from is not None:
-        where.append(f"order_date >= {param(filters.order_date_from)}")
-    if filters.order_date_to is not None:
-        where.append(f"order_date <= {param(filters.order_date_to)}")
-    if filters.updated_at_from is not None:
-        where.append(f"updated_at >= {param(filters.updated_at_from)}")
-    if filters.updated_at_to is not None:
-        where.append(f"updated_at <= {param(filters.updated_at_to)}")
-    if filters.boarding_complete is not None:
-        where.append(f"boarding_complete = {param(filters.boarding_complete)}")
+    compared: list[tuple[str, object]] = [
+        ("order_date >=", filters.order_date_from),
+        ("order_date <=", filters.order_date_to),
+        ("updated_at >=", filters.updated_at_from),
+        ("updated_at <=", filters.updated_at_to),
+        ("boarding_complete =", filters.boarding_complete),
+    ]
+    where += [f"{column} {param(value)}" for column, value in compared if value is not None]
     if filters.tags:
         where.append(
             "false"
@@ -219,6 +226,8 @@ def list_statements(
         )
     if filters.language is not None:
         where.append(f"language = {param(filters.language)}")
+    if filters.with_open_alerts:
+        where.append(_OPEN_ALERT)
     condition = " AND ".join(where)
     count_args = tuple(params)
     direction = "DESC" if descending else "ASC"

@@ -46,9 +46,8 @@ class ListForm:
     page: int = 1
     problems: list[str] = field(default_factory=list)
 
-    def filters(self, with_open_alerts: list[str] | None = None) -> reads.OrderFilters:
-        """The API's filters; ``with_open_alerts`` are the orders the alerts filter allows
-        (never empty: no such order means an empty list, which the caller knows)."""
+    def filters(self) -> reads.OrderFilters:
+        """The API's filters."""
         tags: dict[str, str] = {}
         if self.tag:
             key, _, value = self.tag.partition(":")
@@ -61,7 +60,7 @@ class ListForm:
             updated_at_to=self._day(self.updated_to, start=False),
             boarding_complete={"yes": True, "no": False}.get(self.boarding),
             tags=tags,
-            order_ids=with_open_alerts or [],
+            with_open_alerts=self.alerts == "open",
         )
 
     @property

@@ -23,8 +23,7 @@ from orderstate.console.session import (
     session_of,
     start_session,
 )
-from orderstate.domain import OrderState, OrderView
-from orderstate.projector.queries import query
+from orderstate.domain import OrderState
 
 __all__ = ["router"]
 
@@ -32,9 +31,6 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 
 # The login form has two fields; a body with many more is not the form.
 _MAX_FORM_FIELDS = 8
-# The open-alerts filter of the orders list looks at this many alerted orders at most (the
-# page says so when there are more): the API's list takes them as a list of references.
-_MAX_ALERTED = 5000
 
 
 async def _session(request: Request, ctx: Context) -> Session:
@@ -163,27 +159,15 @@ async def orders(
         max_offset=MAX_OFFSET,
     )
     async with ctx.pool.acquire() as conn:
-        alerted: list[str] | None = None
-        if form.alerts:
-            alerted = [
-                r["order_id"]
-                for r in await conn.fetch(
-                    query("console_orders_with_open_alerts"), session.shop_id, _MAX_ALERTED
-                )
-            ]
-        views: list[OrderView] = []
-        total = reads.ListTotal(0, estimated=False)
-        # No alerted order: nothing matches (an empty list of references would filter nothing).
-        if alerted != []:
-            views, total = await reads.list_orders(
-                conn,
-                session.shop_id,
-                form.filters(alerted),
-                sort=form.sort,
-                descending=form.descending,
-                limit=listing.PAGE_SIZE,
-                offset=form.offset,
-            )
+        views, total = await reads.list_orders(
+            conn,
+            session.shop_id,
+            form.filters(),
+            sort=form.sort,
+            descending=form.descending,
+            limit=listing.PAGE_SIZE,
+            offset=form.offset,
+        )
         alerts_of = await alert_reads.open_alerts_of(
             conn, session.shop_id, [v.order_id for v in views]
         )
@@ -197,7 +181,6 @@ async def orders(
         alerts=alerts_of,
         total=total.count,
         total_estimated=total.estimated,
-        alerted_cut=_MAX_ALERTED if alerted is not None and len(alerted) == _MAX_ALERTED else None,
         last_page=min(last_page, MAX_OFFSET // listing.PAGE_SIZE + 1),
         states=list(OrderState),
         sorts=listing.SORTS,

@@ -3,6 +3,8 @@ order_alerts, scoped to the caller's shop."""
 
 from datetime import UTC, datetime
 
+from orderstate.api import reads
+from orderstate.domain import OrderState
 from orderstate.monitor.store import AlertRow, write_alerts
 from tests.support.api import Api, order_body
 
@@ -107,3 +109,34 @@ async def test_an_order_shows_its_open_alerts(api: Api) -> None:
         "W-1": ["a-1"],
         "W-3": [],
     }
+
+
+async def test_the_orders_list_filtered_to_open_alerts_is_one_statement(api: Api) -> None:
+    """The console's "open alerts" filter: orders of this shop with an open alert, whatever
+    else filters them and however many there are (it was the first 5,000 alerted ids,
+    alphabetically, taken before every other filter)."""
+    headers = await api.as_shop("shop-a")
+    for order_id in ("W-1", "W-2", "W-3"):
+        body = order_body(order_id, language="fr" if order_id == "W-3" else "de")
+        await api.client.post("/v2/orders", json=body, headers=headers)
+    await _stored(api)  # W-1 and W-2 open (W-1's other one cleared); shop-b's W-1 elsewhere
+    await write_alerts(api.context.pool, [_alert("a-6", "W-3", "boarding_open", cleared=True)])
+
+    async def listed(**given: object) -> tuple[list[str], int]:
+        filters = reads.OrderFilters(with_open_alerts=True, **given)  # type: ignore[arg-type]
+        async with api.context.pool.acquire() as conn:
+            views, total = await reads.list_orders(
+                conn,
+                "shop-a",
+                filters,
+                sort=reads.SortField.ORDER_DATE,
+                descending=False,
+                limit=10,
+                offset=0,
+            )
+        return [v.order_id for v in views], total.count
+
+    assert await listed() == (["W-1", "W-2"], 2)
+    assert await listed(language="de") == (["W-1", "W-2"], 2)
+    assert await listed(language="fr") == ([], 0)  # W-3's only alert is cleared
+    assert await listed(states=[OrderState.PAID]) == ([], 0)

@@ -84,6 +84,10 @@ def test_the_query_of_another_page_keeps_the_filters() -> None:
     assert _form().query(1) == ""
 
 
-def test_the_alerts_filter_names_the_alerted_orders() -> None:
-    assert _form(alerts="open").filters(["A-1", "A-2"]).order_ids == ["A-1", "A-2"]
+def test_the_alerts_filter_is_a_filter_of_the_list() -> None:
+    # It was a list of the first 5,000 alerted order ids, taken before any other filter: the
+    # orders past them never showed, and narrowing the other filters could not bring them.
+    assert _form(alerts="open").filters().with_open_alerts is True
+    assert _form(alerts="open").filters().order_ids == []
+    assert _form().filters().with_open_alerts is False
     assert _form(alerts="yes please").alerts == ""

@@ -29,9 +29,3 @@ ORDER BY rejected_at, id;
 SELECT rule, count(*) AS n FROM order_alerts WHERE shop_id = $1 AND cleared_at IS NULL
 GROUP BY rule ORDER BY rule;
 
--- name: console_orders_with_open_alerts
--- The shop's orders with at least one open alert of the order monitor (at most $2 of them),
--- for the orders list's "open alerts" filter.
-SELECT DISTINCT order_id FROM order_alerts WHERE shop_id = $1 AND cleared_at IS NULL
-ORDER BY order_id
-LIMIT $2;
