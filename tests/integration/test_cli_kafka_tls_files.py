@@ -9,45 +9,11 @@ from pathlib import Path
 import pytest
 
 from orderstate.settings import Settings
+from tests.support.backfill import ours
 from tests.support.kafka import TopicNames
 from tests.support.pipeline import settings_for
 from tests.support.processes import orderstate
 from tests.unit.domain.factories import STRICT_TABLE
-
-_ORDER = {
-    "id": "WEB-1",
-    "iri": "/v2/orders/WEB-1",
-    "order_id": "WEB-1",
-    "order_url": "https://shop.example.com",
-    "order_date": "2025-10-01T10:00:00Z",
-    "language": "de",
-    "boarding_complete": True,
-    "order_tags": {"channel": "web"},
-    "state": "shipped",
-    "items": [
-        {"item_id": "1", "sku": "TS-M", "quantity": 2, "unit_price": "19.99", "currency": "EUR"}
-    ],
-    "shipments": [
-        {
-            "shipment_id": "WEB-1-S1",
-            "direction": "outbound",
-            "return_parcel": False,
-            "status": "in_transit",
-            "carrier": "dhl",
-            "tracking_code": None,
-            "linked_at": "2025-10-02T09:00:00Z",
-            "status_at": "2025-10-02T09:30:00Z",
-        }
-    ],
-    "states_history": [
-        {"state": "new", "datetime": "2025-10-01T10:00:00Z", "late": False},
-        {"state": "paid", "datetime": "2025-10-01T11:00:00Z", "late": False},
-        {"state": "shipped", "datetime": "2025-10-02T09:00:00Z", "late": False},
-    ],
-    "version": 3,
-    "created_at": "2025-10-01T10:00:01Z",
-    "updated_at": "2025-10-02T09:00:01Z",
-}
 
 
 @pytest.fixture
@@ -72,7 +38,7 @@ async def test_redrive_policy_check_and_backfill_name_the_setting(
     policy.write_text(json.dumps({"shops": {"shop-t": {"transitions": STRICT_TABLE}}}))
     orders = tmp_path / "orders.ndjson"
     # A valid line, so that backfill gets as far as publishing (where it used to fail).
-    orders.write_text(json.dumps(_ORDER) + "\n")
+    orders.write_text(json.dumps(ours("WEB-1")) + "\n")
     commands = {
         "redrive": ("redrive", "--shop", "shop-t"),
         "policy check": ("policy", "check", str(policy)),
